@@ -1,0 +1,301 @@
+//! The fleet: sites, customers, clusters, plans and maintenance windows, validated.
+//!
+//! First stage of the data flow. `load` reads the TOML configuration and the inventory CSVs it
+//! points at, checks every reference between them, and returns a [`Fleet`] that cannot hold an
+//! invalid state. Every problem found is collected (file, line, field, what was expected) and
+//! returned together, so a provider fixing an export sees all of them in one pass.
+
+mod config;
+mod error;
+mod inventory;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use config::{ProbeSettings, Source, StoreLocation, Timeouts};
+pub use error::{FleetError, FleetErrors};
+
+/// Index of a cluster in [`Fleet::clusters`].
+pub type ClusterIdx = usize;
+/// Index of a customer in [`Fleet::customers`].
+pub type CustomerIdx = usize;
+/// Index of a plan in [`Fleet::plans`].
+pub type PlanIdx = usize;
+/// Index of a site in [`Fleet::sites`].
+pub type SiteIdx = usize;
+
+/// Everything fleetprobe knows about the fleet it watches.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// The configuration file this fleet was read from (used to resolve relative paths).
+    pub config_path: PathBuf,
+    pub store: StoreLocation,
+    pub probe: ProbeSettings,
+    pub clusters: Vec<Cluster>,
+    pub plans: Vec<Plan>,
+    pub customers: Vec<Customer>,
+    pub sites: Vec<Site>,
+    pub maintenance: Vec<MaintenanceWindow>,
+    pub control: Control,
+}
+
+/// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub name: String,
+    /// Addresses of the web frontends; an HTTP check `via = "frontend"` connects here.
+    pub frontends: Vec<IpAddr>,
+    /// Nameservers the DNS check asks (address and port). Empty: the probe's resolvers.
+    pub nameservers: Vec<SocketAddr>,
+}
+
+/// A service plan: the availability target and the credit owed when it is missed.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    /// Availability target in percent, e.g. 99.9.
+    pub target_percent: f64,
+    /// Credit tiers, sorted from the highest threshold down.
+    pub credit_tiers: Vec<CreditTier>,
+    /// Currency of the monthly fee, e.g. "EUR".
+    pub currency: String,
+    /// Consecutive failed runs before an outage is confirmed; `None` uses the global default.
+    pub confirm_after: Option<u32>,
+}
+
+/// "Availability below `below_percent` earns `credit_percent` of the monthly fee."
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditTier {
+    pub below_percent: f64,
+    pub credit_percent: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    pub plan: PlanIdx,
+    /// Monthly fee in the plan's currency, in cents (hundredths), to keep money exact.
+    pub monthly_fee_cents: i64,
+    pub contact: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub id: String,
+    pub customer: CustomerIdx,
+    pub cluster: ClusterIdx,
+    /// The DNS name of the site, lower case, without a trailing dot.
+    pub hostname: String,
+    pub url: SiteUrl,
+    pub expected_addresses: ExpectedAddresses,
+    pub checks: Checks,
+    /// A text the HTTP response body must contain (overrides `probe.http.keyword`).
+    pub keyword: Option<String>,
+}
+
+/// An http or https URL, split into what the HTTP prober needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteUrl {
+    pub tls: bool,
+    /// Host as written in the URL (a name or an address literal), lower case.
+    pub host: String,
+    pub port: u16,
+    /// Path and query, at least "/".
+    pub path_and_query: String,
+}
+
+impl SiteUrl {
+    /// Parses an absolute `http://` or `https://` URL.
+    pub fn parse(text: &str) -> Result<SiteUrl, String> {
+        let uri: hyper::Uri = text
+            .parse()
+            .map_err(|e| format!("not a valid URL ({e}); expected e.g. https://www.example.com/"))?;
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            Some(other) => return Err(format!("scheme `{other}` is not supported; expected http or https")),
+            None => return Err("missing scheme; expected an absolute URL such as https://www.example.com/".into()),
+        };
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or("missing host; expected an absolute URL such as https://www.example.com/")?;
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err("user information in URLs is not supported".into());
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let path_and_query = uri.path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
+        let path_and_query = if path_and_query.is_empty() { "/".to_string() } else { path_and_query };
+        Ok(SiteUrl { tls, host, port, path_and_query })
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    /// The Host header value: the host, with the port when it is not the scheme's default.
+    pub fn authority(&self) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        if self.port == default_port { host } else { format!("{host}:{}", self.port) }
+    }
+}
+
+impl std::fmt::Display for SiteUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}{}", self.scheme(), self.authority(), self.path_and_query)
+    }
+}
+
+/// What the DNS check accepts as a right answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedAddresses {
+    /// The addresses of the site's cluster frontends (the default when the column is empty).
+    ClusterFrontends,
+    /// Any non-empty answer (`*` in the inventory).
+    Any,
+    /// Exactly these addresses (every answered address must be one of them).
+    List(Vec<IpAddr>),
+}
+
+/// Which checks run for a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    pub http: bool,
+    pub dns: bool,
+}
+
+/// A scheduled maintenance window on a cluster or on a list of sites. Half-open [start, end).
+#[derive(Debug, Clone)]
+pub struct MaintenanceWindow {
+    pub scope: MaintenanceScope,
+    pub start: jiff::Timestamp,
+    pub end: jiff::Timestamp,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaintenanceScope {
+    Cluster(ClusterIdx),
+    Sites(Vec<SiteIdx>),
+}
+
+/// Control targets: the prober checks its own network with these before and after a sweep. A run
+/// where fewer than `min_ok` of them answer is stored as invalid and never counts as an outage.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    pub targets: Vec<ControlTarget>,
+    pub min_ok: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlTarget {
+    /// An HTTP(S) URL fetched through DNS; any status below 500 counts as reachable.
+    Http(SiteUrl),
+    /// A TCP connect to an address.
+    Tcp(SocketAddr),
+}
+
+impl Fleet {
+    /// Reads and validates a configuration file and the inventory it points at.
+    pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            FleetErrors::one(FleetError::file(path, format!("cannot read configuration: {e}")))
+        })?;
+        Self::from_source(&Source::Files { config_path: path.to_path_buf(), config_text: text })
+    }
+
+    /// Validates a fleet from any source (files on disk, or the embedded demo fleet).
+    pub fn from_source(source: &Source) -> Result<Fleet, FleetErrors> {
+        let mut errors = FleetErrors::default();
+        let parsed = config::parse(source, &mut errors);
+        let Some(parsed) = parsed else { return Err(errors) };
+        let customers = inventory::read_customers(source, &parsed.inventory_customers, &parsed.plan_index, &mut errors);
+        let sites = inventory::read_sites(source, &parsed.inventory_sites, &parsed, &customers, &mut errors);
+        let site_index: HashMap<&str, SiteIdx> = sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let maintenance = config::resolve_maintenance(source, &parsed, &site_index, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let customers = customers.into_iter().map(|(c, _line)| c).collect();
+        Ok(Fleet {
+            config_path: source.config_path().to_path_buf(),
+            store: parsed.store,
+            probe: parsed.probe,
+            clusters: parsed.clusters,
+            plans: parsed.plans,
+            customers,
+            sites,
+            maintenance,
+            control: parsed.control,
+        })
+    }
+
+    pub fn cluster_index(&self, name: &str) -> Option<ClusterIdx> {
+        self.clusters.iter().position(|c| c.name == name)
+    }
+
+    pub fn site_index(&self, id: &str) -> Option<SiteIdx> {
+        self.sites.iter().position(|s| s.id == id)
+    }
+
+    /// Number of checks one sweep performs.
+    pub fn check_count(&self) -> usize {
+        self.sites.iter().map(|s| s.checks.http as usize + s.checks.dns as usize).sum()
+    }
+
+    /// Per cluster: (sites, distinct customers).
+    pub fn cluster_summary(&self) -> Vec<(usize, usize)> {
+        let mut sites = vec![0usize; self.clusters.len()];
+        let mut customers: Vec<std::collections::HashSet<CustomerIdx>> =
+            vec![Default::default(); self.clusters.len()];
+        for site in &self.sites {
+            sites[site.cluster] += 1;
+            customers[site.cluster].insert(site.customer);
+        }
+        sites.into_iter().zip(customers).map(|(s, c)| (s, c.len())).collect()
+    }
+
+    /// The confirmation threshold for a customer's sites.
+    pub fn confirm_after(&self, customer: CustomerIdx) -> u32 {
+        self.plans[self.customers[customer].plan].confirm_after.unwrap_or(self.probe.confirm_after)
+    }
+}
+
+/// Parses durations written as "60s", "1m 30s", "500ms" or ISO 8601 ("PT1M").
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; expected e.g. \"10s\", \"500ms\", \"1m 30s\""))?;
+    Duration::try_from(signed).map_err(|_| format!("`{text}` is negative; expected a positive duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_url_parsing() {
+        let u = SiteUrl::parse("https://Shop.Example.com/health?x=1").unwrap();
+        assert_eq!(u, SiteUrl { tls: true, host: "shop.example.com".into(), port: 443, path_and_query: "/health?x=1".into() });
+        assert_eq!(u.authority(), "shop.example.com");
+        let u = SiteUrl::parse("http://a.test:8080").unwrap();
+        assert_eq!((u.port, u.path_and_query.as_str(), u.authority().as_str()), (8080, "/", "a.test:8080"));
+        assert!(SiteUrl::parse("ftp://a.test/").unwrap_err().contains("scheme `ftp`"));
+        assert!(SiteUrl::parse("www.example.com").unwrap_err().contains("missing scheme"));
+        assert!(SiteUrl::parse("http://u:p@a.test/").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("ten").is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! The `fleetprobe` binary: parses arguments, runs one command, prints errors once.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    fleetprobe::cli::main()
+}

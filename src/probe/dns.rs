@@ -1,0 +1,1 @@
+//! DNS checks: ask a site's nameservers for its name, time the answer, compare the addresses.

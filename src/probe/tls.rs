@@ -1,0 +1,1 @@
+//! TLS client configuration and certificate facts for HTTPS checks.

@@ -1,0 +1,166 @@
+//! The store: runs, results and latency histograms.
+//!
+//! Third stage of the data flow. The prober writes one run at a time through a [`RunWriter`]:
+//! every result of the run and the run's histograms land in one transaction, or nothing does
+//! (dropping the writer without [`RunWriter::finish`] rolls back). Reports read through the
+//! query methods of [`Store`]. SQLite is the default backend (`sqlite.rs`); every backend
+//! implements the same trait.
+
+pub mod histogram;
+pub mod lock;
+pub mod sqlite;
+
+use std::path::PathBuf;
+
+use hdrhistogram::Histogram;
+
+use crate::fleet::StoreLocation;
+use crate::probe::{CheckKind, CheckResult, Outcome, Phase, Timings};
+
+pub use lock::RunLock;
+
+/// Why the store could not do what was asked. The binary prints these with the store's location.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open store {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("store {path} has schema version {found}, newer than this fleetprobe understands ({supported}); upgrade fleetprobe")]
+    TooNew { path: String, found: i64, supported: i64 },
+    #[error("store {path}: {message}")]
+    Query { path: String, message: String },
+    #[error("store {path}: stored data is corrupt: {message}")]
+    Corrupt { path: String, message: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Identifies a run in the store.
+pub type RunId = i64;
+
+/// What is known about a run when it starts.
+#[derive(Debug, Clone)]
+pub struct RunMeta {
+    /// The prober's name (vantage point).
+    pub vantage: String,
+    /// When the sweep started, Unix milliseconds (simulated when the clock is overridden).
+    pub started_at_ms: i64,
+}
+
+/// What is known about a run when it ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub finished_at_ms: i64,
+    /// False when the prober could not reach its own control targets: the run says nothing about
+    /// the fleet and never counts as an outage.
+    pub valid: bool,
+    pub invalid_reason: Option<String>,
+    pub checks: u64,
+    pub failures: u64,
+}
+
+/// A site as the store records it, so stored results stay readable when the inventory changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRecord {
+    pub id: String,
+    pub customer: String,
+    pub cluster: String,
+    pub hostname: String,
+}
+
+/// Latencies of one phase of one check kind on one cluster during one run.
+#[derive(Debug, Clone)]
+pub struct HistogramRecord {
+    pub cluster: String,
+    pub check: CheckKind,
+    pub phase: Phase,
+    /// Values in microseconds.
+    pub histogram: Histogram<u64>,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRun {
+    pub id: RunId,
+    pub vantage: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+    pub valid: bool,
+    pub invalid_reason: Option<String>,
+    pub checks: u64,
+    pub failures: u64,
+}
+
+/// A result as stored, with its site spelled out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResult {
+    pub run_id: RunId,
+    pub site: SiteRecord,
+    pub check: CheckKind,
+    pub outcome: Outcome,
+    pub started_at_ms: i64,
+    pub attempts: u8,
+    pub http_status: Option<u16>,
+    pub timings: Timings,
+    pub cert_not_after: Option<i64>,
+    pub detail: Option<String>,
+}
+
+/// Which results to read. Every set field narrows the selection.
+#[derive(Debug, Clone, Default)]
+pub struct ResultFilter {
+    pub run_id: Option<RunId>,
+    pub site_id: Option<String>,
+    pub cluster: Option<String>,
+    /// Only failed results.
+    pub failed_only: bool,
+    /// Half-open [from, to) on the run's start, Unix milliseconds.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+/// Writes one run. Dropped without `finish`, nothing of the run is kept.
+pub trait RunWriter {
+    /// Adds one result; `result.site` indexes the `sites` passed to [`Store::begin_run`].
+    fn insert(&mut self, result: &CheckResult) -> StoreResult<()>;
+    /// Stores the run record and histograms and commits everything at once.
+    fn finish(self: Box<Self>, summary: &RunSummary, histograms: &[HistogramRecord]) -> StoreResult<RunId>;
+}
+
+/// A place where runs are kept.
+pub trait Store {
+    /// Starts writing a run over `sites` (the fleet's sites, in fleet order).
+    fn begin_run<'a>(&'a mut self, meta: &RunMeta, sites: &[SiteRecord]) -> StoreResult<Box<dyn RunWriter + 'a>>;
+    /// Runs whose start is in [from, to), oldest first.
+    fn runs(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<StoredRun>>;
+    /// Calls `each` for every result matching `filter`, ordered by run then site.
+    fn results(&self, filter: &ResultFilter, each: &mut dyn FnMut(StoredResult) -> StoreResult<()>) -> StoreResult<()>;
+    /// Histograms of one run.
+    fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>>;
+    /// Where this store lives, for messages.
+    fn location(&self) -> String;
+}
+
+/// Opens the store at `location`, creating it (and migrating its schema) if needed.
+pub fn open(location: &StoreLocation) -> StoreResult<Box<dyn Store>> {
+    match location {
+        StoreLocation::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path)?)),
+        StoreLocation::Postgres(url) => Err(StoreError::Unsupported(format!(
+            "store {url}: the PostgreSQL backend is not available in this build; use an SQLite file path"
+        ))),
+    }
+}
+
+/// The lock file that keeps two sweeps from writing the same store at once.
+pub fn lock_path(location: &StoreLocation) -> Option<PathBuf> {
+    match location {
+        StoreLocation::Sqlite(path) => {
+            let mut name = path.file_name()?.to_os_string();
+            name.push(".lock");
+            Some(path.with_file_name(name))
+        }
+        StoreLocation::Postgres(_) => None,
+    }
+}
