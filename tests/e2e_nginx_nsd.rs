@@ -1,0 +1,224 @@
+//! End to end against real servers from Debian: nginx serves a generated fleet of 1,200 sites
+//! on four cluster addresses, NSD answers for every customer zone, and `fleetprobe probe` sweeps
+//! it three times: healthy, with faults, healthy again. After each sweep the stored results
+//! (`fleetprobe results --run latest --format csv`) are checked site by site against the truth.
+//!
+//! Faults of the middle sweep: 50 virtual hosts answer 503; one customer zone loses its names
+//! (NXDOMAIN for both checks, since HTTP resolves through DNS); one cluster's address stops
+//! listening (connection refused). Overlaps are resolved by `Faults::expected_outcome`.
+//!
+//! Skipped with a notice when nginx or NSD is missing, unless `CI` or `FLEETPROBE_E2E=1` is set:
+//! then it fails instead. `FLEETPROBE_E2E_KEEP=1` keeps the generated files for inspection.
+
+mod e2e;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use e2e::fleet::{CLUSTERS, Faults, Fleet, Net};
+use e2e::fleetprobe::{Row, latest_results, run};
+use e2e::nginx::Nginx;
+use e2e::nsd::Nsd;
+use e2e::observe::observe;
+
+const SITES: usize = 1200;
+
+#[test]
+fn e2e_nginx_nsd() {
+    let (Some(nginx_bin), Some(nsd_bin)) = (find_binary("nginx"), find_binary("nsd")) else {
+        if must_run() {
+            panic!("e2e_nginx_nsd: nginx/nsd not installed (install nginx-light nsd); CI must not skip this suite");
+        }
+        println!("SKIPPED e2e_nginx_nsd: nginx/nsd not installed (install nginx-light nsd)");
+        return;
+    };
+    let started = Instant::now();
+    let tmp = tempfile::Builder::new().prefix("fleetprobe-e2e-").tempdir().expect("temporary directory");
+    let dir = tmp.path().to_path_buf();
+    let _keep = KeepOnRequest(Some(tmp));
+
+    let fleet = Fleet::generate(Net::pick(), SITES);
+    let config = fleet.write_config(&dir);
+    let faults = Faults::schedule(&fleet);
+    println!(
+        "e2e: {} sites, {} customers, {} clusters on 127.0.{}.1-4:{}, NSD on {}; files in {}",
+        fleet.sites.len(),
+        fleet.customers.len(),
+        CLUSTERS.len(),
+        fleet.net.subnet,
+        fleet.net.port,
+        fleet.net.nameserver(),
+        dir.display()
+    );
+
+    let healthy = Faults::none();
+    let mut nsd = Nsd::start(&nsd_bin, find_binary("nsd-checkconf").as_deref(), &dir, &fleet, &healthy)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut nginx = Nginx::start(&nginx_bin, &dir, &fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
+    println!("e2e: servers up after {:.1?}", started.elapsed());
+
+    sweep_and_check(&fleet, &config, &dir, "baseline", "2026-10-01T00:00:00Z", &healthy);
+
+    let applying = Instant::now();
+    nginx.apply(&fleet, &faults).unwrap_or_else(|e| panic!("{e}"));
+    nsd.apply(&fleet, &faults).unwrap_or_else(|e| panic!("{e}"));
+    println!("e2e: faults in force after {:.1?}", applying.elapsed());
+    sweep_and_check(&fleet, &config, &dir, "faults", "2026-10-01T00:01:00Z", &faults);
+
+    let clearing = Instant::now();
+    nginx.apply(&fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
+    nsd.apply(&fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
+    println!("e2e: faults cleared after {:.1?}", clearing.elapsed());
+    sweep_and_check(&fleet, &config, &dir, "cleared", "2026-10-01T00:02:00Z", &healthy);
+
+    nginx.daemon.stop();
+    nsd.daemon.stop();
+    println!("e2e: done in {:.1?}", started.elapsed());
+}
+
+/// Runs one sweep at `at`, reads its results back and compares every site and check with the
+/// truth of `faults`; prints the counts, and fails listing the rows that differ.
+fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &str, faults: &Faults) {
+    let probe = run(&["probe", "-c", &config.to_string_lossy(), "--at", at], Duration::from_secs(60));
+    assert!(
+        probe.status.success(),
+        "{phase}: fleetprobe probe exited with {} (expected 0: the sweep completed)\nstdout:\n{}\nstderr:\n{}",
+        probe.status,
+        probe.stdout,
+        probe.stderr
+    );
+    let rows = latest_results(config, &dir.join(format!("results-{phase}.csv")));
+
+    let site_index: HashMap<&str, usize> = fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let mut problems: Vec<String> = Vec::new();
+    let mut by_key: HashMap<(usize, &str), &Row> = HashMap::new();
+    for row in &rows {
+        match (site_index.get(row.get("site_id")), row.get("check")) {
+            (Some(&site), check @ ("http" | "dns")) => {
+                if by_key.insert((site, check), row).is_some() {
+                    problems.push(format!("duplicate row for {} {check}", row.get("site_id")));
+                }
+            }
+            _ => problems.push(format!("unexpected row: {:?}", row.0)),
+        }
+    }
+    let run_ids: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.get("run_id")).collect();
+    if run_ids.len() != 1 {
+        problems.push(format!("expected the rows of one run, found run ids {run_ids:?}"));
+    }
+    let want_start: jiff::Timestamp = at.parse().expect("--at literal");
+    if let Some(row) = rows.first() {
+        match row.get("run_started_at").parse::<jiff::Timestamp>() {
+            Ok(t) if t == want_start => {}
+            other => problems
+                .push(format!("run_started_at {:?} is not the --at time {at} ({other:?})", row.get("run_started_at"))),
+        }
+    }
+
+    // (check, outcome) -> (expected, stored)
+    let mut counts: BTreeMap<(&str, String), (usize, usize)> = BTreeMap::new();
+    let mut mismatches = Vec::new();
+    for (i, site) in fleet.sites.iter().enumerate() {
+        for check in ["http", "dns"] {
+            let expected = faults.expected_outcome(fleet, i, check);
+            counts.entry((check, expected.to_string())).or_default().0 += 1;
+            let Some(row) = by_key.get(&(i, check)) else {
+                mismatches.push((i, format!("{} {check}: no row (expected {expected})", site.id)));
+                continue;
+            };
+            let outcome = row.get("outcome");
+            counts.entry((check, outcome.to_string())).or_default().1 += 1;
+            let mut wrong = Vec::new();
+            if outcome != expected {
+                wrong.push(format!("outcome {outcome}, expected {expected}"));
+            }
+            if check == "http" && row.get("http_status") != faults.expected_status(fleet, i) {
+                wrong.push(format!(
+                    "http_status {:?}, expected {:?}",
+                    row.get("http_status"),
+                    faults.expected_status(fleet, i)
+                ));
+            }
+            let attempts = if expected == "ok" { "1" } else { "2" }; // retries = 1
+            if row.get("attempts") != attempts {
+                wrong.push(format!("attempts {:?}, expected {attempts}", row.get("attempts")));
+            }
+            let customer = &fleet.customers[site.customer].id;
+            for (column, want) in [
+                ("customer", customer.as_str()),
+                ("cluster", CLUSTERS[site.cluster]),
+                ("hostname", &site.hostname),
+                ("vantage", "e2e"),
+            ] {
+                if row.get(column) != want {
+                    wrong.push(format!("{column} {:?}, expected {want:?}", row.get(column)));
+                }
+            }
+            if !wrong.is_empty() {
+                mismatches
+                    .push((i, format!("{} {check}: {} (detail: {:?})", site.id, wrong.join("; "), row.get("detail"))));
+            }
+        }
+    }
+
+    println!(
+        "e2e {phase}: sweep took {:.1?}; {} rows stored; outcomes (expected / stored):",
+        probe.elapsed,
+        rows.len()
+    );
+    for ((check, outcome), (expected, stored)) in &counts {
+        let flag = if expected == stored { "" } else { "   <-- differs" };
+        println!("    {check:<4} {outcome:<20} {expected:>5} / {stored:<5}{flag}");
+    }
+    // For the first few differences, what the servers say when asked directly.
+    for (site, text) in mismatches {
+        if problems.len() < 40 {
+            problems.push(format!("{text}\n      servers now: {}", observe(fleet, site)));
+        } else {
+            problems.push(text);
+        }
+    }
+    if !problems.is_empty() {
+        let shown: Vec<&String> = problems.iter().take(40).collect();
+        panic!(
+            "{phase}: {} differences between the stored results and the truth (first {}):\n{}\nfleetprobe probe stderr:\n{}",
+            problems.len(),
+            shown.len(),
+            shown.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"),
+            probe.stderr
+        );
+    }
+}
+
+/// The full path of a server binary, looking in PATH and the sbin folders (which a non-root
+/// PATH often lacks).
+fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// CI (and anyone who sets FLEETPROBE_E2E=1) must run the suite, never skip it.
+fn must_run() -> bool {
+    let set =
+        |var: &str| std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
+    set("CI") || std::env::var("FLEETPROBE_E2E").is_ok_and(|v| v == "1")
+}
+
+/// Removes the generated files when dropped, unless FLEETPROBE_E2E_KEEP=1 asks to keep them.
+struct KeepOnRequest(Option<tempfile::TempDir>);
+
+impl Drop for KeepOnRequest {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            if std::env::var("FLEETPROBE_E2E_KEEP").is_ok_and(|v| v == "1") {
+                println!("e2e: kept {}", dir.keep().display());
+            } else if std::thread::panicking() {
+                println!("e2e: set FLEETPROBE_E2E_KEEP=1 to keep the generated files and server logs");
+            }
+        }
+    }
+}
