@@ -6,7 +6,9 @@
 //! tests probe; `cli` wires the commands together.
 
 pub mod cli;
+pub mod demo;
 pub mod fleet;
 pub mod probe;
+pub mod report;
 pub mod servers;
 pub mod store;

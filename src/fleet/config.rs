@@ -452,7 +452,9 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         errors.push(FleetError::at(path, None, "plan", "no plans defined; expected at least one [[plan]] table"));
     }
 
-    let mut control = Control { targets: Vec::new(), min_ok: raw.control.min_ok.unwrap_or(1) };
+    // Without control targets there is nothing to require; with some, one answering is enough by default.
+    let default_min_ok = usize::from(!raw.control.targets.is_empty());
+    let mut control = Control { targets: Vec::new(), min_ok: raw.control.min_ok.unwrap_or(default_min_ok) };
     for (i, t) in raw.control.targets.iter().enumerate() {
         let text = t.get_ref().trim();
         let target = if let Some(addr) = text.strip_prefix("tcp://") {

@@ -63,7 +63,16 @@ impl FleetErrors {
 
 impl fmt::Display for FleetErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for error in self.0.iter().take(MAX_REPORTED) {
+        // Files in the order they were read, lines in order within each file.
+        let mut files: Vec<&Path> = Vec::new();
+        for error in &self.0 {
+            if !files.contains(&error.file.as_path()) {
+                files.push(&error.file);
+            }
+        }
+        let mut sorted: Vec<&FleetError> = self.0.iter().collect();
+        sorted.sort_by_key(|e| (files.iter().position(|f| *f == e.file.as_path()), e.line.unwrap_or(0)));
+        for error in sorted.into_iter().take(MAX_REPORTED) {
             writeln!(f, "{error}")?;
         }
         if self.0.len() > MAX_REPORTED {

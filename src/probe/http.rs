@@ -1,1 +1,424 @@
 //! HTTP(S) checks over our own TCP and TLS streams, each phase timed on its own.
+//!
+//! A check resolves the site's name (or goes straight to the cluster's frontend address with the
+//! site's Host header and SNI), connects, shakes hands, sends one GET with hyper's low-level
+//! connection API and reads a bounded body. Each phase has its own timeout, all bounded by the
+//! check's total timeout. The first-byte stamp is taken by the stream itself when the first
+//! response byte is read, not when hyper has parsed the headers. Redirects are followed up to a
+//! limit, with loop detection; phase timings add up over the hops.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::{Failure, Phase, Probed, Timings, dns, micros, tls};
+use crate::fleet::{HttpSettings, SiteUrl, Timeouts};
+
+/// Everything an HTTP check needs that is the same for the whole sweep.
+#[derive(Clone)]
+pub struct HttpProber {
+    pub settings: Arc<HttpSettings>,
+    pub timeouts: Timeouts,
+    /// Resolvers for checks that go through DNS (empty: the system's).
+    pub resolvers: Vec<SocketAddr>,
+    pub tls: Arc<ClientConfig>,
+}
+
+/// What to fetch and how to reach it.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpTarget<'a> {
+    pub url: &'a SiteUrl,
+    /// Connect to this address instead of resolving the URL's host (the cluster's frontend).
+    pub connect_to: Option<IpAddr>,
+    /// A text the body must contain.
+    pub keyword: Option<&'a str>,
+}
+
+/// How one request/response exchange ended.
+enum Hop {
+    Done(Probed),
+    Redirect { location: String, status: u16 },
+}
+
+impl HttpProber {
+    /// Runs one HTTP check. Never fails: every problem is a [`Failure`] in the result.
+    pub async fn check(&self, target: &HttpTarget<'_>) -> Probed {
+        let start = Instant::now();
+        let deadline = start + self.timeouts.total;
+        let mut timings = Timings::default();
+        let mut url = target.url.clone();
+        let mut connect_to = target.connect_to;
+        let mut visited = vec![url.to_string()];
+        let mut probed = loop {
+            match self.exchange(&url, connect_to, target.keyword, deadline, &mut timings).await {
+                Hop::Done(probed) => break probed,
+                Hop::Redirect { location, status } => {
+                    let next = match join_location(&url, &location) {
+                        Ok(next) => next,
+                        Err(e) => {
+                            break Probed {
+                                http_status: Some(status),
+                                ..Probed::failed(Failure::ProtocolError, format!("bad redirect: {e}"))
+                            };
+                        }
+                    };
+                    let next_text = next.to_string();
+                    if visited.contains(&next_text) {
+                        break Probed {
+                            http_status: Some(status),
+                            ..Probed::failed(Failure::RedirectLoop, format!("redirect loop back to {next_text}"))
+                        };
+                    }
+                    if visited.len() > self.settings.max_redirects as usize {
+                        break Probed {
+                            http_status: Some(status),
+                            ..Probed::failed(
+                                Failure::TooManyRedirects,
+                                format!("more than {} redirects", self.settings.max_redirects),
+                            )
+                        };
+                    }
+                    if next.host != url.host {
+                        // The frontend serves this site only; another host is reached through DNS.
+                        connect_to = None;
+                    }
+                    visited.push(next_text);
+                    url = next;
+                }
+            }
+        };
+        timings.total_us = micros(start.elapsed());
+        probed.timings = timings;
+        probed
+    }
+
+    /// One request and response: DNS, connect, TLS, first byte, body.
+    async fn exchange(
+        &self,
+        url: &SiteUrl,
+        connect_to: Option<IpAddr>,
+        keyword: Option<&str>,
+        deadline: Instant,
+        timings: &mut Timings,
+    ) -> Hop {
+        // DNS
+        let literal: Option<IpAddr> = url.host.parse().ok();
+        let ip = match connect_to.or(literal) {
+            Some(ip) => ip,
+            None => {
+                let (limit, _) = phase_limit(self.timeouts.dns, deadline);
+                let started = Instant::now();
+                let resolved = dns::resolve(&url.host, &self.resolvers, limit).await;
+                add(&mut timings.dns_us, started.elapsed());
+                match resolved {
+                    Ok((addresses, _)) => match addresses.first() {
+                        Some(&ip) => ip,
+                        None => return done(Failure::DnsNoData, format!("{} has no address", url.host)),
+                    },
+                    Err(e) => return done(e.failure, format!("resolving {}: {}", url.host, e.detail)),
+                }
+            }
+        };
+
+        // TCP connect
+        let address = SocketAddr::new(ip, url.port);
+        let (limit, total_bound) = phase_limit(self.timeouts.connect, deadline);
+        let started = Instant::now();
+        let connected = tokio::time::timeout(limit, TcpStream::connect(address)).await;
+        add(&mut timings.connect_us, started.elapsed());
+        let tcp = match connected {
+            Err(_) if total_bound => return done(Failure::Timeout(Phase::Total), format!("connecting to {address}")),
+            Err(_) => return done(Failure::ConnectTimeout, format!("no connection to {address} within {limit:?}")),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return done(Failure::ConnectRefused, format!("{address} refused the connection"));
+            }
+            Ok(Err(e)) => return done(Failure::ConnectError, format!("connecting to {address}: {e}")),
+            Ok(Ok(tcp)) => tcp,
+        };
+        let _ = tcp.set_nodelay(true);
+
+        // TLS handshake
+        let mut cert_not_after = None;
+        let stream = if url.tls {
+            let server_name = match ServerName::try_from(url.host.clone()) {
+                Ok(name) => name,
+                Err(_) => return done(Failure::TlsInvalid, format!("`{}` cannot be a TLS server name", url.host)),
+            };
+            let (limit, total_bound) = phase_limit(self.timeouts.tls, deadline);
+            let started = Instant::now();
+            let handshake =
+                tokio::time::timeout(limit, TlsConnector::from(self.tls.clone()).connect(server_name, tcp)).await;
+            add(&mut timings.tls_us, started.elapsed());
+            match handshake {
+                Err(_) => {
+                    let phase = if total_bound { Phase::Total } else { Phase::Tls };
+                    return done(Failure::Timeout(phase), format!("TLS handshake with {address} took over {limit:?}"));
+                }
+                Ok(Err(e)) => {
+                    let (failure, detail) = tls::classify_handshake_error(&e);
+                    return done(failure, detail);
+                }
+                Ok(Ok(tls_stream)) => {
+                    cert_not_after = tls_stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(|leaf| tls::cert_not_after(leaf));
+                    MaybeTls::Tls(Box::new(tls_stream))
+                }
+            }
+        } else {
+            MaybeTls::Plain(tcp)
+        };
+
+        // Request, up to the first response byte
+        let first_read = Arc::new(OnceLock::new());
+        let io = TokioIo::new(StampedStream { inner: stream, first_read: first_read.clone() });
+        let (mut sender, connection) = match hyper::client::conn::http1::handshake(io).await {
+            Ok(pair) => pair,
+            Err(e) => return done(Failure::ProtocolError, format!("HTTP setup: {e}")),
+        };
+        let connection = AbortOnDrop(tokio::spawn(connection));
+        let request = match hyper::Request::get(url.path_and_query.as_str())
+            .header(hyper::header::HOST, url.authority())
+            .header(hyper::header::USER_AGENT, self.settings.user_agent.as_str())
+            .header(hyper::header::ACCEPT, "*/*")
+            .header(hyper::header::CONNECTION, "close")
+            .body(Empty::<Bytes>::new())
+        {
+            Ok(request) => request,
+            Err(e) => return done(Failure::ProtocolError, format!("cannot build request: {e}")),
+        };
+        let (limit, total_bound) = phase_limit(self.timeouts.first_byte, deadline);
+        let sent = Instant::now();
+        let response = tokio::time::timeout(limit, sender.send_request(request)).await;
+        let first_byte = first_read.get().copied().unwrap_or_else(Instant::now);
+        let response = match response {
+            Err(_) => {
+                add(&mut timings.first_byte_us, sent.elapsed());
+                let phase = if total_bound { Phase::Total } else { Phase::FirstByte };
+                return done(Failure::Timeout(phase), format!("no response within {limit:?}"));
+            }
+            Ok(Err(e)) => {
+                return done(Failure::ProtocolError, format!("not a valid HTTP response: {}", error_chain(&e)));
+            }
+            Ok(Ok(response)) => response,
+        };
+        add(&mut timings.first_byte_us, first_byte.saturating_duration_since(sent));
+        let status = response.status().as_u16();
+
+        if response.status().is_redirection() && self.settings.max_redirects > 0 {
+            if let Some(location) = response.headers().get(hyper::header::LOCATION) {
+                return match location.to_str() {
+                    Ok(location) => Hop::Redirect { location: location.to_string(), status },
+                    Err(_) => Hop::Done(Probed {
+                        http_status: Some(status),
+                        ..Probed::failed(Failure::ProtocolError, "redirect Location is not text")
+                    }),
+                };
+            }
+        }
+
+        // Body, bounded in size and time
+        let (limit, total_bound) = phase_limit(self.timeouts.body, deadline);
+        let body = read_bounded(response.into_body(), self.settings.max_body_bytes, Instant::now() + limit).await;
+        drop(connection);
+        let mut probed = Probed { http_status: Some(status), cert_not_after, ..Probed::default() };
+        let status_ok = self.settings.expect_status.iter().any(|&(low, high)| (low..=high).contains(&status));
+        let fail = |failure, detail: String| Hop::Done(Probed { failure: Some(failure), detail: Some(detail), ..probed.clone() });
+        if !status_ok {
+            return fail(Failure::HttpStatus, format!("status {status}"));
+        }
+        let body = match body {
+            Ok(body) => body,
+            Err(BodyError::Timeout) => {
+                let phase = if total_bound { Phase::Total } else { Phase::Body };
+                return fail(Failure::Timeout(phase), format!("body not complete within {limit:?}"));
+            }
+            Err(BodyError::Broken(e)) => return fail(Failure::ProtocolError, format!("body broken off: {e}")),
+        };
+        if let Some(keyword) = keyword.or(self.settings.keyword.as_deref()) {
+            if !contains(&body, keyword.as_bytes()) {
+                return fail(
+                    Failure::BodyMismatch,
+                    format!("`{}` not in the first {} bytes", keyword.chars().take(40).collect::<String>(), body.len()),
+                );
+            }
+        }
+        probed.failure = None;
+        Hop::Done(probed)
+    }
+}
+
+fn done(failure: Failure, detail: String) -> Hop {
+    Hop::Done(Probed::failed(failure, detail))
+}
+
+/// The time a phase may take: its own timeout, or what is left of the total if that is less.
+/// The flag says whether the total is the binding limit.
+fn phase_limit(phase: Duration, deadline: Instant) -> (Duration, bool) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < phase { (left, true) } else { (phase, false) }
+}
+
+fn add(slot: &mut Option<u32>, elapsed: Duration) {
+    *slot = Some(slot.unwrap_or(0).saturating_add(micros(elapsed)));
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text.chars().take(200).collect()
+}
+
+enum BodyError {
+    Timeout,
+    Broken(String),
+}
+
+/// Reads at most `max_bytes` of the body before `deadline`; stops early rather than reading an
+/// endless body.
+async fn read_bounded(mut body: Incoming, max_bytes: usize, deadline: Instant) -> Result<Vec<u8>, BodyError> {
+    let mut bytes = Vec::new();
+    while bytes.len() < max_bytes {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::Timeout),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(BodyError::Broken(error_chain(&e))),
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let take = data.len().min(max_bytes - bytes.len());
+                    bytes.extend_from_slice(&data[..take]);
+                }
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Resolves a Location header against the URL that sent it.
+fn join_location(base: &SiteUrl, location: &str) -> Result<SiteUrl, String> {
+    let location = location.trim();
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return SiteUrl::parse(location);
+    }
+    if let Some(rest) = location.strip_prefix("//") {
+        return SiteUrl::parse(&format!("{}://{rest}", base.scheme()));
+    }
+    let path = if location.starts_with('/') {
+        location.to_string()
+    } else {
+        let current = base.path_and_query.split('?').next().unwrap_or("/");
+        let dir = &current[..current.rfind('/').map_or(0, |i| i + 1)];
+        format!("{}{location}", if dir.is_empty() { "/" } else { dir })
+    };
+    SiteUrl::parse(&format!("{}://{}{path}", base.scheme(), base.authority()))
+}
+
+/// Aborts the connection task when the check is done with it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A plain or TLS stream.
+enum MaybeTls {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// A stream that notes the instant its first byte is read: the honest "first byte" time.
+struct StampedStream {
+    inner: MaybeTls,
+    first_read: Arc<OnceLock<Instant>>,
+}
+
+impl AsyncRead for StampedStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = match &mut this.inner {
+            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        if let Poll::Ready(Ok(())) = poll {
+            if buf.filled().len() > before {
+                this.first_read.get_or_init(Instant::now);
+            }
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for StampedStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match &mut self.inner {
+            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_locations() {
+        let base = SiteUrl::parse("https://a.test/shop/cart?x=1").unwrap();
+        assert_eq!(join_location(&base, "/login").unwrap().to_string(), "https://a.test/login");
+        assert_eq!(join_location(&base, "checkout").unwrap().to_string(), "https://a.test/shop/checkout");
+        assert_eq!(join_location(&base, "//b.test/x").unwrap().to_string(), "https://b.test/x");
+        assert_eq!(join_location(&base, "http://c.test:8080/").unwrap().to_string(), "http://c.test:8080/");
+        assert!(join_location(&base, "ftp://d.test/").is_err());
+    }
+
+    #[test]
+    fn keyword_search() {
+        assert!(contains(b"hello world", b"world"));
+        assert!(!contains(b"hello", b"world"));
+        assert!(contains(b"", b""));
+    }
+}

@@ -1,0 +1,26 @@
+//! Reports: what people read, built from stored results. Last stage of the data flow.
+
+/// Makes a CSV cell safe to open in a spreadsheet: a cell starting with `=`, `+`, `-`, `@` or a
+/// tab/CR would be run as a formula, so it gets a leading apostrophe (the OWASP advice).
+pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let numeric = cell.parse::<f64>().is_ok();
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if !numeric => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_safe;
+
+    #[test]
+    fn formulas_are_defused() {
+        assert_eq!(csv_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_safe("-1.5"), "-1.5");
+        assert_eq!(csv_safe("+cmd"), "'+cmd");
+        assert_eq!(csv_safe("plain"), "plain");
+        assert_eq!(csv_safe(""), "");
+    }
+}
