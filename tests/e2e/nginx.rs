@@ -97,7 +97,7 @@ impl Nginx {
                 self.daemon.log_tail()
             ));
         }
-        for cluster in 0..CLUSTERS.len() {
+        for (cluster, name) in CLUSTERS.iter().enumerate() {
             let addr = fleet.net.frontend_addr(cluster);
             let result = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
             match (faults.cluster_down(cluster), result) {
@@ -105,8 +105,7 @@ impl Nginx {
                 (true, Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {}
                 (down, result) => {
                     return Err(format!(
-                        "nginx: {addr} ({}) should {} but connecting gave {result:?}",
-                        CLUSTERS[cluster],
+                        "nginx: {addr} ({name}) should {} but connecting gave {result:?}",
                         if down { "refuse connections" } else { "listen" }
                     ));
                 }
