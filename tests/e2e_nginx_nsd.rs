@@ -30,7 +30,7 @@ fn e2e_nginx_nsd() {
         if must_run() {
             panic!("e2e_nginx_nsd: nginx/nsd not installed (install nginx-light nsd); CI must not skip this suite");
         }
-        println!("SKIPPED e2e_nginx_nsd: nginx/nsd not installed (install nginx-light nsd)");
+        uncaptured("SKIPPED e2e_nginx_nsd: nginx/nsd not installed (install nginx-light nsd)");
         return;
     };
     let started = Instant::now();
@@ -74,7 +74,19 @@ fn e2e_nginx_nsd() {
 
     nginx.daemon.stop();
     nsd.daemon.stop();
-    println!("e2e: done in {:.1?}", started.elapsed());
+    uncaptured(&format!(
+        "e2e_nginx_nsd: 3 sweeps of {} sites against nginx and NSD, every result as the truth says, in {:.1?}",
+        fleet.sites.len(),
+        started.elapsed()
+    ));
+}
+
+/// Prints a line even when the test harness captures output (it captures `println!` only).
+fn uncaptured(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// Runs one sweep at `at`, reads its results back and compares every site and check with the
