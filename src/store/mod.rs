@@ -24,7 +24,9 @@ pub use lock::RunLock;
 pub enum StoreError {
     #[error("cannot open store {path}: {message}")]
     Open { path: String, message: String },
-    #[error("store {path} has schema version {found}, newer than this fleetprobe understands ({supported}); upgrade fleetprobe")]
+    #[error(
+        "store {path} has schema version {found}, newer than this fleetprobe understands ({supported}); upgrade fleetprobe"
+    )]
     TooNew { path: String, found: i64, supported: i64 },
     #[error("store {path}: {message}")]
     Query { path: String, message: String },

@@ -1,31 +1,1005 @@
-//! The SQLite backend.
+//! The SQLite backend: the default store, one file next to the config.
+//!
+//! Third stage of the data flow: the sweep writes each run through a [`RunWriter`] in one
+//! transaction, and reports read runs, results and histograms back. The schema is kept compact
+//! because a month of one-minute runs over 10,000 sites is 432 million results: sites are stored
+//! once and referred to by an integer key, outcomes and check kinds are stored as their codes,
+//! and results live in a `WITHOUT ROWID` table keyed by (run, site, check). `results_view` spells
+//! everything out for people querying the file with the `sqlite3` shell.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Transaction, TransactionBehavior, params};
 
 use super::*;
+use crate::probe::Failure;
 
-pub struct SqliteStore;
+/// How long to wait for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations, oldest first. The store's `user_version` is the number applied; append
+/// new ones at the end, never edit a published one.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+const SCHEMA_V1: &str = "
+-- Sites as last seen by a run; results refer to them by `key` so each result row stays small.
+CREATE TABLE sites (
+    key      INTEGER PRIMARY KEY,
+    site_id  TEXT NOT NULL UNIQUE,
+    customer TEXT NOT NULL,
+    cluster  TEXT NOT NULL,
+    hostname TEXT NOT NULL
+);
+CREATE INDEX sites_by_cluster ON sites (cluster);
+
+-- `valid` is NULL until the run finishes (and an unfinished run is never committed).
+CREATE TABLE runs (
+    id             INTEGER PRIMARY KEY,
+    vantage        TEXT NOT NULL,
+    started_at_ms  INTEGER NOT NULL,
+    finished_at_ms INTEGER,
+    valid          INTEGER,
+    invalid_reason TEXT,
+    checks         INTEGER NOT NULL DEFAULT 0,
+    failures       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_start ON runs (started_at_ms);
+
+CREATE TABLE results (
+    run_id         INTEGER NOT NULL REFERENCES runs (id),
+    site_key       INTEGER NOT NULL REFERENCES sites (key),
+    check_kind     INTEGER NOT NULL,
+    outcome        INTEGER NOT NULL,
+    started_at_ms  INTEGER NOT NULL,
+    attempts       INTEGER NOT NULL,
+    http_status    INTEGER,
+    dns_us         INTEGER,
+    connect_us     INTEGER,
+    tls_us         INTEGER,
+    first_byte_us  INTEGER,
+    total_us       INTEGER NOT NULL,
+    cert_not_after INTEGER,
+    detail         TEXT,
+    PRIMARY KEY (run_id, site_key, check_kind)
+) WITHOUT ROWID;
+-- A site's history; a cluster's history goes through sites_by_cluster and this.
+CREATE INDEX results_by_site ON results (site_key, run_id);
+-- Failures are rare, so this stays small and lets failed-only reads skip the successes.
+CREATE INDEX results_failed ON results (run_id, site_key) WHERE outcome <> 0;
+
+CREATE TABLE histograms (
+    run_id     INTEGER NOT NULL REFERENCES runs (id),
+    cluster    TEXT NOT NULL,
+    check_kind INTEGER NOT NULL,
+    phase      INTEGER NOT NULL,
+    hist       BLOB NOT NULL,
+    PRIMARY KEY (run_id, cluster, check_kind, phase)
+) WITHOUT ROWID;
+
+-- Names of the codes, refreshed by every run, only for results_view.
+CREATE TABLE outcome_names (code INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE check_names (code INTEGER PRIMARY KEY, name TEXT NOT NULL);
+
+CREATE VIEW results_view AS
+SELECT r.run_id, u.vantage, s.site_id, s.customer, s.cluster, s.hostname,
+       coalesce(c.name, r.check_kind) AS check_kind,
+       coalesce(o.name, r.outcome) AS outcome,
+       strftime('%Y-%m-%dT%H:%M:%fZ', r.started_at_ms / 1000.0, 'unixepoch') AS started_at,
+       r.attempts, r.http_status, r.dns_us, r.connect_us, r.tls_us, r.first_byte_us, r.total_us,
+       datetime(r.cert_not_after, 'unixepoch') AS cert_not_after,
+       r.detail
+FROM results r
+JOIN runs u ON u.id = r.run_id
+JOIN sites s ON s.key = r.site_key
+LEFT JOIN check_names c ON c.code = r.check_kind
+LEFT JOIN outcome_names o ON o.code = r.outcome;
+";
+
+const RESULT_COLUMNS: &str = "r.run_id, s.site_id, s.customer, s.cluster, s.hostname, r.check_kind, r.outcome, \
+     r.started_at_ms, r.attempts, r.http_status, r.dns_us, r.connect_us, r.tls_us, r.first_byte_us, r.total_us, \
+     r.cert_not_after, r.detail";
+
+const INSERT_RESULT: &str = "INSERT INTO results (run_id, site_key, check_kind, outcome, started_at_ms, attempts, \
+     http_status, dns_us, connect_us, tls_us, first_byte_us, total_us, cert_not_after, detail) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
 
 impl SqliteStore {
+    /// Opens the store at `path`, creating the file (not its directory) and the schema if needed.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        Err(StoreError::Open { path: path.display().to_string(), message: "not implemented".into() })
+        let open_error = |message: String| StoreError::Open { path: path.display().to_string(), message };
+        check_location(path).map_err(open_error)?;
+        // No SQLITE_OPEN_URI: a file name containing '?' is a file name.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(sqlite_open_message(&e)))?;
+        configure(&conn).map_err(open_error)?;
+        // SQLite silently falls back to read-only for a write-protected file; the prober must write.
+        if conn.is_readonly("main").map_err(|e| open_error(sqlite_open_message(&e)))? {
+            return Err(open_error("the file is read-only; the store must be writable".into()));
+        }
+        migrate(&mut conn, path)?;
+        Ok(SqliteStore { conn, path: path.to_path_buf() })
+    }
+
+    fn query_error(&self, what: &str, e: rusqlite::Error) -> StoreError {
+        read_error(&self.path, what, e)
+    }
+
+    fn corrupt(&self, message: String) -> StoreError {
+        StoreError::Corrupt { path: self.location(), message }
+    }
+
+    fn result_from_row(&self, row: &Row<'_>) -> StoreResult<StoredResult> {
+        let error = |e| self.query_error("results", e);
+        let run_id: RunId = row.get(0).map_err(error)?;
+        let outcome_code: u8 = row.get(6).map_err(error)?;
+        let outcome = Outcome::from_code(outcome_code)
+            .ok_or_else(|| self.corrupt(format!("unknown outcome code {outcome_code} in run {run_id}")))?;
+        Ok(StoredResult {
+            run_id,
+            site: SiteRecord {
+                id: row.get(1).map_err(error)?,
+                customer: row.get(2).map_err(error)?,
+                cluster: row.get(3).map_err(error)?,
+                hostname: row.get(4).map_err(error)?,
+            },
+            check: check_kind(row.get(5).map_err(error)?).map_err(|m| self.corrupt(format!("{m} in run {run_id}")))?,
+            outcome,
+            started_at_ms: row.get(7).map_err(error)?,
+            attempts: row.get(8).map_err(error)?,
+            http_status: row.get(9).map_err(error)?,
+            timings: Timings {
+                dns_us: row.get(10).map_err(error)?,
+                connect_us: row.get(11).map_err(error)?,
+                tls_us: row.get(12).map_err(error)?,
+                first_byte_us: row.get(13).map_err(error)?,
+                total_us: row.get(14).map_err(error)?,
+            },
+            cert_not_after: row.get(15).map_err(error)?,
+            detail: row.get(16).map_err(error)?,
+        })
     }
 }
 
+/// Turns the common mistakes into messages before SQLite's terse "unable to open database file".
+fn check_location(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(format!("directory {} does not exist", dir.display())),
+        Err(e) => return Err(format!("cannot use directory {}: {e}", dir.display())),
+        Ok(meta) if !meta.is_dir() => return Err(format!("{} is not a directory", dir.display())),
+        Ok(_) => {}
+    }
+    if path.is_dir() {
+        return Err("this is a directory; give a file path such as fleetprobe.db".into());
+    }
+    // Creating the file here reports the operating system's reason (permission, read-only file
+    // system); SQLite would only say it cannot open it. An empty file is an empty database.
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create the file: {e}")),
+    }
+}
+
+fn sqlite_open_message(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => format!("the file is not an SQLite database ({e})"),
+        // Typically the -wal and -shm files beside it cannot be created.
+        Some(ErrorCode::CannotOpen) => {
+            format!("cannot open the file and its -wal/-shm files; is the directory writable? ({e})")
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), String> {
+    let message = |e| sqlite_open_message(&e);
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(message)?;
+    // WAL lets reports read while a sweep writes; NORMAL is durable across application crashes
+    // and only risks the last commits on power loss, which is fine for one-minute runs.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(message)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!("cannot switch to WAL journal mode (still {mode})"));
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(message)
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// Brings the schema up to date, all steps in one transaction.
+fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+    let open_error = |message: String| StoreError::Open { path: path.display().to_string(), message };
+    let sqlite_error = |e: rusqlite::Error| open_error(format!("cannot set up the schema: {e}"));
+    let supported = MIGRATIONS.len() as i64;
+    let too_new = |found| StoreError::TooNew { path: path.display().to_string(), found, supported };
+    // Checked without a write lock first: a report opening the store while a sweep holds the
+    // write transaction must not wait for it.
+    let found = user_version(conn).map_err(|e| open_error(sqlite_open_message(&e)))?;
+    if found > supported {
+        return Err(too_new(found));
+    }
+    if found == supported {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite_error)?;
+    // Another process may have migrated between the first look and the lock.
+    let found = user_version(&tx).map_err(sqlite_error)?;
+    if found > supported {
+        return Err(too_new(found));
+    }
+    if found == 0 {
+        let tables: i64 =
+            tx.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0)).map_err(sqlite_error)?;
+        if tables > 0 {
+            return Err(open_error("the file is an SQLite database of another program, not a fleetprobe store".into()));
+        }
+    }
+    for step in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(step).map_err(sqlite_error)?;
+    }
+    tx.pragma_update(None, "user_version", supported).map_err(sqlite_error)?;
+    tx.commit().map_err(sqlite_error)
+}
+
+/// Errors while reading: a value that does not fit its type means the file holds bad data.
+fn read_error(path: &Path, what: &str, e: rusqlite::Error) -> StoreError {
+    let path = path.display().to_string();
+    match e {
+        rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::FromSqlConversionFailure(..) => {
+            StoreError::Corrupt { path, message: format!("{what}: {e}") }
+        }
+        _ => StoreError::Query { path, message: format!("cannot read {what}: {e}") },
+    }
+}
+
+/// Writes one run inside a transaction; dropping it rolls the transaction back.
+struct SqliteRunWriter<'a> {
+    tx: Transaction<'a>,
+    path: &'a Path,
+    run_id: RunId,
+    /// Store key of each site, indexed like the `sites` given to `begin_run`.
+    site_keys: Vec<i64>,
+}
+
+fn write_error(path: &Path, what: &str, e: rusqlite::Error) -> StoreError {
+    StoreError::Query { path: path.display().to_string(), message: format!("cannot write {what}: {e}") }
+}
+
+impl RunWriter for SqliteRunWriter<'_> {
+    fn insert(&mut self, result: &CheckResult) -> StoreResult<()> {
+        let Some(&site_key) = self.site_keys.get(result.site) else {
+            return Err(StoreError::Query {
+                path: self.path.display().to_string(),
+                message: format!("result for site #{} but the run has {} sites", result.site, self.site_keys.len()),
+            });
+        };
+        let t = &result.timings;
+        // prepare_cached: the statement is compiled once per connection, not once per result.
+        let mut insert = self.tx.prepare_cached(INSERT_RESULT).map_err(|e| write_error(self.path, "result", e))?;
+        insert
+            .execute(params![
+                self.run_id,
+                site_key,
+                result.check.code(),
+                result.outcome.code(),
+                result.started_at_ms,
+                result.attempts,
+                result.http_status,
+                t.dns_us,
+                t.connect_us,
+                t.tls_us,
+                t.first_byte_us,
+                t.total_us,
+                result.cert_not_after,
+                result.detail,
+            ])
+            .map_err(|e| write_error(self.path, "result", e))?;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, summary: &RunSummary, histograms: &[HistogramRecord]) -> StoreResult<RunId> {
+        let SqliteRunWriter { tx, path, run_id, .. } = *self;
+        tx.execute(
+            "UPDATE runs SET finished_at_ms = ?2, valid = ?3, invalid_reason = ?4, checks = ?5, failures = ?6 \
+             WHERE id = ?1",
+            params![
+                run_id,
+                summary.finished_at_ms,
+                summary.valid,
+                summary.invalid_reason,
+                summary.checks,
+                summary.failures
+            ],
+        )
+        .map_err(|e| write_error(path, "run summary", e))?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO histograms (run_id, cluster, check_kind, phase, hist) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| write_error(path, "histograms", e))?;
+            for h in histograms {
+                let blob = histogram::encode(&h.histogram);
+                insert
+                    .execute(params![run_id, h.cluster, h.check.code(), h.phase.code(), blob])
+                    .map_err(|e| write_error(path, "histograms", e))?;
+            }
+        }
+        tx.commit().map_err(|e| write_error(path, "run (commit)", e))?;
+        Ok(run_id)
+    }
+}
+
+/// Inserts new sites and updates changed ones; returns the key of each given site, in order.
+/// Reads the table once so an unchanged fleet of 100,000 sites costs no writes.
+fn upsert_sites(tx: &Transaction<'_>, sites: &[SiteRecord]) -> rusqlite::Result<Vec<i64>> {
+    let mut known: HashMap<String, (i64, SiteRecord)> = HashMap::new();
+    {
+        let mut select = tx.prepare("SELECT key, site_id, customer, cluster, hostname FROM sites")?;
+        let mut rows = select.query([])?;
+        while let Some(row) = rows.next()? {
+            let site =
+                SiteRecord { id: row.get(1)?, customer: row.get(2)?, cluster: row.get(3)?, hostname: row.get(4)? };
+            known.insert(site.id.clone(), (row.get(0)?, site));
+        }
+    }
+    let mut insert = tx.prepare("INSERT INTO sites (site_id, customer, cluster, hostname) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut update = tx.prepare("UPDATE sites SET customer = ?2, cluster = ?3, hostname = ?4 WHERE key = ?1")?;
+    let mut keys = Vec::with_capacity(sites.len());
+    for site in sites {
+        let key = match known.get(&site.id) {
+            Some((key, stored)) if stored == site => *key,
+            Some((key, _)) => {
+                update.execute(params![key, site.customer, site.cluster, site.hostname])?;
+                *key
+            }
+            None => {
+                insert.execute(params![site.id, site.customer, site.cluster, site.hostname])?;
+                tx.last_insert_rowid()
+            }
+        };
+        // Keeps a site listed twice consistent with whichever record came last.
+        known.insert(site.id.clone(), (key, site.clone()));
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Keeps the name tables behind `results_view` in step with the codes this build writes.
+fn refresh_code_names(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let upsert = |table: &str, code: u8, name: &str| {
+        tx.prepare_cached(&format!(
+            "INSERT INTO {table} (code, name) VALUES (?1, ?2) \
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name WHERE name <> excluded.name"
+        ))?
+        .execute(params![code, name])
+    };
+    upsert("outcome_names", Outcome::Ok.code(), "ok")?;
+    for failure in Failure::ALL {
+        upsert("outcome_names", failure.code(), &failure.to_string())?;
+    }
+    for kind in CheckKind::ALL {
+        upsert("check_names", kind.code(), kind.as_str())?;
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
-    fn begin_run<'a>(&'a mut self, _meta: &RunMeta, _sites: &[SiteRecord]) -> StoreResult<Box<dyn RunWriter + 'a>> {
-        unimplemented!()
+    fn begin_run<'a>(&'a mut self, meta: &RunMeta, sites: &[SiteRecord]) -> StoreResult<Box<dyn RunWriter + 'a>> {
+        let path = self.path.as_path();
+        let error = |e| write_error(path, "run start", e);
+        // Immediate: take the write lock now (waiting up to the busy timeout), not halfway through.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error)?;
+        tx.execute(
+            "INSERT INTO runs (vantage, started_at_ms) VALUES (?1, ?2)",
+            params![meta.vantage, meta.started_at_ms],
+        )
+        .map_err(error)?;
+        let run_id = tx.last_insert_rowid();
+        let site_keys = upsert_sites(&tx, sites).map_err(|e| write_error(path, "sites", e))?;
+        refresh_code_names(&tx).map_err(error)?;
+        Ok(Box::new(SqliteRunWriter { tx, path, run_id, site_keys }))
     }
-    fn runs(&self, _from_ms: Option<i64>, _to_ms: Option<i64>) -> StoreResult<Vec<StoredRun>> {
-        unimplemented!()
+
+    fn runs(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<StoredRun>> {
+        let mut sql = String::from(
+            "SELECT id, vantage, started_at_ms, finished_at_ms, valid, invalid_reason, checks, failures \
+             FROM runs WHERE valid IS NOT NULL",
+        );
+        let mut args = Vec::new();
+        push_time_range(&mut sql, &mut args, "started_at_ms", from_ms, to_ms);
+        sql.push_str(" ORDER BY started_at_ms, id");
+        let error = |e| self.query_error("runs", e);
+        let mut select = self.conn.prepare(&sql).map_err(error)?;
+        let rows = select
+            .query_map(rusqlite::params_from_iter(args), |row| {
+                Ok(StoredRun {
+                    id: row.get(0)?,
+                    vantage: row.get(1)?,
+                    started_at_ms: row.get(2)?,
+                    finished_at_ms: row.get(3)?,
+                    valid: row.get(4)?,
+                    invalid_reason: row.get(5)?,
+                    checks: row.get(6)?,
+                    failures: row.get(7)?,
+                })
+            })
+            .map_err(error)?;
+        rows.collect::<Result<_, _>>().map_err(error)
     }
-    fn results(&self, _filter: &ResultFilter, _each: &mut dyn FnMut(StoredResult) -> StoreResult<()>) -> StoreResult<()> {
-        unimplemented!()
+
+    fn results(&self, filter: &ResultFilter, each: &mut dyn FnMut(StoredResult) -> StoreResult<()>) -> StoreResult<()> {
+        let (sql, args) = results_query(filter);
+        let error = |e| self.query_error("results", e);
+        let mut select = self.conn.prepare(&sql).map_err(error)?;
+        let mut rows = select.query(rusqlite::params_from_iter(args)).map_err(error)?;
+        while let Some(row) = rows.next().map_err(error)? {
+            each(self.result_from_row(row)?)?;
+        }
+        Ok(())
     }
-    fn run_histograms(&self, _run_id: RunId) -> StoreResult<Vec<HistogramRecord>> {
-        unimplemented!()
+
+    fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>> {
+        let error = |e| self.query_error("histograms", e);
+        let mut select = self
+            .conn
+            .prepare(
+                "SELECT cluster, check_kind, phase, hist FROM histograms WHERE run_id = ?1 \
+                 ORDER BY cluster, check_kind, phase",
+            )
+            .map_err(error)?;
+        let mut rows = select.query([run_id]).map_err(error)?;
+        let mut records = Vec::new();
+        while let Some(row) = rows.next().map_err(error)? {
+            let cluster: String = row.get(0).map_err(error)?;
+            let check = check_kind(row.get(1).map_err(error)?).map_err(|m| self.corrupt(m))?;
+            let phase_code: u8 = row.get(2).map_err(error)?;
+            let phase = Phase::from_code(phase_code)
+                .ok_or_else(|| self.corrupt(format!("unknown phase code {phase_code} in run {run_id}")))?;
+            let blob: Vec<u8> = row.get(3).map_err(error)?;
+            let histogram = histogram::decode(&blob)
+                .map_err(|m| self.corrupt(format!("run {run_id}, {cluster} {check} {}: {m}", phase.as_str())))?;
+            records.push(HistogramRecord { cluster, check, phase, histogram });
+        }
+        Ok(records)
     }
+
     fn location(&self) -> String {
-        unimplemented!()
+        self.path.display().to_string()
+    }
+}
+
+fn check_kind(code: u8) -> Result<CheckKind, String> {
+    CheckKind::from_code(code).ok_or_else(|| format!("unknown check kind code {code}"))
+}
+
+/// Appends the half-open [from, to) condition on `column`.
+fn push_time_range(sql: &mut String, args: &mut Vec<Value>, column: &str, from_ms: Option<i64>, to_ms: Option<i64>) {
+    if let Some(from) = from_ms {
+        sql.push_str(&format!(" AND {column} >= ?"));
+        args.push(Value::Integer(from));
+    }
+    if let Some(to) = to_ms {
+        sql.push_str(&format!(" AND {column} < ?"));
+        args.push(Value::Integer(to));
+    }
+}
+
+/// The query for `filter`, shaped so that SQLite reads only the rows asked for and returns them
+/// in key order (run, site, check) without sorting, even over a month of 10,000 sites.
+fn results_query(filter: &ResultFilter) -> (String, Vec<Value>) {
+    let mut args = Vec::new();
+    let time_range = filter.from_ms.is_some() || filter.to_ms.is_some();
+    let narrow = filter.run_id.is_some() || filter.site_id.is_some();
+    let (from, run, order) = if filter.cluster.is_some() && !narrow && !filter.failed_only {
+        // A cluster's history is read run by run: the cluster's sites in key order, then one
+        // primary-key lookup each. Left to itself, the planner goes through results_by_site and
+        // sorts every row found before returning the first.
+        (
+            "runs u CROSS JOIN sites s CROSS JOIN results r ON r.run_id = u.id AND r.site_key = s.key".to_string(),
+            "u.id",
+            "u.id, s.key, r.check_kind",
+        )
+    } else {
+        // Failures are read through the small results_failed index unless a run or a site
+        // narrows more; CROSS JOIN keeps the planner from starting at a cluster's sites instead.
+        let join = if filter.failed_only && !narrow { "CROSS JOIN" } else { "JOIN" };
+        let runs = if time_range { format!(" {join} runs u ON u.id = r.run_id") } else { String::new() };
+        (
+            format!("results r {join} sites s ON s.key = r.site_key{runs}"),
+            "r.run_id",
+            "r.run_id, r.site_key, r.check_kind",
+        )
+    };
+    let mut sql = format!("SELECT {RESULT_COLUMNS} FROM {from} WHERE 1 = 1");
+    if let Some(run_id) = filter.run_id {
+        sql.push_str(" AND r.run_id = ?");
+        args.push(Value::Integer(run_id));
+    }
+    if let Some(site_id) = &filter.site_id {
+        sql.push_str(" AND s.site_id = ?");
+        args.push(Value::Text(site_id.clone()));
+    }
+    if let Some(cluster) = &filter.cluster {
+        sql.push_str(" AND s.cluster = ?");
+        args.push(Value::Text(cluster.clone()));
+    }
+    if filter.failed_only {
+        // Spelled exactly like the partial index's condition, so the planner can use it.
+        sql.push_str(" AND r.outcome <> 0");
+    }
+    if time_range {
+        push_time_range(&mut sql, &mut args, "u.started_at_ms", filter.from_ms, filter.to_ms);
+        // The lowest and highest id of the runs in range bound every scan by key (tightly, since
+        // ids grow with time); the exact condition above still decides.
+        for bound in ["min", "max"] {
+            let op = if bound == "min" { ">=" } else { "<=" };
+            sql.push_str(&format!(" AND {run} {op} (SELECT {bound}(id) FROM runs WHERE 1 = 1"));
+            push_time_range(&mut sql, &mut args, "started_at_ms", filter.from_ms, filter.to_ms);
+            sql.push(')');
+        }
+    }
+    sql.push_str(&format!(" ORDER BY {order}"));
+    if let Some(limit) = filter.limit {
+        sql.push_str(" LIMIT ?");
+        args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    }
+    (sql, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(id: &str, customer: &str, cluster: &str) -> SiteRecord {
+        SiteRecord {
+            id: id.into(),
+            customer: customer.into(),
+            cluster: cluster.into(),
+            hostname: format!("{id}.example"),
+        }
+    }
+
+    fn fleet() -> Vec<SiteRecord> {
+        vec![site("a", "acme", "web1"), site("b", "acme", "web1"), site("c", "bolt", "web2")]
+    }
+
+    fn ok(site: usize, check: CheckKind, started_at_ms: i64) -> CheckResult {
+        CheckResult {
+            site,
+            check,
+            outcome: Outcome::Ok,
+            started_at_ms,
+            attempts: 1,
+            http_status: Some(200),
+            timings: Timings {
+                dns_us: Some(1_200),
+                connect_us: Some(800),
+                tls_us: Some(4_000),
+                first_byte_us: Some(20_000),
+                total_us: 26_000,
+            },
+            cert_not_after: Some(1_800_000_000),
+            detail: None,
+        }
+    }
+
+    fn failed(site: usize, check: CheckKind, failure: Failure, started_at_ms: i64) -> CheckResult {
+        CheckResult {
+            site,
+            check,
+            outcome: Outcome::Failed(failure),
+            started_at_ms,
+            attempts: 3,
+            http_status: None,
+            timings: Timings { total_us: 5_000_000, ..Timings::default() },
+            cert_not_after: None,
+            detail: Some(format!("{failure} on site #{site}")),
+        }
+    }
+
+    fn summary(finished_at_ms: i64, results: &[CheckResult]) -> RunSummary {
+        RunSummary {
+            finished_at_ms,
+            valid: true,
+            invalid_reason: None,
+            checks: results.len() as u64,
+            failures: results.iter().filter(|r| !r.outcome.is_ok()).count() as u64,
+        }
+    }
+
+    fn write_run(store: &mut SqliteStore, started_at_ms: i64, sites: &[SiteRecord], results: &[CheckResult]) -> RunId {
+        let meta = RunMeta { vantage: "probe-1".into(), started_at_ms };
+        let mut writer = store.begin_run(&meta, sites).unwrap();
+        for result in results {
+            writer.insert(result).unwrap();
+        }
+        writer.finish(&summary(started_at_ms + 30_000, results), &[]).unwrap()
+    }
+
+    fn collect(store: &SqliteStore, filter: &ResultFilter) -> Vec<StoredResult> {
+        let mut found = Vec::new();
+        store
+            .results(filter, &mut |r| {
+                found.push(r);
+                Ok(())
+            })
+            .unwrap();
+        found
+    }
+
+    fn open_temp() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("fleetprobe.db")).unwrap();
+        (dir, store)
+    }
+
+    fn open_message(path: &Path) -> String {
+        match SqliteStore::open(path) {
+            Err(e @ StoreError::Open { .. }) => e.to_string(),
+            Err(e) => panic!("expected an Open error, got {e:?}"),
+            Ok(_) => panic!("opening {} should fail", path.display()),
+        }
+    }
+
+    #[test]
+    fn a_run_round_trips_with_every_field() {
+        let (_dir, mut store) = open_temp();
+        let results = vec![
+            ok(0, CheckKind::Http, 1_000),
+            ok(0, CheckKind::Dns, 1_001),
+            failed(1, CheckKind::Http, Failure::Timeout(Phase::FirstByte), 1_002),
+            failed(2, CheckKind::Dns, Failure::DnsNxdomain, 1_003),
+        ];
+        let run_id = write_run(&mut store, 1_000, &fleet(), &results);
+
+        let runs = store.runs(None, None).unwrap();
+        let expected_run = StoredRun {
+            id: run_id,
+            vantage: "probe-1".into(),
+            started_at_ms: 1_000,
+            finished_at_ms: 31_000,
+            valid: true,
+            invalid_reason: None,
+            checks: 4,
+            failures: 2,
+        };
+        assert_eq!(runs, vec![expected_run]);
+
+        let stored = collect(&store, &ResultFilter::default());
+        let expected: Vec<StoredResult> = results
+            .iter()
+            .map(|r| StoredResult {
+                run_id,
+                site: fleet()[r.site].clone(),
+                check: r.check,
+                outcome: r.outcome,
+                started_at_ms: r.started_at_ms,
+                attempts: r.attempts,
+                http_status: r.http_status,
+                timings: r.timings,
+                cert_not_after: r.cert_not_after,
+                detail: r.detail.clone(),
+            })
+            .collect();
+        assert_eq!(stored, expected);
+
+        // The readable view spells out the codes.
+        let outcome: String =
+            store.conn.query_row("SELECT outcome FROM results_view WHERE site_id = 'b'", [], |row| row.get(0)).unwrap();
+        assert_eq!(outcome, "timeout(first_byte)");
+    }
+
+    #[test]
+    fn invalid_runs_keep_their_reason() {
+        let (_dir, mut store) = open_temp();
+        let meta = RunMeta { vantage: "probe-2".into(), started_at_ms: 5 };
+        let writer = store.begin_run(&meta, &fleet()).unwrap();
+        let summary = RunSummary {
+            finished_at_ms: 9,
+            valid: false,
+            invalid_reason: Some("control targets unreachable".into()),
+            checks: 0,
+            failures: 0,
+        };
+        writer.finish(&summary, &[]).unwrap();
+        let run = &store.runs(None, None).unwrap()[0];
+        assert!(!run.valid);
+        assert_eq!(run.invalid_reason.as_deref(), Some("control targets unreachable"));
+    }
+
+    #[test]
+    fn filters_narrow_the_selection() {
+        let (_dir, mut store) = open_temp();
+        let run_results = |t| {
+            vec![
+                ok(0, CheckKind::Http, t),
+                failed(1, CheckKind::Http, Failure::ConnectRefused, t),
+                ok(2, CheckKind::Http, t),
+                failed(2, CheckKind::Dns, Failure::DnsServfail, t),
+            ]
+        };
+        let first = write_run(&mut store, 60_000, &fleet(), &run_results(60_000));
+        let second = write_run(&mut store, 120_000, &fleet(), &run_results(120_000));
+        let keys = |filter: ResultFilter| -> Vec<(RunId, String, CheckKind)> {
+            collect(&store, &filter).into_iter().map(|r| (r.run_id, r.site.id, r.check)).collect()
+        };
+        let key = |run, site: &str, check| (run, site.to_string(), check);
+
+        assert_eq!(keys(ResultFilter::default()).len(), 8);
+        assert_eq!(keys(ResultFilter { run_id: Some(second), ..Default::default() }).len(), 4);
+        assert_eq!(
+            keys(ResultFilter { site_id: Some("c".into()), ..Default::default() }),
+            vec![
+                key(first, "c", CheckKind::Http),
+                key(first, "c", CheckKind::Dns),
+                key(second, "c", CheckKind::Http),
+                key(second, "c", CheckKind::Dns)
+            ]
+        );
+        assert_eq!(
+            keys(ResultFilter { cluster: Some("web1".into()), failed_only: true, ..Default::default() }),
+            vec![key(first, "b", CheckKind::Http), key(second, "b", CheckKind::Http)]
+        );
+        // Half-open: a run starting exactly at `to` is left out, one at `from` is kept.
+        assert_eq!(
+            keys(ResultFilter { from_ms: Some(60_000), to_ms: Some(120_000), failed_only: true, ..Default::default() }),
+            vec![key(first, "b", CheckKind::Http), key(first, "c", CheckKind::Dns)]
+        );
+        assert_eq!(keys(ResultFilter { from_ms: Some(60_001), ..Default::default() }).len(), 4);
+        assert_eq!(
+            keys(ResultFilter { cluster: Some("web2".into()), limit: Some(3), ..Default::default() }),
+            vec![key(first, "c", CheckKind::Http), key(first, "c", CheckKind::Dns), key(second, "c", CheckKind::Http)]
+        );
+        assert_eq!(
+            keys(ResultFilter { cluster: Some("web1".into()), from_ms: Some(120_000), ..Default::default() }),
+            vec![key(second, "a", CheckKind::Http), key(second, "b", CheckKind::Http)]
+        );
+        assert!(keys(ResultFilter { cluster: Some("nowhere".into()), ..Default::default() }).is_empty());
+        assert!(keys(ResultFilter { from_ms: Some(500_000), ..Default::default() }).is_empty());
+
+        let run_ids = |from, to| store.runs(from, to).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(run_ids(None, None), vec![first, second]);
+        assert_eq!(run_ids(Some(60_000), Some(120_000)), vec![first]);
+        assert_eq!(run_ids(Some(60_001), None), vec![second]);
+    }
+
+    #[test]
+    fn a_dropped_writer_leaves_nothing_behind() {
+        let (_dir, mut store) = open_temp();
+        {
+            let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 1_000 };
+            let mut writer = store.begin_run(&meta, &fleet()).unwrap();
+            writer.insert(&ok(0, CheckKind::Http, 1_000)).unwrap();
+            // Dropped here, as when the sweep fails halfway.
+        }
+        assert!(store.runs(None, None).unwrap().is_empty());
+        assert!(collect(&store, &ResultFilter::default()).is_empty());
+        let sites: i64 = store.conn.query_row("SELECT count(*) FROM sites", [], |row| row.get(0)).unwrap();
+        assert_eq!(sites, 0);
+
+        let run_id = write_run(&mut store, 2_000, &fleet(), &[ok(2, CheckKind::Dns, 2_000)]);
+        assert_eq!(store.runs(None, None).unwrap().len(), 1);
+        let stored = collect(&store, &ResultFilter::default());
+        assert_eq!(stored.len(), 1);
+        assert_eq!((stored[0].run_id, stored[0].site.id.as_str()), (run_id, "c"));
+    }
+
+    #[test]
+    fn a_result_for_an_unknown_site_index_is_an_error() {
+        let (_dir, mut store) = open_temp();
+        let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 1_000 };
+        let mut writer = store.begin_run(&meta, &fleet()).unwrap();
+        let error = writer.insert(&ok(7, CheckKind::Http, 1_000)).unwrap_err();
+        assert!(matches!(error, StoreError::Query { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn a_site_moving_cluster_is_updated_in_place() {
+        let (_dir, mut store) = open_temp();
+        write_run(&mut store, 1_000, &fleet(), &[ok(0, CheckKind::Http, 1_000)]);
+        let mut moved = fleet();
+        moved[0].cluster = "web2".into();
+        moved.push(site("d", "corn", "web3"));
+        let second =
+            write_run(&mut store, 2_000, &moved, &[ok(0, CheckKind::Http, 2_000), ok(3, CheckKind::Http, 2_000)]);
+
+        let in_web2 =
+            collect(&store, &ResultFilter { run_id: Some(second), cluster: Some("web2".into()), ..Default::default() });
+        assert_eq!(in_web2.len(), 1);
+        assert_eq!(in_web2[0].site, moved[0]);
+        let sites: i64 = store.conn.query_row("SELECT count(*) FROM sites", [], |row| row.get(0)).unwrap();
+        assert_eq!(sites, 4);
+        // Both runs' results stay attached to the one site.
+        assert_eq!(collect(&store, &ResultFilter { site_id: Some("a".into()), ..Default::default() }).len(), 2);
+    }
+
+    #[test]
+    fn histograms_round_trip() {
+        let (_dir, mut store) = open_temp();
+        let mut records = Vec::new();
+        for (cluster, check, phase) in [
+            ("web1", CheckKind::Http, Phase::FirstByte),
+            ("web1", CheckKind::Http, Phase::Total),
+            ("web2", CheckKind::Dns, Phase::Dns),
+        ] {
+            let mut h = histogram::new_latency_histogram();
+            for v in 1..=500u64 {
+                histogram::record_micros(&mut h, v * 97);
+            }
+            records.push(HistogramRecord { cluster: cluster.into(), check, phase, histogram: h });
+        }
+        let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 1_000 };
+        let writer = store.begin_run(&meta, &fleet()).unwrap();
+        let run_id = writer.finish(&summary(2_000, &[]), &records).unwrap();
+
+        let stored = store.run_histograms(run_id).unwrap();
+        assert_eq!(stored.len(), records.len());
+        for (got, want) in stored.iter().zip(&records) {
+            assert_eq!((got.cluster.as_str(), got.check, got.phase), (want.cluster.as_str(), want.check, want.phase));
+            assert_eq!(got.histogram, want.histogram);
+        }
+        assert!(store.run_histograms(run_id + 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unknown_codes_are_reported_as_corrupt() {
+        let (_dir, mut store) = open_temp();
+        let run_id = write_run(&mut store, 1_000, &fleet(), &[ok(0, CheckKind::Http, 1_000)]);
+        store.conn.execute("UPDATE results SET outcome = 99", []).unwrap();
+        let error = store.results(&ResultFilter::default(), &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+        assert!(error.to_string().contains(&format!("unknown outcome code 99 in run {run_id}")), "{error}");
+
+        store.conn.execute("UPDATE results SET outcome = 0, check_kind = 300", []).unwrap();
+        let error = store.results(&ResultFilter::default(), &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn the_schema_version_is_stored_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleetprobe.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), MIGRATIONS.len() as i64);
+        let journal: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+        assert_eq!(journal, "wal");
+        // Reopening a current store is a no-op.
+        drop(SqliteStore::open(&path).unwrap());
+
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        match SqliteStore::open(&path) {
+            Err(StoreError::TooNew { found: 99, supported, .. }) => assert_eq!(supported, MIGRATIONS.len() as i64),
+            Err(e) => panic!("expected TooNew, got {e:?}"),
+            Ok(_) => panic!("a newer schema must be refused"),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "these are my notes, not a database\n").unwrap();
+        let message = open_message(&text);
+        assert!(message.contains("is not an SQLite database (file is not a database)"), "{message}");
+        assert!(message.contains("notes.txt"), "{message}");
+
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, (0..8192u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<_>>())
+            .unwrap();
+        assert!(open_message(&garbage).contains("is not an SQLite database"));
+    }
+
+    #[test]
+    fn a_database_of_another_program_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE recipes (name TEXT)").unwrap();
+        let message = open_message(&path);
+        assert!(message.contains("not a fleetprobe store"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_directory_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir");
+        let message = open_message(&missing.join("fleetprobe.db"));
+        assert!(message.contains(&format!("directory {} does not exist", missing.display())), "{message}");
+        assert!(!missing.exists(), "the directory must not be created");
+    }
+
+    #[test]
+    fn unwritable_locations_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, "x").unwrap();
+        let message = open_message(&file.join("fleetprobe.db"));
+        assert!(message.contains(&format!("{} is not a directory", file.display())), "{message}");
+
+        let message = open_message(dir.path());
+        assert!(message.contains(&dir.path().display().to_string()) && message.contains("is a directory"), "{message}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_directory_is_a_clear_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let locked = dir.path().join("locked");
+        std::fs::create_dir(&locked).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // Root (as in many CI containers) writes regardless of permission bits: nothing to check.
+        let writable = std::fs::write(locked.join("probe"), "x").is_ok();
+        if !writable {
+            let path = locked.join("fleetprobe.db");
+            let message = open_message(&path);
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains("cannot create the file"), "{message}");
+        }
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn a_reader_does_not_wait_for_a_sweep_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleetprobe.db");
+        let mut sweep = SqliteStore::open(&path).unwrap();
+        let first = write_run(&mut sweep, 1_000, &fleet(), &[ok(0, CheckKind::Http, 1_000)]);
+        let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 2_000 };
+        let mut writer = sweep.begin_run(&meta, &fleet()).unwrap();
+        writer.insert(&ok(1, CheckKind::Http, 2_000)).unwrap();
+
+        let started = std::time::Instant::now();
+        let report = SqliteStore::open(&path).unwrap();
+        assert_eq!(report.runs(None, None).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>(), vec![first]);
+        assert_eq!(collect(&report, &ResultFilter::default()).len(), 1);
+        assert!(started.elapsed() < BUSY_TIMEOUT / 2, "the reader waited for the writer's lock");
+        drop(writer);
+    }
+
+    #[test]
+    fn result_queries_stream_in_key_order_without_sorting() {
+        let (_dir, store) = open_temp();
+        // Every combination of filters (the limit aside).
+        for bits in 0..64u32 {
+            let on = |bit: u32| bits & (1 << bit) != 0;
+            let filter = ResultFilter {
+                run_id: on(0).then_some(1),
+                site_id: on(1).then(|| "a".to_string()),
+                cluster: on(2).then(|| "web1".to_string()),
+                failed_only: on(3),
+                from_ms: on(4).then_some(0),
+                to_ms: on(5).then_some(60_000),
+                limit: None,
+            };
+            let (sql, args) = results_query(&filter);
+            let mut explain = store.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = explain
+                .query_map(rusqlite::params_from_iter(args), |row| row.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{filter:?}: {plan:#?}");
+        }
     }
 }
