@@ -130,13 +130,15 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
 
     // (check, outcome) -> (expected, stored)
     let mut counts: BTreeMap<(&str, String), (usize, usize)> = BTreeMap::new();
-    let mut mismatches = Vec::new();
+    // (check, expected outcome, stored outcome) -> the differing rows: (site, description)
+    let mut mismatches: BTreeMap<(&str, &str, String), Vec<(usize, String)>> = BTreeMap::new();
     for (i, site) in fleet.sites.iter().enumerate() {
         for check in ["http", "dns"] {
             let expected = faults.expected_outcome(fleet, i, check);
             counts.entry((check, expected.to_string())).or_default().0 += 1;
             let Some(row) = by_key.get(&(i, check)) else {
-                mismatches.push((i, format!("{} {check}: no row (expected {expected})", site.id)));
+                let group = mismatches.entry((check, expected, "(no row)".into())).or_default();
+                group.push((i, format!("{} {check}: no row", site.id)));
                 continue;
             };
             let outcome = row.get("outcome");
@@ -168,8 +170,8 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
                 }
             }
             if !wrong.is_empty() {
-                mismatches
-                    .push((i, format!("{} {check}: {} (detail: {:?})", site.id, wrong.join("; "), row.get("detail"))));
+                let group = mismatches.entry((check, expected, outcome.to_string())).or_default();
+                group.push((i, format!("{} {check}: {} (detail: {:?})", site.id, wrong.join("; "), row.get("detail"))));
             }
         }
     }
@@ -183,24 +185,24 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
         let flag = if expected == stored { "" } else { "   <-- differs" };
         println!("    {check:<4} {outcome:<20} {expected:>5} / {stored:<5}{flag}");
     }
-    // For the first few differences, what the servers say when asked directly.
-    for (site, text) in mismatches {
-        if problems.len() < 40 {
-            problems.push(format!("{text}\n      servers now: {}", observe(fleet, site)));
-        } else {
-            problems.push(text);
+    let differing: usize = mismatches.values().map(Vec::len).sum();
+    if problems.is_empty() && differing == 0 {
+        return;
+    }
+    // A few rows of each kind of difference, with what the servers say when asked directly.
+    let mut report = problems.iter().take(20).map(|p| format!("  {p}\n")).collect::<String>();
+    for ((check, expected, stored), rows) in &mismatches {
+        report
+            .push_str(&format!("  {} {check} checks expected {expected}, stored {stored}; for example:\n", rows.len()));
+        for (site, text) in rows.iter().take(4) {
+            report.push_str(&format!("    {text}\n      servers now: {}\n", observe(fleet, *site)));
         }
     }
-    if !problems.is_empty() {
-        let shown: Vec<&String> = problems.iter().take(40).collect();
-        panic!(
-            "{phase}: {} differences between the stored results and the truth (first {}):\n{}\nfleetprobe probe stderr:\n{}",
-            problems.len(),
-            shown.len(),
-            shown.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"),
-            probe.stderr
-        );
-    }
+    panic!(
+        "{phase}: {} problems and {differing} rows differing from the truth:\n{report}fleetprobe probe stderr:\n{}",
+        problems.len(),
+        probe.stderr
+    );
 }
 
 /// The full path of a server binary, looking in PATH and the sbin folders (which a non-root

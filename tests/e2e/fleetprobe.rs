@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,16 +20,23 @@ pub struct Ran {
     pub elapsed: Duration,
 }
 
+/// The binary under test: the one Cargo built for this test, or `FLEETPROBE_BIN` when set (to
+/// run the suite against a release build, or when several work trees share one target folder
+/// and the uplifted `target/debug/fleetprobe` may belong to another of them).
+pub fn binary() -> PathBuf {
+    std::env::var_os("FLEETPROBE_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fleetprobe")), PathBuf::from)
+}
+
 /// Runs the binary with `args`, killing it if it takes longer than `limit`.
 pub fn run(args: &[&str], limit: Duration) -> Ran {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
+    let mut child = Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start fleetprobe: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         thread::spawn(move || {
             let mut text = String::new();
