@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use config::{ProbeSettings, Source, StoreLocation, Timeouts};
+pub use config::{DnsSettings, ProbeSettings, RecordKind, Source, StoreLocation, Timeouts};
 pub use error::{FleetError, FleetErrors};
 
 /// Index of a cluster in [`Fleet::clusters`].
