@@ -174,7 +174,9 @@ pub fn load_fleet(args: &ConfigArgs) -> Result<Fleet, CommandError> {
 fn store_location(fleet: &Fleet, args: &StoreArgs) -> Result<StoreLocation, CommandError> {
     match &args.store {
         None => Ok(fleet.store.clone()),
-        Some(text) => StoreLocation::parse(text, Path::new("")).map_err(|e| CommandError::config(format!("--store: {e}"))),
+        Some(text) => {
+            StoreLocation::parse(text, Path::new("")).map_err(|e| CommandError::config(format!("--store: {e}")))
+        }
     }
 }
 
@@ -404,23 +406,34 @@ fn results(args: &ResultsArgs) -> Result<(), CommandError> {
     let location = store_location(&fleet, &args.store)?;
     if let StoreLocation::Sqlite(path) = &location {
         if !path.exists() {
-            return Err(CommandError::store(format!("store {} does not exist yet; run `fleetprobe probe` first", path.display())));
+            return Err(CommandError::store(format!(
+                "store {} does not exist yet; run `fleetprobe probe` first",
+                path.display()
+            )));
         }
     }
     let store = store::open(&location).map_err(|e| CommandError::store(e.to_string()))?;
     let runs = store.runs(None, None).map_err(|e| CommandError::store(e.to_string()))?;
     let run_id = match args.run.as_deref() {
         None => None,
-        Some("latest") => Some(runs.last().map(|r| r.id).ok_or_else(|| CommandError::store("the store holds no runs yet"))?),
-        Some(text) => Some(text.parse().map_err(|_| CommandError::config(format!("--run `{text}`: expected a run id or `latest`")))?),
+        Some("latest") => {
+            Some(runs.last().map(|r| r.id).ok_or_else(|| CommandError::store("the store holds no runs yet"))?)
+        }
+        Some(text) => Some(
+            text.parse().map_err(|_| CommandError::config(format!("--run `{text}`: expected a run id or `latest`")))?,
+        ),
     };
     if let Some(cluster) = &args.cluster {
         if fleet.cluster_index(cluster).is_none() {
             let known: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
-            return Err(CommandError::config(format!("--cluster: unknown cluster `{cluster}`; expected one of: {}", known.join(", "))));
+            return Err(CommandError::config(format!(
+                "--cluster: unknown cluster `{cluster}`; expected one of: {}",
+                known.join(", ")
+            )));
         }
     }
-    let vantages: HashMap<i64, (String, i64)> = runs.iter().map(|r| (r.id, (r.vantage.clone(), r.started_at_ms))).collect();
+    let vantages: HashMap<i64, (String, i64)> =
+        runs.iter().map(|r| (r.id, (r.vantage.clone(), r.started_at_ms))).collect();
     let filter = ResultFilter {
         run_id,
         site_id: args.site.clone(),
@@ -443,10 +456,8 @@ fn results(args: &ResultsArgs) -> Result<(), CommandError> {
             store
                 .results(&filter, &mut |r| {
                     let row = result_row(&r, &vantages);
-                    csv.write_record(row.iter().map(|c| crate::report::csv_safe(c).into_owned())).map_err(|e| store::StoreError::Query {
-                        path: "output".into(),
-                        message: e.to_string(),
-                    })
+                    csv.write_record(row.iter().map(|c| crate::report::csv_safe(c).into_owned()))
+                        .map_err(|e| store::StoreError::Query { path: "output".into(), message: e.to_string() })
                 })
                 .map_err(|e| CommandError::store(e.to_string()))?;
             csv.flush().map_err(write_error)?;
@@ -468,11 +479,18 @@ fn results(args: &ResultsArgs) -> Result<(), CommandError> {
                 }
             }
             let line = |cells: Vec<&str>| {
-                cells.iter().zip(&widths).map(|(c, &w)| format!("{:<w$}", truncate(c, 60))).collect::<Vec<_>>().join("  ")
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, &w)| format!("{:<w$}", truncate(c, 60)))
+                    .collect::<Vec<_>>()
+                    .join("  ")
             };
-            writeln!(out, "{}", line(shown.iter().map(|&i| RESULT_COLUMNS[i]).collect()).trim_end()).map_err(write_error)?;
+            writeln!(out, "{}", line(shown.iter().map(|&i| RESULT_COLUMNS[i]).collect()).trim_end())
+                .map_err(write_error)?;
             for row in &rows {
-                writeln!(out, "{}", line(shown.iter().map(|&i| row[i].as_str()).collect()).trim_end()).map_err(write_error)?;
+                writeln!(out, "{}", line(shown.iter().map(|&i| row[i].as_str()).collect()).trim_end())
+                    .map_err(write_error)?;
             }
             if rows.is_empty() {
                 writeln!(out, "(no results match)").map_err(write_error)?;
@@ -533,7 +551,8 @@ fn result_row(r: &StoredResult, runs: &HashMap<i64, (String, i64)>) -> Vec<Strin
 
 /// A Unix-millisecond time as RFC 3339 UTC, to the second.
 pub fn format_ms(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    jiff::Timestamp::from_millisecond(ms)
+        .map_or_else(|_| ms.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 fn truncate(text: &str, max: usize) -> String {

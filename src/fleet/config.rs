@@ -55,9 +55,15 @@ impl Source {
         let path = self.resolve(relative);
         match self {
             Source::Files { .. } => match std::fs::read(&path) {
-                Ok(bytes) => String::from_utf8(bytes)
-                    .map(|text| (path.clone(), text))
-                    .map_err(|e| FleetError::file(&path, format!("not UTF-8 text (invalid byte at offset {}); expected a UTF-8 CSV export", e.utf8_error().valid_up_to()))),
+                Ok(bytes) => String::from_utf8(bytes).map(|text| (path.clone(), text)).map_err(|e| {
+                    FleetError::file(
+                        &path,
+                        format!(
+                            "not UTF-8 text (invalid byte at offset {}); expected a UTF-8 CSV export",
+                            e.utf8_error().valid_up_to()
+                        ),
+                    )
+                }),
                 Err(e) => Err(FleetError::file(&path, format!("cannot read inventory file: {e}"))),
             },
             Source::Embedded { files, .. } => files
@@ -178,7 +184,8 @@ pub struct HttpSettings {
     pub user_agent: String,
 }
 
-/// Record type a DNS check asks for.
+/// Record type a DNS check asks for (named as in DNS).
+#[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum RecordKind {
     A,
@@ -391,7 +398,11 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         let field = |f: &str| format!("cluster[{i}].{f}");
         let name = rc.name.get_ref().trim().to_string();
         if !valid_name(&name) {
-            errors.push(at.err(&rc.name, field("name"), format!("`{name}` is not a valid cluster name; expected letters, digits, '-', '_' or '.'")));
+            errors.push(at.err(
+                &rc.name,
+                field("name"),
+                format!("`{name}` is not a valid cluster name; expected letters, digits, '-', '_' or '.'"),
+            ));
         } else if cluster_index.contains_key(&name) {
             errors.push(at.err(&rc.name, field("name"), format!("duplicate cluster `{name}`")));
         }
@@ -399,7 +410,11 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         for f in &rc.frontends {
             match f.get_ref().trim().parse::<IpAddr>() {
                 Ok(ip) => frontends.push(ip),
-                Err(_) => errors.push(at.err(f, field("frontends"), format!("`{}` is not an IP address; expected e.g. 192.0.2.10 or 2001:db8::10", f.get_ref()))),
+                Err(_) => errors.push(at.err(
+                    f,
+                    field("frontends"),
+                    format!("`{}` is not an IP address; expected e.g. 192.0.2.10 or 2001:db8::10", f.get_ref()),
+                )),
             }
         }
         let mut nameservers = Vec::new();
@@ -413,7 +428,12 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         clusters.push(Cluster { name, frontends, nameservers });
     }
     if clusters.is_empty() {
-        errors.push(FleetError::at(path, None, "cluster", "no clusters defined; expected at least one [[cluster]] table"));
+        errors.push(FleetError::at(
+            path,
+            None,
+            "cluster",
+            "no clusters defined; expected at least one [[cluster]] table",
+        ));
     }
 
     let mut plans = Vec::new();
@@ -422,31 +442,53 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         let field = |f: &str| format!("plan[{i}].{f}");
         let name = rp.name.get_ref().trim().to_string();
         if !valid_name(&name) {
-            errors.push(at.err(&rp.name, field("name"), format!("`{name}` is not a valid plan name; expected letters, digits, '-', '_' or '.'")));
+            errors.push(at.err(
+                &rp.name,
+                field("name"),
+                format!("`{name}` is not a valid plan name; expected letters, digits, '-', '_' or '.'"),
+            ));
         } else if plan_index.contains_key(&name) {
             errors.push(at.err(&rp.name, field("name"), format!("duplicate plan `{name}`")));
         }
         let target = *rp.target.get_ref();
         if !(0.0..=100.0).contains(&target) {
-            errors.push(at.err(&rp.target, field("target"), format!("{target} is not a percentage; expected e.g. 99.9")));
+            errors.push(at.err(
+                &rp.target,
+                field("target"),
+                format!("{target} is not a percentage; expected e.g. 99.9"),
+            ));
         }
         let mut credit_tiers = Vec::new();
         for (j, c) in rp.credits.iter().enumerate() {
             let below = *c.below.get_ref();
             if !(0.0..=100.0).contains(&below) || !(0.0..=100.0).contains(&c.credit) {
-                errors.push(at.err(&c.below, format!("plan[{i}].credits[{j}]"), "`below` and `credit` are percentages; expected values from 0 to 100"));
+                errors.push(at.err(
+                    &c.below,
+                    format!("plan[{i}].credits[{j}]"),
+                    "`below` and `credit` are percentages; expected values from 0 to 100",
+                ));
             }
             credit_tiers.push(CreditTier { below_percent: below, credit_percent: c.credit });
         }
         credit_tiers.sort_by(|a, b| b.below_percent.total_cmp(&a.below_percent));
         if rp.currency.len() != 3 || !rp.currency.chars().all(|c| c.is_ascii_uppercase()) {
-            errors.push(at.err(&rp.name, field("currency"), format!("`{}` is not a currency code; expected three capital letters such as EUR", rp.currency)));
+            errors.push(at.err(
+                &rp.name,
+                field("currency"),
+                format!("`{}` is not a currency code; expected three capital letters such as EUR", rp.currency),
+            ));
         }
         if rp.confirm_after == Some(0) {
             errors.push(at.err(&rp.name, field("confirm_after"), "must be at least 1"));
         }
         plan_index.insert(name.clone(), plans.len());
-        plans.push(Plan { name, target_percent: target, credit_tiers, currency: rp.currency, confirm_after: rp.confirm_after });
+        plans.push(Plan {
+            name,
+            target_percent: target,
+            credit_tiers,
+            currency: rp.currency,
+            confirm_after: rp.confirm_after,
+        });
     }
     if plans.is_empty() {
         errors.push(FleetError::at(path, None, "plan", "no plans defined; expected at least one [[plan]] table"));
@@ -458,7 +500,13 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
     for (i, t) in raw.control.targets.iter().enumerate() {
         let text = t.get_ref().trim();
         let target = if let Some(addr) = text.strip_prefix("tcp://") {
-            parse_socket_addr(addr, 0).and_then(|a| if a.port() == 0 { Err("a tcp:// control target needs a port".into()) } else { Ok(ControlTarget::Tcp(a)) })
+            parse_socket_addr(addr, 0).and_then(|a| {
+                if a.port() == 0 {
+                    Err("a tcp:// control target needs a port".into())
+                } else {
+                    Ok(ControlTarget::Tcp(a))
+                }
+            })
         } else {
             SiteUrl::parse(text).map(ControlTarget::Http)
         };
@@ -468,7 +516,12 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         }
     }
     if control.min_ok > control.targets.len() {
-        errors.push(FleetError::at(path, None, "control.min_ok", format!("{} is more than the {} control targets", control.min_ok, control.targets.len())));
+        errors.push(FleetError::at(
+            path,
+            None,
+            "control.min_ok",
+            format!("{} is more than the {} control targets", control.min_ok, control.targets.len()),
+        ));
     }
 
     Some(Parsed {
@@ -491,7 +544,11 @@ fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &mut FleetErr
             None => default,
             Some(v) => match parse_duration(v.get_ref()) {
                 Ok(d) if d.is_zero() && field.starts_with("probe.timeouts") => {
-                    errors.push(at.err(v, field, "a timeout of zero would fail every check; expected a positive duration"));
+                    errors.push(at.err(
+                        v,
+                        field,
+                        "a timeout of zero would fail every check; expected a positive duration",
+                    ));
                     default
                 }
                 Ok(d) => d,
@@ -515,7 +572,12 @@ fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &mut FleetErr
     let spread = duration(&raw.spread, "probe.spread", Duration::from_secs(20));
     let retry_delay = duration(&raw.retry_delay, "probe.retry_delay", Duration::from_secs(2));
     if spread >= interval {
-        errors.push(FleetError::at(at.path, None, "probe.spread", format!("spread ({spread:?}) must be shorter than the interval ({interval:?}) or sweeps would overlap")));
+        errors.push(FleetError::at(
+            at.path,
+            None,
+            "probe.spread",
+            format!("spread ({spread:?}) must be shorter than the interval ({interval:?}) or sweeps would overlap"),
+        ));
     }
 
     let mut resolvers = Vec::new();
@@ -586,10 +648,15 @@ pub(crate) fn resolve_maintenance(
     let mut windows = Vec::new();
     for (i, m) in parsed.raw_maintenance.iter().enumerate() {
         let field = |f: &str| format!("maintenance[{i}].{f}");
-        let time = |v: &Spanned<String>, f: &str, errors: &mut FleetErrors| match v.get_ref().parse::<jiff::Timestamp>() {
+        let time = |v: &Spanned<String>, f: &str, errors: &mut FleetErrors| match v.get_ref().parse::<jiff::Timestamp>()
+        {
             Ok(t) => Some(t),
             Err(_) => {
-                errors.push(at.err(v, field(f), format!("`{}` is not a UTC timestamp; expected e.g. 2026-10-14T22:00:00Z", v.get_ref())));
+                errors.push(at.err(
+                    v,
+                    field(f),
+                    format!("`{}` is not a UTC timestamp; expected e.g. 2026-10-14T22:00:00Z", v.get_ref()),
+                ));
                 None
             }
         };
@@ -599,7 +666,15 @@ pub(crate) fn resolve_maintenance(
             (Some(c), None) => match parsed.cluster_index.get(c.get_ref().trim()) {
                 Some(&idx) => Some(MaintenanceScope::Cluster(idx)),
                 None => {
-                    errors.push(at.err(c, field("cluster"), format!("unknown cluster `{}`; expected one of: {}", c.get_ref(), known(parsed.clusters.iter().map(|c| c.name.as_str())))));
+                    errors.push(at.err(
+                        c,
+                        field("cluster"),
+                        format!(
+                            "unknown cluster `{}`; expected one of: {}",
+                            c.get_ref(),
+                            known(parsed.clusters.iter().map(|c| c.name.as_str()))
+                        ),
+                    ));
                     None
                 }
             },
@@ -608,13 +683,21 @@ pub(crate) fn resolve_maintenance(
                 for s in sites {
                     match site_index.get(s.get_ref().trim()) {
                         Some(&i) => idx.push(i),
-                        None => errors.push(at.err(s, field("sites"), format!("unknown site `{}`; expected a site id from the sites inventory", s.get_ref()))),
+                        None => errors.push(at.err(
+                            s,
+                            field("sites"),
+                            format!("unknown site `{}`; expected a site id from the sites inventory", s.get_ref()),
+                        )),
                     }
                 }
                 Some(MaintenanceScope::Sites(idx))
             }
             _ => {
-                errors.push(at.err(&m.start, format!("maintenance[{i}]"), "expected exactly one of `cluster` or a non-empty `sites` list"));
+                errors.push(at.err(
+                    &m.start,
+                    format!("maintenance[{i}]"),
+                    "expected exactly one of `cluster` or a non-empty `sites` list",
+                ));
                 None
             }
         };
@@ -703,7 +786,10 @@ mod tests {
     fn store_locations() {
         let base = Path::new("/etc/fleetprobe");
         assert_eq!(StoreLocation::parse("fp.db", base).unwrap(), StoreLocation::Sqlite("/etc/fleetprobe/fp.db".into()));
-        assert_eq!(StoreLocation::parse("sqlite:///var/lib/fp.db", base).unwrap(), StoreLocation::Sqlite("/var/lib/fp.db".into()));
+        assert_eq!(
+            StoreLocation::parse("sqlite:///var/lib/fp.db", base).unwrap(),
+            StoreLocation::Sqlite("/var/lib/fp.db".into())
+        );
         assert!(matches!(StoreLocation::parse("postgres://u@h/db", base).unwrap(), StoreLocation::Postgres(_)));
         assert!(StoreLocation::parse("mysql://x", base).is_err());
     }

@@ -47,7 +47,10 @@ impl Table {
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let expected_header = expected.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(",");
         if text.trim().is_empty() {
-            errors.push(FleetError::file(&path, format!("the file is empty; expected a header line `{expected_header}` and one row per entry")));
+            errors.push(FleetError::file(
+                &path,
+                format!("the file is empty; expected a header line `{expected_header}` and one row per entry"),
+            ));
             return None;
         }
         let mut reader = csv::ReaderBuilder::new()
@@ -66,21 +69,36 @@ impl Table {
         for (i, name) in header.iter().enumerate() {
             match expected.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
                 Some((n, _)) if columns.contains_key(n) => {
-                    errors.push(FleetError::at(&path, Some(1), format!("column {}", i + 1), format!("column `{name}` appears twice")));
+                    errors.push(FleetError::at(
+                        &path,
+                        Some(1),
+                        format!("column {}", i + 1),
+                        format!("column `{name}` appears twice"),
+                    ));
                     header_ok = false;
                 }
                 Some((n, _)) => {
                     columns.insert(*n, i);
                 }
                 None => {
-                    errors.push(FleetError::at(&path, Some(1), format!("column {}", i + 1), format!("unknown column `{name}`; expected columns: {expected_header}")));
+                    errors.push(FleetError::at(
+                        &path,
+                        Some(1),
+                        format!("column {}", i + 1),
+                        format!("unknown column `{name}`; expected columns: {expected_header}"),
+                    ));
                     header_ok = false;
                 }
             }
         }
         for (name, required) in expected {
             if *required && !columns.contains_key(name) {
-                errors.push(FleetError::at(&path, Some(1), "header", format!("missing required column `{name}`; expected columns: {expected_header}")));
+                errors.push(FleetError::at(
+                    &path,
+                    Some(1),
+                    "header",
+                    format!("missing required column `{name}`; expected columns: {expected_header}"),
+                ));
                 header_ok = false;
             }
         }
@@ -146,7 +164,10 @@ pub(crate) fn read_customers(
             None => {
                 let mut plans: Vec<&str> = plan_index.keys().map(String::as_str).collect();
                 plans.sort();
-                errors.push(err("plan", format!("unknown plan `{}`; expected one of: {}", get("plan"), known(plans.into_iter()))));
+                errors.push(err(
+                    "plan",
+                    format!("unknown plan `{}`; expected one of: {}", get("plan"), known(plans.into_iter())),
+                ));
                 ok = false;
                 0
             }
@@ -162,7 +183,13 @@ pub(crate) fn read_customers(
         if ok {
             seen.insert(id.to_string(), line);
             customers.push((
-                Customer { id: id.to_string(), name: name.to_string(), plan, monthly_fee_cents, contact: get("contact").to_string() },
+                Customer {
+                    id: id.to_string(),
+                    name: name.to_string(),
+                    plan,
+                    monthly_fee_cents,
+                    contact: get("contact").to_string(),
+                },
                 line,
             ));
         }
@@ -185,7 +212,8 @@ pub(crate) fn read_sites(
     let Some(mut table) = Table::open(source, relative, SITE_COLUMNS, errors) else { return Vec::new() };
     let path = table.path.clone();
     let columns = table.columns.clone();
-    let customer_index: HashMap<&str, usize> = customers.iter().enumerate().map(|(i, (c, _))| (c.id.as_str(), i)).collect();
+    let customer_index: HashMap<&str, usize> =
+        customers.iter().enumerate().map(|(i, (c, _))| (c.id.as_str(), i)).collect();
     let mut sites = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut row_errors = FleetErrors::default();
@@ -202,11 +230,25 @@ pub(crate) fn read_sites(
         }
         let customer = customer_index.get(get("customer")).copied();
         if customer.is_none() {
-            errors.push(err("customer", format!("unknown customer `{}`; expected a customer_id from {}", get("customer"), parsed.inventory_customers)));
+            errors.push(err(
+                "customer",
+                format!(
+                    "unknown customer `{}`; expected a customer_id from {}",
+                    get("customer"),
+                    parsed.inventory_customers
+                ),
+            ));
         }
         let cluster = parsed.cluster_index.get(get("cluster")).copied();
         if cluster.is_none() {
-            errors.push(err("cluster", format!("unknown cluster `{}`; expected one of: {}", get("cluster"), known(parsed.clusters.iter().map(|c| c.name.as_str())))));
+            errors.push(err(
+                "cluster",
+                format!(
+                    "unknown cluster `{}`; expected one of: {}",
+                    get("cluster"),
+                    known(parsed.clusters.iter().map(|c| c.name.as_str()))
+                ),
+            ));
         }
         let hostname = match normalize_hostname(get("hostname")) {
             Ok(h) => h,
@@ -245,7 +287,16 @@ pub(crate) fn read_sites(
             if let (Some(customer), Some(cluster), Some(url)) = (customer, cluster, url) {
                 seen.insert(id.to_string(), line);
                 let keyword = Some(get("keyword")).filter(|k| !k.is_empty()).map(str::to_string);
-                sites.push(Site { id: id.to_string(), customer, cluster, hostname, url, expected_addresses, checks, keyword });
+                sites.push(Site {
+                    id: id.to_string(),
+                    customer,
+                    cluster,
+                    hostname,
+                    url,
+                    expected_addresses,
+                    checks,
+                    keyword,
+                });
             }
         } else if !id.is_empty() {
             seen.entry(id.to_string()).or_insert(line);
@@ -277,7 +328,9 @@ pub(crate) fn normalize_hostname(text: &str) -> Result<String, String> {
             && !label.ends_with('-')
             && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
-            return Err(format!("`{text}` is not a valid DNS name (label `{label}`); expected labels of letters, digits and '-'"));
+            return Err(format!(
+                "`{text}` is not a valid DNS name (label `{label}`); expected labels of letters, digits and '-'"
+            ));
         }
     }
     Ok(name)
@@ -305,7 +358,9 @@ fn parse_checks(text: &str) -> Result<Checks, String> {
         match word.to_ascii_lowercase().as_str() {
             "http" => checks.http = true,
             "dns" => checks.dns = true,
-            other => return Err(format!("unknown check `{other}`; expected `http`, `dns` or both (e.g. \"http dns\")")),
+            other => {
+                return Err(format!("unknown check `{other}`; expected `http`, `dns` or both (e.g. \"http dns\")"));
+            }
         }
     }
     Ok(checks)
@@ -315,7 +370,11 @@ fn parse_checks(text: &str) -> Result<Checks, String> {
 pub(crate) fn parse_money(text: &str) -> Result<i64, String> {
     let bad = || format!("`{text}` is not an amount; expected e.g. 20.00 (a dot for decimals, no currency sign)");
     let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) || frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
+    if whole.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     let whole: i64 = whole.parse().map_err(|_| bad())?;
@@ -354,7 +413,10 @@ mod tests {
         assert!(parse_checks("icmp").is_err());
         assert_eq!(parse_expected("").unwrap(), ExpectedAddresses::ClusterFrontends);
         assert_eq!(parse_expected("*").unwrap(), ExpectedAddresses::Any);
-        assert_eq!(parse_expected("192.0.2.1;192.0.2.2").unwrap(), ExpectedAddresses::List(vec!["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()]));
+        assert_eq!(
+            parse_expected("192.0.2.1;192.0.2.2").unwrap(),
+            ExpectedAddresses::List(vec!["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()])
+        );
         assert!(parse_expected("192.0.2.300").is_err());
     }
 }

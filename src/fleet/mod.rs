@@ -110,9 +110,8 @@ pub struct SiteUrl {
 impl SiteUrl {
     /// Parses an absolute `http://` or `https://` URL.
     pub fn parse(text: &str) -> Result<SiteUrl, String> {
-        let uri: hyper::Uri = text
-            .parse()
-            .map_err(|e| format!("not a valid URL ({e}); expected e.g. https://www.example.com/"))?;
+        let uri: hyper::Uri =
+            text.parse().map_err(|e| format!("not a valid URL ({e}); expected e.g. https://www.example.com/"))?;
         let tls = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
@@ -203,9 +202,8 @@ pub enum ControlTarget {
 impl Fleet {
     /// Reads and validates a configuration file and the inventory it points at.
     pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            FleetErrors::one(FleetError::file(path, format!("cannot read configuration: {e}")))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| FleetErrors::one(FleetError::file(path, format!("cannot read configuration: {e}"))))?;
         Self::from_source(&Source::Files { config_path: path.to_path_buf(), config_text: text })
     }
 
@@ -251,8 +249,7 @@ impl Fleet {
     /// Per cluster: (sites, distinct customers).
     pub fn cluster_summary(&self) -> Vec<(usize, usize)> {
         let mut sites = vec![0usize; self.clusters.len()];
-        let mut customers: Vec<std::collections::HashSet<CustomerIdx>> =
-            vec![Default::default(); self.clusters.len()];
+        let mut customers: Vec<std::collections::HashSet<CustomerIdx>> = vec![Default::default(); self.clusters.len()];
         for site in &self.sites {
             sites[site.cluster] += 1;
             customers[site.cluster].insert(site.customer);
@@ -282,7 +279,10 @@ mod tests {
     #[test]
     fn site_url_parsing() {
         let u = SiteUrl::parse("https://Shop.Example.com/health?x=1").unwrap();
-        assert_eq!(u, SiteUrl { tls: true, host: "shop.example.com".into(), port: 443, path_and_query: "/health?x=1".into() });
+        assert_eq!(
+            u,
+            SiteUrl { tls: true, host: "shop.example.com".into(), port: 443, path_and_query: "/health?x=1".into() }
+        );
         assert_eq!(u.authority(), "shop.example.com");
         let u = SiteUrl::parse("http://a.test:8080").unwrap();
         assert_eq!((u.port, u.path_and_query.as_str(), u.authority().as_str()), (8080, "/", "a.test:8080"));

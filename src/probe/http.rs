@@ -241,7 +241,9 @@ impl HttpProber {
         drop(connection);
         let mut probed = Probed { http_status: Some(status), cert_not_after, ..Probed::default() };
         let status_ok = self.settings.expect_status.iter().any(|&(low, high)| (low..=high).contains(&status));
-        let fail = |failure, detail: String| Hop::Done(Probed { failure: Some(failure), detail: Some(detail), ..probed.clone() });
+        let fail = |failure, detail: String| {
+            Hop::Done(Probed { failure: Some(failure), detail: Some(detail), ..probed.clone() })
+        };
         if !status_ok {
             return fail(Failure::HttpStatus, format!("status {status}"));
         }

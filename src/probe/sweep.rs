@@ -182,9 +182,9 @@ pub async fn control_round(fleet: &Fleet, http: &HttpProber) -> ControlRound {
                     match (probed.failure, probed.http_status) {
                         (None, _) => Ok(()),
                         (Some(_), Some(status)) if status < 500 => Ok(()),
-                        (Some(failure), _) => {
-                            Err(format!("{url}: {failure} {}", probed.detail.unwrap_or_default()).trim_end().to_string())
-                        }
+                        (Some(failure), _) => Err(format!("{url}: {failure} {}", probed.detail.unwrap_or_default())
+                            .trim_end()
+                            .to_string()),
                     }
                 }
             }

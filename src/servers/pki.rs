@@ -47,8 +47,35 @@ impl TestCa {
         roots
     }
 
-    /// A server configuration presenting a certificate for `names`.
+    /// A server configuration presenting one certificate for `names`, whatever the client asks.
     pub fn server_config(&self, names: &[String], validity: Validity) -> Result<Arc<rustls::ServerConfig>, String> {
+        let (chain, key) = self.issue(names, validity)?;
+        finish(server_builder()?.with_single_cert(chain, key).map_err(|e| e.to_string())?)
+    }
+
+    /// A server configuration that picks the certificate by SNI: each group of names gets one
+    /// certificate of its own validity (so one virtual host can present an expired certificate).
+    pub fn server_config_by_name(
+        &self,
+        groups: &[(Vec<String>, Validity)],
+    ) -> Result<Arc<rustls::ServerConfig>, String> {
+        let mut resolver = rustls::server::ResolvesServerCertUsingSni::new();
+        for (names, validity) in groups.iter().filter(|(names, _)| !names.is_empty()) {
+            let (chain, key) = self.issue(names, *validity)?;
+            let key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| e.to_string())?;
+            let certified = rustls::sign::CertifiedKey::new(chain, key);
+            for name in names {
+                resolver.add(name, certified.clone()).map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
+        finish(server_builder()?.with_cert_resolver(Arc::new(resolver)))
+    }
+
+    fn issue(
+        &self,
+        names: &[String],
+        validity: Validity,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
         let mut params = CertificateParams::new(names.to_vec()).map_err(|e| e.to_string())?;
         params.distinguished_name.push(DnType::CommonName, names.first().map_or("localhost", String::as_str));
         (params.not_before, params.not_after) = match validity {
@@ -58,15 +85,19 @@ impl TestCa {
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
         let cert = params.signed_by(&key, &self.issuer).map_err(|e| e.to_string())?;
         let chain = vec![cert.der().clone(), self.cert_der.clone()];
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| e.to_string())?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        Ok((chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()))))
     }
+}
+
+fn server_builder() -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth())
+}
+
+fn finish(mut config: rustls::ServerConfig) -> Result<Arc<rustls::ServerConfig>, String> {
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }

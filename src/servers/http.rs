@@ -1,0 +1,288 @@
+//! Shared web frontends on loopback: HTTP/1.1 (optionally over TLS) virtual hosts whose
+//! behaviour a scenario can change while they serve, and raw listeners that break the protocol.
+//!
+//! They play the fleet's frontends for the demo and the tests of `probe::http`. The Host header
+//! (without port) picks a [`Behavior`] in [`VirtualHosts`]; the lock is held only to copy it.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, LOCATION};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::{ServerHandle, reap};
+
+/// A client that has not finished the TLS handshake by then is dropped.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+/// How long a garbage-writing listener waits for the client to close after writing.
+const GARBAGE_LINGER: Duration = Duration::from_secs(2);
+/// What a garbage listener writes instead of an HTTP response.
+const GARBAGE: &[u8] = b"\x00\xff\x13this is not HTTP\r\n\r\n";
+/// One chunk of an endless body; static, so streaming it copies nothing.
+static ENDLESS_CHUNK: [u8; 16 * 1024] = [b'~'; 16 * 1024];
+
+/// What a virtual host answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behavior {
+    /// 200 with this body.
+    Ok { body: String },
+    /// This status with a short text body (an invalid code gives 500).
+    Status(u16),
+    /// Waits `delay` before sending anything, then behaves as `then`.
+    SlowFirstByte { delay: Duration, then: Box<Behavior> },
+    /// 302 to this Location.
+    Redirect(String),
+    /// 200 and a body that never ends (chunked), until the client disconnects.
+    EndlessBody,
+}
+
+/// The virtual hosts of one frontend: host (lower case, no port) → behaviour, and a default.
+#[derive(Debug, Clone)]
+pub struct VirtualHosts {
+    hosts: HashMap<String, Behavior>,
+    default: Behavior,
+}
+
+impl VirtualHosts {
+    /// No hosts yet; every request gets `default` (e.g. `Status(421)`, misdirected request).
+    pub fn new(default: Behavior) -> Self {
+        VirtualHosts { hosts: HashMap::new(), default }
+    }
+
+    /// Sets the behaviour of one host; returns the previous one.
+    pub fn set(&mut self, host: &str, behavior: Behavior) -> Option<Behavior> {
+        self.hosts.insert(host.to_ascii_lowercase(), behavior)
+    }
+
+    pub fn remove(&mut self, host: &str) -> Option<Behavior> {
+        self.hosts.remove(&host.to_ascii_lowercase())
+    }
+
+    /// The behaviour for hosts not in the table.
+    pub fn set_default(&mut self, behavior: Behavior) {
+        self.default = behavior;
+    }
+
+    /// What a request for `host` (lower case, no port) gets.
+    pub fn behavior(&self, host: &str) -> &Behavior {
+        self.hosts.get(host).unwrap_or(&self.default)
+    }
+}
+
+/// Starts an HTTP/1.1 server on `addr` (port 0: any free port), over TLS when `tls` is given.
+/// The hosts may be changed at any time; each request sees them as they are when it arrives.
+pub async fn spawn(
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    hosts: Arc<RwLock<VirtualHosts>>,
+) -> io::Result<ServerHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(accept_http(listener, tls.map(TlsAcceptor::from), hosts));
+    Ok(ServerHandle::new(addr, vec![task.abort_handle()]))
+}
+
+async fn accept_http(listener: TcpListener, tls: Option<TlsAcceptor>, hosts: Arc<RwLock<VirtualHosts>>) {
+    let mut connections = JoinSet::new();
+    loop {
+        let Some(stream) = accept(&listener).await else { continue };
+        reap(&mut connections);
+        let hosts = Arc::clone(&hosts);
+        match &tls {
+            None => connections.spawn(serve_http(stream, hosts)),
+            Some(acceptor) => {
+                let handshake = acceptor.accept(stream);
+                connections.spawn(async move {
+                    if let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE, handshake).await {
+                        serve_http(stream, hosts).await;
+                    }
+                })
+            }
+        };
+    }
+}
+
+/// One accepted connection, or `None` after a pause when accepting failed (e.g. out of file
+/// descriptors), so the loop does not spin.
+async fn accept(listener: &TcpListener) -> Option<TcpStream> {
+    match listener.accept().await {
+        Ok((stream, _)) => {
+            // Responses are small: Nagle would hold them back waiting for the client's ACK.
+            let _ = stream.set_nodelay(true);
+            Some(stream)
+        }
+        Err(_) => {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            None
+        }
+    }
+}
+
+async fn serve_http<S>(stream: S, hosts: Arc<RwLock<VirtualHosts>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request: Request<Incoming>| {
+        let behavior = {
+            let hosts = hosts.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            hosts.behavior(&host_of(&request)).clone()
+        };
+        async move { Ok::<_, Infallible>(respond(behavior).await) }
+    });
+    // The timer lets hyper enforce its header read timeout on clients that stall mid-request.
+    let _ = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service).await;
+}
+
+/// The requested host, lower case, without port: from the Host header, else the request target.
+fn host_of(request: &Request<Incoming>) -> String {
+    let raw = request.headers().get(HOST).and_then(|h| h.to_str().ok()).or_else(|| request.uri().host()).unwrap_or("");
+    strip_port(raw).to_ascii_lowercase()
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(bracketed) = host.strip_prefix('[') {
+        return bracketed.split_once(']').map_or(bracketed, |(literal, _)| literal);
+    }
+    host.split_once(':').map_or(host, |(name, _)| name)
+}
+
+type ResponseBody = Either<Full<Bytes>, EndlessBody>;
+
+async fn respond(mut behavior: Behavior) -> Response<ResponseBody> {
+    // Delays may be nested; each level is waited out before the next is looked at.
+    loop {
+        match behavior {
+            Behavior::SlowFirstByte { delay, then } => {
+                tokio::time::sleep(delay).await;
+                behavior = *then;
+            }
+            Behavior::Ok { body } => return text(StatusCode::OK, body),
+            Behavior::Status(code) => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return text(status, format!("status {}\n", status.as_u16()));
+            }
+            Behavior::Redirect(location) => {
+                let Ok(location) = HeaderValue::from_str(&location) else {
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, "redirect target is not a valid header\n".into());
+                };
+                let mut response = text(StatusCode::FOUND, "redirect\n".into());
+                response.headers_mut().insert(LOCATION, location);
+                return response;
+            }
+            Behavior::EndlessBody => {
+                let mut response = Response::new(Either::Right(EndlessBody));
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                return response;
+            }
+        }
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// A body that never ends. hyper stops polling it while the socket is full and drops it when
+/// the client goes away, so it costs nothing once nobody reads.
+#[derive(Debug)]
+struct EndlessBody;
+
+impl Body for EndlessBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&ENDLESS_CHUNK)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+}
+
+/// Ways a listener breaks HTTP below the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawFault {
+    /// Accepts the connection and never writes a byte (reads and discards until the client leaves).
+    AcceptThenSilence,
+    /// Writes bytes that are not HTTP, then closes.
+    Garbage,
+    /// Closes each connection as soon as it is accepted.
+    CloseImmediately,
+}
+
+/// Starts a TCP listener on `addr` that answers every connection with `fault`.
+pub async fn spawn_raw(addr: SocketAddr, fault: RawFault) -> io::Result<ServerHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(accept_raw(listener, fault));
+    Ok(ServerHandle::new(addr, vec![task.abort_handle()]))
+}
+
+async fn accept_raw(listener: TcpListener, fault: RawFault) {
+    let mut connections = JoinSet::new();
+    loop {
+        let Some(mut stream) = accept(&listener).await else { continue };
+        reap(&mut connections);
+        match fault {
+            RawFault::CloseImmediately => drop(stream),
+            RawFault::AcceptThenSilence => {
+                connections.spawn(async move { discard_until_closed(&mut stream).await });
+            }
+            RawFault::Garbage => {
+                connections.spawn(async move {
+                    if stream.write_all(GARBAGE).await.is_ok() && stream.shutdown().await.is_ok() {
+                        // Closing with the request unread would reset the connection and the
+                        // client might never see the garbage; wait for its side to close.
+                        let _ = tokio::time::timeout(GARBAGE_LINGER, discard_until_closed(&mut stream)).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn discard_until_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_matched_without_port_and_case() {
+        assert_eq!(strip_port("Shop.Example.test:8443"), "Shop.Example.test");
+        assert_eq!(strip_port("shop.example.test"), "shop.example.test");
+        assert_eq!(strip_port("[::1]:8080"), "::1");
+        assert_eq!(strip_port("[::1]"), "::1");
+        let mut hosts = VirtualHosts::new(Behavior::Status(421));
+        hosts.set("Shop.Example.Test", Behavior::Status(503));
+        assert_eq!(hosts.behavior("shop.example.test"), &Behavior::Status(503));
+        assert_eq!(hosts.behavior("other.example.test"), &Behavior::Status(421));
+    }
+}
