@@ -404,13 +404,13 @@ fn print_probe_report(fleet: &Fleet, report: &ProbeReport, verbose: bool, quiet:
 fn results(args: &ResultsArgs) -> Result<(), CommandError> {
     let fleet = load_fleet(&args.config)?;
     let location = store_location(&fleet, &args.store)?;
-    if let StoreLocation::Sqlite(path) = &location {
-        if !path.exists() {
-            return Err(CommandError::store(format!(
-                "store {} does not exist yet; run `fleetprobe probe` first",
-                path.display()
-            )));
-        }
+    if let StoreLocation::Sqlite(path) = &location
+        && !path.exists()
+    {
+        return Err(CommandError::store(format!(
+            "store {} does not exist yet; run `fleetprobe probe` first",
+            path.display()
+        )));
     }
     let store = store::open(&location).map_err(|e| CommandError::store(e.to_string()))?;
     let runs = store.runs(None, None).map_err(|e| CommandError::store(e.to_string()))?;
@@ -423,14 +423,14 @@ fn results(args: &ResultsArgs) -> Result<(), CommandError> {
             text.parse().map_err(|_| CommandError::config(format!("--run `{text}`: expected a run id or `latest`")))?,
         ),
     };
-    if let Some(cluster) = &args.cluster {
-        if fleet.cluster_index(cluster).is_none() {
-            let known: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
-            return Err(CommandError::config(format!(
-                "--cluster: unknown cluster `{cluster}`; expected one of: {}",
-                known.join(", ")
-            )));
-        }
+    if let Some(cluster) = &args.cluster
+        && fleet.cluster_index(cluster).is_none()
+    {
+        let known: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
+        return Err(CommandError::config(format!(
+            "--cluster: unknown cluster `{cluster}`; expected one of: {}",
+            known.join(", ")
+        )));
     }
     let vantages: HashMap<i64, (String, i64)> =
         runs.iter().map(|r| (r.id, (r.vantage.clone(), r.started_at_ms))).collect();

@@ -265,7 +265,9 @@ mod https {
 
     async fn check_tls(client: Arc<rustls::ClientConfig>, server: &ServerHandle) -> Probed {
         let url = SiteUrl::parse(&format!("https://secure.test:{}/", server.addr().port())).unwrap();
-        prober(client, Vec::new(), timeouts()).check(&HttpTarget { url: &url, connect_to: Some(LOOPBACK), keyword: None }).await
+        prober(client, Vec::new(), timeouts())
+            .check(&HttpTarget { url: &url, connect_to: Some(LOOPBACK), keyword: None })
+            .await
     }
 
     #[tokio::test]

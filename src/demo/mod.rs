@@ -1,16 +1,317 @@
 //! `fleetprobe demo`: the example fleet served on loopback inside this process, then probed.
+//!
+//! The demo plays the fleet: HTTP(S) virtual hosts on each cluster's frontend address and an
+//! authoritative DNS server on each nameserver address, all from `servers`. A few sites are broken
+//! on purpose, each in a different way; after one real sweep the demo prints what the prober found
+//! next to what was broken, so a newcomer sees every part work in seconds, with no internet.
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use crate::cli::CommandError;
+use crate::cli::{CommandError, run_probe};
+use crate::fleet::{Fleet, SiteIdx, StoreLocation};
+use crate::probe::{CheckKind, Failure, tls};
+use crate::servers::{self, ServerHandle, dns::NameBehavior, http::Behavior, pki};
+use crate::store::{self, ResultFilter};
+
+/// The demo fleet, compiled in so `fleetprobe demo` works from any directory.
+pub const EXAMPLE_FILES: &[(&str, &str)] = &[
+    ("fleetprobe.toml", include_str!("../../probes/example.toml")),
+    ("example-sites.csv", include_str!("../../probes/example-sites.csv")),
+    ("example-customers.csv", include_str!("../../probes/example-customers.csv")),
+];
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Directory for the demo's store and files [default: a new temporary directory]
+    /// Directory for the demo's configuration, inventory and store [default: a new temporary directory]
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }
 
-pub fn run(_args: &DemoArgs) -> Result<(), CommandError> {
-    Err(CommandError::internal("demo: not yet available"))
+/// One way a demo site is broken, and what the prober must find for each of its checks.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub site: SiteIdx,
+    pub what: &'static str,
+    pub kind: FaultKind,
+    pub expected: Vec<(CheckKind, Failure)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    Http503,
+    SlowFirstByte,
+    RedirectLoop,
+    ExpiredCertificate,
+    Nxdomain,
+    Servfail,
+    WrongAnswer,
+}
+
+pub fn run(args: &DemoArgs) -> Result<(), CommandError> {
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("fleetprobe-demo-{}", std::process::id())),
+    };
+    let config_path = write_example(&dir)?;
+    let fleet = Fleet::load(&config_path).map_err(|e| CommandError::config(format!("demo fleet: {e}")))?;
+    let fleet = Arc::new(fleet);
+    let faults = choose_faults(&fleet);
+
+    let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| CommandError::internal(format!("demo CA: {e}")))?;
+    std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem())
+        .map_err(|e| CommandError::internal(format!("{}: {e}", dir.join("demo-ca.pem").display())))?;
+    let servers_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("demo-servers")
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::internal(format!("cannot start the demo servers' runtime: {e}")))?;
+    let handles = servers_runtime.block_on(serve_fleet(&fleet, &faults, &ca))?;
+
+    let store = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
+    let tls = tls::client_config_with_roots(ca.roots()).map_err(CommandError::internal)?;
+    let progress = std::io::stderr().is_terminal();
+    let report = run_probe(fleet.clone(), &store, tls, None, progress)?;
+    drop(handles);
+
+    // Read back what was stored, as any report would.
+    let found = failed_checks(&fleet, &store, report.run_id)?;
+    print_findings(&fleet, &faults, &found, &report, &dir, &config_path);
+    let missed: Vec<String> = faults
+        .iter()
+        .flat_map(|f| f.expected.iter().map(move |(check, failure)| (f.site, *check, *failure)))
+        .filter(|(site, check, failure)| found.get(&(*site, *check)).map(|(f, _)| f) != Some(failure))
+        .map(|(site, check, failure)| format!("{} {check}: expected {failure}", fleet.sites[site].id))
+        .collect();
+    let unexpected = found.keys().filter(|(site, _)| !faults.iter().any(|f| f.site == *site)).count();
+    if !missed.is_empty() || unexpected > 0 {
+        return Err(CommandError::internal(format!(
+            "the demo's findings differ from its faults ({unexpected} unexpected failures): {}",
+            missed.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the embedded example fleet into `dir`; returns the configuration's path.
+fn write_example(dir: &Path) -> Result<PathBuf, CommandError> {
+    let io = |path: &Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    for (name, text) in EXAMPLE_FILES {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+    }
+    Ok(dir.join("fleetprobe.toml"))
+}
+
+/// Picks the broken sites: fixed positions in each cluster, so every run of the demo (and its
+/// test) breaks the same sites.
+pub fn choose_faults(fleet: &Fleet) -> Vec<Fault> {
+    let by_cluster = |cluster: &str, tls: Option<bool>| -> Vec<SiteIdx> {
+        let Some(c) = fleet.cluster_index(cluster) else { return Vec::new() };
+        (0..fleet.sites.len())
+            .filter(|&i| fleet.sites[i].cluster == c && fleet.sites[i].checks.http && fleet.sites[i].checks.dns)
+            .filter(|&i| tls.is_none_or(|t| fleet.sites[i].url.tls == t))
+            .collect()
+    };
+    let http_only = |f: Failure| vec![(CheckKind::Http, f)];
+    let both = |f: Failure| vec![(CheckKind::Http, f), (CheckKind::Dns, f)];
+    // (cluster, plain or TLS sites only, nth such site, fault, description, expected findings)
+    type Planned = (&'static str, Option<bool>, usize, FaultKind, &'static str, Vec<(CheckKind, Failure)>);
+    let plan: [Planned; 7] = [
+        ("ams-1", Some(false), 0, FaultKind::Http503, "web server answers 503", http_only(Failure::HttpStatus)),
+        (
+            "ams-1",
+            Some(false),
+            1,
+            FaultKind::SlowFirstByte,
+            "first byte after 3 s (timeout 2 s)",
+            http_only(Failure::Timeout(crate::probe::Phase::FirstByte)),
+        ),
+        ("ams-2", None, 0, FaultKind::Nxdomain, "name deleted from its zone", both(Failure::DnsNxdomain)),
+        (
+            "ams-2",
+            None,
+            1,
+            FaultKind::WrongAnswer,
+            "zone points at a dead address",
+            vec![(CheckKind::Http, Failure::ConnectRefused), (CheckKind::Dns, Failure::DnsWrongAnswer)],
+        ),
+        ("fra-1", Some(true), 0, FaultKind::ExpiredCertificate, "certificate expired", http_only(Failure::TlsExpired)),
+        ("lon-1", None, 0, FaultKind::RedirectLoop, "redirects to itself", http_only(Failure::RedirectLoop)),
+        ("lon-1", None, 1, FaultKind::Servfail, "nameserver answers SERVFAIL", both(Failure::DnsServfail)),
+    ];
+    let mut taken = BTreeSet::new();
+    let mut faults = Vec::new();
+    for (cluster, tls, nth, kind, what, expected) in plan {
+        let candidates: Vec<SiteIdx> = by_cluster(cluster, tls).into_iter().filter(|i| !taken.contains(i)).collect();
+        if let Some(&site) = candidates.get(nth.min(candidates.len().saturating_sub(1))) {
+            taken.insert(site);
+            faults.push(Fault { site, what, kind, expected });
+        }
+    }
+    faults
+}
+
+/// Starts the web frontends and nameservers of the fleet, with the faults applied.
+async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Result<Vec<ServerHandle>, CommandError> {
+    let fault_of: HashMap<SiteIdx, FaultKind> = faults.iter().map(|f| (f.site, f.kind)).collect();
+    let dead_address: IpAddr = [127, 0, 9, 9].into();
+
+    // DNS: one zone shared by every nameserver address.
+    let suffixes: BTreeSet<String> =
+        fleet.sites.iter().map(|s| s.hostname.split('.').rev().take(2).collect::<Vec<_>>().join(".")).collect();
+    let suffixes: Vec<String> =
+        suffixes.into_iter().map(|s| s.split('.').rev().collect::<Vec<_>>().join(".")).collect();
+    let mut zone = servers::dns::Zone::new(&suffixes);
+    for (idx, site) in fleet.sites.iter().enumerate() {
+        let frontends = fleet.clusters[site.cluster].frontends.clone();
+        let behavior = match fault_of.get(&idx) {
+            Some(FaultKind::Nxdomain) => None,
+            Some(FaultKind::Servfail) => Some(NameBehavior::Servfail),
+            Some(FaultKind::WrongAnswer) => Some(NameBehavior::Answer(vec![dead_address])),
+            _ => Some(NameBehavior::Answer(frontends)),
+        };
+        if let Some(behavior) = behavior {
+            zone.set(&site.hostname, behavior);
+        }
+    }
+    let zone = Arc::new(RwLock::new(zone));
+    let mut nameservers: BTreeSet<SocketAddr> = fleet.clusters.iter().flat_map(|c| c.nameservers.clone()).collect();
+    nameservers.extend(fleet.probe.resolvers.iter().copied());
+
+    // HTTP: per frontend address and port, the virtual hosts of that cluster's sites.
+    let mut listeners: BTreeMap<(IpAddr, u16, bool), Vec<SiteIdx>> = BTreeMap::new();
+    for (idx, site) in fleet.sites.iter().enumerate() {
+        for &frontend in &fleet.clusters[site.cluster].frontends {
+            listeners.entry((frontend, site.url.port, site.url.tls)).or_default().push(idx);
+        }
+    }
+    let all_addresses = listeners.keys().map(|(ip, _, _)| *ip).chain(nameservers.iter().map(|a| a.ip()));
+    if let Some(ip) = all_addresses.clone().find(|ip| !ip.is_loopback()) {
+        return Err(CommandError::config(format!("the demo serves loopback addresses only; {ip} is not one")));
+    }
+
+    let mut handles = Vec::new();
+    let bind_error = |addr: SocketAddr, e: std::io::Error| {
+        CommandError::internal(format!("cannot serve {addr}: {e} (is another demo running?)"))
+    };
+    for address in nameservers {
+        handles.push(servers::dns::spawn(address, zone.clone()).await.map_err(|e| bind_error(address, e))?);
+    }
+    for ((ip, port, tls), sites) in listeners {
+        let mut hosts = servers::http::VirtualHosts::new(Behavior::Status(421));
+        let mut valid_names = Vec::new();
+        let mut expired_names = Vec::new();
+        for &idx in &sites {
+            let site = &fleet.sites[idx];
+            let ok = Behavior::Ok { body: demo_page(fleet, idx) };
+            let behavior = match fault_of.get(&idx) {
+                Some(FaultKind::Http503) => Behavior::Status(503),
+                Some(FaultKind::SlowFirstByte) => {
+                    Behavior::SlowFirstByte { delay: Duration::from_secs(3), then: Box::new(ok) }
+                }
+                Some(FaultKind::RedirectLoop) => Behavior::Redirect(site.url.to_string()),
+                _ => ok,
+            };
+            hosts.set(&site.url.host, behavior);
+            if fault_of.get(&idx) == Some(&FaultKind::ExpiredCertificate) {
+                expired_names.push(site.url.host.clone());
+            } else {
+                valid_names.push(site.url.host.clone());
+            }
+        }
+        let tls_config = if tls {
+            let groups = [(valid_names, pki::Validity::Current), (expired_names, pki::Validity::Expired)];
+            Some(
+                ca.server_config_by_name(&groups)
+                    .map_err(|e| CommandError::internal(format!("demo certificates: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let address = SocketAddr::new(ip, port);
+        let hosts = Arc::new(RwLock::new(hosts));
+        handles.push(servers::http::spawn(address, tls_config, hosts).await.map_err(|e| bind_error(address, e))?);
+    }
+    Ok(handles)
+}
+
+fn demo_page(fleet: &Fleet, idx: SiteIdx) -> String {
+    let site = &fleet.sites[idx];
+    let customer = &fleet.customers[site.customer];
+    format!(
+        "<!doctype html><title>{}</title><h1>{}</h1><p>Hosted on {} for customer {}.</p>\n",
+        site.hostname, site.hostname, fleet.clusters[site.cluster].name, customer.id
+    )
+}
+
+/// Failed checks by (site, check): the failure and its detail.
+type Findings = BTreeMap<(SiteIdx, CheckKind), (Failure, String)>;
+
+/// The failed checks of a run, read back from the store.
+fn failed_checks(fleet: &Fleet, location: &StoreLocation, run_id: store::RunId) -> Result<Findings, CommandError> {
+    let store = store::open(location).map_err(|e| CommandError::store(e.to_string()))?;
+    let index: HashMap<&str, SiteIdx> = fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let mut found = BTreeMap::new();
+    let filter = ResultFilter { run_id: Some(run_id), failed_only: true, ..ResultFilter::default() };
+    store
+        .results(&filter, &mut |r| {
+            if let (Some(failure), Some(&site)) = (r.outcome.failure(), index.get(r.site.id.as_str())) {
+                found.insert((site, r.check), (failure, r.detail.unwrap_or_default()));
+            }
+            Ok(())
+        })
+        .map_err(|e| CommandError::store(e.to_string()))?;
+    Ok(found)
+}
+
+fn print_findings(
+    fleet: &Fleet,
+    faults: &[Fault],
+    found: &Findings,
+    report: &crate::cli::ProbeReport,
+    dir: &Path,
+    config_path: &Path,
+) {
+    let frontends: BTreeSet<String> =
+        fleet.clusters.iter().flat_map(|c| c.frontends.iter().map(|f| f.to_string())).collect();
+    println!(
+        "fleetprobe demo: {} sites of {} customers on {} clusters, served on {}",
+        fleet.sites.len(),
+        fleet.customers.len(),
+        fleet.clusters.len(),
+        frontends.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "probed {} checks in {:.1} s: {} failed, {} sites down (run {})\n",
+        report.summary.checks,
+        report.elapsed.as_secs_f64(),
+        report.summary.failures,
+        report.sites_down,
+        report.run_id
+    );
+    println!("{:<12} {:<7} {:<5} {:<24} {:<36} detail", "site", "cluster", "check", "found", "broken on purpose");
+    for ((site, check), (failure, detail)) in found {
+        let s = &fleet.sites[*site];
+        let fault = faults.iter().find(|f| f.site == *site).map_or("(not broken on purpose)", |f| f.what);
+        let detail: String = detail.chars().take(70).collect();
+        println!(
+            "{:<12} {:<7} {:<5} {:<24} {:<36} {detail}",
+            s.id,
+            fleet.clusters[s.cluster].name,
+            check.as_str(),
+            failure.to_string(),
+            fault
+        );
+    }
+    let store = dir.join("fleetprobe.db");
+    println!("\nstore: {}", store.display());
+    println!("try:   fleetprobe results -c {} --failed", config_path.display());
+    println!("       fleetprobe results -c {} --site {} --format csv", config_path.display(), fleet.sites[0].id);
 }

@@ -223,16 +223,17 @@ impl HttpProber {
         add(&mut timings.first_byte_us, first_byte.saturating_duration_since(sent));
         let status = response.status().as_u16();
 
-        if response.status().is_redirection() && self.settings.max_redirects > 0 {
-            if let Some(location) = response.headers().get(hyper::header::LOCATION) {
-                return match location.to_str() {
-                    Ok(location) => Hop::Redirect { location: location.to_string(), status },
-                    Err(_) => Hop::Done(Probed {
-                        http_status: Some(status),
-                        ..Probed::failed(Failure::ProtocolError, "redirect Location is not text")
-                    }),
-                };
-            }
+        if response.status().is_redirection()
+            && self.settings.max_redirects > 0
+            && let Some(location) = response.headers().get(hyper::header::LOCATION)
+        {
+            return match location.to_str() {
+                Ok(location) => Hop::Redirect { location: location.to_string(), status },
+                Err(_) => Hop::Done(Probed {
+                    http_status: Some(status),
+                    ..Probed::failed(Failure::ProtocolError, "redirect Location is not text")
+                }),
+            };
         }
 
         // Body, bounded in size and time
@@ -255,13 +256,13 @@ impl HttpProber {
             }
             Err(BodyError::Broken(e)) => return fail(Failure::ProtocolError, format!("body broken off: {e}")),
         };
-        if let Some(keyword) = keyword.or(self.settings.keyword.as_deref()) {
-            if !contains(&body, keyword.as_bytes()) {
-                return fail(
-                    Failure::BodyMismatch,
-                    format!("`{}` not in the first {} bytes", keyword.chars().take(40).collect::<String>(), body.len()),
-                );
-            }
+        if let Some(keyword) = keyword.or(self.settings.keyword.as_deref())
+            && !contains(&body, keyword.as_bytes())
+        {
+            return fail(
+                Failure::BodyMismatch,
+                format!("`{}` not in the first {} bytes", keyword.chars().take(40).collect::<String>(), body.len()),
+            );
         }
         probed.failure = None;
         Hop::Done(probed)
@@ -326,7 +327,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Resolves a Location header against the URL that sent it.
 fn join_location(base: &SiteUrl, location: &str) -> Result<SiteUrl, String> {
     let location = location.trim();
-    if location.starts_with("http://") || location.starts_with("https://") {
+    let has_scheme = location.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if has_scheme {
         return SiteUrl::parse(location);
     }
     if let Some(rest) = location.strip_prefix("//") {
@@ -371,10 +375,10 @@ impl AsyncRead for StampedStream {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         };
-        if let Poll::Ready(Ok(())) = poll {
-            if buf.filled().len() > before {
-                this.first_read.get_or_init(Instant::now);
-            }
+        if let Poll::Ready(Ok(())) = poll
+            && buf.filled().len() > before
+        {
+            this.first_read.get_or_init(Instant::now);
         }
         poll
     }
