@@ -41,6 +41,10 @@ fn e2e_nginx_nsd() {
     let fleet = Fleet::generate(Net::pick(), SITES);
     let config = fleet.write_config(&dir);
     let faults = Faults::schedule(&fleet);
+    let shown_503 =
+        (0..fleet.sites.len()).filter(|&i| faults.expected_outcome(&fleet, i, "http") == "http_status").count();
+    assert_eq!(shown_503, 50, "the fault schedule should show 50 sites answering 503");
+    assert!(faults.nxdomain_customer.is_some(), "the fault schedule should empty one customer zone");
     println!(
         "e2e: {} sites, {} customers, {} clusters on 127.0.{}.1-4:{}, NSD on {}; files in {}",
         fleet.sites.len(),
@@ -89,6 +93,10 @@ fn uncaptured(line: &str) {
     let _ = out.flush();
 }
 
+/// Rows that differ from the truth, grouped by (check, expected outcome, stored outcome); each
+/// row as (site index, description).
+type Differences = BTreeMap<(&'static str, &'static str, String), Vec<(usize, String)>>;
+
 /// Runs one sweep at `at`, reads its results back and compares every site and check with the
 /// truth of `faults`; prints the counts, and fails listing the rows that differ.
 fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &str, faults: &Faults) {
@@ -100,7 +108,18 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
         probe.stdout,
         probe.stderr
     );
-    let rows = latest_results(config, &dir.join(format!("results-{phase}.csv")));
+    let healthy = faults.status_503.is_empty() && faults.nxdomain_customer.is_none() && faults.down_cluster.is_none();
+    if healthy {
+        // Run from cron every minute: a healthy sweep prints nothing (cron would mail it).
+        assert!(
+            probe.stdout.is_empty() && probe.stderr.is_empty(),
+            "{phase}: a healthy sweep should print nothing\nstdout:\n{}\nstderr:\n{}",
+            probe.stdout,
+            probe.stderr
+        );
+    }
+    let rows = latest_results(config, &dir.join(format!("results-{phase}.csv")), &[]);
+    let failed_rows = latest_results(config, &dir.join(format!("results-{phase}-failed.csv")), &["--failed"]);
 
     let site_index: HashMap<&str, usize> = fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     let mut problems: Vec<String> = Vec::new();
@@ -130,8 +149,7 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
 
     // (check, outcome) -> (expected, stored)
     let mut counts: BTreeMap<(&str, String), (usize, usize)> = BTreeMap::new();
-    // (check, expected outcome, stored outcome) -> the differing rows: (site, description)
-    let mut mismatches: BTreeMap<(&str, &str, String), Vec<(usize, String)>> = BTreeMap::new();
+    let mut mismatches = Differences::new();
     for (i, site) in fleet.sites.iter().enumerate() {
         for check in ["http", "dns"] {
             let expected = faults.expected_outcome(fleet, i, check);
@@ -184,6 +202,15 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
     for ((check, outcome), (expected, stored)) in &counts {
         let flag = if expected == stored { "" } else { "   <-- differs" };
         println!("    {check:<4} {outcome:<20} {expected:>5} / {stored:<5}{flag}");
+    }
+    let expected_failed =
+        counts.iter().filter(|((_, outcome), _)| outcome != "ok").map(|(_, (expected, _))| expected).sum();
+    if failed_rows.len() != expected_failed || failed_rows.iter().any(|r| r.get("outcome") == "ok") {
+        problems.push(format!(
+            "results --failed gave {} rows ({} of them ok); expected the {expected_failed} failed checks",
+            failed_rows.len(),
+            failed_rows.iter().filter(|r| r.get("outcome") == "ok").count()
+        ));
     }
     let differing: usize = mismatches.values().map(Vec::len).sum();
     if problems.is_empty() && differing == 0 {

@@ -75,25 +75,16 @@ impl Row {
     }
 }
 
-/// `fleetprobe results -c CONFIG --run latest --format csv -o FILE`, parsed.
-pub fn latest_results(config: &Path, out: &Path) -> Vec<Row> {
-    let ran = run(
-        &[
-            "results",
-            "-c",
-            &config.to_string_lossy(),
-            "--run",
-            "latest",
-            "--format",
-            "csv",
-            "-o",
-            &out.to_string_lossy(),
-        ],
-        Duration::from_secs(30),
-    );
+/// `fleetprobe results -c CONFIG --run latest --format csv -o FILE [FILTERS]`, parsed.
+pub fn latest_results(config: &Path, out: &Path, filters: &[&str]) -> Vec<Row> {
+    let (config, out_arg) = (config.to_string_lossy(), out.to_string_lossy());
+    let mut args = vec!["results", "-c", &config, "--run", "latest", "--format", "csv", "-o", &out_arg];
+    args.extend_from_slice(filters);
+    let ran = run(&args, Duration::from_secs(30));
     assert!(
         ran.status.success(),
-        "fleetprobe results failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        "fleetprobe {} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
         ran.status,
         ran.stdout,
         ran.stderr
