@@ -215,3 +215,87 @@ fn missing_configuration_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no configuration given; pass -c FILE"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_run_whose_control_targets_fail_is_stored_as_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_fleet(dir.path(), CUSTOMERS, SITES);
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    // Port 1 on loopback refuses: the prober's "own network" is down.
+    toml.push_str("\n[control]\ntargets = [\"tcp://127.0.0.1:1\"]\n");
+    std::fs::write(&config, toml).unwrap();
+    let out = fleetprobe(&["probe", "-c", config.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("run 1 stored as invalid: 0 of 1 control targets answered before the sweep"), "{stderr}");
+
+    // The run and its results are kept (for coverage), flagged invalid.
+    let store =
+        fleetprobe::store::open(&fleetprobe::fleet::StoreLocation::Sqlite(dir.path().join("store.db"))).unwrap();
+    let runs = store.runs(None, None).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(!runs[0].valid);
+    assert!(runs[0].invalid_reason.as_deref().unwrap().contains("tcp://127.0.0.1:1"), "{:?}", runs[0]);
+    assert_eq!(runs[0].checks, 1);
+}
+
+#[test]
+fn a_killed_probe_leaves_no_half_run_behind() {
+    use fleetprobe::servers::http::{Behavior, VirtualHosts};
+    use std::sync::{Arc, RwLock};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Every site answers after 20 s: the sweep is still running when the prober is killed.
+    let slow =
+        Behavior::SlowFirstByte { delay: std::time::Duration::from_secs(20), then: Box::new(Behavior::Status(200)) };
+    let server = runtime
+        .block_on(fleetprobe::servers::http::spawn(
+            ([127, 0, 0, 1], 0).into(),
+            None,
+            Arc::new(RwLock::new(VirtualHosts::new(slow))),
+        ))
+        .unwrap();
+    let port = server.addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sites = String::from("site_id,customer,cluster,hostname,url,checks\n");
+    for i in 0..20 {
+        sites.push_str(&format!("s{i},c1,one,www{i}.alpha.test,http://127.0.0.1:{port}/,http\n"));
+    }
+    let config = write_fleet(dir.path(), CUSTOMERS, &sites);
+    let toml = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("connect = \"500ms\"", "first_byte = \"30s\"\ntotal = \"30s\"");
+    std::fs::write(&config, toml).unwrap();
+
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_fleetprobe")).args(["probe", "-q", "-c"]).arg(&config).spawn().unwrap();
+    // Wait until the sweep has begun writing (the store exists), then kill it mid-run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !dir.path().join("store.db-wal").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the sweep must still be running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let location = fleetprobe::fleet::StoreLocation::Sqlite(dir.path().join("store.db"));
+    let store = fleetprobe::store::open(&location).unwrap();
+    assert!(store.runs(None, None).unwrap().is_empty(), "no trace of the killed run");
+    let mut results = 0;
+    store
+        .results(&Default::default(), &mut |_| {
+            results += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(results, 0);
+    drop(store);
+
+    // The lock died with the process: the next run goes ahead (against a fast site this time).
+    drop(server);
+    let out = fleetprobe(&["probe", "-q", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let store = fleetprobe::store::open(&location).unwrap();
+    assert_eq!(store.runs(None, None).unwrap().len(), 1);
+}

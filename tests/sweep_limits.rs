@@ -1,0 +1,161 @@
+//! The prober must not hurt the fleet: the global and per-cluster concurrency limits hold, and
+//! check starts are spread over the configured window. Two clusters of counting servers on
+//! loopback record how many requests they serve at once.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use fleetprobe::fleet::Fleet;
+use fleetprobe::probe::http::HttpProber;
+use fleetprobe::probe::{CheckResult, sweep, tls};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// In-flight requests now, and the most seen at once.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Gauge {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+    }
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// A server that holds each request for `hold`, counting it in its cluster's gauge and the
+/// fleet-wide one.
+async fn counting_server(ip: [u8; 4], hold: Duration, cluster: Arc<Gauge>, fleet: Arc<Gauge>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((ip, 0))).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let (cluster, fleet) = (cluster.clone(), fleet.clone());
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.ends_with(b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                cluster.enter();
+                fleet.enter();
+                tokio::time::sleep(hold).await;
+                cluster.leave();
+                fleet.leave();
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+            });
+        }
+    });
+    addr
+}
+
+fn write_fleet(dir: &Path, servers: [SocketAddr; 2], sites_per_cluster: usize, probe: &str) -> Fleet {
+    let mut config = format!(
+        "[probe]\nretries = 0\n{probe}\n[probe.http]\nvia = \"frontend\"\n\n\
+         [inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[plan]]\nname = \"p\"\ntarget = 99.9\n"
+    );
+    let mut sites = String::from("site_id,customer,cluster,hostname,url,checks\n");
+    for (c, server) in servers.iter().enumerate() {
+        config.push_str(&format!("\n[[cluster]]\nname = \"c{c}\"\nfrontends = [\"{}\"]\n", server.ip()));
+        for i in 0..sites_per_cluster {
+            sites.push_str(&format!("c{c}s{i},k1,c{c},s{i}.c{c}.test,http://s{i}.c{c}.test:{}/,http\n", server.port()));
+        }
+    }
+    std::fs::write(dir.join("fleet.toml"), config).unwrap();
+    std::fs::write(dir.join("customers.csv"), "customer_id,name,plan,monthly_fee\nk1,K,p,1\n").unwrap();
+    std::fs::write(dir.join("sites.csv"), sites).unwrap();
+    Fleet::load(&dir.join("fleet.toml")).unwrap()
+}
+
+async fn run_sweep(fleet: Fleet) -> Vec<CheckResult> {
+    let fleet = Arc::new(fleet);
+    let http = HttpProber {
+        settings: Arc::new(fleet.probe.http.clone()),
+        timeouts: fleet.probe.timeouts,
+        resolvers: Vec::new(),
+        tls: tls::client_config(None).unwrap(),
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1024);
+    let sweep = tokio::spawn(sweep::sweep(fleet, http, 0, sender));
+    let mut results = Vec::new();
+    while let Some(result) = receiver.recv().await {
+        results.push(result);
+    }
+    sweep.await.unwrap();
+    results
+}
+
+struct Setup {
+    clusters: [Arc<Gauge>; 2],
+    fleet_gauge: Arc<Gauge>,
+    servers: [SocketAddr; 2],
+}
+
+async fn setup(hold: Duration, ips: [[u8; 4]; 2]) -> Setup {
+    let fleet_gauge = Arc::new(Gauge::default());
+    let clusters = [Arc::new(Gauge::default()), Arc::new(Gauge::default())];
+    let servers = [
+        counting_server(ips[0], hold, clusters[0].clone(), fleet_gauge.clone()).await,
+        counting_server(ips[1], hold, clusters[1].clone(), fleet_gauge.clone()).await,
+    ];
+    Setup { clusters, fleet_gauge, servers }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_cluster_limit_holds() {
+    let s = setup(Duration::from_millis(40), [[127, 0, 0, 71], [127, 0, 0, 72]]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = write_fleet(dir.path(), s.servers, 30, "spread = \"0s\"\nconcurrency = 100\ncluster_concurrency = 3");
+    let results = run_sweep(fleet).await;
+    assert_eq!(results.len(), 60);
+    assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+    for gauge in &s.clusters {
+        assert!(gauge.peak() <= 3, "a cluster saw {} requests at once", gauge.peak());
+        assert!(gauge.peak() >= 2, "the limit should still allow parallel checks");
+    }
+    // Each cluster is limited on its own: both ran at once.
+    assert!(s.fleet_gauge.peak() > 3, "clusters should not wait for each other");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_limit_holds_across_clusters() {
+    let s = setup(Duration::from_millis(40), [[127, 0, 0, 73], [127, 0, 0, 74]]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = write_fleet(dir.path(), s.servers, 20, "spread = \"0s\"\nconcurrency = 4\ncluster_concurrency = 10");
+    let results = run_sweep(fleet).await;
+    assert_eq!(results.len(), 40);
+    assert!(s.fleet_gauge.peak() <= 4, "the fleet saw {} requests at once", s.fleet_gauge.peak());
+    // The fair semaphore lets both clusters in, not one after the other.
+    assert!(s.clusters.iter().all(|g| g.peak() >= 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_starts_are_spread_over_the_window() {
+    let s = setup(Duration::from_millis(1), [[127, 0, 0, 75], [127, 0, 0, 76]]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = write_fleet(dir.path(), s.servers, 40, "spread = \"800ms\"\nconcurrency = 100");
+    let results = run_sweep(fleet).await;
+    assert_eq!(results.len(), 80);
+    let starts: Vec<i64> = results.iter().map(|r| r.started_at_ms).collect();
+    let (first, last) = (*starts.iter().min().unwrap(), *starts.iter().max().unwrap());
+    assert!(last < 800 + 200, "every check starts within the window (last at {last} ms)");
+    assert!(last - first > 400, "starts are spread, not bunched ({first}..{last} ms)");
+    // The same site starts at the same offset every run.
+    let offset = sweep::spread_offset("c0s1", Duration::from_millis(800)).as_millis() as i64;
+    let start = results.iter().find(|r| r.site == 1).unwrap().started_at_ms;
+    assert!((start - offset).abs() < 150, "site c0s1 started at {start} ms, its offset is {offset} ms");
+}
