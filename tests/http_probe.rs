@@ -321,3 +321,27 @@ mod https {
         assert_eq!(probed.failure, Some(Failure::Timeout(Phase::Tls)), "{probed:?}");
     }
 }
+
+#[tokio::test]
+async fn a_full_accept_queue_is_a_connect_timeout() {
+    // A listener that never accepts, with a backlog of one: once its queue is full the kernel
+    // drops further SYNs, so a new connection neither succeeds nor is refused.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((LOOPBACK, 0)).into()).unwrap();
+    socket.listen(0).unwrap();
+    let addr: SocketAddr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(100), tokio::net::TcpStream::connect(addr)).await
+        {
+            fillers.push(s);
+        }
+    }
+    let url = SiteUrl::parse(&format!("http://site.test:{}/", addr.port())).unwrap();
+    let started = Instant::now();
+    let probed = plain_prober().check(&HttpTarget { url: &url, connect_to: Some(LOOPBACK), keyword: None }).await;
+    assert_eq!(probed.failure, Some(Failure::ConnectTimeout), "{probed:?}");
+    let connect = Duration::from_micros(u64::from(probed.timings.connect_us.unwrap()));
+    assert!(connect >= Duration::from_millis(300) && started.elapsed() < Duration::from_millis(600), "{connect:?}");
+    drop(socket);
+}
