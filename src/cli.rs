@@ -36,6 +36,11 @@ enum Command {
     Probe(ProbeArgs),
     /// List or export stored results.
     Results(ResultsArgs),
+    /// Reports for engineers, account managers and customers, from stored results.
+    Report {
+        #[command(subcommand)]
+        report: crate::report::ReportCommand,
+    },
     /// Serve the demo fleet on loopback inside this process and probe it.
     Demo(crate::demo::DemoArgs),
 }
@@ -131,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Probe(args) => probe(&args).map(|_| ()),
         Command::Results(args) => results(&args),
+        Command::Report { report } => crate::report::run(&report),
         Command::Demo(args) => crate::demo::run(&args),
     };
     match outcome {
@@ -171,7 +177,7 @@ pub fn load_fleet(args: &ConfigArgs) -> Result<Fleet, CommandError> {
     Fleet::load(&path).map_err(|e| CommandError::config(format!("invalid configuration:\n{e}")))
 }
 
-fn store_location(fleet: &Fleet, args: &StoreArgs) -> Result<StoreLocation, CommandError> {
+pub fn store_location(fleet: &Fleet, args: &StoreArgs) -> Result<StoreLocation, CommandError> {
     match &args.store {
         None => Ok(fleet.store.clone()),
         Some(text) => {

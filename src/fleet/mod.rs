@@ -263,12 +263,11 @@ impl Fleet {
     }
 }
 
-/// Parses durations written as "60s", "1m 30s", "500ms" or ISO 8601 ("PT1M").
+/// Parses durations written as "60s", "1m 30s", "500ms", "7d" (a day is 24 hours here) or ISO 8601.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; expected e.g. \"10s\", \"500ms\", \"1m 30s\""))?;
+    let bad = || format!("`{text}` is not a duration; expected e.g. \"10s\", \"500ms\", \"1m 30s\", \"7d\"");
+    let span: jiff::Span = text.trim().parse().map_err(|_| bad())?;
+    let signed = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).map_err(|_| bad())?;
     Duration::try_from(signed).map_err(|_| format!("`{text}` is negative; expected a positive duration"))
 }
 
@@ -296,6 +295,8 @@ mod tests {
         assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert!(parse_duration("1mo").is_err(), "months have no fixed length");
         assert!(parse_duration("ten").is_err());
     }
 }

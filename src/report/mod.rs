@@ -1,5 +1,23 @@
 //! Reports: what people read, built from stored results. Last stage of the data flow.
 
+pub mod clusters;
+pub mod period;
+
+use crate::cli::CommandError;
+
+/// `fleetprobe report ...`: one variant per report, each in its own module.
+#[derive(clap::Subcommand)]
+pub enum ReportCommand {
+    /// Per-cluster availability, coverage and incidents with the share of customers affected.
+    Clusters(clusters::ClustersArgs),
+}
+
+pub fn run(command: &ReportCommand) -> Result<(), CommandError> {
+    match command {
+        ReportCommand::Clusters(args) => clusters::run(args),
+    }
+}
+
 /// Makes a CSV cell safe to open in a spreadsheet: a cell starting with `=`, `+`, `-`, `@` or a
 /// tab/CR would be run as a formula, so it gets a leading apostrophe (the OWASP advice).
 pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
