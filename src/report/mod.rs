@@ -1,6 +1,7 @@
 //! Reports: what people read, built from stored results. Last stage of the data flow.
 
 pub mod clusters;
+pub mod pdf;
 pub mod period;
 
 use crate::cli::CommandError;

@@ -1,0 +1,222 @@
+//! The SLA PDF read back the way a customer's viewer would: rendered from realistic and from
+//! hostile data, its text extracted with `pdftotext` and its first page rasterised with
+//! `pdftoppm` (poppler-utils). Without poppler the tests print SKIPPED, unless `CI` is set.
+//! `FLEETPROBE_PDF_OUT=DIR` keeps the PDFs for a look.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fleetprobe::report::pdf::{
+    Branding, Chart, CreditLine, GoodwillLine, IncidentRow, MaintenanceOverlap, PdfError, SiteRow, SlaDocument,
+    example_document, render_sla_pdf,
+};
+
+fn poppler_available() -> bool {
+    let found = ["pdftotext", "pdftoppm"]
+        .iter()
+        .all(|tool| Command::new(tool).arg("-v").output().is_ok_and(|o| o.status.success() || !o.stderr.is_empty()));
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "pdftotext/pdftoppm (poppler-utils) missing and CI is set");
+        eprintln!("SKIPPED: pdftotext/pdftoppm not installed (apt-get install poppler-utils)");
+    }
+    found
+}
+
+/// Writes the PDF, extracts its text, renders page 1; returns the text.
+fn read_back(name: &str, pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(format!("{name}.pdf"));
+    std::fs::write(&path, pdf).expect("write pdf");
+    if let Some(out) = std::env::var_os("FLEETPROBE_PDF_OUT") {
+        let out = PathBuf::from(out);
+        std::fs::create_dir_all(&out).expect("create FLEETPROBE_PDF_OUT");
+        std::fs::copy(&path, out.join(format!("{name}.pdf"))).expect("keep pdf");
+    }
+    let text = Command::new("pdftotext").args(["-enc", "UTF-8"]).arg(&path).arg("-").output().expect("run pdftotext");
+    assert!(text.status.success(), "pdftotext failed: {}", String::from_utf8_lossy(&text.stderr));
+    assert!(text.stderr.is_empty(), "pdftotext complained: {}", String::from_utf8_lossy(&text.stderr));
+    let png_prefix = dir.path().join(name);
+    let render = Command::new("pdftoppm")
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1"])
+        .arg(&path)
+        .arg(&png_prefix)
+        .output()
+        .expect("run pdftoppm");
+    assert!(render.status.success(), "pdftoppm failed: {}", String::from_utf8_lossy(&render.stderr));
+    assert!(render.stderr.is_empty(), "pdftoppm complained: {}", String::from_utf8_lossy(&render.stderr));
+    let png = std::fs::read_dir(dir.path())
+        .expect("list temp dir")
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "png"))
+        .expect("pdftoppm wrote a PNG");
+    assert!(png.metadata().expect("png metadata").len() > 1000);
+    let text = String::from_utf8(text.stdout).expect("pdftotext wrote UTF-8");
+    // Compare words, not line breaks: a sentence may wrap anywhere; no-break spaces count as spaces.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A chart the way plotters writes one: shapes plus `<text font-family="sans-serif">`.
+fn chart_svg(label: &str) -> String {
+    let mut svg = String::from(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="600" height="240" viewBox="0 0 600 240"><rect width="600" height="240" fill="#ffffff"/>"##,
+    );
+    let points: Vec<String> = (0..30).map(|i| format!("{},{}", 40 + i * 18, 60 + (i * 37 % 120))).collect();
+    svg += &format!(r##"<polyline points="{}" fill="none" stroke="#14365d" stroke-width="2"/>"##, points.join(" "));
+    svg += &format!(r##"<text x="40" y="30" font-family="sans-serif" font-size="14">{label}</text>"##);
+    svg += r##"<text x="40" y="230" font-family="sans-serif" font-size="11">p95 latency, ms</text></svg>"##;
+    svg
+}
+
+fn realistic() -> SlaDocument {
+    let mut doc = example_document();
+    doc.customer_name = "Meridian Dental Clinics Ltd".into();
+    doc.sites = (1..=14)
+        .map(|i| SiteRow {
+            site_id: format!("c0107-s{i}"),
+            hostname: format!("practice-{i}.meridian-dental.example"),
+            cluster: if i % 2 == 0 { "fra-1".into() } else { "ams-2".into() },
+            availability_percent: 100.0 - f64::from(i) * 0.0123,
+            downtime_minutes: i64::from(i) * 5,
+            maintenance_minutes: if i % 3 == 0 { 45 } else { 0 },
+        })
+        .collect();
+    doc.incidents = (1..=45)
+        .map(|i| IncidentRow {
+            id: format!("INC-2026-10-{i:03}"),
+            start: format!("2026-10-{:02} 03:{:02}", i % 28 + 1, i),
+            end: format!("2026-10-{:02} 04:{:02}", i % 28 + 1, i),
+            duration_minutes: 60 + i64::from(i),
+            cause: if i % 4 == 0 {
+                "DNS answered NXDOMAIN after a zone push".into()
+            } else {
+                "web server answered 503".into()
+            },
+            cluster: "fra-1".into(),
+            in_maintenance: match i % 3 {
+                0 => MaintenanceOverlap::Full,
+                1 => MaintenanceOverlap::Partial,
+                _ => MaintenanceOverlap::None,
+            },
+        })
+        .collect();
+    doc.charts.push(Chart { title: "Latency, p95".into(), svg: chart_svg("First byte over October") });
+    doc
+}
+
+#[test]
+fn a_realistic_report_reads_back() {
+    let pdf = render_sla_pdf(&realistic(), &Branding::default()).expect("render");
+    assert!(pdf.starts_with(b"%PDF-"));
+    if !poppler_available() {
+        return;
+    }
+    let text = read_back("realistic", &pdf);
+    for expected in [
+        "Meridian Dental Clinics Ltd",
+        "October 2026",
+        "99.871%",
+        "99.9%",
+        "a 10% credit of EUR 2.00 applies",
+        "INC-2026-10-001",
+        "INC-2026-10-045",
+        "practice-14.meridian-dental.example",
+        "EUR 19.90",
+        // Chart text survives only if usvg found the embedded font.
+        "First byte over October",
+        "p95 latency, ms",
+        "How availability is measured",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
+    let pages = text.matches("Page ").count();
+    assert!(pages >= 3, "the incidents should span pages:\n{text}");
+    assert!(text.contains(&format!("Page {pages} of {pages}")), "{text}");
+}
+
+#[test]
+fn hostile_strings_do_not_break_the_file() {
+    let mut doc = realistic();
+    doc.customer_name =
+        "<script>alert('x')</script> & %PDF-1.7 trailer << /Root >> \u{0}\u{7}\u{1b}[31m 🚀🔥 Ünïcødé".into();
+    doc.contact = String::new();
+    doc.plan_name = "\u{202E}nalp".into();
+    doc.time_zone = String::new();
+    doc.sites[0].hostname = "a".repeat(5000);
+    doc.sites[1].hostname = "שלום-עולם.example מרכז 42".into();
+    doc.sites[2].hostname = "مرحبا.example".into();
+    doc.sites[3].hostname = "👨\u{200D}👩\u{200D}👧.example".into();
+    doc.sites[4].site_id = String::new();
+    doc.sites[5].cluster = ")\\(\r\n".into();
+    doc.incidents[0].cause = "word ".repeat(300);
+    doc.goodwill.push(GoodwillLine {
+        incident_id: "\u{FEFF}".into(),
+        text: "endstream endobj %%EOF".into(),
+        amount_cents: i64::MAX,
+        currency: "<EUR>".into(),
+    });
+    doc.credit = Some(CreditLine { tier: "\t".into(), percent: f64::NAN, amount_cents: -1, currency: String::new() });
+    doc.availability_percent = f64::INFINITY;
+    let pdf = render_sla_pdf(&doc, &Branding::default()).expect("render");
+    if !poppler_available() {
+        return;
+    }
+    let text = read_back("hostile", &pdf);
+    assert!(text.contains("<script>alert('x')</script> & %PDF-1.7 trailer"), "{text}");
+    assert!(text.contains('\u{FFFD}'), "missing glyphs show a placeholder:\n{text}");
+    assert!(text.contains("endstream endobj %%EOF"), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "control characters are stripped");
+    assert!(text.contains("aaaaaaaaaa"), "{text}");
+}
+
+#[test]
+fn german_branding_changes_wording_and_numbers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+    let toml = std::fs::read_to_string(reports.join("branding.toml")).expect("read branding");
+    let toml = toml.replace("# language_file", "language_file");
+    std::fs::write(dir.path().join("branding.toml"), toml).expect("write");
+    std::fs::create_dir(dir.path().join("lang")).expect("mkdir");
+    std::fs::copy(reports.join("lang/de.toml"), dir.path().join("lang/de.toml")).expect("copy");
+    std::fs::copy(reports.join("logo.svg"), dir.path().join("logo.svg")).expect("copy");
+    let branding = Branding::load(Some(dir.path())).expect("load");
+    let pdf = render_sla_pdf(&example_document(), &branding).expect("render");
+    if !poppler_available() {
+        return;
+    }
+    let text = read_back("german", &pdf);
+    for expected in [
+        "Kestrel Hosting",
+        "Verfügbarkeit",
+        "99,871 %",
+        "2,00 EUR",
+        "Seite 1 von",
+        "Ziel verfehlt".to_uppercase().as_str(),
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn the_example_branding_renders() {
+    let branding = Branding::load(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("reports"))).expect("load");
+    let mut doc = example_document();
+    doc.met = true;
+    doc.availability_percent = 99.98;
+    doc.credit = None;
+    let pdf = render_sla_pdf(&doc, &branding).expect("render");
+    if !poppler_available() {
+        return;
+    }
+    let text = read_back("example", &pdf);
+    assert!(text.contains("99.98% — your 99.9% target was met"), "{text}");
+    assert!(text.contains("No service credit is due"), "{text}");
+}
+
+#[test]
+fn a_broken_chart_is_an_error_naming_it() {
+    let mut doc = example_document();
+    doc.charts.push(Chart { title: "Latency".into(), svg: "<svg".into() });
+    let error = render_sla_pdf(&doc, &Branding::default()).expect_err("broken SVG");
+    assert!(matches!(error, PdfError::Chart { index: 1, .. }), "{error}");
+    assert!(error.to_string().contains("Latency"));
+}
