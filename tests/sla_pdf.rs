@@ -82,7 +82,7 @@ fn realistic() -> SlaDocument {
         .collect();
     doc.incidents = (1..=45)
         .map(|i| IncidentRow {
-            id: format!("INC-2026-10-{i:03}"),
+            id: format!("INC-{}", 1000 + i),
             start: format!("2026-10-{:02} 03:{:02}", i % 28 + 1, i),
             end: format!("2026-10-{:02} 04:{:02}", i % 28 + 1, i),
             duration_minutes: 60 + i64::from(i),
@@ -117,8 +117,8 @@ fn a_realistic_report_reads_back() {
         "99.871%",
         "99.9%",
         "a 10% credit of EUR 2.00 applies",
-        "INC-2026-10-001",
-        "INC-2026-10-045",
+        "INC-1001",
+        "INC-1045",
         "practice-14.meridian-dental.example",
         "EUR 19.90",
         // Chart text survives only if usvg found the embedded font.

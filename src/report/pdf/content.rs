@@ -11,6 +11,8 @@ use super::{MaintenanceOverlap, SlaDocument};
 /// Longest untrusted string kept, in characters; a name longer than this is cut with "…".
 const MAX_NAME: usize = 160;
 const MAX_TEXT: usize = 400;
+/// Room kept under a table's heading: its header and a first row or two.
+const TABLE_KEEP: f32 = 80.0;
 
 struct Styles {
     body: Style,
@@ -297,7 +299,7 @@ fn credits(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) 
     if doc.goodwill.is_empty() {
         return;
     }
-    heading(flow, s, &p.section_goodwill, 3.0 * s.body.line_height());
+    heading(flow, s, &p.section_goodwill, TABLE_KEEP);
     flow.paragraph(x, width, s.small, &fonts.clean(&p.goodwill_intro, Weight::Regular, MAX_TEXT));
     flow.space(4.0);
     let columns = [
@@ -326,7 +328,7 @@ fn clean_titles<const N: usize>(fonts: &Fonts, columns: [Column; N]) -> [Column;
 fn sites(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) {
     let fonts = flow.fonts;
     let p = &branding.phrases;
-    heading(flow, s, &p.section_sites, 40.0);
+    heading(flow, s, &p.section_sites, TABLE_KEEP);
     if doc.sites.is_empty() {
         let (x, width) = (flow.left(), flow.width());
         flow.paragraph(x, width, s.body, &fonts.clean(&p.no_sites, Weight::Regular, MAX_TEXT));
@@ -361,20 +363,20 @@ fn sites(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) {
 fn incidents(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) {
     let fonts = flow.fonts;
     let p = &branding.phrases;
-    heading(flow, s, &p.section_incidents, 40.0);
+    heading(flow, s, &p.section_incidents, TABLE_KEEP);
     if doc.incidents.is_empty() {
         let (x, width) = (flow.left(), flow.width());
         flow.paragraph(x, width, s.body, &fonts.clean(&p.no_incidents, Weight::Regular, MAX_TEXT));
         return;
     }
     let columns = [
-        Column { title: p.col_incident.clone(), share: 1.75, align: Align::Left },
-        Column { title: p.col_start.clone(), share: 1.15, align: Align::Left },
-        Column { title: p.col_end.clone(), share: 1.15, align: Align::Left },
-        Column { title: p.col_duration.clone(), share: 1.15, align: Align::Right },
-        Column { title: p.col_cause.clone(), share: 3.0, align: Align::Left },
+        Column { title: p.col_incident.clone(), share: 1.35, align: Align::Left },
+        Column { title: p.col_start.clone(), share: 1.3, align: Align::Left },
+        Column { title: p.col_end.clone(), share: 1.3, align: Align::Left },
+        Column { title: p.col_duration.clone(), share: 1.3, align: Align::Right },
+        Column { title: p.col_cause.clone(), share: 2.6, align: Align::Left },
         Column { title: p.col_cluster.clone(), share: 0.9, align: Align::Left },
-        Column { title: p.col_in_maintenance.clone(), share: 1.1, align: Align::Left },
+        Column { title: p.col_in_maintenance.clone(), share: 1.25, align: Align::Left },
     ];
     let rows: Vec<Vec<String>> = doc
         .incidents
@@ -442,22 +444,20 @@ pub(crate) fn money(cents: i64, currency: &str, p: &Phrases) -> String {
     let units = group_thousands(&(cents / 100).to_string(), &p.thousands_separator);
     let amount = format!("{sign}{units}{}{:02}", p.decimal_separator, cents % 100);
     let currency: String = currency.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
-    fill(&p.money, &[("currency", &currency), ("amount", &amount)]).replace(' ', "\u{A0}")
+    fill(&p.money, &[("currency", &currency), ("amount", &amount)]).trim().replace(' ', "\u{A0}")
 }
 
-/// Minutes as days, hours and minutes: "2 h 5 min", "1 d 0 h 3 min". Exact to the minute.
+/// Minutes as days, hours and minutes: "2 h 5 min", "1 d 3 min". Exact to the minute.
 pub(crate) fn duration(minutes: i64, p: &Phrases) -> String {
     let sign = if minutes < 0 { "-" } else { "" };
     let total = minutes.unsigned_abs();
     let (days, hours, mins) = (total / 1440, total / 60 % 24, total % 60);
-    // A number stays with its unit; a long duration may break between the parts.
-    let text = if days > 0 {
-        format!("{days}\u{A0}{} {hours}\u{A0}{} {mins}\u{A0}{}", p.unit_days, p.unit_hours, p.unit_minutes)
-    } else if hours > 0 {
-        format!("{hours}\u{A0}{} {mins}\u{A0}{}", p.unit_hours, p.unit_minutes)
-    } else {
-        format!("{mins}\u{A0}{}", p.unit_minutes)
-    };
+    // A number stays with its unit; a long duration may break between the parts. Zero parts
+    // are left out ("3 h", not "3 h 0 min"), except for no time at all.
+    let parts = [(days, &p.unit_days), (hours, &p.unit_hours), (mins, &p.unit_minutes)];
+    let text =
+        parts.iter().filter(|(n, _)| *n > 0).map(|(n, unit)| format!("{n}\u{A0}{unit}")).collect::<Vec<_>>().join(" ");
+    let text = if text.is_empty() { format!("0\u{A0}{}", p.unit_minutes) } else { text };
     format!("{sign}{text}")
 }
 
@@ -493,7 +493,8 @@ mod tests {
         assert_eq!(plain(money(-5, "EUR", &p)), "EUR -0.05");
         assert_eq!(plain(duration(0, &p)), "0 min");
         assert_eq!(plain(duration(125, &p)), "2 h 5 min");
-        assert_eq!(plain(duration(1443, &p)), "1 d 0 h 3 min");
+        assert_eq!(plain(duration(1443, &p)), "1 d 3 min");
+        assert_eq!(plain(duration(180, &p)), "3 h");
         assert_eq!(interval(60, &p), "1 min");
         assert_eq!(interval(30, &p), "30 s");
         p.decimal_separator = ",".into();
