@@ -188,3 +188,45 @@ impl Report {
         minutes(availability::customer_down_ms(&self.fleet, &self.history, customer))
     }
 }
+
+impl Schedule {
+    /// `site` fails in the runs starting in minutes [from, to) of the day.
+    pub fn down_minutes(&mut self, site: SiteIdx, from: i64, to: i64, failure: Failure) {
+        let base = at("00:00");
+        let starts: Vec<i64> =
+            self.runs.range(base + from * MINUTE_MS..base + to * MINUTE_MS).map(|(s, _)| *s).collect();
+        for start in starts {
+            self.failures.insert((site, start), failure);
+        }
+    }
+
+    /// Removes the run at `minute` (the prober did not run).
+    pub fn drop_minute(&mut self, minute: i64) {
+        self.runs.remove(&(at("00:00") + minute * MINUTE_MS));
+    }
+
+    /// Marks the run at `minute` invalid, if there is one.
+    pub fn invalid_minute(&mut self, minute: i64) {
+        if let Some(valid) = self.runs.get_mut(&(at("00:00") + minute * MINUTE_MS)) {
+            *valid = false;
+        }
+    }
+}
+
+/// What a failing property prints: the schedule's faults, not the whole fleet.
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let minute = |ms: i64| (ms - at("00:00")) / MINUTE_MS;
+        let missing: Vec<i64> = (0..360).filter(|m| !self.runs.contains_key(&(at("00:00") + m * MINUTE_MS))).collect();
+        let invalid: Vec<i64> = self.runs.iter().filter(|(_, v)| !**v).map(|(s, _)| minute(*s)).collect();
+        let mut down: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (site, start) in self.failures.keys() {
+            down.entry(self.fleet.sites[*site].id.clone()).or_default().push(minute(*start));
+        }
+        f.debug_struct("Schedule")
+            .field("down_minutes", &down)
+            .field("missing", &missing)
+            .field("invalid", &invalid)
+            .finish()
+    }
+}
