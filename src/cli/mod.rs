@@ -13,6 +13,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 
+mod import;
+
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::http::HttpProber;
 use crate::probe::{CheckKind, CheckResult, Phase, sweep, tls};
@@ -36,6 +38,8 @@ enum Command {
     Probe(ProbeArgs),
     /// List or export stored results.
     Results(ResultsArgs),
+    /// Load results from CSV (the `results --format csv` format): backfills, migrations, tests.
+    Import(import::ImportArgs),
     /// Reports for engineers, account managers and customers, from stored results.
     Report {
         #[command(subcommand)]
@@ -136,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Probe(args) => probe(&args).map(|_| ()),
         Command::Results(args) => results(&args),
+        Command::Import(args) => import::run(&args),
         Command::Report { report } => crate::report::run(&report),
         Command::Demo(args) => crate::demo::run(&args),
     };
