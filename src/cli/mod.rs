@@ -271,8 +271,6 @@ pub fn run_probe(
         resolvers: fleet.probe.resolvers.clone(),
         tls,
     };
-    let clock_offset_ms = at.map_or(0, |t| t.as_millisecond() - jiff::Timestamp::now().as_millisecond());
-    let now_ms = || jiff::Timestamp::now().as_millisecond() + clock_offset_ms;
     let wall_start = std::time::Instant::now();
 
     let has_control = !fleet.control.targets.is_empty();
@@ -288,7 +286,11 @@ pub fn run_probe(
             hostname: s.hostname.clone(),
         })
         .collect();
-    let started_at_ms = now_ms();
+    // The run starts when its sweep starts; `--at` pins that instant exactly, and later times
+    // (each result's start, the run's end) keep their real distance from it.
+    let real_start_ms = jiff::Timestamp::now().as_millisecond();
+    let started_at_ms = at.map_or(real_start_ms, |t| t.as_millisecond());
+    let now_ms = || jiff::Timestamp::now().as_millisecond() - real_start_ms + started_at_ms;
     let meta = RunMeta { vantage: fleet.probe.vantage.clone(), started_at_ms };
     let mut writer = store.begin_run(&meta, &sites).map_err(|e| CommandError::store(e.to_string()))?;
 

@@ -159,7 +159,7 @@ mod tests {
         let mut t = Table::new(&[("name", Align::Left), ("n", Align::Right)]);
         t.push(vec!["<b>a|b</b>".into(), "7".into()]);
         t.push(vec!["=cmd()".into(), "12".into()]);
-        assert_eq!(t.text(40), "name        n\n<b>a|b</b>   7\n=cmd()     12\n");
+        assert_eq!(t.text(40), "name         n\n<b>a|b</b>   7\n=cmd()      12\n");
         assert!(t.markdown().contains("| <b>a\\|b</b> | 7 |"));
         assert!(t.html().contains("<td>&lt;b&gt;a|b&lt;/b&gt;</td><td class=\"num\">7</td>"));
         let mut csv = Vec::new();
