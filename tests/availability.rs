@@ -192,3 +192,65 @@ fn an_outage_still_running_at_the_end_of_the_data_is_ongoing() {
     assert!(r.incidents[0].ongoing());
     assert_eq!(r.site_downtime_minutes("a2"), 60);
 }
+
+// SLA per customer. The plan: target 99.9 %, credits 10 % below 99.9, 25 % below 99, 50 % below
+// 95; every customer pays 10.00 a month.
+
+#[test]
+fn sla_of_a_customer_on_two_clusters() {
+    let mut s = Schedule::day();
+    s.down("b5", "03:00", "03:30", Failure::DnsNxdomain); // c1's site on cluster b: 30 minutes
+    s.down("a1", "04:00", "04:10", Failure::HttpStatus); // c1's site on cluster a: 10 minutes
+    let sla = s.analyze_day().sla("c1");
+    // Two sites × 1,440 monitored minutes, 40 down: 1 - 40/2880 = 98.61 %, below 99: 25 %.
+    assert_eq!((minutes(sla.account.monitored_ms), minutes(sla.account.sla_downtime_ms())), (2880, 40));
+    assert_eq!(sla.availability, Some(1.0 - 40.0 / 2880.0));
+    assert!(!sla.met);
+    assert_eq!(sla.tier, Some((99.0, 25.0)));
+    assert_eq!((sla.credit_percent, sla.credit_cents, sla.currency.as_str()), (25.0, 250, "EUR"));
+    assert_eq!(sla.coverage, Some(1.0));
+    assert_eq!(sla.incidents.len(), 2, "one incident on each cluster touched c1");
+    assert_eq!(sla.sites.len(), 2);
+}
+
+#[test]
+fn sla_excludes_maintenance_but_counts_the_overrun() {
+    let mut s = Schedule::day().with_maintenance("b", "01:00", "05:00");
+    s.down("b1", "01:00", "12:00", Failure::ConnectRefused);
+    let r = s.analyze_day();
+    let sla = r.sla("c11");
+    // 660 minutes down, 240 inside the window: 420 count, over 1,440 - 240 eligible minutes.
+    assert_eq!(minutes(sla.account.maintenance_downtime_ms), 240);
+    assert_eq!(minutes(sla.account.sla_downtime_ms()), 420);
+    assert_eq!(sla.availability, Some(1.0 - 420.0 / 1200.0));
+    assert_eq!((sla.tier, sla.credit_cents), (Some((95.0, 50.0)), 500));
+    // A customer untouched by the outage meets the target and is owed nothing.
+    let fine = r.sla("c2");
+    assert_eq!((fine.availability, fine.met, fine.tier, fine.credit_cents), (Some(1.0), true, None, 0));
+}
+
+#[test]
+fn a_short_outage_reaches_only_the_first_tier() {
+    let mut s = Schedule::day();
+    s.down("a2", "09:00", "09:02", Failure::HttpStatus); // 2 of 1,440 minutes: 99.861 %
+    let sla = s.analyze_day().sla("c2");
+    assert_eq!(sla.availability, Some(1.0 - 2.0 / 1440.0));
+    assert_eq!((sla.tier, sla.credit_cents), (Some((99.9, 10.0)), 100));
+}
+
+#[test]
+fn goodwill_credits_go_to_every_customer_of_the_incident() {
+    let mut s = Schedule::day().with_extra(
+        "\n[[goodwill]]\nincident = \"b-20261001T0100\"\nmonths = 2\nnote = \"two months free after the storage outage\"\n",
+    );
+    for site in ["b1", "b5"] {
+        s.down(site, "01:00", "02:00", Failure::ConnectRefused);
+    }
+    let r = s.analyze_day();
+    for customer in ["c11", "c1"] {
+        let sla = r.sla(customer);
+        assert_eq!(sla.goodwill.len(), 1, "{customer}");
+        assert_eq!(sla.goodwill_cents(), 2000, "{customer}: two monthly fees");
+    }
+    assert_eq!(r.sla("c12").goodwill_cents(), 0, "c12 was not affected");
+}

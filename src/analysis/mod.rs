@@ -17,6 +17,7 @@
 pub mod availability;
 pub mod incidents;
 pub mod outages;
+pub mod sla;
 
 use crate::fleet::{Fleet, MaintenanceScope, SiteIdx};
 use crate::probe::Failure;

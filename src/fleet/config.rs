@@ -219,6 +219,17 @@ struct RawConfig {
     control: RawControl,
     #[serde(default)]
     analysis: RawAnalysis,
+    #[serde(default)]
+    goodwill: Vec<RawGoodwill>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGoodwill {
+    incident: Spanned<String>,
+    months: Spanned<f64>,
+    #[serde(default)]
+    note: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -365,6 +376,7 @@ pub(crate) struct Parsed {
     pub inventory_customers: String,
     pub control: Control,
     pub analysis: AnalysisSettings,
+    pub goodwill: Vec<crate::analysis::sla::Goodwill>,
     raw_maintenance: Vec<RawMaintenance>,
 }
 
@@ -563,6 +575,31 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         }
     };
 
+    let mut goodwill = Vec::new();
+    for (i, g) in raw.goodwill.iter().enumerate() {
+        let id = g.incident.get_ref().trim();
+        let cluster_known = clusters.iter().any(|c| {
+            id.strip_prefix(c.name.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|stamp| jiff::civil::DateTime::strptime("%Y%m%dT%H%M", stamp).is_ok())
+        });
+        if !cluster_known {
+            errors.push(at.err(&g.incident, format!("goodwill[{i}].incident"), format!("`{id}` is not an incident id; expected a cluster name and the start in UTC, e.g. fra-1-20261014T2200 (see `report incidents`)")));
+        }
+        if !(*g.months.get_ref() > 0.0 && *g.months.get_ref() <= 24.0) {
+            errors.push(at.err(
+                &g.months,
+                format!("goodwill[{i}].months"),
+                format!("{} is not a number of months from 0 to 24", g.months.get_ref()),
+            ));
+        }
+        goodwill.push(crate::analysis::sla::Goodwill {
+            incident: id.to_string(),
+            months: *g.months.get_ref(),
+            note: g.note.clone(),
+        });
+    }
+
     Some(Parsed {
         store,
         probe,
@@ -574,6 +611,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         inventory_customers: raw.inventory.customers,
         control,
         analysis: AnalysisSettings { incident_merge_gap, major_share },
+        goodwill,
         raw_maintenance: raw.maintenance,
     })
 }

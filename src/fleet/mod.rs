@@ -42,6 +42,8 @@ pub struct Fleet {
     pub maintenance: Vec<MaintenanceWindow>,
     pub control: Control,
     pub analysis: AnalysisSettings,
+    /// Goodwill credits granted per incident.
+    pub goodwill: Vec<crate::analysis::sla::Goodwill>,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -234,6 +236,7 @@ impl Fleet {
             maintenance,
             control: parsed.control,
             analysis: parsed.analysis,
+            goodwill: parsed.goodwill,
         })
     }
 

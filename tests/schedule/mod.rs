@@ -65,7 +65,8 @@ impl Schedule {
         let config = format!(
             "[probe]\ninterval = \"60s\"\nconfirm_after = 2\n\n[analysis]\nincident_merge_gap = \"5m\"\nmajor_share = 0.5\n\n\
              [inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
-             [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[plan]]\nname = \"basic\"\ntarget = 99.9\n{extra}"
+             [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[plan]]\nname = \"basic\"\ntarget = 99.9\n\
+             credits = [{{ below = 99.9, credit = 10 }}, {{ below = 99.0, credit = 25 }}, {{ below = 95.0, credit = 50 }}]\n{extra}"
         );
         std::fs::write(dir.path().join("fleet.toml"), config).unwrap();
         std::fs::write(dir.path().join("sites.csv"), sites).unwrap();
@@ -77,11 +78,16 @@ impl Schedule {
 
     pub fn with_maintenance(self, cluster: &str, from: &str, to: &str) -> Schedule {
         let iso = |clock: &str| jiff::Timestamp::from_millisecond(at(clock)).unwrap().to_string();
-        let mut s = Schedule::with_extra_config(&format!(
+        self.with_extra(&format!(
             "\n[[maintenance]]\ncluster = \"{cluster}\"\nstart = \"{}\"\nend = \"{}\"\nnote = \"test window\"\n",
             iso(from),
             iso(to)
-        ));
+        ))
+    }
+
+    /// The same schedule with more configuration appended (e.g. goodwill credits).
+    pub fn with_extra(self, extra: &str) -> Schedule {
+        let mut s = Schedule::with_extra_config(extra);
         s.runs = self.runs;
         s.failures = self.failures;
         s
@@ -183,6 +189,19 @@ impl Report {
     pub fn customers_with_downtime(&self) -> usize {
         availability::customers_with_downtime(&self.fleet, &self.accounts).len()
     }
+    pub fn sla(&self, customer: &str) -> fleetprobe::analysis::sla::CustomerSla {
+        let idx = self.fleet.customers.iter().position(|c| c.id == customer).unwrap();
+        let elapsed = self.history.period;
+        fleetprobe::analysis::sla::customer_sla(
+            &self.fleet,
+            idx,
+            &self.accounts,
+            &self.incidents,
+            &self.fleet.goodwill,
+            &elapsed,
+        )
+    }
+
     pub fn customer_downtime_minutes(&self, id: &str) -> i64 {
         let customer = self.fleet.customers.iter().position(|c| c.id == id).unwrap();
         minutes(availability::customer_down_ms(&self.fleet, &self.history, customer))
