@@ -76,7 +76,7 @@ pub fn customer_sla(
     // Tiers are sorted from the highest threshold down: the last one still above the
     // availability is the deepest tier reached.
     let tier = availability
-        .and_then(|a| plan.credit_tiers.iter().filter(|t| a * 100.0 < t.below_percent - 1e-9).last())
+        .and_then(|a| plan.credit_tiers.iter().rfind(|t| a * 100.0 < t.below_percent - 1e-9))
         .map(|t| (t.below_percent, t.credit_percent.min(100.0)));
     let credit_percent = tier.map_or(0.0, |(_, percent)| percent);
     let credit_cents = percent_of(c.monthly_fee_cents, credit_percent);
