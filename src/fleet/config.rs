@@ -217,6 +217,35 @@ struct RawConfig {
     maintenance: Vec<RawMaintenance>,
     #[serde(default)]
     control: RawControl,
+    #[serde(default)]
+    analysis: RawAnalysis,
+    #[serde(default)]
+    goodwill: Vec<RawGoodwill>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGoodwill {
+    incident: Spanned<String>,
+    months: Spanned<f64>,
+    #[serde(default)]
+    note: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    incident_merge_gap: Option<Spanned<String>>,
+    major_share: Option<Spanned<f64>>,
+}
+
+/// How outages become incidents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalysisSettings {
+    /// Outages of one cluster separated by less than this are one incident.
+    pub incident_merge_gap: Duration,
+    /// An incident that hits more than this share of a cluster's customers is `major`.
+    pub major_share: f64,
 }
 
 #[derive(Deserialize, Default)]
@@ -346,6 +375,8 @@ pub(crate) struct Parsed {
     pub inventory_sites: String,
     pub inventory_customers: String,
     pub control: Control,
+    pub analysis: AnalysisSettings,
+    pub goodwill: Vec<crate::analysis::sla::Goodwill>,
     raw_maintenance: Vec<RawMaintenance>,
 }
 
@@ -524,6 +555,51 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         ));
     }
 
+    let incident_merge_gap = match &raw.analysis.incident_merge_gap {
+        None => Duration::from_secs(5 * 60),
+        Some(v) => parse_duration(v.get_ref()).unwrap_or_else(|m| {
+            errors.push(at.err(v, "analysis.incident_merge_gap", m));
+            Duration::from_secs(5 * 60)
+        }),
+    };
+    let major_share = match &raw.analysis.major_share {
+        None => 0.5,
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            errors.push(at.err(
+                v,
+                "analysis.major_share",
+                format!("{} is not a share; expected a number from 0 to 1, e.g. 0.5", v.get_ref()),
+            ));
+            0.5
+        }
+    };
+
+    let mut goodwill = Vec::new();
+    for (i, g) in raw.goodwill.iter().enumerate() {
+        let id = g.incident.get_ref().trim();
+        let cluster_known = clusters.iter().any(|c| {
+            id.strip_prefix(c.name.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|stamp| jiff::civil::DateTime::strptime("%Y%m%dT%H%M", stamp).is_ok())
+        });
+        if !cluster_known {
+            errors.push(at.err(&g.incident, format!("goodwill[{i}].incident"), format!("`{id}` is not an incident id; expected a cluster name and the start in UTC, e.g. fra-1-20261014T2200 (see `report incidents`)")));
+        }
+        if !(*g.months.get_ref() > 0.0 && *g.months.get_ref() <= 24.0) {
+            errors.push(at.err(
+                &g.months,
+                format!("goodwill[{i}].months"),
+                format!("{} is not a number of months from 0 to 24", g.months.get_ref()),
+            ));
+        }
+        goodwill.push(crate::analysis::sla::Goodwill {
+            incident: id.to_string(),
+            months: *g.months.get_ref(),
+            note: g.note.clone(),
+        });
+    }
+
     Some(Parsed {
         store,
         probe,
@@ -534,6 +610,8 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         inventory_sites: raw.inventory.sites,
         inventory_customers: raw.inventory.customers,
         control,
+        analysis: AnalysisSettings { incident_merge_gap, major_share },
+        goodwill,
         raw_maintenance: raw.maintenance,
     })
 }

@@ -14,7 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use config::{DnsSettings, HttpSettings, ProbeSettings, RecordKind, Source, StoreLocation, Timeouts, Via};
+pub use config::{
+    AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Source, StoreLocation, Timeouts, Via,
+};
 pub use error::{FleetError, FleetErrors};
 
 /// Index of a cluster in [`Fleet::clusters`].
@@ -39,6 +41,9 @@ pub struct Fleet {
     pub sites: Vec<Site>,
     pub maintenance: Vec<MaintenanceWindow>,
     pub control: Control,
+    pub analysis: AnalysisSettings,
+    /// Goodwill credits granted per incident.
+    pub goodwill: Vec<crate::analysis::sla::Goodwill>,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -230,6 +235,8 @@ impl Fleet {
             sites,
             maintenance,
             control: parsed.control,
+            analysis: parsed.analysis,
+            goodwill: parsed.goodwill,
         })
     }
 

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 
+mod import;
+
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::http::HttpProber;
 use crate::probe::{CheckKind, CheckResult, Phase, sweep, tls};
@@ -36,6 +38,8 @@ enum Command {
     Probe(ProbeArgs),
     /// List or export stored results.
     Results(ResultsArgs),
+    /// Load results from CSV (the `results --format csv` format): backfills, migrations, tests.
+    Import(import::ImportArgs),
     /// Reports for engineers, account managers and customers, from stored results.
     Report {
         #[command(subcommand)]
@@ -136,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Probe(args) => probe(&args).map(|_| ()),
         Command::Results(args) => results(&args),
+        Command::Import(args) => import::run(&args),
         Command::Report { report } => crate::report::run(&report),
         Command::Demo(args) => crate::demo::run(&args),
     };
@@ -266,8 +271,6 @@ pub fn run_probe(
         resolvers: fleet.probe.resolvers.clone(),
         tls,
     };
-    let clock_offset_ms = at.map_or(0, |t| t.as_millisecond() - jiff::Timestamp::now().as_millisecond());
-    let now_ms = || jiff::Timestamp::now().as_millisecond() + clock_offset_ms;
     let wall_start = std::time::Instant::now();
 
     let has_control = !fleet.control.targets.is_empty();
@@ -283,7 +286,11 @@ pub fn run_probe(
             hostname: s.hostname.clone(),
         })
         .collect();
-    let started_at_ms = now_ms();
+    // The run starts when its sweep starts; `--at` pins that instant exactly, and later times
+    // (each result's start, the run's end) keep their real distance from it.
+    let real_start_ms = jiff::Timestamp::now().as_millisecond();
+    let started_at_ms = at.map_or(real_start_ms, |t| t.as_millisecond());
+    let now_ms = || jiff::Timestamp::now().as_millisecond() - real_start_ms + started_at_ms;
     let meta = RunMeta { vantage: fleet.probe.vantage.clone(), started_at_ms };
     let mut writer = store.begin_run(&meta, &sites).map_err(|e| CommandError::store(e.to_string()))?;
 

@@ -1,0 +1,155 @@
+//! SLA per customer and period: availability against the plan's target, and the credit owed.
+//!
+//! Availability is site-minutes weighted over the customer's sites with maintenance left out of
+//! both sides (see `availability`). The plan's tiers give a credit percentage of the monthly fee
+//! (the lowest tier the availability falls below wins), capped at the fee. Goodwill credits
+//! ("N months free for every customer affected by incident X") come on top and are listed apart.
+
+use std::collections::BTreeSet;
+
+use super::availability::{Account, total};
+use super::incidents::Incident;
+use super::outages::SiteHistory;
+use super::{MINUTE_MS, Span};
+use crate::fleet::{CustomerIdx, Fleet, SiteIdx};
+
+/// A goodwill credit granted for an incident, from the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goodwill {
+    pub incident: String,
+    /// Months of the monthly fee credited to every affected customer.
+    pub months: f64,
+    pub note: String,
+}
+
+/// One customer's SLA for one period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerSla {
+    pub customer: CustomerIdx,
+    pub sites: Vec<(SiteIdx, Account)>,
+    pub account: Account,
+    /// Share of the customer's site-time in the elapsed period that was monitored.
+    pub coverage: Option<f64>,
+    /// SLA availability (maintenance left out); `None` when nothing was monitored.
+    pub availability: Option<f64>,
+    pub target_percent: f64,
+    /// Availability at or above the target. Unmeasured is not met, and earns no credit either.
+    pub met: bool,
+    /// The tier reached: its threshold ("below 99.9 %") and credit percentage.
+    pub tier: Option<(f64, f64)>,
+    pub credit_percent: f64,
+    pub credit_cents: i64,
+    pub goodwill: Vec<(Goodwill, i64)>,
+    pub currency: String,
+    pub monthly_fee_cents: i64,
+    /// Indices into the incidents that touched the customer.
+    pub incidents: Vec<usize>,
+}
+
+impl CustomerSla {
+    pub fn goodwill_cents(&self) -> i64 {
+        self.goodwill.iter().map(|(_, cents)| cents).sum()
+    }
+
+    pub fn total_credit_cents(&self) -> i64 {
+        self.credit_cents + self.goodwill_cents()
+    }
+}
+
+/// The SLA of one customer.
+pub fn customer_sla(
+    fleet: &Fleet,
+    customer: CustomerIdx,
+    accounts: &[Account],
+    incidents: &[Incident],
+    goodwill: &[Goodwill],
+    elapsed: &Span,
+) -> CustomerSla {
+    let c = &fleet.customers[customer];
+    let plan = &fleet.plans[c.plan];
+    let site_ids: Vec<SiteIdx> = (0..fleet.sites.len()).filter(|&s| fleet.sites[s].customer == customer).collect();
+    let account = total(accounts, &site_ids);
+    let availability = account.sla_availability();
+    let possible = elapsed.len() * site_ids.len() as i64;
+    let coverage = (possible > 0).then(|| account.monitored_ms as f64 / possible as f64);
+    let met = availability.is_some_and(|a| a * 100.0 >= plan.target_percent - 1e-9);
+    // Tiers are sorted from the highest threshold down: the last one still above the
+    // availability is the deepest tier reached.
+    let tier = availability
+        .and_then(|a| plan.credit_tiers.iter().rfind(|t| a * 100.0 < t.below_percent - 1e-9))
+        .map(|t| (t.below_percent, t.credit_percent.min(100.0)));
+    let credit_percent = tier.map_or(0.0, |(_, percent)| percent);
+    let credit_cents = percent_of(c.monthly_fee_cents, credit_percent);
+    let touched: Vec<usize> =
+        incidents.iter().enumerate().filter(|(_, i)| i.customers.contains(&customer)).map(|(n, _)| n).collect();
+    let touched_ids: BTreeSet<&str> = touched.iter().map(|&n| incidents[n].id.as_str()).collect();
+    let goodwill = goodwill
+        .iter()
+        .filter(|g| touched_ids.contains(g.incident.as_str()))
+        .map(|g| (g.clone(), (c.monthly_fee_cents as f64 * g.months).round() as i64))
+        .collect();
+    CustomerSla {
+        customer,
+        sites: site_ids.iter().map(|&s| (s, accounts[s])).collect(),
+        account,
+        coverage,
+        availability,
+        target_percent: plan.target_percent,
+        met,
+        tier,
+        credit_percent,
+        credit_cents,
+        goodwill,
+        currency: plan.currency.clone(),
+        monthly_fee_cents: c.monthly_fee_cents,
+        incidents: touched,
+    }
+}
+
+/// `percent` of an amount in cents, rounded half up to the cent.
+pub fn percent_of(cents: i64, percent: f64) -> i64 {
+    ((cents as f64) * percent / 100.0 + 0.5).floor() as i64
+}
+
+/// Daily SLA availability of a set of sites: one value per day span (`None` when unmonitored).
+/// Monitored time per day comes from the fleet's monitored spans.
+pub fn daily_availability(
+    history: &SiteHistory,
+    sites: &[SiteIdx],
+    maintenance_by_site: &[Vec<Span>],
+    days: &[Span],
+) -> Vec<Option<f64>> {
+    days.iter()
+        .map(|day| {
+            let mut eligible = 0i64;
+            let mut down = 0i64;
+            for &site in sites {
+                let monitored: Vec<Span> =
+                    history.monitored.iter().map(|m| m.intersect(day)).filter(|m| !m.is_empty()).collect();
+                let monitored_ms: i64 = monitored.iter().map(Span::len).sum();
+                let in_maintenance: i64 =
+                    monitored.iter().map(|m| super::length_within(&maintenance_by_site[site], m)).sum();
+                eligible += monitored_ms - in_maintenance;
+                for outage in history.outages.iter().filter(|o| o.site == site) {
+                    down += outage.downtime_ms(day) - outage.maintenance_ms(day, &maintenance_by_site[site]);
+                }
+            }
+            (eligible > 0).then(|| 1.0 - down as f64 / eligible as f64)
+        })
+        .collect()
+}
+
+/// Whole minutes, rounded, for display.
+pub fn minutes(ms: i64) -> i64 {
+    (ms + MINUTE_MS / 2).div_euclid(MINUTE_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentages_round_half_up_to_the_cent() {
+        assert_eq!(super::percent_of(1990, 10.0), 199);
+        assert_eq!(super::percent_of(499, 25.0), 125); // 124.75
+        assert_eq!(super::percent_of(1000, 0.0), 0);
+    }
+}
