@@ -75,7 +75,7 @@ fn realistic() -> SlaDocument {
             site_id: format!("c0107-s{i}"),
             hostname: format!("practice-{i}.meridian-dental.example"),
             cluster: if i % 2 == 0 { "fra-1".into() } else { "ams-2".into() },
-            availability_percent: 100.0 - f64::from(i) * 0.0123,
+            availability_percent: Some(100.0 - f64::from(i) * 0.0123),
             downtime_minutes: i64::from(i) * 5,
             maintenance_minutes: if i % 3 == 0 { 45 } else { 0 },
         })
@@ -155,7 +155,9 @@ fn hostile_strings_do_not_break_the_file() {
         currency: "<EUR>".into(),
     });
     doc.credit = Some(CreditLine { tier: "\t".into(), percent: f64::NAN, amount_cents: -1, currency: String::new() });
-    doc.availability_percent = f64::INFINITY;
+    doc.availability_percent = Some(f64::INFINITY);
+    doc.sites[6].availability_percent = None;
+    doc.coverage_percent = None;
     let pdf = render_sla_pdf(&doc, &Branding::default()).expect("render");
     if !poppler_available() {
         return;
@@ -201,7 +203,7 @@ fn the_example_branding_renders() {
     let branding = Branding::load(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("reports"))).expect("load");
     let mut doc = example_document();
     doc.met = true;
-    doc.availability_percent = 99.98;
+    doc.availability_percent = Some(99.98);
     doc.credit = None;
     let pdf = render_sla_pdf(&doc, &branding).expect("render");
     if !poppler_available() {
@@ -219,4 +221,32 @@ fn a_broken_chart_is_an_error_naming_it() {
     let error = render_sla_pdf(&doc, &Branding::default()).expect_err("broken SVG");
     assert!(matches!(error, PdfError::Chart { index: 1, .. }), "{error}");
     assert!(error.to_string().contains("Latency"));
+}
+
+#[test]
+fn an_empty_unmonitored_report_still_reads_well() {
+    let mut doc = example_document();
+    doc.customer_name = String::new();
+    doc.availability_percent = None;
+    doc.coverage_percent = None;
+    doc.met = false;
+    doc.credit = None;
+    doc.goodwill.clear();
+    doc.sites.clear();
+    doc.incidents.clear();
+    doc.charts.clear();
+    let pdf = render_sla_pdf(&doc, &Branding::default()).expect("render");
+    if !poppler_available() {
+        return;
+    }
+    let text = read_back("empty", &pdf);
+    for expected in [
+        "c0042",
+        "No monitored time in this period",
+        "No sites were monitored",
+        "No incident affected your sites",
+        "Page 1 of 1",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
 }

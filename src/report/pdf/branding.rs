@@ -146,8 +146,12 @@ phrases! {
     generated: "Generated";
     target_met: "Target met";
     target_missed: "Target missed";
+    target_unknown: "No data";
+    not_monitored: "n/a";
     verdict_met: "{availability} — your {target} target was met" [availability, target];
     verdict_missed: "{availability} — below your {target} target" [availability, target];
+    verdict_unmonitored: "No monitored time in this period: availability against your {target} target cannot be stated"
+        [target];
     verdict_missed_credit: "{availability} — below your {target} target; a {credit_percent} credit of {credit_amount} applies"
         [availability, target, credit_percent, credit_amount];
     availability: "Availability";

@@ -165,10 +165,15 @@ fn key_value(
 fn verdict(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) {
     let fonts = flow.fonts;
     let p = &branding.phrases;
-    let colour = if doc.met { branding.colours.met } else { branding.colours.missed };
-    let availability = percent(doc.availability_percent, 3, 2, true, p);
+    let colour = match doc.availability_percent {
+        None => branding.colours.muted,
+        Some(_) if doc.met => branding.colours.met,
+        Some(_) => branding.colours.missed,
+    };
+    let availability = optional_percent(doc.availability_percent, 3, 2, p);
     let target = percent(doc.target_percent, 3, 0, false, p);
     let sentence = match (&doc.credit, doc.met) {
+        _ if doc.availability_percent.is_none() => fill(&p.verdict_unmonitored, &[("target", &target)]),
         (_, true) => fill(&p.verdict_met, &[("availability", &availability), ("target", &target)]),
         (Some(credit), false) => fill(
             &p.verdict_missed_credit,
@@ -181,7 +186,11 @@ fn verdict(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) 
         ),
         (None, false) => fill(&p.verdict_missed, &[("availability", &availability), ("target", &target)]),
     };
-    let status = if doc.met { &p.target_met } else { &p.target_missed };
+    let status = match doc.availability_percent {
+        None => &p.target_unknown,
+        Some(_) if doc.met => &p.target_met,
+        Some(_) => &p.target_missed,
+    };
 
     let big = Style { size: 15.0, weight: Weight::Bold, colour: branding.colours.text };
     let pad = 14.0;
@@ -209,13 +218,17 @@ fn verdict(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) 
 fn key_figures(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) {
     let p = &branding.phrases;
     let colours = &branding.colours;
-    let status = if doc.met { colours.met } else { colours.missed };
+    let status = match doc.availability_percent {
+        None => colours.muted,
+        Some(_) if doc.met => colours.met,
+        Some(_) => colours.missed,
+    };
     let figures = [
-        (&p.availability, percent(doc.availability_percent, 3, 2, true, p), status),
+        (&p.availability, optional_percent(doc.availability_percent, 3, 2, p), status),
         (&p.target, percent(doc.target_percent, 3, 0, false, p), colours.text),
         (&p.downtime, duration(doc.downtime_minutes, p), colours.text),
         (&p.maintenance_excluded, duration(doc.maintenance_minutes, p), colours.text),
-        (&p.coverage, percent(doc.coverage_percent, 2, 1, true, p), colours.text),
+        (&p.coverage, optional_percent(doc.coverage_percent, 2, 1, p), colours.text),
     ];
     let height = 48.0;
     flow.need(height + 10.0);
@@ -351,7 +364,7 @@ fn sites(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) {
                 fonts.clean(&site.hostname, Weight::Regular, MAX_NAME),
                 fonts.clean(&site.cluster, Weight::Regular, MAX_NAME),
                 // Three decimals on every row, so the decimal points line up.
-                percent(site.availability_percent, 3, 3, true, p),
+                optional_percent(site.availability_percent, 3, 3, p),
                 duration(site.downtime_minutes, p),
                 duration(site.maintenance_minutes, p),
             ]
@@ -436,6 +449,14 @@ fn group_thousands(integer: &str, separator: &str) -> String {
 pub(crate) fn percent(value: f64, max_decimals: usize, min_decimals: usize, floor: bool, p: &Phrases) -> String {
     // No-break spaces: a figure and its unit never part at a line end.
     fill(&p.percent, &[("value", &number(value, max_decimals, min_decimals, floor, p))]).replace(' ', "\u{A0}")
+}
+
+/// A measured percentage, rounded down; `not_monitored` when there is none.
+fn optional_percent(value: Option<f64>, max_decimals: usize, min_decimals: usize, p: &Phrases) -> String {
+    match value {
+        Some(value) => percent(value, max_decimals, min_decimals, true, p),
+        None => p.not_monitored.clone(),
+    }
 }
 
 pub(crate) fn money(cents: i64, currency: &str, p: &Phrases) -> String {

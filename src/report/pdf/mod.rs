@@ -28,16 +28,17 @@ pub struct SlaDocument {
     pub period_label: String,
     /// The zone the period and all times below are in: "Europe/Berlin".
     pub time_zone: String,
-    /// Overall availability over all sites, site-minutes weighted, in percent.
-    pub availability_percent: f64,
+    /// Overall availability over all sites, site-minutes weighted, in percent (99.87, not
+    /// 0.9987); `None` when nothing was monitored in the period.
+    pub availability_percent: Option<f64>,
     pub target_percent: f64,
     pub met: bool,
     /// Downtime outside maintenance: what the availability counts.
     pub downtime_minutes: i64,
     /// Downtime inside maintenance windows: shown, excluded.
     pub maintenance_minutes: i64,
-    /// Share of the period with a valid probe run, in percent.
-    pub coverage_percent: f64,
+    /// Share of the period with a valid probe run, in percent; `None` when unknown.
+    pub coverage_percent: Option<f64>,
     /// The plan's credit, when a tier was reached.
     pub credit: Option<CreditLine>,
     /// Credits granted per incident, listed apart from the plan's credit.
@@ -76,7 +77,8 @@ pub struct SiteRow {
     pub site_id: String,
     pub hostname: String,
     pub cluster: String,
-    pub availability_percent: f64,
+    /// In percent; `None` when the site was never monitored in the period.
+    pub availability_percent: Option<f64>,
     pub downtime_minutes: i64,
     pub maintenance_minutes: i64,
 }
@@ -153,7 +155,7 @@ pub fn example_document() -> SlaDocument {
         site_id: id.to_string(),
         hostname: host.to_string(),
         cluster: cluster.to_string(),
-        availability_percent: availability,
+        availability_percent: Some(availability),
         downtime_minutes: down,
         maintenance_minutes: maintenance,
     };
@@ -173,12 +175,12 @@ pub fn example_document() -> SlaDocument {
         plan_name: "Business".to_string(),
         period_label: "October 2026".to_string(),
         time_zone: "Europe/Berlin".to_string(),
-        availability_percent: 99.8712,
+        availability_percent: Some(99.8712),
         target_percent: 99.9,
         met: false,
         downtime_minutes: 172,
         maintenance_minutes: 120,
-        coverage_percent: 99.97,
+        coverage_percent: Some(99.97),
         credit: Some(CreditLine {
             tier: "below 99.9%".to_string(),
             percent: 10.0,
