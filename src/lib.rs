@@ -2,9 +2,10 @@
 //!
 //! The modules follow the data flow, one way:
 //! `fleet` (configuration and inventory) → `probe` (checks and the sweep) → `store` (runs,
-//! results, histograms). `servers` holds the loopback HTTP and DNS servers that the demo and the
+//! results, histograms) → `analysis` (pure: latency percentiles, ...) → `report`. `servers` holds the loopback HTTP and DNS servers that the demo and the
 //! tests probe; `cli` wires the commands together.
 
+pub mod analysis;
 pub mod cli;
 pub mod demo;
 pub mod fleet;

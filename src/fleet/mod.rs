@@ -14,7 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use config::{DnsSettings, HttpSettings, ProbeSettings, RecordKind, Source, StoreLocation, Timeouts, Via};
+pub use config::{
+    DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StoreLocation, Timeouts, Via,
+};
 pub use error::{FleetError, FleetErrors};
 
 /// Index of a cluster in [`Fleet::clusters`].
@@ -39,6 +41,8 @@ pub struct Fleet {
     pub sites: Vec<Site>,
     pub maintenance: Vec<MaintenanceWindow>,
     pub control: Control,
+    /// How long runs, results and latency rollups are kept.
+    pub retention: Retention,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -230,6 +234,7 @@ impl Fleet {
             sites,
             maintenance,
             control: parsed.control,
+            retention: parsed.retention,
         })
     }
 

@@ -1,6 +1,8 @@
 //! Reports: what people read, built from stored results. Last stage of the data flow.
 
+pub mod chart;
 pub mod clusters;
+pub mod latency;
 pub mod period;
 
 use crate::cli::CommandError;
@@ -10,11 +12,14 @@ use crate::cli::CommandError;
 pub enum ReportCommand {
     /// Per-cluster availability, coverage and incidents with the share of customers affected.
     Clusters(clusters::ClustersArgs),
+    /// Latency percentiles of a cluster or site as a table, or charts (bands, heatmap, phases, CDF).
+    Latency(latency::LatencyArgs),
 }
 
 pub fn run(command: &ReportCommand) -> Result<(), CommandError> {
     match command {
         ReportCommand::Clusters(args) => clusters::run(args),
+        ReportCommand::Latency(args) => latency::run(args),
     }
 }
 
