@@ -236,8 +236,8 @@ pub struct ProbeReport {
     pub housekeeping: std::time::Duration,
 }
 
-/// Housekeeping a probe run does at most after storing its run; `fleetprobe prune` does the rest.
-const HOUSEKEEPING_SITES: usize = 2_000;
+/// Runs a probe run prunes at most after storing its own (one expires per run in the steady
+/// state); `fleetprobe prune` does any backlog at once.
 const HOUSEKEEPING_RUNS: usize = 5;
 
 fn probe(args: &ProbeArgs) -> Result<ProbeReport, CommandError> {
@@ -371,8 +371,9 @@ pub fn run_probe(
     // The run is stored; now roll up the hours and days that just ended and drop what the
     // retention no longer keeps, in small steps so that a sweep stays short.
     let now = now_ms();
+    let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX);
     store
-        .rollup(now, Some(HOUSEKEEPING_SITES))
+        .rollup(now, Some(store::rollup::site_budget(fleet.sites.len(), interval_ms)))
         .and_then(|_| store.prune(now, &fleet.retention, Some(HOUSEKEEPING_RUNS)))
         .map_err(|e| CommandError::store(format!("{e} (run {run_id} was stored)")))?;
     let housekeeping = wall_start.elapsed() - elapsed;

@@ -361,11 +361,19 @@ fn short(ms: f64) -> String {
 
 /// "cluster lon-1, http first byte, last 24h (2026-10-01 00:00 UTC – 2026-10-02 00:00 UTC)"
 fn chart_title(what: &str, scopes: &[LatencyScope], check: CheckKind, phase: Option<Phase>, period: &Period) -> String {
-    let names: Vec<String> = scopes.iter().map(scope_name).collect();
+    let names = |kind: &str, list: Vec<&str>| match list.as_slice() {
+        [] => None,
+        [one] => Some(format!("{kind} {one}")),
+        many => Some(format!("{kind}s {}", many.join(", "))),
+    };
+    let clusters = scopes.iter().filter_map(|s| if let LatencyScope::Cluster(c) = s { Some(c.as_str()) } else { None });
+    let sites = scopes.iter().filter_map(|s| if let LatencyScope::Site(id) = s { Some(id.as_str()) } else { None });
+    let names: Vec<String> =
+        [names("cluster", clusters.collect()), names("site", sites.collect())].into_iter().flatten().collect();
     let phase = phase.map(|p| format!(" {}", p.as_str().replace('_', " "))).unwrap_or_default();
     format!(
         "{what}: {}, {check}{phase} · {} – {}",
-        names.join(" vs "),
+        names.join(", "),
         period.show(period.start_ms()),
         period.show(period.elapsed_end_ms())
     )
@@ -484,7 +492,7 @@ pub fn build_chart(
                 }
             }
             Chart::Phases(chart::PhaseBreakdown {
-                title: chart_title("Where the time goes (mean per phase)", scopes, check, None, period),
+                title: chart_title("Mean time per phase", scopes, check, None, period),
                 phases: stacked.iter().map(|p| p.as_str().replace('_', " ")).collect(),
                 over_time: over_time.then(|| (from_ms, to_ms, period.tz.clone())),
                 groups,

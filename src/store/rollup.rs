@@ -81,6 +81,13 @@ pub fn roll_up<K: Ord>(
     Ok(buckets)
 }
 
+/// Sites whose day histograms one probe run builds: enough to finish a day's pass within a
+/// third of the next day, so each run reads about three runs' worth of results.
+pub fn site_budget(sites: usize, interval_ms: i64) -> usize {
+    let runs_per_day = usize::try_from(DAY_MS / interval_ms.max(1)).unwrap_or(1).max(1);
+    (3 * sites).div_ceil(runs_per_day).max(20)
+}
+
 /// Rollups that are not (yet) up to date: buckets that received a run since they were last
 /// rolled up, including the current, unfinished hour and day. Queries read finer data there.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -225,6 +232,14 @@ mod tests {
             vec![piece(Resolution::Run, T0, T0 + DAY_MS), piece(Resolution::Day, T0 + DAY_MS, to)]
         );
         assert!(cover(to, to, &pending, false).is_empty());
+    }
+
+    #[test]
+    fn a_site_pass_finishes_within_a_third_of_a_day() {
+        assert_eq!(site_budget(10_000, 60_000), 21);
+        assert_eq!(site_budget(100, 60_000), 20);
+        assert_eq!(site_budget(1_000_000, 60_000), 2_084);
+        assert_eq!(site_budget(10, 0), 20);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    ChartError, FONT, GRID, TEXT, area_size, fail, label_style, note, show_time, time_ticks, title_style, tz_name,
+    ChartError, FONT, GRID, TEXT, area_size, fail, fit_title, label_style, note, show_time, time_ticks, title_style,
+    tz_name,
 };
 
 /// Sites down over time on one cluster.
@@ -57,7 +58,7 @@ pub(super) fn draw_timeline<DB: DrawingBackend>(
     let top = f64::from(top.max(1));
     let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width / 110).max(2) as i64);
     let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, title_style(size))
+        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
         .margin_right(30)
         .x_label_area_size(40)
@@ -152,7 +153,7 @@ pub(super) fn draw_daily<DB: DrawingBackend>(
     let labels: Vec<String> = c.days.iter().map(|(d, _)| d.strftime("%b %-d").to_string()).collect();
     let every = n.div_ceil(((size.width / 70) as usize).max(1)).max(1);
     let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, title_style(size))
+        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
         .margin_right(30)
         .x_label_area_size(40)

@@ -8,8 +8,8 @@ use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 use super::{
-    ChartError, FONT, GRID, TEXT, area_size, fail, label_style, latency_label, log_axis, note, palette, show_time,
-    time_ticks, title_style, trim_number, tz_name,
+    ChartError, FONT, GRID, TEXT, area_size, fail, fit_title, label_style, latency_label, log_axis, note, palette,
+    show_time, time_ticks, title_style, trim_number, tz_name,
 };
 use crate::analysis::latency::Percentiles;
 
@@ -120,7 +120,7 @@ pub(super) fn draw_bands<DB: DrawingBackend>(
     let (from, to) = (c.from_ms, c.to_ms.max(c.from_ms + 1));
     let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width / 110).max(2) as i64);
     let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, title_style(size))
+        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
         .margin_right(30)
         .x_label_area_size(40)
@@ -228,7 +228,7 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
     let (from, to) = (c.from_ms, c.to_ms.max(c.from_ms + 1));
     let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width.saturating_sub(LEGEND_WIDTH) / 110).max(2) as i64);
     let mut chart = ChartBuilder::on(&plot)
-        .caption(&c.title, title_style(size))
+        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
         .margin_right(30)
         .x_label_area_size(40)
@@ -325,7 +325,7 @@ pub(super) fn draw_phases<DB: DrawingBackend>(
             let (from, to) = (*from, (*to).max(*from + 1));
             let (ticks, format) = time_ticks(from, to, tz, (size.width / 110).max(2) as i64);
             let mut chart = ChartBuilder::on(root)
-                .caption(&c.title, title_style(size))
+                .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
                 .margin(12)
                 .margin_right(30)
                 .x_label_area_size(40)
@@ -356,7 +356,7 @@ pub(super) fn draw_phases<DB: DrawingBackend>(
             let n = c.groups.len().max(1) as i64;
             let labels: Vec<String> = c.groups.iter().map(|g| g.label.clone()).collect();
             let mut chart = ChartBuilder::on(root)
-                .caption(&c.title, title_style(size))
+                .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
                 .margin(12)
                 .margin_right(30)
                 .x_label_area_size(40)
@@ -408,7 +408,7 @@ pub(super) fn draw_cdf<DB: DrawingBackend>(c: &LatencyCdf, root: &DrawingArea<DB
     let empty = c.series.iter().all(|s| s.points.is_empty());
     let (left, right, ticks) = if empty { log_axis(1.0, 100.0) } else { log_axis(lo, hi) };
     let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, title_style(size))
+        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
         .margin_right(30)
         .x_label_area_size(40)

@@ -150,8 +150,31 @@ fn palette(i: usize) -> RGBColor {
 const TEXT: RGBColor = RGBColor(40, 40, 40);
 const GRID: RGBColor = RGBColor(225, 225, 225);
 
-fn title_style(size: ChartSize) -> TextStyle<'static> {
-    (FONT, if size.width < 700 { 15 } else { 19 }).into_font().color(&TEXT)
+/// Average advance of a DejaVu Sans character, in units of the font size.
+const CHAR_WIDTH: f64 = 0.56;
+const TITLE_LARGEST: f64 = 19.0;
+const TITLE_SMALLEST: f64 = 13.0;
+
+/// The title's font size: as large as fits the width, down to a legible minimum.
+fn title_px(title: &str, width: u32) -> f64 {
+    let room = f64::from(width.saturating_sub(40));
+    (room / (CHAR_WIDTH * title.chars().count().max(1) as f64)).clamp(TITLE_SMALLEST, TITLE_LARGEST)
+}
+
+fn title_style(title: &str, width: u32) -> TextStyle<'static> {
+    // plotters draws captions smaller than asked (about 0.8); ask for what should come out.
+    (FONT, title_px(title, width) / 0.8).into_font().color(&TEXT)
+}
+
+/// The title, shortened with an ellipsis if even the smallest size would not fit.
+fn fit_title(title: &str, width: u32) -> String {
+    let room = f64::from(width.saturating_sub(40));
+    let fits = (room / (CHAR_WIDTH * title_px(title, width))) as usize;
+    if title.chars().count() <= fits {
+        title.to_string()
+    } else {
+        format!("{}…", title.chars().take(fits.saturating_sub(1)).collect::<String>())
+    }
 }
 
 fn label_style() -> TextStyle<'static> {
@@ -234,8 +257,14 @@ fn latency_label(ms: f64) -> String {
     if ms >= 1000.0 { format!("{} s", trim_number(ms / 1000.0)) } else { format!("{} ms", trim_number(ms)) }
 }
 
+/// Three significant digits at most (what the histograms hold), trailing zeros dropped.
 fn trim_number(v: f64) -> String {
-    let text = if v >= 100.0 { format!("{v:.0}") } else { format!("{v:.3}") };
+    let text = match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 10.0 => format!("{v:.1}"),
+        a if a >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.3}"),
+    };
     if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
