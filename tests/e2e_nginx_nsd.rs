@@ -68,21 +68,83 @@ fn e2e_nginx_nsd() {
     nginx.apply(&fleet, &faults).unwrap_or_else(|e| panic!("{e}"));
     nsd.apply(&fleet, &faults).unwrap_or_else(|e| panic!("{e}"));
     println!("e2e: faults in force after {:.1?}", applying.elapsed());
-    sweep_and_check(&fleet, &config, &dir, "faults", "2026-10-01T00:01:00Z", &faults);
+    // Three failed runs in a row: confirmed outages (confirm_after = 2) of three minutes.
+    for (phase, at) in
+        [("faults", "2026-10-01T00:01:00Z"), ("faults-2", "2026-10-01T00:02:00Z"), ("faults-3", "2026-10-01T00:03:00Z")]
+    {
+        sweep_and_check(&fleet, &config, &dir, phase, at, &faults);
+    }
 
     let clearing = Instant::now();
     nginx.apply(&fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
     nsd.apply(&fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
     println!("e2e: faults cleared after {:.1?}", clearing.elapsed());
-    sweep_and_check(&fleet, &config, &dir, "cleared", "2026-10-01T00:02:00Z", &healthy);
+    sweep_and_check(&fleet, &config, &dir, "cleared", "2026-10-01T00:04:00Z", &healthy);
+    check_cluster_report(&fleet, &config, &faults);
 
     nginx.daemon.stop();
     nsd.daemon.stop();
     uncaptured(&format!(
-        "e2e_nginx_nsd: 3 sweeps of {} sites against nginx and NSD, every result as the truth says, in {:.1?}",
+        "e2e_nginx_nsd: 5 sweeps of {} sites against nginx and NSD, every result and the cluster report as the truth says, in {:.1?}",
         fleet.sites.len(),
         started.elapsed()
     ));
+}
+
+/// The cluster report over the five sweeps must match the fault's truth: every faulted site down
+/// for the three minutes from 00:01 to 00:04, one incident per cluster that had a fault, and the
+/// share of the cluster's customers it hit.
+fn check_cluster_report(fleet: &Fleet, config: &Path, faults: &Faults) {
+    let report = run(
+        &[
+            "report",
+            "clusters",
+            "-c",
+            &config.to_string_lossy(),
+            "--from",
+            "2026-10-01T00:00:00Z",
+            "--to",
+            "2026-10-01T00:05:00Z",
+            "--now",
+            "2026-10-01T00:05:00Z",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(report.status.success(), "report clusters failed:\n{}", report.stderr);
+    let json: serde_json::Value = serde_json::from_str(&report.stdout).expect("report clusters --format json");
+    assert_eq!(json["coverage"], 1.0, "five runs a minute apart cover the five minutes");
+    let failed = |site: usize| ["http", "dns"].iter().any(|check| faults.expected_outcome(fleet, site, check) != "ok");
+    for (cluster, name) in CLUSTERS.iter().enumerate() {
+        let sites: Vec<usize> = (0..fleet.sites.len()).filter(|&s| fleet.sites[s].cluster == cluster).collect();
+        let down: Vec<usize> = sites.iter().copied().filter(|&s| failed(s)).collect();
+        let customers: std::collections::BTreeSet<usize> = sites.iter().map(|&s| fleet.sites[s].customer).collect();
+        let hit: std::collections::BTreeSet<usize> = down.iter().map(|&s| fleet.sites[s].customer).collect();
+        let row = json["clusters"].as_array().unwrap().iter().find(|c| c["cluster"] == *name).expect("cluster row");
+        assert_eq!(row["downtime_site_minutes"].as_u64(), Some(3 * down.len() as u64), "{name}: downtime");
+        assert_eq!(row["monitored_site_minutes"].as_u64(), Some(5 * sites.len() as u64), "{name}: monitored");
+        assert_eq!(row["customers_with_downtime"].as_u64(), Some(hit.len() as u64), "{name}: customers hit");
+        let incidents: Vec<&serde_json::Value> =
+            json["incidents"].as_array().unwrap().iter().filter(|i| i["cluster"] == *name).collect();
+        if down.is_empty() {
+            assert!(incidents.is_empty(), "{name}: no fault, no incident");
+            continue;
+        }
+        assert_eq!(incidents.len(), 1, "{name}: one incident");
+        let i = incidents[0];
+        assert_eq!(i["id"], format!("{name}-20261001T0001"));
+        assert_eq!((i["duration_minutes"].as_i64(), i["peak_sites_down"].as_u64()), (Some(3), Some(down.len() as u64)));
+        let share = hit.len() as f64 / customers.len() as f64;
+        assert!((i["affected_customer_share"].as_f64().unwrap() - share).abs() < 1e-12, "{name}: share");
+        assert_eq!(i["customer_minutes"].as_f64(), Some(3.0 * hit.len() as f64), "{name}: customer-minutes");
+        println!(
+            "e2e: {name}: {} of {} sites down 3 min, {:.1}% of customers hit, as scheduled",
+            down.len(),
+            sites.len(),
+            share * 100.0
+        );
+    }
 }
 
 /// Prints a line even when the test harness captures output (it captures `println!` only).
@@ -204,7 +266,7 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
         println!("    {check:<4} {outcome:<20} {expected:>5} / {stored:<5}{flag}");
     }
     let expected_failed =
-        counts.iter().filter(|((_, outcome), _)| outcome != "ok").map(|(_, (expected, _))| expected).sum();
+        counts.iter().filter(|((_, outcome), _)| outcome != "ok").map(|(_, (expected, _))| expected).sum::<usize>();
     if failed_rows.len() != expected_failed || failed_rows.iter().any(|r| r.get("outcome") == "ok") {
         problems.push(format!(
             "results --failed gave {} rows ({} of them ok); expected the {expected_failed} failed checks",

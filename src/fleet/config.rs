@@ -243,6 +243,8 @@ struct RawConfig {
     control: RawControl,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    analysis: RawAnalysis,
 }
 
 #[derive(Deserialize, Default)]
@@ -251,6 +253,22 @@ struct RawRetention {
     raw: Option<Spanned<String>>,
     hourly: Option<Spanned<String>>,
     daily: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    incident_merge_gap: Option<Spanned<String>>,
+    major_share: Option<Spanned<f64>>,
+}
+
+/// How outages become incidents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalysisSettings {
+    /// Outages of one cluster separated by less than this are one incident.
+    pub incident_merge_gap: Duration,
+    /// An incident that hits more than this share of a cluster's customers is `major`.
+    pub major_share: f64,
 }
 
 #[derive(Deserialize, Default)]
@@ -381,6 +399,7 @@ pub(crate) struct Parsed {
     pub inventory_customers: String,
     pub control: Control,
     pub retention: Retention,
+    pub analysis: AnalysisSettings,
     raw_maintenance: Vec<RawMaintenance>,
 }
 
@@ -560,6 +579,26 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         ));
     }
 
+    let incident_merge_gap = match &raw.analysis.incident_merge_gap {
+        None => Duration::from_secs(5 * 60),
+        Some(v) => parse_duration(v.get_ref()).unwrap_or_else(|m| {
+            errors.push(at.err(v, "analysis.incident_merge_gap", m));
+            Duration::from_secs(5 * 60)
+        }),
+    };
+    let major_share = match &raw.analysis.major_share {
+        None => 0.5,
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            errors.push(at.err(
+                v,
+                "analysis.major_share",
+                format!("{} is not a share; expected a number from 0 to 1, e.g. 0.5", v.get_ref()),
+            ));
+            0.5
+        }
+    };
+
     Some(Parsed {
         store,
         probe,
@@ -571,6 +610,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         inventory_customers: raw.inventory.customers,
         control,
         retention,
+        analysis: AnalysisSettings { incident_merge_gap, major_share },
         raw_maintenance: raw.maintenance,
     })
 }

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use config::{
-    DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StoreLocation, Timeouts, Via,
+    AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StoreLocation, Timeouts,
+    Via,
 };
 pub use error::{FleetError, FleetErrors};
 
@@ -43,6 +44,7 @@ pub struct Fleet {
     pub control: Control,
     /// How long runs, results and latency rollups are kept.
     pub retention: Retention,
+    pub analysis: AnalysisSettings,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -235,6 +237,7 @@ impl Fleet {
             maintenance,
             control: parsed.control,
             retention: parsed.retention,
+            analysis: parsed.analysis,
         })
     }
 

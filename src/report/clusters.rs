@@ -1,7 +1,15 @@
-//! `fleetprobe report clusters`: availability, coverage and incidents per cluster.
+//! `fleetprobe report clusters`: availability, coverage and incidents per cluster, worst first,
+//! with the share of customers each incident hit.
 
+use serde::Serialize;
+
+use super::availability::Availability;
+use super::period::{Period, PeriodArgs};
+use super::table::{Align, Format, Table, duration, escape_html, percent};
+use crate::analysis::availability;
+use crate::analysis::incidents::Incident;
 use crate::cli::{CommandError, ConfigArgs, StoreArgs};
-use crate::report::period::PeriodArgs;
+use crate::fleet::Fleet;
 
 #[derive(clap::Args)]
 pub struct ClustersArgs {
@@ -11,8 +19,305 @@ pub struct ClustersArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub period: PeriodArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write to this file instead of standard output
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
 }
 
-pub fn run(_args: &ClustersArgs) -> Result<(), CommandError> {
-    Err(CommandError::internal("report clusters: not yet available"))
+#[derive(Serialize)]
+pub struct ClusterReport {
+    pub period: PeriodInfo,
+    /// Share of the elapsed period in which the fleet was monitored by a valid run.
+    pub coverage: Option<f64>,
+    pub customers: usize,
+    pub customers_with_downtime: usize,
+    pub valid_runs: u32,
+    pub invalid_runs: u32,
+    pub clusters: Vec<ClusterRow>,
+    pub incidents: Vec<IncidentRow>,
 }
+
+#[derive(Serialize)]
+pub struct PeriodInfo {
+    pub label: String,
+    pub start: String,
+    pub end: String,
+    pub time_zone: String,
+}
+
+#[derive(Serialize)]
+pub struct ClusterRow {
+    pub cluster: String,
+    pub sites: usize,
+    pub customers: usize,
+    /// All downtime counted.
+    pub availability: Option<f64>,
+    /// Maintenance left out (the SLA view).
+    pub availability_excluding_maintenance: Option<f64>,
+    pub downtime_site_minutes: i64,
+    pub maintenance_downtime_site_minutes: i64,
+    pub monitored_site_minutes: i64,
+    pub customers_with_downtime: usize,
+    pub incidents: usize,
+    pub worst_incident_share: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct IncidentRow {
+    pub id: String,
+    pub cluster: String,
+    pub start: String,
+    /// Empty while ongoing or past the period's end.
+    pub end: String,
+    pub state: &'static str,
+    pub duration_minutes: i64,
+    pub peak_sites_down: usize,
+    pub sites: usize,
+    pub customers: usize,
+    pub cluster_customers: usize,
+    pub affected_customer_share: f64,
+    pub peak_customer_share: f64,
+    pub customer_minutes: f64,
+    pub failure_classes: Vec<(String, u32)>,
+    pub scope: &'static str,
+    pub maintenance: &'static str,
+    pub maintenance_minutes: i64,
+    pub overrun_minutes: i64,
+}
+
+pub fn run(args: &ClustersArgs) -> Result<(), CommandError> {
+    let fleet = crate::cli::load_fleet(&args.config)?;
+    let period = args.period.resolve("30d").map_err(CommandError::config)?;
+    let store = super::open_existing_store(&fleet, &args.store)?;
+    let analysis = super::availability::analyze(
+        &fleet,
+        store.as_ref(),
+        period.start_ms(),
+        period.end_ms(),
+        period.now.as_millisecond(),
+    )?;
+    let report = build(&fleet, &period, &analysis);
+    let mut out = super::output(args.output.as_deref())?;
+    let written = match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other).and_then(|_| writeln!(out))
+        }
+        Format::Csv => cluster_table(&report).write_csv(&mut out),
+        Format::Table => write!(out, "{}", text(&report)),
+        Format::Markdown => write!(out, "{}", markdown(&report)),
+        Format::Html => write!(out, "{}", html(&report)),
+    };
+    written.and_then(|_| out.flush()).map_err(|e| CommandError::internal(format!("writing the report: {e}")))
+}
+
+pub fn build(fleet: &Fleet, period: &Period, analysis: &Availability) -> ClusterReport {
+    let clusters = availability::clusters(fleet, &analysis.accounts);
+    let minutes = crate::analysis::outages::minutes;
+    let mut rows: Vec<ClusterRow> = clusters
+        .iter()
+        .map(|c| {
+            let incidents: Vec<&Incident> = analysis.incidents.iter().filter(|i| i.cluster == c.cluster).collect();
+            ClusterRow {
+                cluster: fleet.clusters[c.cluster].name.clone(),
+                sites: c.sites,
+                customers: c.customers,
+                availability: c.account.availability(),
+                availability_excluding_maintenance: c.account.sla_availability(),
+                downtime_site_minutes: minutes(c.account.downtime_ms),
+                maintenance_downtime_site_minutes: minutes(c.account.maintenance_downtime_ms),
+                monitored_site_minutes: minutes(c.account.monitored_ms),
+                customers_with_downtime: c.customers_with_downtime,
+                incidents: incidents.len(),
+                worst_incident_share: incidents.iter().map(|i| i.affected_customer_share).reduce(f64::max),
+            }
+        })
+        .collect();
+    // Worst first: lowest availability, then most downtime.
+    rows.sort_by(|a, b| {
+        let key = |r: &ClusterRow| r.availability_excluding_maintenance.unwrap_or(1.0);
+        key(a)
+            .total_cmp(&key(b))
+            .then(b.downtime_site_minutes.cmp(&a.downtime_site_minutes))
+            .then(a.cluster.cmp(&b.cluster))
+    });
+    ClusterReport {
+        period: PeriodInfo {
+            label: period.label.clone(),
+            start: period.show(period.start_ms()),
+            end: period.show(period.end_ms()),
+            time_zone: period.tz.iana_name().unwrap_or("UTC").to_string(),
+        },
+        coverage: analysis.coverage(),
+        customers: fleet.customers.len(),
+        customers_with_downtime: availability::customers_with_downtime(fleet, &analysis.accounts).len(),
+        valid_runs: analysis.history.valid_runs,
+        invalid_runs: analysis.history.invalid_runs,
+        clusters: rows,
+        incidents: analysis.incidents.iter().map(|i| incident_row(fleet, period, i)).collect(),
+    }
+}
+
+pub fn incident_row(fleet: &Fleet, period: &Period, i: &Incident) -> IncidentRow {
+    let minutes = crate::analysis::outages::minutes;
+    let state = match i.end_ms {
+        Some(_) => "resolved",
+        None if period.end_ms() >= period.now.as_millisecond() => "ongoing",
+        None => "continues",
+    };
+    IncidentRow {
+        id: i.id.clone(),
+        cluster: fleet.clusters[i.cluster].name.clone(),
+        start: period.show(i.start_ms),
+        end: i.end_ms.map(|e| period.show(e)).unwrap_or_default(),
+        state,
+        duration_minutes: minutes(i.duration_ms()),
+        peak_sites_down: i.peak_sites_down,
+        sites: i.sites.len(),
+        customers: i.customers.len(),
+        cluster_customers: i.cluster_customers,
+        affected_customer_share: i.affected_customer_share,
+        peak_customer_share: i.peak_customer_share,
+        customer_minutes: i.customer_minutes,
+        failure_classes: i.classes.iter().map(|(f, n)| (f.to_string(), *n)).collect(),
+        scope: i.scope.as_str(),
+        maintenance: i.maintenance.as_str(),
+        maintenance_minutes: minutes(i.maintenance_ms),
+        overrun_minutes: minutes(i.overrun_ms),
+    }
+}
+
+fn cluster_table(r: &ClusterReport) -> Table {
+    let mut t = Table::new(&[
+        ("cluster", Align::Left),
+        ("availability", Align::Right),
+        ("excl. maintenance", Align::Right),
+        ("downtime", Align::Right),
+        ("in maintenance", Align::Right),
+        ("sites", Align::Right),
+        ("customers", Align::Right),
+        ("customers hit", Align::Right),
+        ("incidents", Align::Right),
+        ("worst share", Align::Right),
+    ]);
+    for c in &r.clusters {
+        t.push(vec![
+            c.cluster.clone(),
+            percent(c.availability, 3),
+            percent(c.availability_excluding_maintenance, 3),
+            format!("{} site-min", c.downtime_site_minutes),
+            format!("{} site-min", c.maintenance_downtime_site_minutes),
+            c.sites.to_string(),
+            c.customers.to_string(),
+            c.customers_with_downtime.to_string(),
+            c.incidents.to_string(),
+            percent(c.worst_incident_share, 1),
+        ]);
+    }
+    t
+}
+
+pub fn incident_table(rows: &[&IncidentRow]) -> Table {
+    let mut t = Table::new(&[
+        ("incident", Align::Left),
+        ("start", Align::Left),
+        ("end", Align::Left),
+        ("duration", Align::Right),
+        ("peak sites", Align::Right),
+        ("customers", Align::Right),
+        ("share", Align::Right),
+        ("peak share", Align::Right),
+        ("customer-min", Align::Right),
+        ("scope", Align::Left),
+        ("maintenance", Align::Left),
+        ("failures", Align::Left),
+    ]);
+    for i in rows {
+        t.push(vec![
+            i.id.clone(),
+            i.start.clone(),
+            if i.end.is_empty() { i.state.to_string() } else { i.end.clone() },
+            duration(i.duration_minutes * 60_000),
+            i.peak_sites_down.to_string(),
+            format!("{}/{}", i.customers, i.cluster_customers),
+            percent(Some(i.affected_customer_share), 1),
+            percent(Some(i.peak_customer_share), 1),
+            format!("{:.0}", i.customer_minutes),
+            i.scope.to_string(),
+            maintenance_words(i),
+            i.failure_classes.iter().map(|(c, n)| format!("{c} ×{n}")).collect::<Vec<_>>().join(", "),
+        ]);
+    }
+    t
+}
+
+/// "inside maintenance", "overrun by 7h 0m", "partly in maintenance (30m)", "".
+pub fn maintenance_words(i: &IncidentRow) -> String {
+    match i.maintenance {
+        "inside" => "inside maintenance".into(),
+        "overrun" => format!("overran maintenance by {}", duration(i.overrun_minutes * 60_000)),
+        "partial" => format!("partly in maintenance ({})", duration(i.maintenance_minutes * 60_000)),
+        _ => String::new(),
+    }
+}
+
+fn headline(r: &ClusterReport) -> String {
+    let hit = r.customers_with_downtime as f64 / r.customers.max(1) as f64;
+    format!(
+        "Clusters, {} ({} – {}, {})\ncoverage {} of the period monitored ({} valid runs, {} invalid) · {} of {} customers ({}) had downtime\n",
+        r.period.label,
+        r.period.start,
+        r.period.end,
+        r.period.time_zone,
+        percent(r.coverage, 2),
+        r.valid_runs,
+        r.invalid_runs,
+        r.customers_with_downtime,
+        r.customers,
+        percent(Some(hit), 1),
+    )
+}
+
+pub fn text(r: &ClusterReport) -> String {
+    let mut out = headline(r);
+    out.push('\n');
+    out.push_str(&cluster_table(r).text(40));
+    if r.incidents.is_empty() {
+        out.push_str("\nno incidents\n");
+    } else {
+        out.push_str(&format!("\n{} incidents\n", r.incidents.len()));
+        out.push_str(&incident_table(&r.incidents.iter().collect::<Vec<_>>()).text(60));
+    }
+    out
+}
+
+fn markdown(r: &ClusterReport) -> String {
+    let mut out = format!("# {}\n", headline(r).replace('\n', "\n\n"));
+    out.push_str(&cluster_table(r).markdown());
+    out.push_str("\n## Incidents\n\n");
+    out.push_str(&incident_table(&r.incidents.iter().collect::<Vec<_>>()).markdown());
+    out
+}
+
+pub fn html(r: &ClusterReport) -> String {
+    let lines: Vec<String> = headline(r).lines().map(escape_html).collect();
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n<style>{css}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<p>{sub}</p>\n<h2>Clusters</h2>\n{clusters}<h2>Incidents</h2>\n{incidents}</body>\n</html>\n",
+        title = lines.first().cloned().unwrap_or_default(),
+        sub = lines.get(1).cloned().unwrap_or_default(),
+        css = CSS,
+        clusters = cluster_table(r).html(),
+        incidents = if r.incidents.is_empty() {
+            "<p>No incidents.</p>\n".to_string()
+        } else {
+            incident_table(&r.incidents.iter().collect::<Vec<_>>()).html()
+        },
+    )
+}
+
+pub const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2430}\
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}\
+th,td{padding:.35rem .6rem;border-bottom:1px solid #dde2ea;text-align:left;vertical-align:top}\
+th{background:#f3f5f8}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}";

@@ -137,7 +137,7 @@ pub fn run(args: &LatencyArgs) -> Result<(), CommandError> {
     let fleet = crate::cli::load_fleet(&args.config)?;
     let period = args.period.resolve("24h").map_err(CommandError::config)?;
     let scopes = scopes(&fleet, args)?;
-    let store = crate::cli::open_existing_store(&crate::cli::store_location(&fleet, &args.store)?)?;
+    let store = crate::report::open_existing_store(&fleet, &args.store)?;
     let check = args.check.kind();
     let chart_path = args.output.as_ref().filter(|p| chart::ChartFormat::from_path(p).is_ok());
     match (args.kind, chart_path) {

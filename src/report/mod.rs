@@ -1,9 +1,12 @@
 //! Reports: what people read, built from stored results. Last stage of the data flow.
 
+pub mod availability;
 pub mod chart;
 pub mod clusters;
+pub mod incidents;
 pub mod latency;
 pub mod period;
+pub mod table;
 
 use crate::cli::CommandError;
 
@@ -12,6 +15,10 @@ use crate::cli::CommandError;
 pub enum ReportCommand {
     /// Per-cluster availability, coverage and incidents with the share of customers affected.
     Clusters(clusters::ClustersArgs),
+    /// Incidents: when, how long, how many customers, which failures; filter by cluster and scope.
+    Incidents(incidents::IncidentsArgs),
+    /// The customers and sites one incident hit, with contacts and downtime, as CSV.
+    Affected(incidents::AffectedArgs),
     /// Latency percentiles of a cluster or site as a table, or charts (bands, heatmap, phases, CDF).
     Latency(latency::LatencyArgs),
 }
@@ -20,6 +27,35 @@ pub fn run(command: &ReportCommand) -> Result<(), CommandError> {
     match command {
         ReportCommand::Clusters(args) => clusters::run(args),
         ReportCommand::Latency(args) => latency::run(args),
+        ReportCommand::Incidents(args) => incidents::run_incidents(args),
+        ReportCommand::Affected(args) => incidents::run_affected(args),
+    }
+}
+
+/// Opens the store for a report; a store that does not exist yet is an error, not a new file.
+pub fn open_existing_store(
+    fleet: &crate::fleet::Fleet,
+    args: &crate::cli::StoreArgs,
+) -> Result<Box<dyn crate::store::Store>, CommandError> {
+    let location = crate::cli::store_location(fleet, args)?;
+    if let crate::fleet::StoreLocation::Sqlite(path) = &location
+        && !path.exists()
+    {
+        return Err(CommandError::store(format!(
+            "store {} does not exist yet; run `fleetprobe probe` first",
+            path.display()
+        )));
+    }
+    crate::store::open(&location).map_err(|e| CommandError::store(e.to_string()))
+}
+
+/// Standard output, or the file given with `-o`.
+pub fn output(path: Option<&std::path::Path>) -> Result<Box<dyn std::io::Write>, CommandError> {
+    match path {
+        None => Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
+        Some(path) => std::fs::File::create(path)
+            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write>)
+            .map_err(|e| CommandError::internal(format!("{}: {e}", path.display()))),
     }
 }
 

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 
+mod import;
+
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::http::HttpProber;
 use crate::probe::{CheckKind, CheckResult, Phase, sweep, tls};
@@ -36,6 +38,8 @@ enum Command {
     Probe(ProbeArgs),
     /// List or export stored results.
     Results(ResultsArgs),
+    /// Load results from CSV (the `results --format csv` format): backfills, migrations, tests.
+    Import(import::ImportArgs),
     /// Reports for engineers, account managers and customers, from stored results.
     Report {
         #[command(subcommand)]
@@ -149,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Probe(args) => probe(&args).map(|_| ()),
         Command::Results(args) => results(&args),
+        Command::Import(args) => import::run(&args),
         Command::Report { report } => crate::report::run(&report),
         Command::Demo(args) => crate::demo::run(&args),
         Command::Prune(args) => prune(&args),
@@ -286,8 +291,6 @@ pub fn run_probe(
         resolvers: fleet.probe.resolvers.clone(),
         tls,
     };
-    let clock_offset_ms = at.map_or(0, |t| t.as_millisecond() - jiff::Timestamp::now().as_millisecond());
-    let now_ms = || jiff::Timestamp::now().as_millisecond() + clock_offset_ms;
     let wall_start = std::time::Instant::now();
 
     let has_control = !fleet.control.targets.is_empty();
@@ -303,7 +306,11 @@ pub fn run_probe(
             hostname: s.hostname.clone(),
         })
         .collect();
-    let started_at_ms = now_ms();
+    // The run starts when its sweep starts; `--at` pins that instant exactly, and later times
+    // (each result's start, the run's end) keep their real distance from it.
+    let real_start_ms = jiff::Timestamp::now().as_millisecond();
+    let started_at_ms = at.map_or(real_start_ms, |t| t.as_millisecond());
+    let now_ms = || jiff::Timestamp::now().as_millisecond() - real_start_ms + started_at_ms;
     let meta = RunMeta { vantage: fleet.probe.vantage.clone(), started_at_ms };
     let mut writer = store.begin_run(&meta, &sites).map_err(|e| CommandError::store(e.to_string()))?;
 
@@ -440,24 +447,11 @@ fn print_probe_report(fleet: &Fleet, report: &ProbeReport, verbose: bool, quiet:
     }
 }
 
-/// Opens an existing store for reading; a missing SQLite file is an error, not a new store.
-pub fn open_existing_store(location: &StoreLocation) -> Result<Box<dyn store::Store>, CommandError> {
-    if let StoreLocation::Sqlite(path) = location
-        && !path.exists()
-    {
-        return Err(CommandError::store(format!(
-            "store {} does not exist yet; run `fleetprobe probe` first",
-            path.display()
-        )));
-    }
-    store::open(location).map_err(|e| CommandError::store(e.to_string()))
-}
-
 /// Rolls up everything due and prunes in steps of a few hundred runs, so that a probe starting
 /// meanwhile waits for one short transaction at most.
 fn prune(args: &PruneArgs) -> Result<(), CommandError> {
     let fleet = load_fleet(&args.config)?;
-    let mut store = open_existing_store(&store_location(&fleet, &args.store)?)?;
+    let mut store = crate::report::open_existing_store(&fleet, &args.store)?;
     let now = args.now.unwrap_or_else(jiff::Timestamp::now).as_millisecond();
     let store_error = |e: store::StoreError| CommandError::store(e.to_string());
     let rolled = store.rollup(now, None).map_err(store_error)?;
@@ -491,7 +485,16 @@ fn prune(args: &PruneArgs) -> Result<(), CommandError> {
 
 fn results(args: &ResultsArgs) -> Result<(), CommandError> {
     let fleet = load_fleet(&args.config)?;
-    let store = open_existing_store(&store_location(&fleet, &args.store)?)?;
+    let location = store_location(&fleet, &args.store)?;
+    if let StoreLocation::Sqlite(path) = &location
+        && !path.exists()
+    {
+        return Err(CommandError::store(format!(
+            "store {} does not exist yet; run `fleetprobe probe` first",
+            path.display()
+        )));
+    }
+    let store = store::open(&location).map_err(|e| CommandError::store(e.to_string()))?;
     let runs = store.runs(None, None).map_err(|e| CommandError::store(e.to_string()))?;
     let run_id = match args.run.as_deref() {
         None => None,

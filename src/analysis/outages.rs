@@ -1,0 +1,238 @@
+//! Site outages: a state machine per site, fed one run at a time in time order.
+//!
+//! Memory stays proportional to the number of sites (plus the outages found), so a month of
+//! one-minute runs over a large fleet streams through. A run's slot is only known when the next
+//! run arrives, so the tracker holds one run back.
+
+use std::collections::BTreeMap;
+
+use super::{FailureSet, MINUTE_MS, Observation, Run, Settings, Span, length_within, union};
+use crate::fleet::SiteIdx;
+use crate::probe::Failure;
+
+/// A confirmed outage of one site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outage {
+    pub site: SiteIdx,
+    /// Start of the first failed run.
+    pub start_ms: i64,
+    /// Start of the first successful run after it; `None` while the site is still down.
+    pub end_ms: Option<i64>,
+    /// The monitored time the site was down: the slots of its failed runs, merged. Unmonitored
+    /// time inside the outage (an invalid run, a prober gap) is not in here.
+    pub down: Vec<Span>,
+    pub failed_runs: u32,
+    /// Failed checks by class over the outage's runs.
+    pub classes: BTreeMap<Failure, u32>,
+}
+
+impl Outage {
+    /// From the first failed run to the end of the last down slot.
+    pub fn hull(&self) -> Span {
+        Span::new(self.start_ms, self.down.last().map_or(self.start_ms, |s| s.end))
+    }
+
+    /// Downtime inside `period`.
+    pub fn downtime_ms(&self, period: &Span) -> i64 {
+        length_within(&self.down, period)
+    }
+
+    /// Downtime inside `period` that falls in the given maintenance windows (sorted, merged).
+    pub fn maintenance_ms(&self, period: &Span, maintenance: &[Span]) -> i64 {
+        self.down.iter().map(|d| length_within(maintenance, &d.intersect(period))).sum()
+    }
+}
+
+/// A failed streak shorter than the confirmation threshold: counted, not downtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blip {
+    pub site: SiteIdx,
+    pub start_ms: i64,
+    pub failed_runs: u32,
+}
+
+/// Per-site time accounts inside the period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SiteTime {
+    /// Slots of valid runs that checked the site.
+    pub monitored_ms: i64,
+    /// The part of the monitored time inside the site's maintenance windows.
+    pub maintenance_ms: i64,
+}
+
+/// Everything the tracker found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteHistory {
+    pub period: Span,
+    pub outages: Vec<Outage>,
+    pub blips: Vec<Blip>,
+    /// Indexed by site.
+    pub sites: Vec<SiteTime>,
+    /// Slots of valid runs inside the period, merged: the fleet's monitored time.
+    pub monitored: Vec<Span>,
+    pub valid_runs: u32,
+    pub invalid_runs: u32,
+    /// Streaks still too short to confirm when the data ended (neither outage nor blip yet).
+    pub unconfirmed: Vec<Blip>,
+}
+
+#[derive(Debug, Clone)]
+struct Streak {
+    start_ms: i64,
+    failed_runs: u32,
+    down: Vec<Span>,
+    classes: BTreeMap<Failure, u32>,
+    confirmed: bool,
+}
+
+/// Feeds runs in time order; `finish` returns the outages.
+pub struct Tracker<'a> {
+    period: Span,
+    settings: Settings,
+    confirm_after: &'a [u32],
+    maintenance: &'a [Vec<Span>],
+    pending: Option<(Run, Vec<Observation>)>,
+    streaks: Vec<Option<Streak>>,
+    history: SiteHistory,
+}
+
+impl<'a> Tracker<'a> {
+    /// `confirm_after` and `maintenance` are indexed by site. Runs before `period` may be fed to
+    /// carry state in (an outage that began before the period); only time inside it is counted.
+    pub fn new(period: Span, settings: Settings, confirm_after: &'a [u32], maintenance: &'a [Vec<Span>]) -> Self {
+        let site_count = confirm_after.len();
+        Tracker {
+            period,
+            settings,
+            confirm_after,
+            maintenance,
+            pending: None,
+            streaks: vec![None; site_count],
+            history: SiteHistory {
+                period,
+                outages: Vec::new(),
+                blips: Vec::new(),
+                sites: vec![SiteTime::default(); site_count],
+                monitored: Vec::new(),
+                valid_runs: 0,
+                invalid_runs: 0,
+                unconfirmed: Vec::new(),
+            },
+        }
+    }
+
+    /// Adds a run and what it saw. Runs must come in order of start time; for an invalid run the
+    /// observations are ignored.
+    pub fn run(&mut self, run: Run, observations: Vec<Observation>) {
+        if let Some((previous, seen)) = self.pending.take() {
+            let slot = self.slot(previous.started_at_ms, Some(run.started_at_ms));
+            self.apply(previous, slot, seen);
+        }
+        self.pending = Some((run, observations));
+    }
+
+    /// Ends the data at `data_end_ms` (the period's end, or now if sooner).
+    pub fn finish(mut self, data_end_ms: i64) -> SiteHistory {
+        if let Some((last, seen)) = self.pending.take() {
+            let slot = self.slot(last.started_at_ms, None).intersect(&Span::new(i64::MIN, data_end_ms));
+            self.apply(last, slot, seen);
+        }
+        for (site, streak) in self.streaks.iter_mut().enumerate() {
+            match streak.take() {
+                Some(s) if s.confirmed => self.history.outages.push(Outage {
+                    site,
+                    start_ms: s.start_ms,
+                    end_ms: None,
+                    down: s.down,
+                    failed_runs: s.failed_runs,
+                    classes: s.classes,
+                }),
+                Some(s) => {
+                    self.history.unconfirmed.push(Blip { site, start_ms: s.start_ms, failed_runs: s.failed_runs })
+                }
+                None => {}
+            }
+        }
+        self.history.monitored = union(std::mem::take(&mut self.history.monitored), 0);
+        self.history.outages.sort_by_key(|o| (o.start_ms, o.site));
+        self.history
+    }
+
+    /// The time a run speaks for: until the next run, or one interval if the next is late.
+    fn slot(&self, start: i64, next: Option<i64>) -> Span {
+        let interval = self.settings.interval_ms;
+        match next {
+            Some(next) if next - start <= interval + interval / 2 => Span::new(start, next),
+            _ => Span::new(start, start + interval),
+        }
+    }
+
+    fn apply(&mut self, run: Run, slot: Span, observations: Vec<Observation>) {
+        let starts_in_period = self.period.start <= run.started_at_ms && run.started_at_ms < self.period.end;
+        if !run.valid {
+            self.history.invalid_runs += u32::from(starts_in_period);
+            return;
+        }
+        self.history.valid_runs += u32::from(starts_in_period);
+        let in_period = slot.intersect(&self.period);
+        if !in_period.is_empty() {
+            self.history.monitored.push(in_period);
+        }
+        for observation in observations {
+            let site = observation.site;
+            if site >= self.streaks.len() {
+                continue;
+            }
+            let time = &mut self.history.sites[site];
+            time.monitored_ms += in_period.len();
+            time.maintenance_ms += length_within(&self.maintenance[site], &in_period);
+            if observation.failures.is_empty() {
+                self.site_up(site, run.started_at_ms);
+            } else {
+                self.site_down(site, run.started_at_ms, slot, observation.failures);
+            }
+        }
+    }
+
+    fn site_up(&mut self, site: SiteIdx, at_ms: i64) {
+        let Some(streak) = self.streaks[site].take() else { return };
+        if streak.confirmed {
+            self.history.outages.push(Outage {
+                site,
+                start_ms: streak.start_ms,
+                end_ms: Some(at_ms),
+                down: streak.down,
+                failed_runs: streak.failed_runs,
+                classes: streak.classes,
+            });
+        } else if self.period.start <= streak.start_ms && streak.start_ms < self.period.end {
+            self.history.blips.push(Blip { site, start_ms: streak.start_ms, failed_runs: streak.failed_runs });
+        }
+    }
+
+    fn site_down(&mut self, site: SiteIdx, at_ms: i64, slot: Span, failures: FailureSet) {
+        let streak = self.streaks[site].get_or_insert_with(|| Streak {
+            start_ms: at_ms,
+            failed_runs: 0,
+            down: Vec::new(),
+            classes: BTreeMap::new(),
+            confirmed: false,
+        });
+        streak.failed_runs += 1;
+        match streak.down.last_mut() {
+            Some(last) if last.end == slot.start => last.end = slot.end,
+            _ => streak.down.push(slot),
+        }
+        for failure in failures.iter() {
+            *streak.classes.entry(failure).or_default() += 1;
+        }
+        if streak.failed_runs >= self.confirm_after[site].max(1) {
+            streak.confirmed = true;
+        }
+    }
+}
+
+/// Whole minutes of a length in ms, rounded to the nearest minute (figures in reports).
+pub fn minutes(ms: i64) -> i64 {
+    (ms + MINUTE_MS / 2).div_euclid(MINUTE_MS)
+}

@@ -1,0 +1,81 @@
+//! Reads a period's runs and results from the store and runs the availability analysis on them:
+//! the one place where reports meet the store.
+
+use std::collections::HashMap;
+
+use crate::analysis::availability::{self, Account};
+use crate::analysis::incidents::{self, Incident};
+use crate::analysis::outages::{SiteHistory, Tracker};
+use crate::analysis::{self, FailureSet, Observation, Run, Settings, Span};
+use crate::cli::CommandError;
+use crate::fleet::{Fleet, SiteIdx};
+use crate::store::{ResultFilter, Store};
+
+/// How far before the period runs are read, so an outage that began earlier keeps its true
+/// start (and its incident its id).
+pub const LOOKBACK_MS: i64 = 24 * 3600 * 1000;
+
+/// The analysis of one period.
+pub struct Availability {
+    pub period: Span,
+    /// The part of the period that has happened.
+    pub elapsed: Span,
+    pub history: SiteHistory,
+    pub incidents: Vec<Incident>,
+    pub accounts: Vec<Account>,
+    pub maintenance: Vec<Vec<Span>>,
+    pub settings: Settings,
+}
+
+impl Availability {
+    pub fn coverage(&self) -> Option<f64> {
+        availability::coverage(&self.history, &self.elapsed)
+    }
+}
+
+/// Loads `[start, end)` (and the lookback before it) and analyzes it. `now` bounds the data: a
+/// period that reaches into the future ends at now.
+pub fn analyze(
+    fleet: &Fleet,
+    store: &dyn Store,
+    start_ms: i64,
+    end_ms: i64,
+    now_ms: i64,
+) -> Result<Availability, CommandError> {
+    let period = Span::new(start_ms, end_ms);
+    let elapsed = Span::new(start_ms, end_ms.min(now_ms));
+    let settings = Settings::from_fleet(fleet);
+    let maintenance = analysis::maintenance_by_site(fleet);
+    let confirm_after: Vec<u32> = fleet.sites.iter().map(|s| fleet.confirm_after(s.customer)).collect();
+    let site_index: HashMap<&str, SiteIdx> = fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let store_error = |e: crate::store::StoreError| CommandError::store(e.to_string());
+
+    let mut runs = store.runs(Some(start_ms - LOOKBACK_MS), Some(elapsed.end)).map_err(store_error)?;
+    runs.sort_by_key(|r| (r.started_at_ms, r.id));
+    let mut tracker = Tracker::new(period, settings, &confirm_after, &maintenance);
+    for run in runs {
+        let mut by_site: HashMap<SiteIdx, FailureSet> = HashMap::new();
+        if run.valid {
+            let filter = ResultFilter { run_id: Some(run.id), ..ResultFilter::default() };
+            store
+                .results(&filter, &mut |r| {
+                    if let Some(&site) = site_index.get(r.site.id.as_str()) {
+                        let failures = by_site.entry(site).or_default();
+                        if let Some(failure) = r.outcome.failure() {
+                            failures.insert(failure);
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(store_error)?;
+        }
+        let mut observations: Vec<Observation> =
+            by_site.into_iter().map(|(site, failures)| Observation { site, failures }).collect();
+        observations.sort_unstable_by_key(|o| o.site);
+        tracker.run(Run { id: run.id, started_at_ms: run.started_at_ms, valid: run.valid }, observations);
+    }
+    let history = tracker.finish(elapsed.end);
+    let incidents = incidents::incidents(fleet, &history, &maintenance, &settings);
+    let accounts = availability::site_accounts(&history, &maintenance);
+    Ok(Availability { period, elapsed, history, incidents, accounts, maintenance, settings })
+}

@@ -1,0 +1,178 @@
+//! Tables for people and programs: aligned terminal text, Markdown, HTML and CSV from one
+//! description, so every report offers the same formats with the same columns.
+
+use std::io::Write;
+
+/// Output formats shared by the tabular reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Markdown,
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// Columns (header, alignment) and rows of already formatted cells.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<(&'static str, Align)>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(columns: &[(&'static str, Align)]) -> Table {
+        Table { columns: columns.to_vec(), rows: Vec::new() }
+    }
+
+    pub fn push(&mut self, row: Vec<String>) {
+        debug_assert_eq!(row.len(), self.columns.len());
+        self.rows.push(row);
+    }
+
+    /// Aligned columns for a terminal; long cells are cut at `max_width` characters.
+    pub fn text(&self, max_width: usize) -> String {
+        let cut = |s: &str| -> String {
+            let clean: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            if clean.chars().count() > max_width {
+                format!("{}…", clean.chars().take(max_width.saturating_sub(1)).collect::<String>())
+            } else {
+                clean
+            }
+        };
+        let cells: Vec<Vec<String>> = self.rows.iter().map(|r| r.iter().map(|c| cut(c)).collect()).collect();
+        let widths: Vec<usize> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (h, _))| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(h.len()))
+            .collect();
+        let line = |row: Vec<&str>| {
+            let parts: Vec<String> = row
+                .iter()
+                .zip(&self.columns)
+                .zip(&widths)
+                .map(|((cell, (_, align)), &w)| match align {
+                    Align::Left => format!("{cell:<w$}"),
+                    Align::Right => format!("{cell:>w$}"),
+                })
+                .collect();
+            parts.join("  ").trim_end().to_string()
+        };
+        let mut out = line(self.columns.iter().map(|(h, _)| *h).collect());
+        out.push('\n');
+        for row in &cells {
+            out.push_str(&line(row.iter().map(String::as_str).collect()));
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let escape = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
+        let mut out = format!("| {} |\n", self.columns.iter().map(|(h, _)| *h).collect::<Vec<_>>().join(" | "));
+        let rule: Vec<&str> =
+            self.columns.iter().map(|(_, a)| if *a == Align::Right { "---:" } else { "---" }).collect();
+        out.push_str(&format!("| {} |\n", rule.join(" | ")));
+        for row in &self.rows {
+            out.push_str(&format!("| {} |\n", row.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | ")));
+        }
+        out
+    }
+
+    /// An HTML `<table>` (escaped), for embedding in a page.
+    pub fn html(&self) -> String {
+        let mut out = String::from("<table>\n<thead><tr>");
+        for (h, align) in &self.columns {
+            out.push_str(&format!("<th{}>{}</th>", class(*align), escape_html(h)));
+        }
+        out.push_str("</tr></thead>\n<tbody>\n");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for (cell, (_, align)) in row.iter().zip(&self.columns) {
+                out.push_str(&format!("<td{}>{}</td>", class(*align), escape_html(cell)));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n</table>\n");
+        out
+    }
+
+    pub fn write_csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record(self.columns.iter().map(|(h, _)| *h))?;
+        for row in &self.rows {
+            csv.write_record(row.iter().map(|c| super::csv_safe(c).into_owned()))?;
+        }
+        csv.flush()
+    }
+}
+
+fn class(align: Align) -> &'static str {
+    if align == Align::Right { " class=\"num\"" } else { "" }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A duration for people: "47m", "11h 0m", "2d 3h".
+pub fn duration(ms: i64) -> String {
+    let minutes = crate::analysis::outages::minutes(ms);
+    match minutes {
+        m if m < 60 => format!("{m}m"),
+        m if m < 24 * 60 => format!("{}h {}m", m / 60, m % 60),
+        m => format!("{}d {}h", m / (24 * 60), (m % (24 * 60)) / 60),
+    }
+}
+
+/// A share as a percentage with enough digits to tell 99.9 from 99.95.
+pub fn percent(share: Option<f64>, digits: usize) -> String {
+    share.map_or("–".to_string(), |s| format!("{:.digits$}%", s * 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_agree_and_escape() {
+        let mut t = Table::new(&[("name", Align::Left), ("n", Align::Right)]);
+        t.push(vec!["<b>a|b</b>".into(), "7".into()]);
+        t.push(vec!["=cmd()".into(), "12".into()]);
+        assert_eq!(t.text(40), "name         n\n<b>a|b</b>   7\n=cmd()      12\n");
+        assert!(t.markdown().contains("| <b>a\\|b</b> | 7 |"));
+        assert!(t.html().contains("<td>&lt;b&gt;a|b&lt;/b&gt;</td><td class=\"num\">7</td>"));
+        let mut csv = Vec::new();
+        t.write_csv(&mut csv).unwrap();
+        assert_eq!(String::from_utf8(csv).unwrap(), "name,n\n<b>a|b</b>,7\n'=cmd(),12\n");
+    }
+
+    #[test]
+    fn durations_and_percentages() {
+        assert_eq!(duration(47 * 60_000), "47m");
+        assert_eq!(duration(660 * 60_000), "11h 0m");
+        assert_eq!(duration((2 * 24 * 60 + 190) * 60_000), "2d 3h");
+        assert_eq!(percent(Some(0.99875), 3), "99.875%");
+        assert_eq!(percent(None, 2), "–");
+    }
+}

@@ -1,0 +1,198 @@
+//! The availability reports end to end: a fault schedule written as results CSV, loaded with
+//! `fleetprobe import`, then `report clusters`, `report incidents` and `report affected` read
+//! back and compared with the schedule's truth, to the minute.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn fleetprobe(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
+        .args(args)
+        .args(["-c", dir.join("fleet.toml").to_str().unwrap()])
+        .env("FLEETPROBE_NOW", "2026-10-02T00:00:00Z")
+        .env_remove("FLEETPROBE_TZ")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Cluster `a`: a1..a10 of customers c1..c10. Cluster `b`: b1..b4 of c11..c14 and b5 of c1.
+/// Maintenance on b from 01:00 to 05:00. One run a minute over 2026-10-01.
+/// Faults: a1-a3 storage failure 10:00-10:47 (503); b1-b5 down 01:00-12:00 (refused), an
+/// overrun of 7 hours; a4 fails one run at 15:00 (a blip).
+fn write_fixture(dir: &Path) {
+    let mut sites = String::from("site_id,customer,cluster,hostname\n");
+    let mut customers = String::from("customer_id,name,plan,monthly_fee,contact\n");
+    for i in 1..=10 {
+        writeln!(sites, "a{i},c{i},a,a{i}.test").unwrap();
+        writeln!(customers, "c{i},Customer {i},basic,10,ops{i}@example.net").unwrap();
+    }
+    for i in 1..=4 {
+        writeln!(sites, "b{i},c{},b,b{i}.test", 10 + i).unwrap();
+        writeln!(customers, "c{},Customer {},basic,10,", 10 + i, 10 + i).unwrap();
+    }
+    sites.push_str("b5,c1,b,b5.test\n");
+    std::fs::write(dir.join("sites.csv"), sites).unwrap();
+    std::fs::write(dir.join("customers.csv"), customers).unwrap();
+    std::fs::write(
+        dir.join("fleet.toml"),
+        "[store]\nurl = \"store.db\"\n\n[probe]\nconfirm_after = 2\n\n[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
+         [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[plan]]\nname = \"basic\"\ntarget = 99.9\n\n\
+         [[maintenance]]\ncluster = \"b\"\nstart = \"2026-10-01T01:00:00Z\"\nend = \"2026-10-01T05:00:00Z\"\nnote = \"storage firmware\"\n",
+    )
+    .unwrap();
+
+    let mut csv = String::from("run_started_at,site_id,check,outcome,http_status,total_ms\n");
+    let site_ids: Vec<String> = (1..=10).map(|i| format!("a{i}")).chain((1..=5).map(|i| format!("b{i}"))).collect();
+    for minute in 0..1440 {
+        let at = jiff::Timestamp::from_second(1_790_812_800 + minute * 60).unwrap(); // 2026-10-01T00:00:00Z
+        for site in &site_ids {
+            let storage = ["a1", "a2", "a3"].contains(&site.as_str()) && (600..647).contains(&minute);
+            let overrun = site.starts_with('b') && (60..720).contains(&minute);
+            let blip = site == "a4" && minute == 900;
+            let (outcome, status) = match (storage || blip, overrun) {
+                (true, _) => ("http_status", "503"),
+                (_, true) => ("connect_refused", ""),
+                _ => ("ok", "200"),
+            };
+            writeln!(csv, "{at},{site},http,{outcome},{status},12.5").unwrap();
+        }
+    }
+    std::fs::write(dir.join("results.csv"), csv).unwrap();
+}
+
+#[test]
+fn imported_fault_schedule_reads_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fixture(dir.path());
+    let out = fleetprobe(dir.path(), &["import", dir.path().join("results.csv").to_str().unwrap()]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("imported 21600 results in 1440 runs"));
+
+    let json = ok(&fleetprobe(dir.path(), &["report", "clusters", "--period", "2026-10-01", "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["coverage"], 1.0);
+    assert_eq!(report["valid_runs"], 1440);
+    assert_eq!(
+        (report["customers"].as_u64(), report["customers_with_downtime"].as_u64()),
+        (Some(14), Some(7)),
+        "c1, c2, c3 on a; c11-c14 and c1 again on b"
+    );
+
+    // Worst first: b lost 5 × 660 site-minutes (240 each in maintenance), a lost 3 × 47.
+    let clusters = report["clusters"].as_array().unwrap();
+    assert_eq!(clusters[0]["cluster"], "b");
+    assert_eq!(clusters[0]["downtime_site_minutes"], 3300);
+    assert_eq!(clusters[0]["maintenance_downtime_site_minutes"], 1200);
+    assert_eq!(clusters[0]["monitored_site_minutes"], 7200);
+    // Excluding maintenance: 1 - (3300 - 1200) / (7200 - 5 × 240).
+    let expected_b = 1.0 - 2100.0 / 6000.0;
+    assert!((clusters[0]["availability_excluding_maintenance"].as_f64().unwrap() - expected_b).abs() < 1e-12);
+    assert_eq!(clusters[1]["cluster"], "a");
+    assert_eq!(clusters[1]["downtime_site_minutes"], 141);
+    assert_eq!(clusters[1]["customers_with_downtime"], 3);
+
+    let incidents = report["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 2, "the blip makes no incident");
+    let b = &incidents[0];
+    assert_eq!(
+        (b["id"].as_str(), b["start"].as_str(), b["end"].as_str()),
+        (Some("b-20261001T0100"), Some("2026-10-01 01:00 UTC"), Some("2026-10-01 12:00 UTC"))
+    );
+    assert_eq!(
+        (b["duration_minutes"].as_i64(), b["maintenance_minutes"].as_i64(), b["overrun_minutes"].as_i64()),
+        (Some(660), Some(240), Some(420))
+    );
+    assert_eq!((b["maintenance"].as_str(), b["scope"].as_str()), (Some("overrun"), Some("major")));
+    assert_eq!((b["customers"].as_u64(), b["affected_customer_share"].as_f64()), (Some(5), Some(1.0)));
+    let a = &incidents[1];
+    assert_eq!(
+        (a["id"].as_str(), a["duration_minutes"].as_i64(), a["peak_sites_down"].as_u64()),
+        (Some("a-20261001T1000"), Some(47), Some(3))
+    );
+    assert_eq!((a["affected_customer_share"].as_f64(), a["customer_minutes"].as_f64()), (Some(0.3), Some(141.0)));
+    assert_eq!(a["failure_classes"], serde_json::json!([["http_status", 141]]));
+
+    // The terminal table says the same, readably.
+    let table = ok(&fleetprobe(dir.path(), &["report", "clusters", "--period", "2026-10-01"]));
+    assert!(table.contains("7 of 14 customers (50.0%) had downtime"), "{table}");
+    assert!(table.contains("overran maintenance by 7h 0m"), "{table}");
+    assert!(table.contains("a-20261001T1000"), "{table}");
+
+    // Filters.
+    let major = ok(&fleetprobe(
+        dir.path(),
+        &["report", "incidents", "--period", "2026-10", "--scope", "major", "--format", "csv"],
+    ));
+    assert_eq!(major.lines().count(), 2, "{major}");
+    assert!(major.contains("b-20261001T0100"));
+    let on_a = ok(&fleetprobe(
+        dir.path(),
+        &["report", "incidents", "--period", "2026-10", "--cluster", "a", "--format", "csv"],
+    ));
+    assert!(on_a.contains("a-20261001T1000") && !on_a.contains("b-2026"), "{on_a}");
+
+    // The customers to call about the storage failure, with contacts.
+    let affected = ok(&fleetprobe(dir.path(), &["report", "affected", "--incident", "a-20261001T1000"]));
+    let rows: Vec<&str> = affected.lines().collect();
+    assert_eq!(rows.len(), 4, "{affected}");
+    assert_eq!(
+        rows[0],
+        "customer_id,customer,contact,plan,site_id,hostname,cluster,down_from,down_until,downtime_minutes,failures"
+    );
+    assert_eq!(
+        rows[1],
+        "c1,Customer 1,ops1@example.net,basic,a1,a1.test,a,2026-10-01 10:00 UTC,2026-10-01 10:47 UTC,47,http_status ×47"
+    );
+}
+
+#[test]
+fn reports_in_another_time_zone_cut_the_calendar_there() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fixture(dir.path());
+    ok(&fleetprobe(dir.path(), &["import", dir.path().join("results.csv").to_str().unwrap()]));
+    // 2026-10-01 in Berlin is 2026-09-30T22:00Z to 2026-10-01T22:00Z: the data covers 22 hours.
+    let json = ok(&fleetprobe(
+        dir.path(),
+        &["report", "clusters", "--period", "2026-10-01", "--tz", "Europe/Berlin", "--format", "json"],
+    ));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["period"]["start"], "2026-10-01 00:00 CEST");
+    let coverage = report["coverage"].as_f64().unwrap();
+    assert!((coverage - 22.0 / 24.0).abs() < 1e-9, "{coverage}");
+    assert_eq!(report["incidents"][0]["start"], "2026-10-01 03:00 CEST");
+}
+
+#[test]
+fn import_reports_every_bad_row_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fixture(dir.path());
+    let bad = "run_started_at,site_id,check,outcome,total_ms\n\
+               2026-10-01T00:00:00Z,a1,http,ok,10\n\
+               yesterday,a1,http,ok,10\n\
+               2026-10-01T00:00:00Z,zz9,http,ok,10\n\
+               2026-10-01T00:00:00Z,a2,ftp,ok,10\n\
+               2026-10-01T00:00:00Z,a3,http,exploded,10\n\
+               2026-10-01T00:00:00Z,a4,http,ok,-3\n\
+               2026-10-01T00:00:00Z,a1,http,ok,10\n";
+    std::fs::write(dir.path().join("bad.csv"), bad).unwrap();
+    let out = fleetprobe(dir.path(), &["import", dir.path().join("bad.csv").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "bad.csv:3: run_started_at: `yesterday` is not a UTC time",
+        "bad.csv:4: site_id: unknown site `zz9`",
+        "bad.csv:5: check: `ftp` is not a check; expected http or dns",
+        "bad.csv:6: outcome: `exploded` is not an outcome",
+        "bad.csv:7: total_ms: `-3` is not a number",
+        "bad.csv:8: site_id: a second http result for this site in the same run (first on line 2)",
+    ] {
+        assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
+    }
+    assert!(!dir.path().join("store.db").exists(), "nothing may be written");
+}

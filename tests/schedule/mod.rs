@@ -1,0 +1,232 @@
+//! Fault schedules for availability tests: a small fleet, one run a minute over one day, and
+//! which site fails in which minutes. The analysis is fed exactly what a store would hold.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use fleetprobe::analysis::availability::{self, Account};
+use fleetprobe::analysis::incidents::{self, Incident};
+use fleetprobe::analysis::outages::{SiteHistory, Tracker};
+use fleetprobe::analysis::{self, FailureSet, MINUTE_MS, Observation, Run, Settings, Span};
+use fleetprobe::fleet::{Fleet, SiteIdx};
+use fleetprobe::probe::Failure;
+
+const DAY_START: &str = "2026-10-01T00:00:00Z";
+
+/// Milliseconds of a clock time ("10:47", "24:00") on 2026-10-01 UTC.
+pub fn at(clock: &str) -> i64 {
+    let (h, m) = clock.split_once(':').expect("HH:MM");
+    let base = DAY_START.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    base + (h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()) * MINUTE_MS
+}
+
+/// Whole minutes of a length; panics on a fraction, since every schedule is on the minute.
+pub fn minutes(ms: i64) -> i64 {
+    assert_eq!(ms % MINUTE_MS, 0, "{ms} ms is not a whole number of minutes");
+    ms / MINUTE_MS
+}
+
+#[derive(Clone)]
+pub struct Schedule {
+    pub fleet: Fleet,
+    /// Run start → valid.
+    pub runs: BTreeMap<i64, bool>,
+    /// (site, run start) → failure.
+    pub failures: BTreeMap<(SiteIdx, i64), Failure>,
+}
+
+pub struct Report {
+    pub fleet: Fleet,
+    pub history: SiteHistory,
+    pub incidents: Vec<Incident>,
+    pub accounts: Vec<Account>,
+}
+
+impl Schedule {
+    /// The test fleet with one valid run every minute of the day.
+    pub fn day() -> Schedule {
+        Schedule::with_extra_config("")
+    }
+
+    fn with_extra_config(extra: &str) -> Schedule {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sites = String::from("site_id,customer,cluster,hostname\n");
+        let mut customers = String::from("customer_id,name,plan,monthly_fee\n");
+        for i in 1..=10 {
+            sites.push_str(&format!("a{i},c{i},a,a{i}.test\n"));
+            customers.push_str(&format!("c{i},Customer {i},basic,10\n"));
+        }
+        for i in 1..=4 {
+            sites.push_str(&format!("b{i},c{},b,b{i}.test\n", 10 + i));
+            customers.push_str(&format!("c{},Customer {},basic,10\n", 10 + i, 10 + i));
+        }
+        sites.push_str("b5,c1,b,b5.test\n");
+        let config = format!(
+            "[probe]\ninterval = \"60s\"\nconfirm_after = 2\n\n[analysis]\nincident_merge_gap = \"5m\"\nmajor_share = 0.5\n\n\
+             [inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
+             [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[plan]]\nname = \"basic\"\ntarget = 99.9\n{extra}"
+        );
+        std::fs::write(dir.path().join("fleet.toml"), config).unwrap();
+        std::fs::write(dir.path().join("sites.csv"), sites).unwrap();
+        std::fs::write(dir.path().join("customers.csv"), customers).unwrap();
+        let fleet = Fleet::load(&dir.path().join("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let runs = (0..1440).map(|m| (at("00:00") + m * MINUTE_MS, true)).collect();
+        Schedule { fleet, runs, failures: BTreeMap::new() }
+    }
+
+    pub fn with_maintenance(self, cluster: &str, from: &str, to: &str) -> Schedule {
+        let iso = |clock: &str| jiff::Timestamp::from_millisecond(at(clock)).unwrap().to_string();
+        let mut s = Schedule::with_extra_config(&format!(
+            "\n[[maintenance]]\ncluster = \"{cluster}\"\nstart = \"{}\"\nend = \"{}\"\nnote = \"test window\"\n",
+            iso(from),
+            iso(to)
+        ));
+        s.runs = self.runs;
+        s.failures = self.failures;
+        s
+    }
+
+    pub fn site(&self, id: &str) -> SiteIdx {
+        self.fleet.site_index(id).unwrap_or_else(|| panic!("no site {id}"))
+    }
+
+    /// `site` fails in every run that starts in [from, to).
+    pub fn down(&mut self, site: &str, from: &str, to: &str, failure: Failure) {
+        let site = self.site(site);
+        let starts: Vec<i64> = self.runs.range(at(from)..at(to)).map(|(s, _)| *s).collect();
+        for start in starts {
+            self.failures.insert((site, start), failure);
+        }
+    }
+
+    /// No runs in [from, to): the prober was down.
+    pub fn gap(&mut self, from: &str, to: &str) {
+        let starts: Vec<i64> = self.runs.range(at(from)..at(to)).map(|(s, _)| *s).collect();
+        for start in starts {
+            self.runs.remove(&start);
+        }
+    }
+
+    /// The run at `clock` could not reach its control targets.
+    pub fn invalid(&mut self, clock: &str) {
+        *self.runs.get_mut(&at(clock)).expect("a run at that minute") = false;
+    }
+
+    pub fn analyze_day(&self) -> Report {
+        self.analyze("00:00", "24:00")
+    }
+
+    /// Analyzes [from, to), feeding every run of the day before `to` (earlier ones carry state).
+    pub fn analyze(&self, from: &str, to: &str) -> Report {
+        self.analyze_runs(Span::new(at(from), at(to)), self.run_list(at(to)))
+    }
+
+    /// The runs before `end` with what each saw, as the store would return them.
+    pub fn run_list(&self, end: i64) -> Vec<(Run, Vec<Observation>)> {
+        self.runs
+            .range(..end)
+            .enumerate()
+            .map(|(i, (&start, &valid))| {
+                let observations = (0..self.fleet.sites.len())
+                    .map(|site| {
+                        let failures: FailureSet = self.failures.get(&(site, start)).copied().into_iter().collect();
+                        Observation { site, failures }
+                    })
+                    .collect();
+                (Run { id: i as i64 + 1, started_at_ms: start, valid }, observations)
+            })
+            .collect()
+    }
+
+    pub fn analyze_runs(&self, period: Span, runs: Vec<(Run, Vec<Observation>)>) -> Report {
+        let settings = Settings::from_fleet(&self.fleet);
+        let maintenance = analysis::maintenance_by_site(&self.fleet);
+        let confirm: Vec<u32> = self.fleet.sites.iter().map(|s| self.fleet.confirm_after(s.customer)).collect();
+        let mut tracker = Tracker::new(period, settings, &confirm, &maintenance);
+        for (run, observations) in runs {
+            tracker.run(run, observations);
+        }
+        let history = tracker.finish(period.end);
+        let incidents = incidents::incidents(&self.fleet, &history, &maintenance, &settings);
+        let accounts = availability::site_accounts(&history, &maintenance);
+        Report { fleet: self.fleet.clone(), history, incidents, accounts }
+    }
+}
+
+impl Report {
+    fn site(&self, id: &str) -> SiteIdx {
+        self.fleet.site_index(id).unwrap_or_else(|| panic!("no site {id}"))
+    }
+    pub fn site_downtime_minutes(&self, id: &str) -> i64 {
+        minutes(self.accounts[self.site(id)].downtime_ms)
+    }
+    pub fn site_monitored_minutes(&self, id: &str) -> i64 {
+        minutes(self.accounts[self.site(id)].monitored_ms)
+    }
+    pub fn site_maintenance_downtime_minutes(&self, id: &str) -> i64 {
+        minutes(self.accounts[self.site(id)].maintenance_downtime_ms)
+    }
+    pub fn site_maintenance_monitored_minutes(&self, id: &str) -> i64 {
+        minutes(self.accounts[self.site(id)].maintenance_monitored_ms)
+    }
+    fn cluster(&self, name: &str) -> availability::ClusterAvailability {
+        let idx = self.fleet.cluster_index(name).unwrap();
+        availability::clusters(&self.fleet, &self.accounts).remove(idx)
+    }
+    pub fn cluster_downtime_minutes(&self, name: &str) -> i64 {
+        minutes(self.cluster(name).account.downtime_ms)
+    }
+    pub fn cluster_monitored_minutes(&self, name: &str) -> i64 {
+        minutes(self.cluster(name).account.monitored_ms)
+    }
+    pub fn customers_with_downtime(&self) -> usize {
+        availability::customers_with_downtime(&self.fleet, &self.accounts).len()
+    }
+    pub fn customer_downtime_minutes(&self, id: &str) -> i64 {
+        let customer = self.fleet.customers.iter().position(|c| c.id == id).unwrap();
+        minutes(availability::customer_down_ms(&self.fleet, &self.history, customer))
+    }
+}
+
+impl Schedule {
+    /// `site` fails in the runs starting in minutes [from, to) of the day.
+    pub fn down_minutes(&mut self, site: SiteIdx, from: i64, to: i64, failure: Failure) {
+        let base = at("00:00");
+        let starts: Vec<i64> =
+            self.runs.range(base + from * MINUTE_MS..base + to * MINUTE_MS).map(|(s, _)| *s).collect();
+        for start in starts {
+            self.failures.insert((site, start), failure);
+        }
+    }
+
+    /// Removes the run at `minute` (the prober did not run).
+    pub fn drop_minute(&mut self, minute: i64) {
+        self.runs.remove(&(at("00:00") + minute * MINUTE_MS));
+    }
+
+    /// Marks the run at `minute` invalid, if there is one.
+    pub fn invalid_minute(&mut self, minute: i64) {
+        if let Some(valid) = self.runs.get_mut(&(at("00:00") + minute * MINUTE_MS)) {
+            *valid = false;
+        }
+    }
+}
+
+/// What a failing property prints: the schedule's faults, not the whole fleet.
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let minute = |ms: i64| (ms - at("00:00")) / MINUTE_MS;
+        let missing: Vec<i64> = (0..360).filter(|m| !self.runs.contains_key(&(at("00:00") + m * MINUTE_MS))).collect();
+        let invalid: Vec<i64> = self.runs.iter().filter(|(_, v)| !**v).map(|(s, _)| minute(*s)).collect();
+        let mut down: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (site, start) in self.failures.keys() {
+            down.entry(self.fleet.sites[*site].id.clone()).or_default().push(minute(*start));
+        }
+        f.debug_struct("Schedule")
+            .field("down_minutes", &down)
+            .field("missing", &missing)
+            .field("invalid", &invalid)
+            .finish()
+    }
+}
