@@ -2,7 +2,7 @@
 //!
 //! The modules follow the data flow, one way: `fleet` (configuration and inventory) → `probe`
 //! (checks and the sweep) → `store` (runs, results, histograms) → `analysis` (outages,
-//! incidents, availability) → `report`. `servers` holds the loopback HTTP and DNS servers that
+//! incidents, availability, latency percentiles) → `report`. `servers` holds the loopback HTTP and DNS servers that
 //! the demo and the tests probe; `cli` wires the commands together.
 
 pub mod analysis;

@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use fleetprobe::report::chart;
 use fleetprobe::report::pdf::{
-    Branding, Chart, CreditLine, GoodwillLine, IncidentRow, MaintenanceOverlap, PdfError, SiteRow, SlaDocument,
+    Branding, CreditLine, GoodwillLine, IncidentRow, MaintenanceOverlap, PdfError, SiteRow, SlaDocument, SvgChart,
     example_document, render_sla_pdf,
 };
 
@@ -99,7 +100,17 @@ fn realistic() -> SlaDocument {
             },
         })
         .collect();
-    doc.charts.push(Chart { title: "Latency, p95".into(), svg: chart_svg("First byte over October") });
+    doc.charts.push(SvgChart { title: "Latency, p95".into(), svg: chart_svg("First byte over October") });
+    // What the report will really place: plotters' SVG, which carries its own title.
+    let daily = chart::Chart::DailyAvailability(chart::DailyAvailability {
+        title: "Daily availability, plotters".into(),
+        days: (1..=31)
+            .map(|d| (jiff::civil::date(2026, 10, d), (d != 9).then_some(if d == 14 { 99.28 } else { 99.99 })))
+            .collect(),
+        target_percent: 99.9,
+    });
+    let svg = chart::render_svg(&daily, chart::ChartSize { width: 640, height: 260 }).expect("plotters chart");
+    doc.charts.push(SvgChart { title: String::new(), svg });
     doc
 }
 
@@ -124,6 +135,7 @@ fn a_realistic_report_reads_back() {
         // Chart text survives only if usvg found the embedded font.
         "First byte over October",
         "p95 latency, ms",
+        "Daily availability, plotters",
         "How availability is measured",
     ] {
         assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
@@ -217,7 +229,7 @@ fn the_example_branding_renders() {
 #[test]
 fn a_broken_chart_is_an_error_naming_it() {
     let mut doc = example_document();
-    doc.charts.push(Chart { title: "Latency".into(), svg: "<svg".into() });
+    doc.charts.push(SvgChart { title: "Latency".into(), svg: "<svg".into() });
     let error = render_sla_pdf(&doc, &Branding::default()).expect_err("broken SVG");
     assert!(matches!(error, PdfError::Chart { index: 1, .. }), "{error}");
     assert!(error.to_string().contains("Latency"));

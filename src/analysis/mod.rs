@@ -3,7 +3,8 @@
 //! Fourth stage of the data flow, and pure: no store, clock or files inside. The caller feeds
 //! runs in time order (`outages::Tracker`), and gets back site outages, blips and per-site time
 //! accounts; `incidents` turns a cluster's outages into incidents with the share of customers
-//! they hit. Every figure can be recomputed by hand from the runs, to the minute:
+//! they hit; `latency` turns merged latency histograms into percentiles, bins and CDFs. Every
+//! availability figure can be recomputed by hand from the runs, to the minute:
 //!
 //! - A run's *slot* is the time it speaks for: from its start to the next run's start, or one
 //!   interval when the next run is late (the rest of the gap is unmonitored).
@@ -16,6 +17,7 @@
 
 pub mod availability;
 pub mod incidents;
+pub mod latency;
 pub mod outages;
 pub mod sla;
 

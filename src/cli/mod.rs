@@ -47,6 +47,8 @@ enum Command {
     },
     /// Serve the demo fleet on loopback inside this process and probe it.
     Demo(crate::demo::DemoArgs),
+    /// Roll up latency histograms and remove data older than the configured retention.
+    Prune(PruneArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -108,6 +110,17 @@ struct ResultsArgs {
     output: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct PruneArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Pretend it is this UTC time (tests, backfills)
+    #[arg(long, value_name = "TIMESTAMP", env = "FLEETPROBE_NOW")]
+    now: Option<jiff::Timestamp>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ResultsFormat {
     Table,
@@ -143,6 +156,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(&args),
         Command::Report { report } => crate::report::run(&report),
         Command::Demo(args) => crate::demo::run(&args),
+        Command::Prune(args) => prune(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -223,7 +237,13 @@ pub struct ProbeReport {
     pub failures: BTreeMap<(String, String), u64>,
     pub sites_down: usize,
     pub elapsed: std::time::Duration,
+    /// Time spent rolling up and pruning after the run was stored.
+    pub housekeeping: std::time::Duration,
 }
+
+/// Runs a probe run prunes at most after storing its own (one expires per run in the steady
+/// state); `fleetprobe prune` does any backlog at once.
+const HOUSEKEEPING_RUNS: usize = 5;
 
 fn probe(args: &ProbeArgs) -> Result<ProbeReport, CommandError> {
     let fleet = Arc::new(load_fleet(&args.config)?);
@@ -353,12 +373,25 @@ pub fn run_probe(
     let run_id = writer
         .finish(&summary, &histogram_records)
         .map_err(|e| CommandError::store(format!("{e}; the run was not stored")))?;
+    let elapsed = wall_start.elapsed();
+
+    // The run is stored; now roll up the hours and days that just ended and drop what the
+    // retention no longer keeps, in small steps so that a sweep stays short.
+    let now = now_ms();
+    let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX);
+    store
+        .rollup(now, Some(store::rollup::site_budget(fleet.sites.len(), interval_ms)))
+        .and_then(|_| store.prune(now, &fleet.retention, Some(HOUSEKEEPING_RUNS)))
+        .map_err(|e| CommandError::store(format!("{e} (run {run_id} was stored)")))?;
+    let housekeeping = wall_start.elapsed() - elapsed;
+    log::debug!("rollup and prune after run {run_id}: {housekeeping:?}");
     Ok(ProbeReport {
         run_id,
         summary,
         failures,
         sites_down: down.iter().filter(|&&d| d).count(),
-        elapsed: wall_start.elapsed(),
+        elapsed,
+        housekeeping,
     })
 }
 
@@ -412,6 +445,42 @@ fn print_probe_report(fleet: &Fleet, report: &ProbeReport, verbose: bool, quiet:
             let _ = writeln!(out, "  {cluster:<width$}  {class:<24} {count:>7}");
         }
     }
+}
+
+/// Rolls up everything due and prunes in steps of a few hundred runs, so that a probe starting
+/// meanwhile waits for one short transaction at most.
+fn prune(args: &PruneArgs) -> Result<(), CommandError> {
+    let fleet = load_fleet(&args.config)?;
+    let mut store = crate::report::open_existing_store(&fleet, &args.store)?;
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now).as_millisecond();
+    let store_error = |e: store::StoreError| CommandError::store(e.to_string());
+    let rolled = store.rollup(now, None).map_err(store_error)?;
+    let mut pruned = store::PruneStats::default();
+    loop {
+        let step = store.prune(now, &fleet.retention, Some(200)).map_err(store_error)?;
+        pruned.runs += step.runs;
+        pruned.runs_left = step.runs_left;
+        pruned.hour_histograms += step.hour_histograms;
+        pruned.day_histograms += step.day_histograms;
+        pruned.site_day_histograms += step.site_day_histograms;
+        if step.runs == 0 {
+            break;
+        }
+    }
+    println!(
+        "rolled up {} hours, {} days, {} site days; removed {} runs, {} hour, {} day and {} site day histograms",
+        rolled.hours,
+        rolled.days,
+        rolled.site_days,
+        pruned.runs,
+        pruned.hour_histograms,
+        pruned.day_histograms,
+        pruned.site_day_histograms
+    );
+    if pruned.runs_left > 0 {
+        println!("{} runs past retention are kept until their hour and day are rolled up", pruned.runs_left);
+    }
+    Ok(())
 }
 
 fn results(args: &ResultsArgs) -> Result<(), CommandError> {

@@ -199,6 +199,30 @@ pub struct DnsSettings {
     pub tcp_fallback: bool,
 }
 
+/// How long stored data is kept (`[retention]`). Each level must be kept at least as long as
+/// the one it is rolled up from, and raw data at least two days, so that a day can be rolled
+/// up before its runs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Runs, their results and per-run histograms.
+    pub raw: Duration,
+    /// Hour histograms per cluster.
+    pub hourly: Duration,
+    /// Day histograms per cluster and per site.
+    pub daily: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Retention {
+            raw: Duration::from_secs(35 * DAY),
+            hourly: Duration::from_secs(400 * DAY),
+            daily: Duration::from_secs(1_826 * DAY),
+        }
+    }
+}
+
 // ---- raw TOML -------------------------------------------------------------------------------
 
 #[derive(Deserialize, Default)]
@@ -218,6 +242,8 @@ struct RawConfig {
     #[serde(default)]
     control: RawControl,
     #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     analysis: RawAnalysis,
     #[serde(default)]
     goodwill: Vec<RawGoodwill>,
@@ -230,6 +256,14 @@ struct RawGoodwill {
     months: Spanned<f64>,
     #[serde(default)]
     note: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    raw: Option<Spanned<String>>,
+    hourly: Option<Spanned<String>>,
+    daily: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -375,6 +409,7 @@ pub(crate) struct Parsed {
     pub inventory_sites: String,
     pub inventory_customers: String,
     pub control: Control,
+    pub retention: Retention,
     pub analysis: AnalysisSettings,
     pub goodwill: Vec<crate::analysis::sla::Goodwill>,
     raw_maintenance: Vec<RawMaintenance>,
@@ -422,6 +457,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
     };
 
     let probe = probe_settings(raw.probe, &at, &base_dir, errors);
+    let retention = retention(&raw.retention, &at, errors);
 
     let mut clusters = Vec::new();
     let mut cluster_index = HashMap::new();
@@ -610,10 +646,65 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         inventory_sites: raw.inventory.sites,
         inventory_customers: raw.inventory.customers,
         control,
+        retention,
         analysis: AnalysisSettings { incident_merge_gap, major_share },
         goodwill,
         raw_maintenance: raw.maintenance,
     })
+}
+
+fn retention(raw: &RawRetention, at: &At, errors: &mut FleetErrors) -> Retention {
+    let defaults = Retention::default();
+    let mut duration = |value: &Option<Spanned<String>>, field: &str, default: Duration| match value {
+        None => default,
+        Some(v) => match parse_duration(v.get_ref()) {
+            Ok(d) => d,
+            Err(m) => {
+                errors.push(at.err(v, field, m));
+                default
+            }
+        },
+    };
+    let kept = Retention {
+        raw: duration(&raw.raw, "retention.raw", defaults.raw),
+        hourly: duration(&raw.hourly, "retention.hourly", defaults.hourly),
+        daily: duration(&raw.daily, "retention.daily", defaults.daily),
+    };
+    let days = |d: Duration| format!("{}d", d.as_secs() as f64 / 86_400.0);
+    let mut check = |ok: bool, value: &Option<Spanned<String>>, field: &str, message: String| {
+        if !ok {
+            match value {
+                Some(v) => errors.push(at.err(v, field, message)),
+                None => errors.push(FleetError::at(at.path, None, field, message)),
+            }
+        }
+    };
+    check(
+        kept.raw >= Duration::from_secs(2 * 86_400),
+        &raw.raw,
+        "retention.raw",
+        format!(
+            "{} is too short; expected at least \"2d\" so each day is rolled up before its runs go",
+            days(kept.raw)
+        ),
+    );
+    check(
+        kept.hourly >= kept.raw,
+        &raw.hourly,
+        "retention.hourly",
+        format!("{} is shorter than retention.raw ({}); expected at least as long", days(kept.hourly), days(kept.raw)),
+    );
+    check(
+        kept.daily >= kept.hourly,
+        &raw.daily,
+        "retention.daily",
+        format!(
+            "{} is shorter than retention.hourly ({}); expected at least as long",
+            days(kept.daily),
+            days(kept.hourly)
+        ),
+    );
+    kept
 }
 
 fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &mut FleetErrors) -> ProbeSettings {

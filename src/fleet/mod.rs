@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use config::{
-    AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Source, StoreLocation, Timeouts, Via,
+    AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StoreLocation, Timeouts,
+    Via,
 };
 pub use error::{FleetError, FleetErrors};
 
@@ -41,6 +42,8 @@ pub struct Fleet {
     pub sites: Vec<Site>,
     pub maintenance: Vec<MaintenanceWindow>,
     pub control: Control,
+    /// How long runs, results and latency rollups are kept.
+    pub retention: Retention,
     pub analysis: AnalysisSettings,
     /// Goodwill credits granted per incident.
     pub goodwill: Vec<crate::analysis::sla::Goodwill>,
@@ -235,6 +238,7 @@ impl Fleet {
             sites,
             maintenance,
             control: parsed.control,
+            retention: parsed.retention,
             analysis: parsed.analysis,
             goodwill: parsed.goodwill,
         })

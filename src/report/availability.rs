@@ -25,6 +25,8 @@ pub struct Availability {
     pub accounts: Vec<Account>,
     pub maintenance: Vec<Vec<Span>>,
     pub settings: Settings,
+    /// The probers whose runs were read.
+    pub vantages: std::collections::BTreeSet<String>,
 }
 
 impl Availability {
@@ -52,6 +54,7 @@ pub fn analyze(
 
     let mut runs = store.runs(Some(start_ms - LOOKBACK_MS), Some(elapsed.end)).map_err(store_error)?;
     runs.sort_by_key(|r| (r.started_at_ms, r.id));
+    let vantages = runs.iter().map(|r| r.vantage.clone()).collect();
     let mut tracker = Tracker::new(period, settings, &confirm_after, &maintenance);
     for run in runs {
         let mut by_site: HashMap<SiteIdx, FailureSet> = HashMap::new();
@@ -77,5 +80,5 @@ pub fn analyze(
     let history = tracker.finish(elapsed.end);
     let incidents = incidents::incidents(fleet, &history, &maintenance, &settings);
     let accounts = availability::site_accounts(&history, &maintenance);
-    Ok(Availability { period, elapsed, history, incidents, accounts, maintenance, settings })
+    Ok(Availability { period, elapsed, history, incidents, accounts, maintenance, settings, vantages })
 }

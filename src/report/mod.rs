@@ -1,8 +1,10 @@
 //! Reports: what people read, built from stored results. Last stage of the data flow.
 
 pub mod availability;
+pub mod chart;
 pub mod clusters;
 pub mod incidents;
+pub mod latency;
 pub mod pdf;
 pub mod period;
 pub mod table;
@@ -18,11 +20,14 @@ pub enum ReportCommand {
     Incidents(incidents::IncidentsArgs),
     /// The customers and sites one incident hit, with contacts and downtime, as CSV.
     Affected(incidents::AffectedArgs),
+    /// Latency percentiles of a cluster or site as a table, or charts (bands, heatmap, phases, CDF).
+    Latency(latency::LatencyArgs),
 }
 
 pub fn run(command: &ReportCommand) -> Result<(), CommandError> {
     match command {
         ReportCommand::Clusters(args) => clusters::run(args),
+        ReportCommand::Latency(args) => latency::run(args),
         ReportCommand::Incidents(args) => incidents::run_incidents(args),
         ReportCommand::Affected(args) => incidents::run_affected(args),
     }

@@ -5,19 +5,25 @@
 //! (dropping the writer without [`RunWriter::finish`] rolls back). Reports read through the
 //! query methods of [`Store`]. SQLite is the default backend (`sqlite.rs`); every backend
 //! implements the same trait.
+//!
+//! Latency histograms are kept at three resolutions (per run, hour and day; per site: per day)
+//! and rolled up and pruned by [`Store::rollup`] and [`Store::prune`]; `rollup.rs` holds the pure
+//! part (buckets, merging, which resolution answers which stretch of a period).
 
 pub mod histogram;
 pub mod lock;
+pub mod rollup;
 pub mod sqlite;
 
 use std::path::PathBuf;
 
 use hdrhistogram::Histogram;
 
-use crate::fleet::StoreLocation;
+use crate::fleet::{Retention, StoreLocation};
 use crate::probe::{CheckKind, CheckResult, Outcome, Phase, Timings};
 
 pub use lock::RunLock;
+pub use rollup::Resolution;
 
 /// Why the store could not do what was asked. The binary prints these with the store's location.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +129,59 @@ pub struct ResultFilter {
     pub limit: Option<usize>,
 }
 
+/// Whose latencies a query reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LatencyScope {
+    /// A cluster: per-run histograms and their hour and day rollups.
+    Cluster(String),
+    /// One site (by id): its raw results and its day rollups.
+    Site(String),
+}
+
+/// Latencies of one phase of one check kind, over [from, to), in buckets.
+#[derive(Debug, Clone)]
+pub struct LatencyQuery {
+    pub scope: LatencyScope,
+    pub check: CheckKind,
+    pub phase: Phase,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Length of the output buckets (aligned to the Unix epoch, so to UTC hours and days), or
+    /// `None` for one histogram over the whole period.
+    pub bucket_ms: Option<i64>,
+}
+
+/// The merged latencies of one output bucket, [start, end), in microseconds.
+#[derive(Debug, Clone)]
+pub struct TimedHistogram {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub histogram: Histogram<u64>,
+}
+
+/// What one [`Store::rollup`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollupStats {
+    pub hours: usize,
+    pub days: usize,
+    /// Sites whose day histograms were built.
+    pub site_days: usize,
+    /// Days whose per-site histograms are still being built (the site budget ran out).
+    pub site_days_unfinished: usize,
+}
+
+/// What one [`Store::prune`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    /// Runs removed with their results and per-run histograms.
+    pub runs: usize,
+    /// Runs past the raw retention still waiting (the run budget ran out, or a rollup is pending).
+    pub runs_left: usize,
+    pub hour_histograms: usize,
+    pub day_histograms: usize,
+    pub site_day_histograms: usize,
+}
+
 /// Writes one run. Dropped without `finish`, nothing of the run is kept.
 pub trait RunWriter {
     /// Adds one result; `result.site` indexes the `sites` passed to [`Store::begin_run`].
@@ -141,6 +200,21 @@ pub trait Store {
     fn results(&self, filter: &ResultFilter, each: &mut dyn FnMut(StoredResult) -> StoreResult<()>) -> StoreResult<()>;
     /// Histograms of one run.
     fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>>;
+    /// Merged latencies for `query`, one bucket at a time in time order (empty buckets left
+    /// out), each merged from the coarsest stored histograms that fit it exactly. Invalid runs
+    /// and failed checks have no latencies.
+    fn latency_histograms(
+        &self,
+        query: &LatencyQuery,
+        each: &mut dyn FnMut(TimedHistogram) -> StoreResult<()>,
+    ) -> StoreResult<()>;
+    /// Rolls up every hour and day that has ended by `now_ms` and received runs since its last
+    /// rollup: cluster hours and days from per-run histograms, site days from raw results (at
+    /// most `site_budget` sites per call; the rest on the next). Idempotent.
+    fn rollup(&mut self, now_ms: i64, site_budget: Option<usize>) -> StoreResult<RollupStats>;
+    /// Removes data older than `retention` allows before `now_ms`: at most `run_budget` runs
+    /// (with their results and histograms), never one whose rollups are pending.
+    fn prune(&mut self, now_ms: i64, retention: &Retention, run_budget: Option<usize>) -> StoreResult<PruneStats>;
     /// Where this store lives, for messages.
     fn location(&self) -> String;
 }

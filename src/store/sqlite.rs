@@ -7,14 +7,14 @@
 //! and results live in a `WITHOUT ROWID` table keyed by (run, site, check). `results_view` spells
 //! everything out for people querying the file with the `sqlite3` shell.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::*;
 use crate::probe::Failure;
@@ -24,7 +24,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations, oldest first. The store's `user_version` is the number applied; append
 /// new ones at the end, never edit a published one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 const SCHEMA_V1: &str = "
 -- Sites as last seen by a run; results refer to them by `key` so each result row stays small.
@@ -99,6 +99,54 @@ JOIN sites s ON s.key = r.site_key
 LEFT JOIN check_names c ON c.code = r.check_kind
 LEFT JOIN outcome_names o ON o.code = r.outcome;
 ";
+
+/// Latency rollups. Rows are replaced whole when their bucket is rolled up again, so a rollup
+/// is a function of the stored runs and running it twice changes nothing.
+const SCHEMA_V2: &str = "
+-- Hour (resolution 1) and day (2) histograms per cluster, merged from the per-run histograms
+-- of valid runs; bucket_ms is the start of the UTC hour or day.
+CREATE TABLE latency_rollups (
+    resolution INTEGER NOT NULL,
+    cluster    TEXT NOT NULL,
+    check_kind INTEGER NOT NULL,
+    phase      INTEGER NOT NULL,
+    bucket_ms  INTEGER NOT NULL,
+    hist       BLOB NOT NULL,
+    PRIMARY KEY (resolution, cluster, check_kind, phase, bucket_ms)
+) WITHOUT ROWID;
+CREATE INDEX latency_rollups_by_time ON latency_rollups (resolution, bucket_ms);
+
+-- Day histograms per site, built from the successful results of valid runs.
+CREATE TABLE site_latency_days (
+    site_key   INTEGER NOT NULL REFERENCES sites (key),
+    check_kind INTEGER NOT NULL,
+    phase      INTEGER NOT NULL,
+    day_ms     INTEGER NOT NULL,
+    hist       BLOB NOT NULL,
+    PRIMARY KEY (site_key, check_kind, phase, day_ms)
+) WITHOUT ROWID;
+CREATE INDEX site_latency_days_by_day ON site_latency_days (day_ms);
+
+-- Buckets that received a valid run since they were last rolled up: level 1 an hour, 2 a day
+-- (clusters), 3 a day (sites; next_site_key is where a half-built pass goes on).
+CREATE TABLE rollups_pending (
+    level         INTEGER NOT NULL,
+    bucket_ms     INTEGER NOT NULL,
+    next_site_key INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (level, bucket_ms)
+) WITHOUT ROWID;
+-- Runs stored before this version are rolled up by the next rollup.
+INSERT OR IGNORE INTO rollups_pending (level, bucket_ms)
+SELECT DISTINCT 1, started_at_ms / 3600000 * 3600000 FROM runs WHERE valid = 1;
+INSERT OR IGNORE INTO rollups_pending (level, bucket_ms)
+SELECT DISTINCT level, started_at_ms / 86400000 * 86400000 FROM runs, (SELECT 2 AS level UNION SELECT 3)
+WHERE valid = 1;
+";
+
+/// Levels of `rollups_pending`.
+const PENDING_HOUR: i64 = 1;
+const PENDING_DAY: i64 = 2;
+const PENDING_SITE_DAY: i64 = 3;
 
 const RESULT_COLUMNS: &str = "r.run_id, s.site_id, s.customer, s.cluster, s.hostname, r.check_kind, r.outcome, \
      r.started_at_ms, r.attempts, r.http_status, r.dns_us, r.connect_us, r.tls_us, r.first_byte_us, r.total_us, \
@@ -275,6 +323,7 @@ struct SqliteRunWriter<'a> {
     tx: Transaction<'a>,
     path: &'a Path,
     run_id: RunId,
+    started_at_ms: i64,
     /// Store key of each site, indexed like the `sites` given to `begin_run`.
     site_keys: Vec<i64>,
 }
@@ -316,7 +365,7 @@ impl RunWriter for SqliteRunWriter<'_> {
     }
 
     fn finish(self: Box<Self>, summary: &RunSummary, histograms: &[HistogramRecord]) -> StoreResult<RunId> {
-        let SqliteRunWriter { tx, path, run_id, .. } = *self;
+        let SqliteRunWriter { tx, path, run_id, started_at_ms, .. } = *self;
         tx.execute(
             "UPDATE runs SET finished_at_ms = ?2, valid = ?3, invalid_reason = ?4, checks = ?5, failures = ?6 \
              WHERE id = ?1",
@@ -342,6 +391,22 @@ impl RunWriter for SqliteRunWriter<'_> {
                     .execute(params![run_id, h.cluster, h.check.code(), h.phase.code(), blob])
                     .map_err(|e| write_error(path, "histograms", e))?;
             }
+        }
+        if summary.valid {
+            // The run's hour and day must be rolled up (again) once they are over; a new run in
+            // a day whose site pass is under way starts that pass over.
+            tx.execute(
+                "INSERT INTO rollups_pending (level, bucket_ms) VALUES (?1, ?2), (?3, ?4), (?5, ?4) \
+                 ON CONFLICT (level, bucket_ms) DO UPDATE SET next_site_key = 0",
+                params![
+                    PENDING_HOUR,
+                    rollup::bucket_start(started_at_ms, rollup::HOUR_MS),
+                    PENDING_DAY,
+                    rollup::bucket_start(started_at_ms, rollup::DAY_MS),
+                    PENDING_SITE_DAY
+                ],
+            )
+            .map_err(|e| write_error(path, "pending rollups", e))?;
         }
         tx.commit().map_err(|e| write_error(path, "run (commit)", e))?;
         Ok(run_id)
@@ -416,7 +481,7 @@ impl Store for SqliteStore {
         let run_id = tx.last_insert_rowid();
         let site_keys = upsert_sites(&tx, sites).map_err(|e| write_error(path, "sites", e))?;
         refresh_code_names(&tx).map_err(error)?;
-        Ok(Box::new(SqliteRunWriter { tx, path, run_id, site_keys }))
+        Ok(Box::new(SqliteRunWriter { tx, path, run_id, started_at_ms: meta.started_at_ms, site_keys }))
     }
 
     fn runs(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<StoredRun>> {
@@ -482,8 +547,442 @@ impl Store for SqliteStore {
         Ok(records)
     }
 
+    fn latency_histograms(
+        &self,
+        query: &LatencyQuery,
+        each: &mut dyn FnMut(TimedHistogram) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let pending = self.pending()?;
+        let site_key = match &query.scope {
+            LatencyScope::Cluster(_) => None,
+            LatencyScope::Site(id) => {
+                let key = self
+                    .conn
+                    .query_row("SELECT key FROM sites WHERE site_id = ?1", [id], |row| row.get::<_, i64>(0))
+                    .optional()
+                    .map_err(|e| self.query_error("sites", e))?;
+                match key {
+                    Some(key) => Some(key),
+                    // A site never probed has no latencies.
+                    None => return Ok(()),
+                }
+            }
+        };
+        for (start_ms, end_ms) in rollup::output_buckets(query.from_ms, query.to_ms, query.bucket_ms) {
+            let mut sum: Option<Histogram<u64>> = None;
+            for piece in rollup::cover(start_ms, end_ms, &pending, site_key.is_some()) {
+                self.read_piece(query, site_key, piece, &mut |histogram| match &mut sum {
+                    Some(sum) => rollup::merge(sum, &histogram).map_err(|m| self.corrupt(m)),
+                    None => {
+                        sum = Some(histogram);
+                        Ok(())
+                    }
+                })?;
+            }
+            if let Some(histogram) = sum.filter(|h| !h.is_empty()) {
+                each(TimedHistogram { start_ms, end_ms, histogram })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn rollup(&mut self, now_ms: i64, site_budget: Option<usize>) -> StoreResult<RollupStats> {
+        let mut stats = RollupStats::default();
+        let path = self.path.clone();
+        let error = |e| write_error(&path, "latency rollups", e);
+        let corrupt = |message: String| StoreError::Corrupt { path: path.display().to_string(), message };
+        {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error)?;
+            let hours = pending_due(&tx, PENDING_HOUR, rollup::HOUR_MS, now_ms).map_err(error)?;
+            for (hour, _) in &hours {
+                roll_up_hour(&tx, *hour).map_err(|e| match e {
+                    RollupError::Sql(e) => error(e),
+                    RollupError::Data(m) => corrupt(m),
+                })?;
+            }
+            stats.hours = hours.len();
+            // A day is rolled up from its hours, once none of them is pending.
+            for (day, _) in pending_due(&tx, PENDING_DAY, rollup::DAY_MS, now_ms).map_err(error)? {
+                let hours_pending: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM rollups_pending WHERE level = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?3",
+                        params![PENDING_HOUR, day, day + rollup::DAY_MS],
+                        |row| row.get(0),
+                    )
+                    .map_err(error)?;
+                if hours_pending == 0 {
+                    roll_up_day(&tx, day).map_err(|e| match e {
+                        RollupError::Sql(e) => error(e),
+                        RollupError::Data(m) => corrupt(m),
+                    })?;
+                    stats.days += 1;
+                }
+            }
+            tx.commit().map_err(error)?;
+        }
+        // Site days read a whole day of raw results, so they go in chunks of sites, each chunk
+        // in its own transaction, and stop when the budget is spent.
+        let mut budget = site_budget.unwrap_or(usize::MAX);
+        let due = pending_due(&self.conn, PENDING_SITE_DAY, rollup::DAY_MS, now_ms).map_err(error)?;
+        for (i, (day, next_site_key)) in due.iter().enumerate() {
+            let mut next = *next_site_key;
+            loop {
+                if budget == 0 {
+                    stats.site_days_unfinished = due.len() - i;
+                    return Ok(stats);
+                }
+                let chunk = budget.min(SITE_CHUNK);
+                let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error)?;
+                let (done, more) = roll_up_site_days(&tx, *day, next, chunk).map_err(|e| match e {
+                    RollupError::Sql(e) => error(e),
+                    RollupError::Data(m) => corrupt(m),
+                })?;
+                stats.site_days += done;
+                budget -= done;
+                match more {
+                    Some(next_key) => {
+                        tx.execute(
+                            "UPDATE rollups_pending SET next_site_key = ?3 WHERE level = ?1 AND bucket_ms = ?2",
+                            params![PENDING_SITE_DAY, day, next_key],
+                        )
+                        .map_err(error)?;
+                        next = next_key;
+                        tx.commit().map_err(error)?;
+                    }
+                    None => {
+                        tx.execute(
+                            "DELETE FROM rollups_pending WHERE level = ?1 AND bucket_ms = ?2",
+                            params![PENDING_SITE_DAY, day],
+                        )
+                        .map_err(error)?;
+                        tx.commit().map_err(error)?;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    fn prune(&mut self, now_ms: i64, retention: &Retention, run_budget: Option<usize>) -> StoreResult<PruneStats> {
+        let path = self.path.clone();
+        let error = |e| write_error(&path, "pruned data", e);
+        let cutoff = |kept: Duration| now_ms.saturating_sub(i64::try_from(kept.as_millis()).unwrap_or(i64::MAX));
+        let raw_cutoff = cutoff(retention.raw);
+        let mut stats = PruneStats::default();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error)?;
+        // Runs whose hour or day still waits for its rollup stay until it is done.
+        let runs: Vec<RunId> = {
+            let mut select = tx
+                .prepare(
+                    "SELECT id FROM runs u WHERE started_at_ms < ?1 AND NOT EXISTS (\
+                     SELECT 1 FROM rollups_pending p WHERE \
+                     (p.level = 1 AND p.bucket_ms = u.started_at_ms / 3600000 * 3600000) OR \
+                     (p.level IN (2, 3) AND p.bucket_ms = u.started_at_ms / 86400000 * 86400000)) \
+                     ORDER BY started_at_ms LIMIT ?2",
+                )
+                .map_err(error)?;
+            let limit = run_budget.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+            select.query_map(params![raw_cutoff, limit], |row| row.get(0)).map_err(error)?.collect::<Result<_, _>>()
+        }
+        .map_err(error)?;
+        for run_id in &runs {
+            for table in ["results", "histograms"] {
+                tx.prepare_cached(&format!("DELETE FROM {table} WHERE run_id = ?1"))
+                    .and_then(|mut delete| delete.execute([run_id]))
+                    .map_err(error)?;
+            }
+            tx.execute("DELETE FROM runs WHERE id = ?1", [run_id]).map_err(error)?;
+        }
+        stats.runs = runs.len();
+        stats.runs_left = tx
+            .query_row("SELECT count(*) FROM runs WHERE started_at_ms < ?1", [raw_cutoff], |row| row.get(0))
+            .map_err(error)?;
+        // A bucket goes once all of it is older than its retention.
+        let hour_cutoff = cutoff(retention.hourly) - rollup::HOUR_MS;
+        let day_cutoff = cutoff(retention.daily) - rollup::DAY_MS;
+        stats.hour_histograms = tx
+            .execute("DELETE FROM latency_rollups WHERE resolution = 1 AND bucket_ms <= ?1", [hour_cutoff])
+            .map_err(error)?;
+        stats.day_histograms = tx
+            .execute("DELETE FROM latency_rollups WHERE resolution = 2 AND bucket_ms <= ?1", [day_cutoff])
+            .map_err(error)?;
+        stats.site_day_histograms =
+            tx.execute("DELETE FROM site_latency_days WHERE day_ms <= ?1", [day_cutoff]).map_err(error)?;
+        tx.commit().map_err(error)?;
+        Ok(stats)
+    }
+
     fn location(&self) -> String {
         self.path.display().to_string()
+    }
+}
+
+/// Sites per transaction when building site days.
+const SITE_CHUNK: usize = 500;
+
+enum RollupError {
+    Sql(rusqlite::Error),
+    Data(String),
+}
+
+impl From<rusqlite::Error> for RollupError {
+    fn from(e: rusqlite::Error) -> Self {
+        RollupError::Sql(e)
+    }
+}
+
+/// Pending buckets of `level` that have ended by `now_ms`, oldest first, with the site key a
+/// half-built site pass goes on from.
+fn pending_due(conn: &Connection, level: i64, len_ms: i64, now_ms: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let mut select = conn.prepare(
+        "SELECT bucket_ms, next_site_key FROM rollups_pending WHERE level = ?1 AND bucket_ms <= ?2 ORDER BY bucket_ms",
+    )?;
+    let rows = select.query_map(params![level, now_ms - len_ms], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
+fn decode_row(blob: &[u8], what: impl FnOnce() -> String) -> Result<Histogram<u64>, RollupError> {
+    histogram::decode(blob).map_err(|m| RollupError::Data(format!("{}: {m}", what())))
+}
+
+fn insert_rollups(
+    tx: &Transaction<'_>,
+    resolution: i64,
+    buckets: rollup::Buckets<(String, u8, u8)>,
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO latency_rollups (resolution, cluster, check_kind, phase, bucket_ms, hist) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for ((bucket, (cluster, check, phase)), h) in buckets {
+        insert.execute(params![resolution, cluster, check, phase, bucket, histogram::encode(&h)])?;
+    }
+    Ok(())
+}
+
+/// Replaces the hour histograms of the hour starting at `hour` with the merge of its runs'.
+fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), RollupError> {
+    tx.execute("DELETE FROM latency_rollups WHERE resolution = 1 AND bucket_ms = ?1", [hour])?;
+    let mut buckets = rollup::Buckets::new();
+    {
+        let mut select = tx.prepare_cached(
+            "SELECT u.id, h.cluster, h.check_kind, h.phase, h.hist FROM runs u JOIN histograms h ON h.run_id = u.id \
+             WHERE u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2",
+        )?;
+        let mut rows = select.query(params![hour, hour + rollup::HOUR_MS])?;
+        while let Some(row) = rows.next()? {
+            let run_id: i64 = row.get(0)?;
+            let key: (String, u8, u8) = (row.get(1)?, row.get(2)?, row.get(3)?);
+            let blob: Vec<u8> = row.get(4)?;
+            let h = decode_row(&blob, || format!("histogram of run {run_id}, {}", key.0))?;
+            rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h).map_err(RollupError::Data)?;
+        }
+    }
+    insert_rollups(tx, 1, buckets)?;
+    tx.execute("DELETE FROM rollups_pending WHERE level = ?1 AND bucket_ms = ?2", params![PENDING_HOUR, hour])?;
+    Ok(())
+}
+
+/// Replaces the day histograms of the day starting at `day` with the merge of its hours'.
+fn roll_up_day(tx: &Transaction<'_>, day: i64) -> Result<(), RollupError> {
+    tx.execute("DELETE FROM latency_rollups WHERE resolution = 2 AND bucket_ms = ?1", [day])?;
+    let mut buckets = rollup::Buckets::new();
+    {
+        let mut select = tx.prepare_cached(
+            "SELECT cluster, check_kind, phase, bucket_ms, hist FROM latency_rollups \
+             WHERE resolution = 1 AND bucket_ms >= ?1 AND bucket_ms < ?2",
+        )?;
+        let mut rows = select.query(params![day, day + rollup::DAY_MS])?;
+        while let Some(row) = rows.next()? {
+            let key: (String, u8, u8) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let hour: i64 = row.get(3)?;
+            let blob: Vec<u8> = row.get(4)?;
+            let h = decode_row(&blob, || format!("hour histogram of {} at {hour}", key.0))?;
+            rollup::add_to_bucket(&mut buckets, rollup::DAY_MS, hour, key, h).map_err(RollupError::Data)?;
+        }
+    }
+    insert_rollups(tx, 2, buckets)?;
+    tx.execute("DELETE FROM rollups_pending WHERE level = ?1 AND bucket_ms = ?2", params![PENDING_DAY, day])?;
+    Ok(())
+}
+
+/// Builds the day histograms of up to `limit` sites (keys from `first_key` on) for the day
+/// starting at `day`; returns how many sites were done and the key to go on from, if any.
+fn roll_up_site_days(
+    tx: &Transaction<'_>,
+    day: i64,
+    first_key: i64,
+    limit: usize,
+) -> Result<(usize, Option<i64>), RollupError> {
+    let runs: std::collections::HashSet<i64> = {
+        let mut select =
+            tx.prepare_cached("SELECT id FROM runs WHERE valid = 1 AND started_at_ms >= ?1 AND started_at_ms < ?2")?;
+        select.query_map(params![day, day + rollup::DAY_MS], |row| row.get(0))?.collect::<Result<_, _>>()?
+    };
+    let (Some(&lo), Some(&hi)) = (runs.iter().min(), runs.iter().max()) else { return Ok((0, None)) };
+    // One site more than asked, to know whether the day is done.
+    let mut sites: Vec<i64> = {
+        let mut select = tx.prepare_cached("SELECT key FROM sites WHERE key >= ?1 ORDER BY key LIMIT ?2")?;
+        select
+            .query_map(params![first_key, i64::try_from(limit).unwrap_or(i64::MAX - 1).saturating_add(1)], |row| {
+                row.get(0)
+            })?
+            .collect::<Result<_, _>>()?
+    };
+    let more = if sites.len() > limit { sites.pop() } else { None };
+    let mut select = tx.prepare_cached(
+        "SELECT run_id, check_kind, dns_us, connect_us, tls_us, first_byte_us, total_us FROM results \
+         WHERE site_key = ?1 AND run_id BETWEEN ?2 AND ?3 AND outcome = 0",
+    )?;
+    let mut delete = tx.prepare_cached("DELETE FROM site_latency_days WHERE site_key = ?1 AND day_ms = ?2")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO site_latency_days (site_key, check_kind, phase, day_ms, hist) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for &site_key in &sites {
+        delete.execute(params![site_key, day])?;
+        let mut histograms: BTreeMap<(u8, u8), Histogram<u64>> = BTreeMap::new();
+        let mut rows = select.query(params![site_key, lo, hi])?;
+        while let Some(row) = rows.next()? {
+            if !runs.contains(&row.get::<_, i64>(0)?) {
+                continue;
+            }
+            let check: u8 = row.get(1)?;
+            let timings = Timings {
+                dns_us: row.get(2)?,
+                connect_us: row.get(3)?,
+                tls_us: row.get(4)?,
+                first_byte_us: row.get(5)?,
+                total_us: row.get(6)?,
+            };
+            for phase in Phase::ALL {
+                if let Some(us) = timings.get(phase) {
+                    let h = histograms.entry((check, phase.code())).or_insert_with(histogram::new_latency_histogram);
+                    histogram::record_micros(h, u64::from(us));
+                }
+            }
+        }
+        for ((check, phase), h) in histograms {
+            insert.execute(params![site_key, check, phase, day, histogram::encode(&h)])?;
+        }
+    }
+    Ok((sites.len(), more))
+}
+
+impl SqliteStore {
+    /// Buckets whose rollups are not up to date (few: the current hour and day, and backfills).
+    fn pending(&self) -> StoreResult<rollup::Pending> {
+        let error = |e| self.query_error("pending rollups", e);
+        let mut select = self.conn.prepare("SELECT level, bucket_ms FROM rollups_pending").map_err(error)?;
+        let mut rows = select.query([]).map_err(error)?;
+        let mut pending = rollup::Pending::default();
+        while let Some(row) = rows.next().map_err(error)? {
+            let (level, bucket): (i64, i64) = (row.get(0).map_err(error)?, row.get(1).map_err(error)?);
+            let set = match level {
+                PENDING_HOUR => &mut pending.hours,
+                PENDING_DAY => &mut pending.days,
+                _ => &mut pending.site_days,
+            };
+            set.insert(bucket);
+        }
+        Ok(pending)
+    }
+
+    /// Reads one piece of a latency query and hands over its histograms one by one.
+    fn read_piece(
+        &self,
+        query: &LatencyQuery,
+        site_key: Option<i64>,
+        piece: rollup::Piece,
+        each: &mut dyn FnMut(Histogram<u64>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let error = |e| self.query_error("latency histograms", e);
+        let (check, phase) = (query.check.code(), query.phase.code());
+        let (a, b) = (piece.start_ms, piece.end_ms);
+        let decode = |blob: &[u8]| {
+            histogram::decode(blob).map_err(|m| {
+                self.corrupt(format!(
+                    "latency histogram of {:?} {} {}: {m}",
+                    query.scope,
+                    query.check,
+                    query.phase.as_str()
+                ))
+            })
+        };
+        let blobs =
+            |sql: &str, args: &[&dyn rusqlite::ToSql], each: &mut dyn FnMut(Histogram<u64>) -> StoreResult<()>| {
+                let mut select = self.conn.prepare_cached(sql).map_err(error)?;
+                let mut rows = select.query(args).map_err(error)?;
+                while let Some(row) = rows.next().map_err(error)? {
+                    let blob: Vec<u8> = row.get(0).map_err(error)?;
+                    each(decode(&blob)?)?;
+                }
+                Ok(())
+            };
+        match (&query.scope, site_key, piece.resolution) {
+            (LatencyScope::Cluster(cluster), _, Resolution::Run) => blobs(
+                "SELECT h.hist FROM runs u JOIN histograms h ON h.run_id = u.id AND h.cluster = ?1 \
+                 AND h.check_kind = ?2 AND h.phase = ?3 WHERE u.valid = 1 AND u.started_at_ms >= ?4 AND u.started_at_ms < ?5",
+                params![cluster, check, phase, a, b],
+                each,
+            ),
+            (LatencyScope::Cluster(cluster), _, resolution) => blobs(
+                "SELECT hist FROM latency_rollups WHERE resolution = ?1 AND cluster = ?2 AND check_kind = ?3 \
+                 AND phase = ?4 AND bucket_ms >= ?5 AND bucket_ms < ?6",
+                params![if resolution == Resolution::Hour { 1 } else { 2 }, cluster, check, phase, a, b],
+                each,
+            ),
+            (LatencyScope::Site(_), Some(key), Resolution::Day) => blobs(
+                "SELECT hist FROM site_latency_days WHERE site_key = ?1 AND check_kind = ?2 AND phase = ?3 \
+                 AND day_ms >= ?4 AND day_ms < ?5",
+                params![key, check, phase, a, b],
+                each,
+            ),
+            (LatencyScope::Site(_), Some(key), _) => {
+                let Some(column) = phase_column(query.phase) else { return Ok(()) };
+                let runs: std::collections::HashSet<i64> = {
+                    let mut select = self
+                        .conn
+                        .prepare_cached(
+                            "SELECT id FROM runs WHERE valid = 1 AND started_at_ms >= ?1 AND started_at_ms < ?2",
+                        )
+                        .map_err(error)?;
+                    select.query_map(params![a, b], |row| row.get(0)).map_err(error)?.collect::<Result<_, _>>()
+                }
+                .map_err(error)?;
+                let (Some(&lo), Some(&hi)) = (runs.iter().min(), runs.iter().max()) else { return Ok(()) };
+                let mut select = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT run_id, {column} FROM results WHERE site_key = ?1 AND run_id BETWEEN ?2 AND ?3 \
+                         AND check_kind = ?4 AND outcome = 0"
+                    ))
+                    .map_err(error)?;
+                let mut rows = select.query(params![key, lo, hi, check]).map_err(error)?;
+                let mut h = histogram::new_latency_histogram();
+                while let Some(row) = rows.next().map_err(error)? {
+                    let run_id: i64 = row.get(0).map_err(error)?;
+                    let value: Option<u32> = row.get(1).map_err(error)?;
+                    if let Some(us) = value.filter(|_| runs.contains(&run_id)) {
+                        histogram::record_micros(&mut h, u64::from(us));
+                    }
+                }
+                each(h)
+            }
+            (LatencyScope::Site(_), None, _) => Ok(()),
+        }
+    }
+}
+
+/// The results column holding a phase's time, if the phase is stored per result.
+fn phase_column(phase: Phase) -> Option<&'static str> {
+    match phase {
+        Phase::Dns => Some("dns_us"),
+        Phase::Connect => Some("connect_us"),
+        Phase::Tls => Some("tls_us"),
+        Phase::FirstByte => Some("first_byte_us"),
+        Phase::Total => Some("total_us"),
+        Phase::Body => None,
     }
 }
 
@@ -1001,5 +1500,212 @@ mod tests {
                 .unwrap();
             assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{filter:?}: {plan:#?}");
         }
+    }
+
+    // ---- latency rollups ----------------------------------------------------------------------
+
+    const T0: i64 = 1_790_000_000_000 / rollup::DAY_MS * rollup::DAY_MS;
+    const MIN: i64 = 60_000;
+
+    /// A run where every site answers HTTP with its own first byte (µs), with the per-cluster
+    /// histograms the prober would store for it.
+    fn write_latency_run(store: &mut SqliteStore, at: i64, first_byte_us: [u32; 3], valid: bool) -> RunId {
+        let results: Vec<CheckResult> = (0..3)
+            .map(|site| {
+                let mut r = ok(site, CheckKind::Http, at);
+                r.timings.first_byte_us = Some(first_byte_us[site]);
+                r
+            })
+            .collect();
+        let mut histograms: BTreeMap<(String, Phase), Histogram<u64>> = BTreeMap::new();
+        for r in &results {
+            for phase in Phase::ALL {
+                if let Some(us) = r.timings.get(phase) {
+                    let h = histograms
+                        .entry((fleet()[r.site].cluster.clone(), phase))
+                        .or_insert_with(histogram::new_latency_histogram);
+                    histogram::record_micros(h, u64::from(us));
+                }
+            }
+        }
+        let records: Vec<HistogramRecord> = histograms
+            .into_iter()
+            .map(|((cluster, phase), histogram)| HistogramRecord { cluster, check: CheckKind::Http, phase, histogram })
+            .collect();
+        let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: at };
+        let mut writer = store.begin_run(&meta, &fleet()).unwrap();
+        for r in &results {
+            writer.insert(r).unwrap();
+        }
+        let mut s = summary(at + 20_000, &results);
+        s.valid = valid;
+        writer.finish(&s, &records).unwrap()
+    }
+
+    /// First byte of site `site` in run `i`: spread over three orders of magnitude.
+    fn first_byte(i: i64, site: usize) -> u32 {
+        (500 + (i as u32).wrapping_mul(7_919).wrapping_add(site as u32 * 104_729) % 300_000) * (1 + site as u32)
+    }
+
+    /// Three days of runs every 10 minutes (and an invalid run that must not count).
+    fn three_days(store: &mut SqliteStore) -> Vec<(i64, [u32; 3])> {
+        let mut runs = Vec::new();
+        for i in 0..(3 * 24 * 6) {
+            let at = T0 + i * 10 * MIN + 7_000;
+            let values = [first_byte(i, 0), first_byte(i, 1), first_byte(i, 2)];
+            write_latency_run(store, at, values, true);
+            runs.push((at, values));
+        }
+        write_latency_run(store, T0 + 5 * MIN, [9_000_000; 3], false);
+        runs
+    }
+
+    /// What a query must return: the values of `sites` in runs starting in [from, to).
+    fn direct(runs: &[(i64, [u32; 3])], sites: &[usize], from: i64, to: i64) -> Histogram<u64> {
+        let mut h = histogram::new_latency_histogram();
+        for (at, values) in runs.iter().filter(|(at, _)| (from..to).contains(at)) {
+            let _ = at;
+            for &site in sites {
+                histogram::record_micros(&mut h, u64::from(values[site]));
+            }
+        }
+        h
+    }
+
+    fn query(store: &SqliteStore, scope: LatencyScope, from: i64, to: i64, bucket: Option<i64>) -> Vec<TimedHistogram> {
+        let q = LatencyQuery {
+            scope,
+            check: CheckKind::Http,
+            phase: Phase::FirstByte,
+            from_ms: from,
+            to_ms: to,
+            bucket_ms: bucket,
+        };
+        let mut found = Vec::new();
+        store
+            .latency_histograms(&q, &mut |b| {
+                found.push(b);
+                Ok(())
+            })
+            .unwrap();
+        found
+    }
+
+    fn web1() -> LatencyScope {
+        LatencyScope::Cluster("web1".into())
+    }
+
+    #[test]
+    fn rolled_up_latencies_equal_the_runs_merged_directly() {
+        let (_dir, mut store) = open_temp();
+        let runs = three_days(&mut store);
+        let end = T0 + 3 * rollup::DAY_MS;
+        let odd_from = T0 + 90 * MIN;
+        let odd_to = T0 + 2 * rollup::DAY_MS + 35 * MIN;
+        let whole = |store: &SqliteStore| query(store, web1(), T0, end, None);
+        let before = whole(&store);
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].histogram, direct(&runs, &[0, 1], T0, end), "runs alone, before any rollup");
+
+        let stats = store.rollup(end + rollup::HOUR_MS, None).unwrap();
+        assert_eq!((stats.hours, stats.days, stats.site_days_unfinished), (72, 3, 0));
+        assert_eq!(stats.site_days, 3 * 3);
+        assert_eq!(whole(&store)[0].histogram, before[0].histogram);
+        let odd = query(&store, web1(), odd_from, odd_to, None);
+        assert_eq!(odd[0].histogram, direct(&runs, &[0, 1], odd_from, odd_to));
+        let days = query(&store, web1(), T0, end, Some(rollup::DAY_MS));
+        assert_eq!(days.len(), 3);
+        for (d, bucket) in days.iter().enumerate() {
+            let from = T0 + d as i64 * rollup::DAY_MS;
+            assert_eq!((bucket.start_ms, bucket.end_ms), (from, from + rollup::DAY_MS));
+            assert_eq!(bucket.histogram, direct(&runs, &[0, 1], from, from + rollup::DAY_MS));
+        }
+        let site_a = query(&store, LatencyScope::Site("a".into()), odd_from, odd_to, None);
+        assert_eq!(site_a[0].histogram, direct(&runs, &[0], odd_from, odd_to));
+
+        // Idempotent: nothing left to do, nothing changes.
+        assert_eq!(store.rollup(end + rollup::DAY_MS, None).unwrap(), RollupStats::default());
+        assert_eq!(whole(&store)[0].histogram, before[0].histogram);
+
+        // With the runs pruned, whole days are answered from the rollups alone, exactly.
+        let keep_one_day = Retention { raw: Duration::from_secs(86_400), ..Retention::default() };
+        let pruned = store.prune(end + 2 * rollup::DAY_MS, &keep_one_day, None).unwrap();
+        assert_eq!((pruned.runs, pruned.runs_left), (runs.len() + 1, 0));
+        assert!(collect(&store, &ResultFilter::default()).is_empty());
+        assert_eq!(whole(&store)[0].histogram, before[0].histogram);
+        let hours = query(&store, web1(), T0 + rollup::HOUR_MS, T0 + 5 * rollup::HOUR_MS, None);
+        assert_eq!(hours[0].histogram, direct(&runs, &[0, 1], T0 + rollup::HOUR_MS, T0 + 5 * rollup::HOUR_MS));
+        let site_c = query(&store, LatencyScope::Site("c".into()), T0, end, Some(rollup::DAY_MS));
+        assert_eq!(site_c[1].histogram, direct(&runs, &[2], T0 + rollup::DAY_MS, T0 + 2 * rollup::DAY_MS));
+        assert!(query(&store, LatencyScope::Site("nobody".into()), T0, end, None).is_empty());
+    }
+
+    #[test]
+    fn a_late_run_reopens_its_hour_and_day_only() {
+        let (_dir, mut store) = open_temp();
+        let mut runs = three_days(&mut store);
+        let end = T0 + 3 * rollup::DAY_MS;
+        store.rollup(end, None).unwrap();
+        // A backfilled run in the middle of day 1 counts at once (its hour is read from runs)...
+        let late = (T0 + rollup::DAY_MS + 5 * rollup::HOUR_MS + 3 * MIN, [123_456, 7, 8]);
+        write_latency_run(&mut store, late.0, late.1, true);
+        runs.push(late);
+        let expected = direct(&runs, &[0, 1], T0, end);
+        assert_eq!(query(&store, web1(), T0, end, None)[0].histogram, expected);
+        // ...and the next rollup redoes just that hour and day.
+        let stats = store.rollup(end, None).unwrap();
+        assert_eq!((stats.hours, stats.days, stats.site_days), (1, 1, 3));
+        assert_eq!(query(&store, web1(), T0, end, None)[0].histogram, expected);
+        let site_a = query(&store, LatencyScope::Site("a".into()), T0, end, None);
+        assert_eq!(site_a[0].histogram, direct(&runs, &[0], T0, end));
+    }
+
+    #[test]
+    fn site_days_are_built_within_the_budget_and_pending_data_stays_readable() {
+        let (_dir, mut store) = open_temp();
+        let runs = three_days(&mut store);
+        let end = T0 + 3 * rollup::DAY_MS;
+        let stats = store.rollup(end, Some(2)).unwrap();
+        assert_eq!((stats.site_days, stats.site_days_unfinished), (2, 3));
+        // Half-built days are still read from the raw results.
+        let site_b =
+            |store: &SqliteStore| query(store, LatencyScope::Site("b".into()), T0, end, None)[0].histogram.clone();
+        assert_eq!(site_b(&store), direct(&runs, &[1], T0, end));
+        // The hour and day of the current time are not over: they stay pending.
+        let stats = store.rollup(end, Some(4)).unwrap();
+        assert_eq!((stats.hours, stats.site_days, stats.site_days_unfinished), (0, 4, 1));
+        let stats = store.rollup(end, None).unwrap();
+        assert_eq!((stats.site_days, stats.site_days_unfinished), (3, 0));
+        assert_eq!(site_b(&store), direct(&runs, &[1], T0, end));
+        // Runs whose day is not rolled up are never pruned.
+        write_latency_run(&mut store, end + 10 * MIN, [1, 2, 3], true);
+        let everything = Retention { raw: Duration::ZERO, hourly: Duration::ZERO, daily: Duration::ZERO };
+        let pruned = store.prune(end + 20 * MIN, &everything, Some(10)).unwrap();
+        assert_eq!((pruned.runs, pruned.runs_left), (10, runs.len() + 1 - 10 + 1));
+        assert!(pruned.hour_histograms > 0 && pruned.day_histograms > 0 && pruned.site_day_histograms > 0);
+        store.prune(end + 20 * MIN, &everything, None).unwrap();
+        assert_eq!(
+            store.runs(None, None).unwrap().iter().map(|r| r.started_at_ms).collect::<Vec<_>>(),
+            vec![end + 10 * MIN]
+        );
+    }
+
+    #[test]
+    fn a_version_1_store_gets_its_runs_rolled_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleetprobe.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO runs (vantage, started_at_ms, finished_at_ms, valid) VALUES ('p', ?1, ?1, 1)",
+            [T0 + 61 * MIN],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&path).unwrap();
+        let pending = store.pending().unwrap();
+        assert_eq!(pending.hours, [T0 + rollup::HOUR_MS].into());
+        assert_eq!((pending.days.clone(), pending.site_days), ([T0].into(), [T0].into()));
     }
 }

@@ -46,7 +46,12 @@ pub(crate) fn lay_out(doc: &SlaDocument, branding: &Branding, fonts: &Fonts, ass
     for (index, chart) in doc.charts.iter().enumerate() {
         let title = fonts.clean(&chart.title, Weight::Bold, MAX_NAME);
         let (width, height) = assets.chart_size(index, flow.width());
-        heading(&mut flow, &styles, &title, height + 8.0);
+        if title.is_empty() {
+            flow.space(10.0);
+            flow.need(height + 8.0);
+        } else {
+            heading(&mut flow, &styles, &title, height + 8.0);
+        }
         let (x, y) = (flow.left(), flow.y);
         flow.push(Item::Chart { index, x, y, width, height });
         flow.space(height + 8.0);

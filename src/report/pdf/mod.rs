@@ -46,7 +46,7 @@ pub struct SlaDocument {
     pub sites: Vec<SiteRow>,
     pub incidents: Vec<IncidentRow>,
     /// Charts in the order they are printed (daily availability, latency, ...).
-    pub charts: Vec<Chart>,
+    pub charts: Vec<SvgChart>,
     pub method: MethodNote,
     /// When the report was made, formatted: "2026-11-01 06:00 CET".
     pub generated_at: String,
@@ -104,9 +104,11 @@ pub enum MaintenanceOverlap {
     Full,
 }
 
-/// A chart as plotters' SVG backend wrote it; its text is drawn with the embedded DejaVu Sans.
+/// A chart as SVG, e.g. from `report::chart::render_svg`; its text is drawn with the embedded
+/// DejaVu Sans.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Chart {
+pub struct SvgChart {
+    /// Printed as a heading above the chart; empty when the SVG carries its own title.
     pub title: String,
     pub svg: String,
 }
@@ -219,7 +221,7 @@ pub fn example_document() -> SlaDocument {
                 MaintenanceOverlap::Partial,
             ),
         ],
-        charts: vec![Chart { title: "Daily availability".to_string(), svg: example_chart_svg() }],
+        charts: vec![SvgChart { title: "Daily availability".to_string(), svg: example_chart_svg() }],
         method: MethodNote { probe_interval_seconds: 60, confirm_after: 2, vantages: 2 },
         generated_at: "2026-11-01 06:00 CET".to_string(),
     }

@@ -1,0 +1,213 @@
+//! Availability charts: a cluster's sites down over time with incidents and maintenance
+//! shaded, and daily availability against the plan's target (for the SLA PDF). Inputs are
+//! plain structs filled by the availability analysis; nothing here reads the store.
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{
+    ChartError, FONT, GRID, TEXT, area_size, fail, fit_title, label_style, note, show_time, time_ticks, title_style,
+    tz_name,
+};
+
+/// Sites down over time on one cluster.
+#[derive(Debug, Clone)]
+pub struct AvailabilityTimeline {
+    /// Says what, where and when, e.g. "Sites down on lon-1 · 2026-10".
+    pub title: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub tz: TimeZone,
+    /// (bucket start in Unix ms, sites down from then until the next bucket or `to_ms`), in
+    /// time order. Unmonitored stretches are simply left out.
+    pub buckets: Vec<(i64, u32)>,
+    /// Sites on the cluster (the height the axis is measured against).
+    pub total_sites: u32,
+    /// Cluster incidents, [start, end) in Unix ms.
+    pub incidents: Vec<(i64, i64)>,
+    /// Maintenance windows, [start, end) in Unix ms.
+    pub maintenance: Vec<(i64, i64)>,
+}
+
+/// Availability per day against a target, e.g. for one customer's month.
+#[derive(Debug, Clone)]
+pub struct DailyAvailability {
+    pub title: String,
+    /// Each day and its availability in percent; `None` when the day was not monitored.
+    pub days: Vec<(Date, Option<f64>)>,
+    /// The plan's target in percent, drawn as a line.
+    pub target_percent: f64,
+}
+
+const DOWN: RGBColor = RGBColor(200, 40, 40);
+const INCIDENT: RGBColor = RGBColor(255, 200, 170);
+const MAINTENANCE: RGBColor = RGBColor(190, 215, 245);
+
+pub(super) fn draw_timeline<DB: DrawingBackend>(
+    c: &AvailabilityTimeline,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), ChartError> {
+    let size = area_size(root);
+    let (from, to) = (c.from_ms, c.to_ms.max(c.from_ms + 1));
+    let peak = c.buckets.iter().map(|b| b.1).max().unwrap_or(0);
+    // Scaled to the peak (small outages must be visible), with room above it; never past the fleet.
+    let top =
+        if peak == 0 { c.total_sites.clamp(1, 10) } else { (peak + peak.div_ceil(5)).min(c.total_sites.max(peak)) };
+    let top = f64::from(top.max(1));
+    let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width / 110).max(2) as i64);
+    let mut chart = ChartBuilder::on(root)
+        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
+        .margin(12)
+        .margin_right(30)
+        .x_label_area_size(40)
+        .y_label_area_size(72)
+        .build_cartesian_2d((from..to).with_key_points(x_ticks), 0.0..top)
+        .map_err(fail)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .axis_desc_style(label_style())
+        .label_style(label_style())
+        .x_desc(format!("time ({})", tz_name(&c.tz)))
+        .y_desc(format!("sites down (of {})", c.total_sites))
+        .x_label_formatter(&|ms| show_time(*ms, &c.tz, format))
+        .y_label_formatter(&|n| if n.fract().abs() < 1e-9 { format!("{n:.0}") } else { String::new() })
+        .draw()
+        .map_err(fail)?;
+    let clip = |(a, b): (i64, i64)| (a.max(from), b.min(to));
+    let shaded = |intervals: &[(i64, i64)], colour: RGBColor, top: f64| -> Vec<Rectangle<(i64, f64)>> {
+        intervals
+            .iter()
+            .map(|&i| clip(i))
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| Rectangle::new([(a, 0.0), (b, top)], colour.mix(0.7).filled()))
+            .collect()
+    };
+    chart
+        .draw_series(shaded(&c.maintenance, MAINTENANCE, top))
+        .map_err(fail)?
+        .label("maintenance")
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], MAINTENANCE.filled()));
+    chart
+        .draw_series(shaded(&c.incidents, INCIDENT, top))
+        .map_err(fail)?
+        .label("incident")
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], INCIDENT.filled()));
+    // Sites down as a step area: each bucket holds its value until the next one starts.
+    let mut outline = Vec::with_capacity(c.buckets.len() * 2 + 2);
+    for (i, &(at, down)) in c.buckets.iter().enumerate() {
+        let end = c.buckets.get(i + 1).map_or(to, |next| next.0);
+        let (a, b) = clip((at, end));
+        if a >= b {
+            continue;
+        }
+        outline.push((a, f64::from(down)));
+        outline.push((b, f64::from(down)));
+    }
+    chart
+        .draw_series(AreaSeries::new(outline, 0.0, DOWN.mix(0.55)).border_style(ShapeStyle {
+            color: DOWN.to_rgba(),
+            filled: false,
+            stroke_width: 1,
+        }))
+        .map_err(fail)?
+        .label("sites down")
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], DOWN.mix(0.55).filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font(label_style())
+        .draw()
+        .map_err(fail)?;
+    if c.buckets.is_empty() {
+        note(root, "No monitored time in this period")?;
+    }
+    Ok(())
+}
+
+pub(super) fn draw_daily<DB: DrawingBackend>(
+    c: &DailyAvailability,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), ChartError> {
+    let size = area_size(root);
+    let lowest = c.days.iter().filter_map(|d| d.1).fold(100.0f64, f64::min).min(c.target_percent);
+    // Zoomed to where the figures are (availability lives near 100 %), in round steps.
+    let step = if lowest >= 99.0 {
+        0.1
+    } else if lowest >= 95.0 {
+        0.5
+    } else if lowest >= 80.0 {
+        5.0
+    } else {
+        10.0
+    };
+    let bottom = ((lowest - step) / step).floor().max(0.0) * step;
+    // One slot of 1000 units per day, so the axis stays integer.
+    let n = c.days.len().max(1);
+    let slots = n as i64;
+    let labels: Vec<String> = c.days.iter().map(|(d, _)| d.strftime("%b %-d").to_string()).collect();
+    let every = n.div_ceil(((size.width / 70) as usize).max(1)).max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
+        .margin(12)
+        .margin_right(30)
+        .x_label_area_size(40)
+        .y_label_area_size(72)
+        .build_cartesian_2d(
+            (-500..slots * 1000 - 500).with_key_points((0..slots).step_by(every).map(|i| i * 1000).collect()),
+            bottom..100.0,
+        )
+        .map_err(fail)?;
+    let decimals = if step < 1.0 { 1 } else { 0 };
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .disable_x_mesh()
+        .axis_desc_style(label_style())
+        .label_style(label_style())
+        .x_desc(format!("day · green: target met · red: target missed · line: target {} %", c.target_percent))
+        .y_desc("availability (%)")
+        .x_label_formatter(&|x| labels.get(usize::try_from((x + 500) / 1000).unwrap_or(0)).cloned().unwrap_or_default())
+        .y_label_formatter(&|p| format!("{p:.decimals$}"))
+        .draw()
+        .map_err(fail)?;
+    if c.days.iter().all(|d| d.1.is_none()) {
+        return note(root, "No monitored days in this period");
+    }
+    let met = RGBColor(60, 150, 75);
+    let missed = RGBColor(200, 40, 40);
+    chart
+        .draw_series((0i64..).zip(&c.days).filter_map(|(i, (_, a))| {
+            a.map(|a| {
+                let colour = if a >= c.target_percent { met } else { missed };
+                Rectangle::new([(i * 1000 - 380, bottom), (i * 1000 + 380, a.max(bottom))], colour.filled())
+            })
+        }))
+        .map_err(fail)?;
+    // Days below the target carry their figure.
+    chart
+        .draw_series((0i64..).zip(&c.days).filter_map(|(i, (_, a))| {
+            a.filter(|a| *a < c.target_percent).map(|a| {
+                Text::new(
+                    format!("{a:.2}"),
+                    (i * 1000 - 400, a.max(bottom) + (100.0 - bottom) * 0.02),
+                    (FONT, 12).into_font().color(&TEXT),
+                )
+            })
+        }))
+        .map_err(fail)?;
+    let target = c.target_percent.clamp(bottom, 100.0);
+    chart
+        .draw_series(LineSeries::new(
+            [(-500, target), (slots * 1000 - 500, target)],
+            ShapeStyle { color: RGBColor(30, 30, 30).to_rgba(), filled: false, stroke_width: 2 },
+        ))
+        .map_err(fail)?;
+    Ok(())
+}

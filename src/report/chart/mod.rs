@@ -1,0 +1,306 @@
+//! Charts: latency and availability pictures as SVG (a string, for HTML and PDF reports) or as
+//! PNG and SVG files.
+//!
+//! Last stage of the data flow, and pure apart from writing the file: each chart takes a plain
+//! input struct built by a report (`report::latency`, the availability reports) and draws it
+//! with plotters and the DejaVu Sans font compiled into the binary, so no system font is needed.
+//! `latency.rs` draws bands, heatmaps, phase breakdowns and CDFs; `availability.rs` the
+//! availability timeline and the daily availability bars.
+
+mod availability;
+mod latency;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use jiff::tz::TimeZone;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+pub use availability::{AvailabilityTimeline, DailyAvailability};
+pub use latency::{
+    BandPoint, CdfSeries, HeatmapColumn, LatencyBands, LatencyCdf, LatencyHeatmap, PhaseBreakdown, PhaseGroup,
+};
+
+/// Every chart fleetprobe draws.
+#[derive(Debug, Clone)]
+pub enum Chart {
+    Bands(LatencyBands),
+    Heatmap(LatencyHeatmap),
+    Phases(PhaseBreakdown),
+    Cdf(LatencyCdf),
+    Availability(AvailabilityTimeline),
+    DailyAvailability(DailyAvailability),
+}
+
+/// Pixels (PNG) or SVG user units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChartSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Default for ChartSize {
+    fn default() -> Self {
+        ChartSize { width: 1000, height: 500 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartFormat {
+    Png,
+    Svg,
+}
+
+impl ChartFormat {
+    /// The format named by a file's extension.
+    pub fn from_path(path: &Path) -> Result<ChartFormat, ChartError> {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("png") => Ok(ChartFormat::Png),
+            Some("svg") => Ok(ChartFormat::Svg),
+            _ => Err(ChartError(format!("{}: expected a file name ending in .png or .svg", path.display()))),
+        }
+    }
+}
+
+/// Why a chart could not be drawn or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ChartError(pub String);
+
+fn fail<E: std::fmt::Debug>(e: E) -> ChartError {
+    ChartError(format!("drawing the chart: {e:?}"))
+}
+
+const FONT: &str = "sans-serif";
+static DEJAVU_SANS: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+/// Registers the embedded font once; plotters finds it by the family name "sans-serif".
+fn register_font() -> Result<(), ChartError> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FONT, FontStyle::Normal, DEJAVU_SANS)
+                .map_err(|_| "the embedded DejaVu Sans font could not be loaded".to_string())
+        })
+        .clone()
+        .map_err(ChartError)
+}
+
+/// The chart as an SVG document (text stays text, in the font family "sans-serif").
+pub fn render_svg(chart: &Chart, size: ChartSize) -> Result<String, ChartError> {
+    register_font()?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (size.width, size.height)).into_drawing_area();
+        draw(chart, &root)?;
+        root.present().map_err(fail)?;
+    }
+    Ok(svg)
+}
+
+/// Writes the chart to `path`, as PNG or SVG by its extension.
+pub fn write_file(chart: &Chart, path: &Path, size: ChartSize) -> Result<(), ChartError> {
+    let write_error = |e: std::io::Error| ChartError(format!("{}: cannot write the chart: {e}", path.display()));
+    match ChartFormat::from_path(path)? {
+        ChartFormat::Svg => std::fs::write(path, render_svg(chart, size)?).map_err(write_error),
+        ChartFormat::Png => {
+            register_font()?;
+            let root = BitMapBackend::new(path, (size.width, size.height)).into_drawing_area();
+            draw(chart, &root)?;
+            root.present().map_err(|e| ChartError(format!("{}: cannot write the chart: {e}", path.display())))
+        }
+    }
+}
+
+fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<(), ChartError> {
+    root.fill(&WHITE).map_err(fail)?;
+    match chart {
+        Chart::Bands(c) => latency::draw_bands(c, root),
+        Chart::Heatmap(c) => latency::draw_heatmap(c, root),
+        Chart::Phases(c) => latency::draw_phases(c, root),
+        Chart::Cdf(c) => latency::draw_cdf(c, root),
+        Chart::Availability(c) => availability::draw_timeline(c, root),
+        Chart::DailyAvailability(c) => availability::draw_daily(c, root),
+    }
+}
+
+// ---- shared pieces ----------------------------------------------------------------------------
+
+/// Ten distinguishable colours (Tableau 10).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn palette(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+const TEXT: RGBColor = RGBColor(40, 40, 40);
+const GRID: RGBColor = RGBColor(225, 225, 225);
+
+/// Average advance of a DejaVu Sans character, in units of the font size.
+const CHAR_WIDTH: f64 = 0.56;
+const TITLE_LARGEST: f64 = 19.0;
+const TITLE_SMALLEST: f64 = 13.0;
+
+/// The title's font size: as large as fits the width, down to a legible minimum.
+fn title_px(title: &str, width: u32) -> f64 {
+    let room = f64::from(width.saturating_sub(40));
+    (room / (CHAR_WIDTH * title.chars().count().max(1) as f64)).clamp(TITLE_SMALLEST, TITLE_LARGEST)
+}
+
+fn title_style(title: &str, width: u32) -> TextStyle<'static> {
+    // plotters draws captions smaller than asked (about 0.8); ask for what should come out.
+    (FONT, title_px(title, width) / 0.8).into_font().color(&TEXT)
+}
+
+/// The title, shortened with an ellipsis if even the smallest size would not fit.
+fn fit_title(title: &str, width: u32) -> String {
+    let room = f64::from(width.saturating_sub(40));
+    let fits = (room / (CHAR_WIDTH * title_px(title, width))) as usize;
+    if title.chars().count() <= fits {
+        title.to_string()
+    } else {
+        format!("{}…", title.chars().take(fits.saturating_sub(1)).collect::<String>())
+    }
+}
+
+fn label_style() -> TextStyle<'static> {
+    (FONT, 14).into_font().color(&TEXT)
+}
+
+fn area_size<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>) -> ChartSize {
+    let (width, height) = root.dim_in_pixel();
+    ChartSize { width, height }
+}
+
+/// A note in the middle of the plot, e.g. that there is no data.
+fn note<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str) -> Result<(), ChartError> {
+    let (w, h) = root.dim_in_pixel();
+    let style = (FONT, 18).into_font().color(&RGBColor(120, 120, 120)).pos(Pos::new(HPos::Center, VPos::Center));
+    root.draw(&Text::new(text.to_string(), (w as i32 / 2, h as i32 / 2), style)).map_err(fail)
+}
+
+/// Tick marks for a time axis: round times in `tz` (every 5 minutes, hour, 6 hours, day, ...),
+/// at most about `max_ticks` of them, and the strftime format to label them with.
+fn time_ticks(from_ms: i64, to_ms: i64, tz: &TimeZone, max_ticks: i64) -> (Vec<i64>, &'static str) {
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+    const DAY: i64 = 24 * HOUR;
+    let span = (to_ms - from_ms).max(1);
+    let steps = [
+        MIN,
+        5 * MIN,
+        10 * MIN,
+        15 * MIN,
+        30 * MIN,
+        HOUR,
+        2 * HOUR,
+        3 * HOUR,
+        6 * HOUR,
+        12 * HOUR,
+        DAY,
+        2 * DAY,
+        7 * DAY,
+        14 * DAY,
+        28 * DAY,
+        91 * DAY,
+    ];
+    let step = steps.into_iter().find(|s| span / s <= max_ticks).unwrap_or(182 * DAY);
+    // Align to round local times; the zone's offset at the start is close enough for ticks.
+    let offset_ms =
+        jiff::Timestamp::from_millisecond(from_ms).map(|t| i64::from(tz.to_offset(t).seconds()) * 1000).unwrap_or(0);
+    let align = if step >= 7 * DAY { DAY } else { step };
+    let mut at = (from_ms + offset_ms).div_euclid(align) * align - offset_ms;
+    if at < from_ms {
+        at += align;
+    }
+    let mut ticks = Vec::new();
+    while at <= to_ms && ticks.len() < 200 {
+        ticks.push(at);
+        at += step;
+    }
+    let format = if step >= DAY {
+        "%b %-d"
+    } else if span > DAY {
+        "%b %-d %H:%M"
+    } else {
+        "%H:%M"
+    };
+    (ticks, format)
+}
+
+fn show_time(ms: i64, tz: &TimeZone, format: &str) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_zoned(tz.clone()).strftime(format).to_string())
+        .unwrap_or_default()
+}
+
+fn tz_name(tz: &TimeZone) -> String {
+    tz.iana_name().map_or_else(|| "UTC".to_string(), str::to_string)
+}
+
+/// A latency in milliseconds for an axis label: "0.5 ms", "20 ms", "1.5 s".
+fn latency_label(ms: f64) -> String {
+    if ms >= 1000.0 { format!("{} s", trim_number(ms / 1000.0)) } else { format!("{} ms", trim_number(ms)) }
+}
+
+/// Three significant digits at most (what the histograms hold), trailing zeros dropped.
+fn trim_number(v: f64) -> String {
+    let text = match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 10.0 => format!("{v:.1}"),
+        a if a >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.3}"),
+    };
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+}
+
+/// Log-axis range and ticks covering [lo, hi] ms: whole decades, ticks at 1-2-5 steps when the
+/// range spans few decades.
+fn log_axis(lo_ms: f64, hi_ms: f64) -> (f64, f64, Vec<f64>) {
+    let lo = lo_ms.max(0.001);
+    let hi = hi_ms.max(lo);
+    let mut bottom = 10f64.powf(lo.log10().floor());
+    let mut top = 10f64.powf(hi.log10().ceil());
+    if top <= bottom * 1.0001 {
+        top = bottom * 10.0;
+    }
+    // Show at least two decades so a single value is not pinned to an edge.
+    if top / bottom < 100.0 {
+        if lo / bottom < top / hi {
+            bottom /= 10.0;
+        } else {
+            top *= 10.0;
+        }
+    }
+    let decades = (top / bottom).log10().round() as i32;
+    let multipliers: &[f64] = if decades <= 3 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+    let mut ticks = Vec::new();
+    let mut decade = bottom;
+    while decade <= top * 1.0001 {
+        for m in multipliers {
+            let t = decade * m;
+            if t <= top * 1.0001 {
+                ticks.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    (bottom, top, ticks)
+}
+
+#[cfg(test)]
+mod tests;
