@@ -3,6 +3,8 @@
 //! krilla-svg, then the running header and "Page i of n" footer on every page. Last step of
 //! `render_sla_pdf`.
 
+use std::sync::{Arc, OnceLock};
+
 use krilla::Document;
 use krilla::color::rgb;
 use krilla::geom::{PathBuilder, Point, Rect, Size, Transform};
@@ -30,17 +32,21 @@ enum LogoAsset {
 }
 
 /// usvg options whose font database holds DejaVu Sans under every generic family: without it,
-/// the charts' `<text font-family="sans-serif">` silently disappears.
+/// the charts' `<text font-family="sans-serif">` silently disappears. The database is built once
+/// and shared, since a batch renders a PDF per customer.
 fn svg_options() -> usvg::Options<'static> {
-    let mut options = usvg::Options { font_family: FAMILY.to_string(), ..usvg::Options::default() };
-    let db = options.fontdb_mut();
-    for data in Fonts::font_data() {
-        db.load_font_data(data.to_vec());
-    }
-    db.set_sans_serif_family(FAMILY);
-    db.set_serif_family(FAMILY);
-    db.set_monospace_family(FAMILY);
-    options
+    static FONTDB: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
+    let fontdb = FONTDB.get_or_init(|| {
+        let mut db = usvg::fontdb::Database::new();
+        for data in Fonts::font_data() {
+            db.load_font_data(data.to_vec());
+        }
+        db.set_sans_serif_family(FAMILY);
+        db.set_serif_family(FAMILY);
+        db.set_monospace_family(FAMILY);
+        Arc::new(db)
+    });
+    usvg::Options { font_family: FAMILY.to_string(), fontdb: fontdb.clone(), ..usvg::Options::default() }
 }
 
 impl Assets {
