@@ -107,7 +107,7 @@ pub fn run(args: &ClustersArgs) -> Result<(), CommandError> {
         Format::Csv => cluster_table(&report).write_csv(&mut out),
         Format::Table => write!(out, "{}", text(&report)),
         Format::Markdown => write!(out, "{}", markdown(&report)),
-        Format::Html => write!(out, "{}", html(&report)),
+        Format::Html => write!(out, "{}", html(&report, &charts(&fleet, &period, &analysis, store.as_ref()))),
     };
     written.and_then(|_| out.flush()).map_err(|e| CommandError::internal(format!("writing the report: {e}")))
 }
@@ -300,11 +300,120 @@ fn markdown(r: &ClusterReport) -> String {
     out
 }
 
-pub fn html(r: &ClusterReport) -> String {
+/// Charts for the HTML report, per cluster (worst first): sites down over time with incidents
+/// and maintenance shaded, and first-byte latency bands. SVG, inline.
+pub fn charts(
+    fleet: &Fleet,
+    period: &Period,
+    analysis: &Availability,
+    store: &dyn crate::store::Store,
+) -> Vec<(String, Vec<String>)> {
+    let size = super::chart::ChartSize { width: 1000, height: 320 };
+    let mut clusters: Vec<usize> = (0..fleet.clusters.len()).collect();
+    let down = |c: usize| -> i64 {
+        analysis
+            .history
+            .outages
+            .iter()
+            .filter(|o| fleet.sites[o.site].cluster == c)
+            .map(|o| o.downtime_ms(&analysis.period))
+            .sum()
+    };
+    clusters.sort_by_key(|&c| std::cmp::Reverse(down(c)));
+    clusters
+        .into_iter()
+        .map(|c| {
+            let mut svgs = Vec::new();
+            let timeline = super::chart::Chart::Availability(timeline(fleet, period, analysis, c));
+            if let Ok(svg) = super::chart::render_svg(&timeline, size) {
+                svgs.push(svg);
+            }
+            let scope = crate::store::LatencyScope::Cluster(fleet.clusters[c].name.clone());
+            if let Ok(bands) = super::latency::build_chart(
+                store,
+                &[scope],
+                crate::probe::CheckKind::Http,
+                Some(crate::probe::Phase::FirstByte),
+                super::latency::KindArg::Bands,
+                period,
+            ) && let Ok(svg) = super::chart::render_svg(&bands, size)
+            {
+                svgs.push(svg);
+            }
+            (fleet.clusters[c].name.clone(), svgs)
+        })
+        .collect()
+}
+
+/// Sites down on one cluster over the period, as steps, with its incidents and maintenance.
+pub fn timeline(
+    fleet: &Fleet,
+    period: &Period,
+    analysis: &Availability,
+    cluster: usize,
+) -> super::chart::AvailabilityTimeline {
+    let within = crate::analysis::Span::new(period.start_ms(), period.elapsed_end_ms());
+    let mut events: Vec<(i64, i32)> = Vec::new();
+    for outage in analysis.history.outages.iter().filter(|o| fleet.sites[o.site].cluster == cluster) {
+        for span in outage.down.iter().map(|d| d.intersect(&within)).filter(|d| !d.is_empty()) {
+            events.push((span.start, 1));
+            events.push((span.end, -1));
+        }
+    }
+    events.sort_unstable();
+    let mut buckets = vec![(within.start, 0u32)];
+    let mut down = 0i32;
+    for (at, delta) in events {
+        down += delta;
+        match buckets.last_mut() {
+            Some(last) if last.0 == at => last.1 = down.max(0) as u32,
+            _ => buckets.push((at, down.max(0) as u32)),
+        }
+    }
+    let sites = fleet.sites.iter().filter(|s| s.cluster == cluster).count() as u32;
+    let maintenance = crate::analysis::union(
+        fleet
+            .maintenance
+            .iter()
+            .filter(|w| match &w.scope {
+                crate::fleet::MaintenanceScope::Cluster(c) => *c == cluster,
+                crate::fleet::MaintenanceScope::Sites(sites) => {
+                    sites.iter().any(|&s| fleet.sites[s].cluster == cluster)
+                }
+            })
+            .map(|w| crate::analysis::Span::new(w.start.as_millisecond(), w.end.as_millisecond()).intersect(&within))
+            .collect(),
+        0,
+    );
+    super::chart::AvailabilityTimeline {
+        title: format!("Sites down on {} · {}", fleet.clusters[cluster].name, period.label),
+        from_ms: within.start,
+        to_ms: within.end,
+        tz: period.tz.clone(),
+        buckets,
+        total_sites: sites,
+        incidents: analysis
+            .incidents
+            .iter()
+            .filter(|i| i.cluster == cluster)
+            .map(|i| (i.within_period.start, i.within_period.end))
+            .collect(),
+        maintenance: maintenance.iter().map(|m| (m.start, m.end)).collect(),
+    }
+}
+
+pub fn html(r: &ClusterReport, charts: &[(String, Vec<String>)]) -> String {
     let lines: Vec<String> = headline(r).lines().map(escape_html).collect();
+    let charts_html: String = charts
+        .iter()
+        .map(|(cluster, svgs)| {
+            let figures: String = svgs.iter().map(|svg| format!("<figure>{svg}</figure>\n")).collect();
+            format!("<h3>{}</h3>\n{figures}", escape_html(cluster))
+        })
+        .collect();
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{css}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<p>{sub}</p>\n<h2>Clusters</h2>\n{clusters}<h2>Incidents</h2>\n{incidents}</body>\n</html>\n",
+         <title>{title}</title>\n<style>{css}figure{{margin:0 0 1rem}}figure svg{{max-width:100%;height:auto}}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<p>{sub}</p>\n<h2>Clusters</h2>\n{clusters}<h2>Incidents</h2>\n{incidents}<h2>Charts</h2>\n{charts_html}</body>\n</html>\n",
         title = lines.first().cloned().unwrap_or_default(),
         sub = lines.get(1).cloned().unwrap_or_default(),
         css = CSS,
