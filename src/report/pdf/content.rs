@@ -392,9 +392,9 @@ fn incidents(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles
         Column { title: p.col_start.clone(), share: 1.3, align: Align::Left },
         Column { title: p.col_end.clone(), share: 1.3, align: Align::Left },
         Column { title: p.col_duration.clone(), share: 1.3, align: Align::Right },
-        Column { title: p.col_cause.clone(), share: 2.6, align: Align::Left },
+        Column { title: p.col_cause.clone(), share: 2.4, align: Align::Left },
         Column { title: p.col_cluster.clone(), share: 0.9, align: Align::Left },
-        Column { title: p.col_in_maintenance.clone(), share: 1.25, align: Align::Left },
+        Column { title: p.col_in_maintenance.clone(), share: 1.45, align: Align::Left },
     ];
     let rows: Vec<Vec<String>> = doc
         .incidents
