@@ -7,6 +7,9 @@ pub mod incidents;
 pub mod latency;
 pub mod pdf;
 pub mod period;
+pub mod sla;
+pub mod sla_charts;
+pub mod sla_pdf_output;
 pub mod table;
 
 use crate::cli::CommandError;
@@ -20,6 +23,8 @@ pub enum ReportCommand {
     Incidents(incidents::IncidentsArgs),
     /// The customers and sites one incident hit, with contacts and downtime, as CSV.
     Affected(incidents::AffectedArgs),
+    /// SLA per customer: availability against the plan's target, credits; PDFs and credits.csv.
+    Sla(sla::SlaArgs),
     /// Latency percentiles of a cluster or site as a table, or charts (bands, heatmap, phases, CDF).
     Latency(latency::LatencyArgs),
 }
@@ -30,6 +35,7 @@ pub fn run(command: &ReportCommand) -> Result<(), CommandError> {
         ReportCommand::Latency(args) => latency::run(args),
         ReportCommand::Incidents(args) => incidents::run_incidents(args),
         ReportCommand::Affected(args) => incidents::run_affected(args),
+        ReportCommand::Sla(args) => sla::run(args),
     }
 }
 

@@ -1,0 +1,75 @@
+//! The charts of the SLA PDF, as SVG for the renderer: the customer's daily availability
+//! against the plan's target, and the latency their visitors saw over the period.
+
+use super::availability::Availability;
+use super::chart::{self, Chart, ChartSize, DailyAvailability};
+use super::latency::{KindArg, build_chart};
+use super::pdf;
+use super::period::Period;
+use crate::analysis::Span;
+use crate::analysis::sla::{CustomerSla, daily_availability};
+use crate::fleet::Fleet;
+use crate::probe::{CheckKind, Phase};
+use crate::store::{LatencyScope, Store};
+
+/// Chart size in SVG user units; the PDF scales it to the text width.
+const SIZE: ChartSize = ChartSize { width: 640, height: 260 };
+
+pub fn charts(
+    fleet: &Fleet,
+    period: &Period,
+    analysis: &Availability,
+    sla: &CustomerSla,
+    store: &dyn Store,
+) -> Vec<pdf::SvgChart> {
+    let mut charts = Vec::new();
+    let days = day_spans(period);
+    if !days.is_empty() {
+        let sites: Vec<usize> = sla.sites.iter().map(|(s, _)| *s).collect();
+        let values = daily_availability(
+            &analysis.history,
+            &sites,
+            &analysis.maintenance,
+            &days.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        );
+        let daily = Chart::DailyAvailability(DailyAvailability {
+            title: "Availability per day (maintenance excluded)".into(),
+            days: days.iter().map(|(d, _)| *d).zip(values.into_iter().map(|v| v.map(|a| a * 100.0))).collect(),
+            target_percent: sla.target_percent,
+        });
+        if let Ok(svg) = chart::render_svg(&daily, SIZE) {
+            charts.push(pdf::SvgChart { title: "Availability per day".into(), svg });
+        }
+    }
+    // Latency: the site itself for a one-site customer, else the cluster most of its sites are on.
+    let scope = match sla.sites.as_slice() {
+        [(site, _)] => Some(LatencyScope::Site(fleet.sites[*site].id.clone())),
+        sites => {
+            let mut count = vec![0usize; fleet.clusters.len()];
+            for (site, _) in sites {
+                count[fleet.sites[*site].cluster] += 1;
+            }
+            (0..count.len()).max_by_key(|&c| count[c]).map(|c| LatencyScope::Cluster(fleet.clusters[c].name.clone()))
+        }
+    };
+    if let Some(scope) = scope
+        && let Ok(bands) = build_chart(store, &[scope], CheckKind::Http, Some(Phase::FirstByte), KindArg::Bands, period)
+        && let Ok(svg) = chart::render_svg(&bands, SIZE)
+    {
+        charts.push(pdf::SvgChart { title: "Time to first byte".into(), svg });
+    }
+    charts
+}
+
+/// The calendar days of the period in its time zone, with their UTC spans.
+fn day_spans(period: &Period) -> Vec<(jiff::civil::Date, Span)> {
+    let mut days = Vec::new();
+    let Ok(mut day) = period.start.to_zoned(period.tz.clone()).start_of_day() else { return days };
+    while day.timestamp() < period.end && days.len() < 400 {
+        let Ok(next) = day.tomorrow().and_then(|d| d.start_of_day()) else { break };
+        let span = Span::new(day.timestamp().as_millisecond(), next.timestamp().as_millisecond());
+        days.push((day.date(), span.intersect(&Span::new(period.start_ms(), period.end_ms()))));
+        day = next;
+    }
+    days
+}
