@@ -9,7 +9,7 @@ use crate::analysis::outages::{SiteHistory, Tracker};
 use crate::analysis::{self, FailureSet, Observation, Run, Settings, Span};
 use crate::cli::CommandError;
 use crate::fleet::{Fleet, SiteIdx};
-use crate::store::{ResultFilter, Store};
+use crate::store::Store;
 
 /// How far before the period runs are read, so an outage that began earlier keeps its true
 /// start (and its incident its id).
@@ -52,29 +52,37 @@ pub fn analyze(
     let site_index: HashMap<&str, SiteIdx> = fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     let store_error = |e: crate::store::StoreError| CommandError::store(e.to_string());
 
+    // Store site keys to fleet sites; sites the fleet no longer has are left out.
+    let by_key: HashMap<i64, SiteIdx> = store
+        .site_keys()
+        .map_err(store_error)?
+        .into_iter()
+        .filter_map(|(key, id)| site_index.get(id.as_str()).map(|&site| (key, site)))
+        .collect();
     let mut runs = store.runs(Some(start_ms - LOOKBACK_MS), Some(elapsed.end)).map_err(store_error)?;
     runs.sort_by_key(|r| (r.started_at_ms, r.id));
     let vantages = runs.iter().map(|r| r.vantage.clone()).collect();
     let mut tracker = Tracker::new(period, settings, &confirm_after, &maintenance);
     for run in runs {
-        let mut by_site: HashMap<SiteIdx, FailureSet> = HashMap::new();
+        // A site's observation: the failure classes of its checks in this run (none: up).
+        let mut seen: Vec<Option<FailureSet>> = vec![None; fleet.sites.len()];
         if run.valid {
-            let filter = ResultFilter { run_id: Some(run.id), ..ResultFilter::default() };
             store
-                .results(&filter, &mut |r| {
-                    if let Some(&site) = site_index.get(r.site.id.as_str()) {
-                        let failures = by_site.entry(site).or_default();
-                        if let Some(failure) = r.outcome.failure() {
+                .run_outcomes(run.id, &mut |key, outcome| {
+                    if let Some(&site) = by_key.get(&key) {
+                        let failures = seen[site].get_or_insert_with(FailureSet::default);
+                        if let Some(failure) = outcome.failure() {
                             failures.insert(failure);
                         }
                     }
-                    Ok(())
                 })
                 .map_err(store_error)?;
         }
-        let mut observations: Vec<Observation> =
-            by_site.into_iter().map(|(site, failures)| Observation { site, failures }).collect();
-        observations.sort_unstable_by_key(|o| o.site);
+        let observations: Vec<Observation> = seen
+            .into_iter()
+            .enumerate()
+            .filter_map(|(site, failures)| failures.map(|failures| Observation { site, failures }))
+            .collect();
         tracker.run(Run { id: run.id, started_at_ms: run.started_at_ms, valid: run.valid }, observations);
     }
     let history = tracker.finish(elapsed.end);

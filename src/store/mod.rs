@@ -198,6 +198,11 @@ pub trait Store {
     fn runs(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<StoredRun>>;
     /// Calls `each` for every result matching `filter`, ordered by run then site.
     fn results(&self, filter: &ResultFilter, each: &mut dyn FnMut(StoredResult) -> StoreResult<()>) -> StoreResult<()>;
+    /// The store's site registry: (site key, site id). Keys are what [`Store::run_outcomes`] gives.
+    fn site_keys(&self) -> StoreResult<Vec<(i64, String)>>;
+    /// Every result of one run as (site key, outcome): the lean read the availability analysis
+    /// replays, without building a [`StoredResult`] per row.
+    fn run_outcomes(&self, run_id: RunId, each: &mut dyn FnMut(i64, Outcome)) -> StoreResult<()>;
     /// Histograms of one run.
     fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>>;
     /// Merged latencies for `query`, one bucket at a time in time order (empty buckets left

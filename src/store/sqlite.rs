@@ -522,6 +522,27 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn site_keys(&self) -> StoreResult<Vec<(i64, String)>> {
+        let error = |e| self.query_error("sites", e);
+        let mut select = self.conn.prepare_cached("SELECT key, site_id FROM sites").map_err(error)?;
+        let rows = select.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(error)
+    }
+
+    fn run_outcomes(&self, run_id: RunId, each: &mut dyn FnMut(i64, Outcome)) -> StoreResult<()> {
+        let error = |e| self.query_error("results", e);
+        let mut select =
+            self.conn.prepare_cached("SELECT site_key, outcome FROM results WHERE run_id = ?1").map_err(error)?;
+        let mut rows = select.query([run_id]).map_err(error)?;
+        while let Some(row) = rows.next().map_err(error)? {
+            let code: u8 = row.get(1).map_err(error)?;
+            let outcome = Outcome::from_code(code)
+                .ok_or_else(|| self.corrupt(format!("unknown outcome code {code} in run {run_id}")))?;
+            each(row.get(0).map_err(error)?, outcome);
+        }
+        Ok(())
+    }
+
     fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>> {
         let error = |e| self.query_error("histograms", e);
         let mut select = self
