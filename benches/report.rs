@@ -12,7 +12,7 @@ use std::time::Instant;
 use fleetprobe::fleet::{Fleet, StoreLocation};
 use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome, Timings};
 use fleetprobe::report::{availability, clusters, period::PeriodArgs};
-use fleetprobe::store::{self, RunMeta, RunSummary, SiteRecord};
+use fleetprobe::store::{self, RunMeta, RunSummary};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
@@ -27,16 +27,7 @@ fn main() {
     let generating = Instant::now();
     {
         let mut store = store::open(&location).expect("store");
-        let records: Vec<SiteRecord> = fleet
-            .sites
-            .iter()
-            .map(|s| SiteRecord {
-                id: s.id.clone(),
-                customer: fleet.customers[s.customer].id.clone(),
-                cluster: fleet.clusters[s.cluster].name.clone(),
-                hostname: s.hostname.clone(),
-            })
-            .collect();
+        let records = store::site_records(&fleet);
         for run in 0..runs {
             let at = start_ms + run * 60_000;
             let minute_of_day = run % 1440;

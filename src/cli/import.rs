@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use super::{CommandError, ConfigArgs, StoreArgs, load_fleet, store_location};
 use crate::fleet::{FleetError, FleetErrors, SiteIdx};
 use crate::probe::{CheckKind, CheckResult, Outcome, Phase, Timings};
-use crate::store::{self, HistogramRecord, RunMeta, RunSummary, SiteRecord};
+use crate::store::{self, HistogramRecord, RunMeta, RunSummary};
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
@@ -66,16 +66,7 @@ pub fn run(args: &ImportArgs) -> Result<(), CommandError> {
             clash.join(", ")
         )));
     }
-    let sites: Vec<SiteRecord> = fleet
-        .sites
-        .iter()
-        .map(|s| SiteRecord {
-            id: s.id.clone(),
-            customer: fleet.customers[s.customer].id.clone(),
-            cluster: fleet.clusters[s.cluster].name.clone(),
-            hostname: s.hostname.clone(),
-        })
-        .collect();
+    let sites = store::site_records(&fleet);
     let (mut run_count, mut result_count) = (0, 0);
     for ((vantage, started_at_ms), run) in runs {
         let meta = RunMeta { vantage, started_at_ms };

@@ -18,7 +18,7 @@ mod import;
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::http::HttpProber;
 use crate::probe::{CheckKind, CheckResult, Phase, sweep, tls};
-use crate::store::{self, HistogramRecord, ResultFilter, RunLock, RunMeta, RunSummary, SiteRecord, StoredResult};
+use crate::store::{self, HistogramRecord, ResultFilter, RunLock, RunMeta, RunSummary, StoredResult};
 
 #[derive(Parser)]
 #[command(name = "fleetprobe", version, about = "Uptime prober and SLA reporter for hosting fleets")]
@@ -296,16 +296,7 @@ pub fn run_probe(
     let has_control = !fleet.control.targets.is_empty();
     let control_before = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &http)));
 
-    let sites: Vec<SiteRecord> = fleet
-        .sites
-        .iter()
-        .map(|s| SiteRecord {
-            id: s.id.clone(),
-            customer: fleet.customers[s.customer].id.clone(),
-            cluster: fleet.clusters[s.cluster].name.clone(),
-            hostname: s.hostname.clone(),
-        })
-        .collect();
+    let sites = store::site_records(&fleet);
     // The run starts when its sweep starts; `--at` pins that instant exactly, and later times
     // (each result's start, the run's end) keep their real distance from it.
     let real_start_ms = jiff::Timestamp::now().as_millisecond();

@@ -83,12 +83,7 @@ fn run_once(dir: &Path) -> Result<(), CommandError> {
     let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| CommandError::internal(format!("demo CA: {e}")))?;
     std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem())
         .map_err(|e| CommandError::internal(format!("{}: {e}", dir.join("demo-ca.pem").display())))?;
-    let servers_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("demo-servers")
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::internal(format!("cannot start the demo servers' runtime: {e}")))?;
+    let servers_runtime = servers_runtime()?;
     let servers = servers_runtime.block_on(serve_fleet(&fleet, &faults, &ca))?;
 
     let store = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
@@ -114,6 +109,16 @@ fn run_once(dir: &Path) -> Result<(), CommandError> {
         )));
     }
     Ok(())
+}
+
+/// One worker thread serves the whole demo fleet, beside the prober's own runtime.
+fn servers_runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("demo-servers")
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::internal(format!("cannot start the demo servers' runtime: {e}")))
 }
 
 /// Writes the embedded example fleet into `dir`; returns the configuration's path.

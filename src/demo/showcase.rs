@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::scenario::{FaultKind, Scenario};
-use super::{DemoServers, demo_page, serve_fleet, write_example};
+use super::{DemoServers, demo_page, serve_fleet, servers_runtime, write_example};
 use crate::analysis::sla;
 use crate::cli::{CommandError, run_probe};
 use crate::fleet::{Fleet, StoreLocation};
@@ -52,12 +52,7 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), CommandError>
 
     let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| CommandError::internal(format!("demo CA: {e}")))?;
     std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem()).map_err(|e| CommandError::internal(e.to_string()))?;
-    let servers_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("demo-servers")
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::internal(format!("cannot start the demo servers' runtime: {e}")))?;
+    let servers_runtime = servers_runtime()?;
     let servers = servers_runtime.block_on(serve_fleet(&fleet, &[], &ca))?;
     let pages: Vec<String> = (0..fleet.sites.len()).map(|i| demo_page(&fleet, i)).collect();
     let location = StoreLocation::Sqlite(dir.join("fleetprobe.db"));

@@ -224,6 +224,20 @@ pub trait Store {
     fn location(&self) -> String;
 }
 
+/// The fleet's sites as the store records them, in fleet order.
+pub fn site_records(fleet: &crate::fleet::Fleet) -> Vec<SiteRecord> {
+    fleet
+        .sites
+        .iter()
+        .map(|s| SiteRecord {
+            id: s.id.clone(),
+            customer: fleet.customers[s.customer].id.clone(),
+            cluster: fleet.clusters[s.cluster].name.clone(),
+            hostname: s.hostname.clone(),
+        })
+        .collect()
+}
+
 /// Opens the store at `location`, creating it (and migrating its schema) if needed.
 pub fn open(location: &StoreLocation) -> StoreResult<Box<dyn Store>> {
     match location {
