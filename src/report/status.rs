@@ -346,12 +346,14 @@ fn bar_colour(day: &Day) -> &'static str {
     }
 }
 
-fn bars_svg(cluster: &ClusterStatus) -> String {
-    let width = cluster.days.len() * 10;
+/// Bars of `days` with their axis, in a `<div class>`: the page carries all days for wide
+/// screens and the last [`PHONE_DAYS`] for narrow ones (CSS shows one of them).
+fn bars_svg(days: &[Day], class: &str) -> String {
+    let width = days.len() * 10;
     let mut svg = format!(
-        "<svg class=\"bars\" viewBox=\"0 0 {width} 40\" preserveAspectRatio=\"none\" aria-hidden=\"true\" focusable=\"false\">"
+        "<div class=\"{class}\"><svg class=\"bars\" viewBox=\"0 0 {width} 40\" preserveAspectRatio=\"none\" aria-hidden=\"true\" focusable=\"false\">"
     );
-    for (i, day) in cluster.days.iter().enumerate() {
+    for (i, day) in days.iter().enumerate() {
         let _ = write!(
             svg,
             "<rect x=\"{}\" y=\"0\" width=\"8\" height=\"40\" rx=\"1.5\" fill=\"{}\"><title>{}</title></rect>",
@@ -360,9 +362,19 @@ fn bars_svg(cluster: &ClusterStatus) -> String {
             escape_html(&day_text(day))
         );
     }
-    svg.push_str("</svg>");
+    let _ = write!(
+        svg,
+        "</svg><div class=\"axis\" aria-hidden=\"true\"><span>{}</span><span>today</span></div></div>",
+        match days.len() {
+            1 => "today".to_string(),
+            n => format!("{} days ago", n - 1),
+        }
+    );
     svg
 }
+
+/// Days of bars on narrow screens, where 90 would be hairlines.
+const PHONE_DAYS: usize = 30;
 
 fn cluster_html(cluster: &ClusterStatus, days: u32) -> String {
     let name = escape_html(&cluster.name);
@@ -391,13 +403,17 @@ fn cluster_html(cluster: &ClusterStatus, days: u32) -> String {
     format!(
         "<li class=\"cluster s-{class}\" id=\"cluster-{anchor}\">\n<div class=\"cluster-head\"><h3><bdi>{name}</bdi></h3>\
          <p class=\"state s-{class}\"><span class=\"icon\" aria-hidden=\"true\">{icon}</span> {state}</p></div>\n\
-         <p class=\"now\">{now}</p>\n<figure>{svg}<div class=\"axis\" aria-hidden=\"true\"><span>{days} days ago</span><span>today</span></div>\
-         <figcaption>{summary}, {incidents}.</figcaption></figure>\n\
+         <p class=\"now\">{now}</p>\n<figure>{svg}{short}<figcaption>{summary}, {incidents}.</figcaption></figure>\n\
          <details><summary>Daily availability of <bdi>{name}</bdi></summary><ol class=\"days\">{day_items}</ol></details>\n</li>\n",
         class = cluster.state.class(),
         icon = icon(cluster.state),
         state = cluster.state.label(),
-        svg = bars_svg(cluster),
+        svg = bars_svg(&cluster.days, "long"),
+        short = if cluster.days.len() > PHONE_DAYS {
+            bars_svg(&cluster.days[cluster.days.len() - PHONE_DAYS..], "short")
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -623,7 +639,10 @@ a{color:#1d4ed8}\
 ul.clusters,ol.incidents,ul.plain{list-style:none;margin:0;padding:0}\
 li.cluster,.incident,li.maintenance{background:#fff;border:1px solid #d5dbe5;border-left:6px solid;border-radius:.5rem;padding:.9rem 1rem;margin:0 0 .75rem}\
 li.cluster{color:inherit;background:#fff}\
-li.cluster.s-ok{border-left-color:#2f7d4f}\
+li.cluster.s-ok{border-left-color:#2f7d4f}li.cluster.s-maint{border-left-color:#3557b7}\
+li.cluster.s-degraded{border-left-color:#a86b00}li.cluster.s-partial{border-left-color:#c2410c}\
+li.cluster.s-major{border-left-color:#b91c1c}\
+.short{display:none}\
 .cluster-head{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:baseline;gap:.25rem 1rem}\
 p.state{margin:0;padding:.1rem .6rem;border-radius:1rem;font-weight:600;font-size:.9rem;border:1px solid}\
 .now{margin:.25rem 0 .5rem;font-size:.95rem}\
@@ -657,6 +676,7 @@ ol.updates p{margin:.1rem 0 0}\
 ul.names{margin:0;padding-left:1.1rem}\
 .empty{color:#4a5568}\
 footer{font-size:.85rem;color:#4a5568;margin:2rem auto 1.5rem}\
+@media (max-width:40rem){.long{display:none}.short{display:block}}\
 @media (max-width:32rem){dl{grid-template-columns:1fr}dd{margin-bottom:.35rem}.banner{font-size:1.05rem}}";
 
 // ---- feed -----------------------------------------------------------------------------------
