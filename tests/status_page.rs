@@ -112,6 +112,8 @@ fn status_page_shows_states_incidents_updates_and_feed() {
         args.extend_from_slice(extra);
         ok(&fleetprobe(dir.path(), &args));
     };
+    let unknown = fleetprobe(dir.path(), &["incident", "update", "d-20261001T1000", "Looking into it"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("warning: the store shows no incident d-20261001T1000"));
     update("2026-10-01T10:15:00Z", "We are investigating errors on some sites.", &[]);
     update("2026-10-01T10:45:00Z", HOSTILE, &["--title", "Storage <failure> on a", "--cause", "controller & \"disk\""]);
 
@@ -205,6 +207,11 @@ fn open_in_chromium(site: &Path) {
         return;
     }
     let url = format!("file://{}", site.join("index.html").display());
+    if let Some(keep) = std::env::var_os("FLEETPROBE_KEEP_SCREENSHOTS") {
+        for name in ["index.html", "feed.atom"] {
+            std::fs::copy(site.join(name), Path::new(&keep).join(name)).unwrap();
+        }
+    }
     for (name, size) in [("desktop.png", "1280,2000"), ("phone.png", "390,1600")] {
         let profile = tempfile::tempdir().unwrap();
         let shot = site.join(name);
@@ -245,4 +252,31 @@ fn chromium_command(chromium: &Path, profile: &Path) -> Command {
     ]);
     command.arg(format!("--user-data-dir={}", profile.display()));
     command
+}
+
+#[test]
+fn status_settings_are_checked_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sites.csv"), "site_id,customer,cluster,hostname\ns1,c1,one,s1.test\n").unwrap();
+    std::fs::write(dir.path().join("customers.csv"), "customer_id,name,plan,monthly_fee,contact\nc1,C,basic,10,\n")
+        .unwrap();
+    let write = |status: &str| {
+        std::fs::write(
+            dir.path().join("fleet.toml"),
+            format!(
+                "[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[cluster]]\nname = \"one\"\n\n\
+                 [[plan]]\nname = \"basic\"\ntarget = 99.9\n\n[status]\n{status}\n"
+            ),
+        )
+        .unwrap();
+        fleetprobe(dir.path(), &["check"])
+    };
+    let unknown = write("show_customers = true");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("show_customers"), "{unknown:?}");
+    let empty = write("title = \"  \"");
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("fleet.toml:13: status.title"), "{empty:?}");
+    let url = write("url = \"javascript:alert(1)\"");
+    assert!(String::from_utf8_lossy(&url.stderr).contains("status.url: `javascript:alert(1)` is not an http(s) URL"));
+    ok(&write("title = \"Example status\"\nurl = \"https://status.example.net\"\nshow_customer_names = false"));
 }

@@ -50,9 +50,30 @@ fn update(args: &UpdateArgs) -> Result<(), CommandError> {
     let fleet = super::load_fleet(&args.config)?;
     let update = validate(&fleet, args)?;
     let mut store = crate::report::open_existing_store(&fleet, &args.store)?;
+    if !incident_exists(&fleet, store.as_ref(), &update.incident_id)? {
+        eprintln!(
+            "fleetprobe: warning: the store shows no incident {} (yet); the update is kept and appears once it does",
+            update.incident_id
+        );
+    }
     store.add_incident_update(&update).map_err(|e| CommandError::store(e.to_string()))?;
     eprintln!("fleetprobe: update on {} stored ({})", update.incident_id, super::format_ms(update.posted_at_ms));
     Ok(())
+}
+
+/// Whether the stored results make an incident with this id: the analysis of the minute it
+/// names (with the usual lookback before it).
+fn incident_exists(fleet: &Fleet, store: &dyn crate::store::Store, id: &str) -> Result<bool, CommandError> {
+    let Some(stamp) = id.rsplit('-').next() else { return Ok(false) };
+    let Ok(start) =
+        jiff::civil::DateTime::strptime("%Y%m%dT%H%M", stamp).and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC))
+    else {
+        return Ok(false);
+    };
+    let start_ms = start.timestamp().as_millisecond();
+    let now_ms = jiff::Timestamp::now().as_millisecond().max(start_ms + 60_000);
+    let analysis = crate::report::availability::analyze(fleet, store, start_ms, start_ms + 60_000, now_ms)?;
+    Ok(analysis.incidents.iter().any(|i| i.id == id))
 }
 
 /// Checks the id, text, title and cause; errors name the argument and what was expected.
