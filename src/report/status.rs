@@ -121,6 +121,9 @@ pub struct StatusPage<'a> {
     pub incidents_left_out: usize,
     /// Windows that have not ended, soonest first.
     pub maintenance: Vec<&'a MaintenanceWindow>,
+    /// End of the last monitored time when it is more than two probe intervals before now: the
+    /// states shown are as of then. `Some(None)`: nothing was ever measured in the period.
+    pub stale: Option<Option<i64>>,
     fleet: &'a Fleet,
 }
 
@@ -189,6 +192,12 @@ pub fn build<'a>(
     let mut maintenance: Vec<&MaintenanceWindow> =
         fleet.maintenance.iter().filter(|w| w.end.as_millisecond() > now_ms).collect();
     maintenance.sort_by_key(|w| (w.start, w.end));
+    let last_measured = analysis.history.monitored.last().map(|m| m.end);
+    let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX);
+    let stale = match last_measured {
+        Some(end) if now_ms.saturating_sub(end) <= interval_ms.saturating_mul(2) => None,
+        other => Some(other),
+    };
     StatusPage {
         title: fleet.status.title.clone(),
         description: fleet.status.description.clone(),
@@ -199,6 +208,7 @@ pub fn build<'a>(
         incidents,
         incidents_left_out,
         maintenance,
+        stale,
         fleet,
     }
 }
@@ -408,7 +418,7 @@ fn cluster_html(cluster: &ClusterStatus, days: u32) -> String {
         class = cluster.state.class(),
         icon = icon(cluster.state),
         state = cluster.state.label(),
-        svg = bars_svg(&cluster.days, "long"),
+        svg = bars_svg(&cluster.days, if cluster.days.len() > PHONE_DAYS { "long" } else { "all" }),
         short = if cluster.days.len() > PHONE_DAYS {
             bars_svg(&cluster.days[cluster.days.len() - PHONE_DAYS..], "short")
         } else {
@@ -571,6 +581,17 @@ pub fn html(page: &StatusPage) -> String {
         .map(|d| format!("<p class=\"description\">{}</p>\n", user_text(d)))
         .unwrap_or_default();
     let clusters: String = page.clusters.iter().map(|c| cluster_html(c, page.days)).collect();
+    let stale = match page.stale {
+        None => String::new(),
+        Some(Some(at)) => format!(
+            "<p class=\"stale\"><strong>Measurements are delayed:</strong> the last one covers up to {}; the states below are as of then.</p>\n",
+            time_tag(at)
+        ),
+        Some(None) => format!(
+            "<p class=\"stale\"><strong>No measurements</strong> in the last {} days; the states below are not known.</p>\n",
+            page.days
+        ),
+    };
     let (open, past): (Vec<&IncidentView>, Vec<&IncidentView>) =
         page.incidents.iter().partition(|v| v.incident.ongoing());
     let list = |views: &[&IncidentView], empty: &str| -> String {
@@ -600,7 +621,7 @@ pub fn html(page: &StatusPage) -> String {
          <header class=\"top\"><div class=\"wrap\"><h1>{title}</h1>\n{description}</div></header>\n\
          <main class=\"wrap\">\n\
          <p class=\"banner s-{class}\"><span class=\"icon\" aria-hidden=\"true\">{icon}</span> {banner_text}</p>\n\
-         <p class=\"updated\">Updated {updated}. All times UTC. <a href=\"feed.atom\">Subscribe to incidents and updates (Atom feed)</a></p>\n\
+         <p class=\"updated\">Updated {updated}. All times UTC. <a href=\"feed.atom\">Subscribe to incidents and updates (Atom feed)</a></p>\n{stale}\
          <section aria-labelledby=\"h-current\">\n<h2 id=\"h-current\">Current status</h2>\n<ul class=\"clusters\">\n{clusters}</ul>\n\
          <p class=\"legend\" aria-hidden=\"true\"><span><i style=\"background:#2f7d4f\"></i>100 %</span><span><i style=\"background:#5f9e3a\"></i>≥ 99.9 % with incidents</span>\
          <span><i style=\"background:#a86b00\"></i>≥ 99 %</span><span><i style=\"background:#c2410c\"></i>≥ 95 %</span><span><i style=\"background:#b91c1c\"></i>below 95 %</span><span><i style=\"background:#7b8798\"></i>no data</span></p>\n</section>\n\
@@ -630,6 +651,7 @@ h3{font-size:1.05rem;margin:0}\
 h4{font-size:.95rem;margin:1rem 0 .25rem}\
 a{color:#1d4ed8}\
 .banner{margin:1.25rem 0 .5rem;padding:1rem 1.25rem;border-radius:.5rem;font-size:1.2rem;font-weight:600;border:2px solid}\
+.stale{margin:0 0 1rem;padding:.6rem 1rem;border-radius:.5rem;background:#fff5d6;color:#5c4100;border:1px solid #a86b00}\
 .updated{margin:0 0 1rem;font-size:.9rem;color:#4a5568}\
 .s-ok{background:#e7f5ec;color:#14532d;border-color:#2f7d4f}\
 .s-maint{background:#e6eeff;color:#1e3a8a;border-color:#3557b7}\
