@@ -621,11 +621,10 @@ pub fn html(page: &StatusPage) -> String {
          <header class=\"top\"><div class=\"wrap\"><h1>{title}</h1>\n{description}</div></header>\n\
          <main class=\"wrap\">\n\
          <p class=\"banner s-{class}\"><span class=\"icon\" aria-hidden=\"true\">{icon}</span> {banner_text}</p>\n\
-         <p class=\"updated\">Updated {updated}. All times UTC. <a href=\"feed.atom\">Subscribe to incidents and updates (Atom feed)</a></p>\n{stale}\
+         <p class=\"updated\">Updated {updated}. All times UTC. <a href=\"feed.atom\">Subscribe to incidents and updates (Atom feed)</a></p>\n{stale}{open}\
          <section aria-labelledby=\"h-current\">\n<h2 id=\"h-current\">Current status</h2>\n<ul class=\"clusters\">\n{clusters}</ul>\n\
          <p class=\"legend\" aria-hidden=\"true\"><span><i style=\"background:#2f7d4f\"></i>100 %</span><span><i style=\"background:#5f9e3a\"></i>≥ 99.9 % with incidents</span>\
          <span><i style=\"background:#a86b00\"></i>≥ 99 %</span><span><i style=\"background:#c2410c\"></i>≥ 95 %</span><span><i style=\"background:#b91c1c\"></i>below 95 %</span><span><i style=\"background:#7b8798\"></i>no data</span></p>\n</section>\n\
-         <section aria-labelledby=\"h-open\">\n<h2 id=\"h-open\">Open incidents</h2>\n{open}</section>\n\
          <section aria-labelledby=\"h-maintenance\">\n<h2 id=\"h-maintenance\">Scheduled maintenance</h2>\n{maintenance}</section>\n\
          <section aria-labelledby=\"h-past\">\n<h2 id=\"h-past\">Past incidents (last {days} days)</h2>\n{past}{left_out}</section>\n\
          </main>\n<footer class=\"wrap\"><p>Measured every minute by fleetprobe from outside the clusters. \
@@ -633,7 +632,15 @@ pub fn html(page: &StatusPage) -> String {
         class = worst.class(),
         icon = icon(worst),
         updated = time_tag(page.now_ms),
-        open = list(&open, "No open incidents."),
+        // Open incidents come first, right under the banner; with none the banner says so.
+        open = if open.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<section aria-labelledby=\"h-open\">\n<h2 id=\"h-open\">Open incidents</h2>\n{}</section>\n",
+                list(&open, "")
+            )
+        },
         past = list(&past, "No incidents."),
         days = page.days,
     )
