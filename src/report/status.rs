@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::availability::{Availability, LOOKBACK_MS};
 use super::table::{duration, escape_html};
@@ -130,24 +130,36 @@ pub struct StatusPage<'a> {
 pub fn run(args: &StatusArgs) -> Result<(), CommandError> {
     let fleet = crate::cli::load_fleet(&args.config)?;
     let now_ms = args.now.unwrap_or_else(jiff::Timestamp::now).as_millisecond();
-    let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
-    let start_ms = today - (i64::from(args.days) - 1) * DAY_MS;
     let store = super::open_existing_store(&fleet, &args.store)?;
-    let analysis = super::availability::analyze(&fleet, store.as_ref(), start_ms, today + DAY_MS, now_ms)?;
+    let index = write(&fleet, store.as_ref(), &args.output, now_ms, args.days)?;
+    eprintln!("fleetprobe: status page written to {}", index.display());
+    Ok(())
+}
+
+/// Analyzes the last `days` UTC days up to `now_ms` and writes `index.html` and `feed.atom` into
+/// `dir` (created if missing). Returns the path of `index.html`. The demo calls this too.
+pub fn write(
+    fleet: &Fleet,
+    store: &dyn crate::store::Store,
+    dir: &Path,
+    now_ms: i64,
+    days: u32,
+) -> Result<PathBuf, CommandError> {
+    let days = days.max(1);
+    let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
+    let start_ms = today - (i64::from(days) - 1) * DAY_MS;
+    let analysis = super::availability::analyze(fleet, store, start_ms, today + DAY_MS, now_ms)?;
     let updates = store
         .incident_updates(Some(start_ms - LOOKBACK_MS), Some(now_ms.saturating_add(1)))
         .map_err(|e| CommandError::store(e.to_string()))?;
-    let page = build(&fleet, &analysis, &updates, now_ms, args.days);
-    let dir = &args.output;
-    let write_error =
-        |path: &std::path::Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
+    let page = build(fleet, &analysis, &updates, now_ms, days);
+    let write_error = |path: &Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
     std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
     for (name, content) in [("index.html", html(&page)), ("feed.atom", atom(&page))] {
         let path = dir.join(name);
         std::fs::write(&path, content).map_err(|e| write_error(&path, e))?;
     }
-    eprintln!("fleetprobe: status page written to {}", dir.join("index.html").display());
-    Ok(())
+    Ok(dir.join("index.html"))
 }
 
 /// Builds the page's content from an analysis of the last `days` days (UTC) up to `now_ms`.

@@ -1442,6 +1442,24 @@ mod tests {
     }
 
     #[test]
+    fn incident_updates_read_back_by_time() {
+        let (_dir, mut store) = open_temp();
+        let update = |at: i64, text: &str, title: Option<&str>| IncidentUpdate {
+            incident_id: "a-20261001T1000".into(),
+            posted_at_ms: at,
+            text: text.into(),
+            title: title.map(String::from),
+            cause: None,
+        };
+        store.add_incident_update(&update(2_000, "later <b>", Some("Storage"))).unwrap();
+        store.add_incident_update(&update(1_000, "first", None)).unwrap();
+        store.add_incident_update(&update(3_000, "too late", None)).unwrap();
+        let read = store.incident_updates(Some(1_000), Some(3_000)).unwrap();
+        assert_eq!(read, vec![update(1_000, "first", None), update(2_000, "later <b>", Some("Storage"))]);
+        assert_eq!(store.incident_updates(None, None).unwrap().len(), 3);
+    }
+
+    #[test]
     fn the_schema_version_is_stored_and_a_newer_one_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fleetprobe.db");
