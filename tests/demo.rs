@@ -1,12 +1,22 @@
-//! `fleetprobe demo` end to end: the example fleet served in-process, one real sweep, and the
-//! stored results compared site by site with the faults the demo injected.
+//! `fleetprobe demo` end to end: the example fleet served in-process; one real sweep with its
+//! stored results compared site by site with the faults the demo injected (`--once`), and a
+//! short scenario over simulated time whose reports must exist and parse.
 
 use std::process::Command;
+use std::sync::Mutex;
+
+/// The demo serves fixed loopback addresses: its tests take turns.
+static DEMO: Mutex<()> = Mutex::new(());
 
 #[test]
 fn demo_finds_exactly_the_sites_it_broke() {
+    let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe")).args(["demo", "--dir"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
+        .args(["demo", "--once", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("403 sites of 145 customers on 4 clusters"), "{stdout}");
@@ -48,4 +58,67 @@ fn demo_finds_exactly_the_sites_it_broke() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     assert_eq!(failed, expected);
+}
+
+#[test]
+fn a_short_scenario_writes_reports_that_parse() {
+    let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // Six simulated hours of 15-minute runs: a 503 storage failure on 40% of fra-1 for an hour.
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "start = \"2026-10-14T20:00:00Z\"\nduration = \"6h\"\ninterval = \"15m\"\n\n\
+         [[fault]]\nname = \"fra-1 storage\"\nkind = \"http_503\"\ncluster = \"fra-1\"\nshare = 0.4\n\
+         from = \"2026-10-14T21:00:00Z\"\nto = \"2026-10-14T22:00:00Z\"\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
+        .args(["demo", "--scenario"])
+        .arg(&scenario)
+        .arg("--dir")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("24 runs of 403 sites"), "{stdout}");
+
+    // The cluster report: HTML with inline SVG charts that parse as XML, and the incident.
+    let html = std::fs::read_to_string(out_dir.join("clusters.html")).unwrap();
+    assert!(html.contains("fra-1-20261014T2100"), "the storage incident is listed");
+    let svgs: Vec<&str> = html.split("<svg").skip(1).map(|rest| rest.split("</svg>").next().unwrap()).collect();
+    assert!(svgs.len() >= 4, "two charts per cluster");
+    for svg in svgs {
+        roxmltree::Document::parse(&format!("<svg{svg}</svg>")).expect("inline SVG is well-formed");
+    }
+    // Credits: one row per customer.
+    let mut credits = csv::Reader::from_path(out_dir.join("credits.csv")).unwrap();
+    assert_eq!(credits.records().count(), 145);
+    // The SLA PDF of the worst-hit customer: a fra-1 customer whose site was down for an hour.
+    let pdf = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .expect("an SLA PDF");
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    match Command::new("pdftotext").arg(&pdf).arg("-").output() {
+        Ok(text) if text.status.success() => {
+            let text = String::from_utf8_lossy(&text.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                text.contains("below your 99.9% target")
+                    || text.contains("below your 99.5% target")
+                    || text.contains("below your 99.95% target"),
+                "{text}"
+            );
+        }
+        _ if std::env::var_os("CI").is_some() => panic!("pdftotext (poppler-utils) is needed in CI"),
+        _ => println!("SKIPPED the PDF text check: pdftotext not installed"),
+    }
+    // Latency charts: PNG files.
+    for name in ["latency-lon-1-bands.png", "latency-lon-1-heatmap.png"] {
+        let png = std::fs::read(out_dir.join(name)).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{name}");
+    }
 }

@@ -153,7 +153,7 @@ impl CommandError {
 }
 
 pub fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,usvg=error")).init();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Check { config } => check(&config),

@@ -1,9 +1,13 @@
 //! `fleetprobe demo`: the example fleet served on loopback inside this process, then probed.
 //!
 //! The demo plays the fleet: HTTP(S) virtual hosts on each cluster's frontend address and an
-//! authoritative DNS server on each nameserver address, all from `servers`. A few sites are broken
-//! on purpose, each in a different way; after one real sweep the demo prints what the prober found
-//! next to what was broken, so a newcomer sees every part work in seconds, with no internet.
+//! authoritative DNS server on each nameserver address, all from `servers`. By default it plays a
+//! scenario (`scenario.rs`) over simulated time: real sweeps, simulated timestamps, faults switched
+//! on and off between runs; then it writes the reports people would read. `--once` breaks a few
+//! sites in different ways, sweeps once and prints what the prober found next to what was broken.
+
+mod scenario;
+mod showcase;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
@@ -23,13 +27,22 @@ pub const EXAMPLE_FILES: &[(&str, &str)] = &[
     ("fleetprobe.toml", include_str!("../../probes/example.toml")),
     ("example-sites.csv", include_str!("../../probes/example-sites.csv")),
     ("example-customers.csv", include_str!("../../probes/example-customers.csv")),
+    ("demo-scenario.toml", include_str!("../../probes/demo-scenario.toml")),
+    ("reports/branding.toml", include_str!("../../reports/branding.toml")),
+    ("reports/logo.svg", include_str!("../../reports/logo.svg")),
 ];
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Directory for the demo's configuration, inventory and store [default: a new temporary directory]
+    /// Directory for the demo's configuration, inventory, store and reports [default: a new temporary directory]
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// The scenario to play [default: the built-in probes/demo-scenario.toml]
+    #[arg(long, conflicts_with = "once")]
+    pub scenario: Option<PathBuf>,
+    /// One sweep with a few sites broken on purpose, and what the prober found
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// One way a demo site is broken, and what the prober must find for each of its checks.
@@ -57,6 +70,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CommandError> {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("fleetprobe-demo-{}", std::process::id())),
     };
+    if args.once { run_once(&dir) } else { showcase::run(&dir, args.scenario.as_deref()) }
+}
+
+fn run_once(dir: &Path) -> Result<(), CommandError> {
+    let dir = dir.to_path_buf();
     let config_path = write_example(&dir)?;
     let fleet = Fleet::load(&config_path).map_err(|e| CommandError::config(format!("demo fleet: {e}")))?;
     let fleet = Arc::new(fleet);
@@ -71,13 +89,13 @@ pub fn run(args: &DemoArgs) -> Result<(), CommandError> {
         .enable_all()
         .build()
         .map_err(|e| CommandError::internal(format!("cannot start the demo servers' runtime: {e}")))?;
-    let handles = servers_runtime.block_on(serve_fleet(&fleet, &faults, &ca))?;
+    let servers = servers_runtime.block_on(serve_fleet(&fleet, &faults, &ca))?;
 
     let store = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
     let tls = tls::client_config_with_roots(ca.roots()).map_err(CommandError::internal)?;
     let progress = std::io::stderr().is_terminal();
     let report = run_probe(fleet.clone(), &store, tls, None, progress)?;
-    drop(handles);
+    drop(servers);
 
     // Read back what was stored, as any report would.
     let found = failed_checks(&fleet, &store, report.run_id)?;
@@ -101,9 +119,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CommandError> {
 /// Writes the embedded example fleet into `dir`; returns the configuration's path.
 fn write_example(dir: &Path) -> Result<PathBuf, CommandError> {
     let io = |path: &Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     for (name, text) in EXAMPLE_FILES {
         let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
         std::fs::write(&path, text).map_err(|e| io(&path, e))?;
     }
     Ok(dir.join("fleetprobe.toml"))
@@ -158,8 +178,16 @@ pub fn choose_faults(fleet: &Fleet) -> Vec<Fault> {
     faults
 }
 
+/// The demo's servers, with handles on what they serve so faults can change between runs.
+pub struct DemoServers {
+    _handles: Vec<ServerHandle>,
+    pub zone: Arc<RwLock<servers::dns::Zone>>,
+    /// Each HTTP listener's sites and virtual hosts.
+    pub listeners: Vec<(Vec<SiteIdx>, Arc<RwLock<servers::http::VirtualHosts>>)>,
+}
+
 /// Starts the web frontends and nameservers of the fleet, with the faults applied.
-async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Result<Vec<ServerHandle>, CommandError> {
+async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Result<DemoServers, CommandError> {
     let fault_of: HashMap<SiteIdx, FaultKind> = faults.iter().map(|f| (f.site, f.kind)).collect();
     let dead_address: IpAddr = [127, 0, 9, 9].into();
 
@@ -182,6 +210,7 @@ async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Resul
         }
     }
     let zone = Arc::new(RwLock::new(zone));
+    let mut listener_hosts = Vec::new();
     let mut nameservers: BTreeSet<SocketAddr> = fleet.clusters.iter().flat_map(|c| c.nameservers.clone()).collect();
     nameservers.extend(fleet.probe.resolvers.iter().copied());
 
@@ -237,9 +266,11 @@ async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Resul
         };
         let address = SocketAddr::new(ip, port);
         let hosts = Arc::new(RwLock::new(hosts));
-        handles.push(servers::http::spawn(address, tls_config, hosts).await.map_err(|e| bind_error(address, e))?);
+        handles
+            .push(servers::http::spawn(address, tls_config, hosts.clone()).await.map_err(|e| bind_error(address, e))?);
+        listener_hosts.push((sites, hosts));
     }
-    Ok(handles)
+    Ok(DemoServers { _handles: handles, zone, listeners: listener_hosts })
 }
 
 fn demo_page(fleet: &Fleet, idx: SiteIdx) -> String {

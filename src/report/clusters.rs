@@ -264,11 +264,14 @@ pub fn maintenance_words(i: &IncidentRow) -> String {
 
 fn headline(r: &ClusterReport) -> String {
     let hit = r.customers_with_downtime as f64 / r.customers.max(1) as f64;
+    let range = format!("{} – {}", r.period.start, r.period.end);
+    let label = if r.period.label == range || r.period.label.contains(" – ") {
+        range
+    } else {
+        format!("{} ({range})", r.period.label)
+    };
     format!(
-        "Clusters, {} ({} – {}, {})\ncoverage {} of the period monitored ({} valid runs, {} invalid) · {} of {} customers ({}) had downtime\n",
-        r.period.label,
-        r.period.start,
-        r.period.end,
+        "Clusters, {label}, {}\ncoverage {} of the period monitored ({} valid runs, {} invalid) · {} of {} customers ({}) had downtime\n",
         r.period.time_zone,
         percent(r.coverage, 2),
         r.valid_runs,

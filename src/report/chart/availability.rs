@@ -86,16 +86,17 @@ pub(super) fn draw_timeline<DB: DrawingBackend>(
             .map(|(a, b)| Rectangle::new([(a, 0.0), (b, top)], colour.mix(0.7).filled()))
             .collect()
     };
-    chart
-        .draw_series(shaded(&c.maintenance, MAINTENANCE, top))
-        .map_err(fail)?
-        .label("maintenance")
-        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], MAINTENANCE.filled()));
+    // Incidents first, maintenance over them: an incident that overruns its window shows both.
     chart
         .draw_series(shaded(&c.incidents, INCIDENT, top))
         .map_err(fail)?
         .label("incident")
         .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], INCIDENT.filled()));
+    chart
+        .draw_series(shaded(&c.maintenance, MAINTENANCE, top))
+        .map_err(fail)?
+        .label("maintenance")
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], MAINTENANCE.filled()));
     // Sites down as a step area: each bucket holds its value until the next one starts.
     let mut outline = Vec::with_capacity(c.buckets.len() * 2 + 2);
     for (i, &(at, down)) in c.buckets.iter().enumerate() {

@@ -1,0 +1,227 @@
+//! The demo over simulated time: the scenario played run by run against the served fleet, then
+//! every report written into one directory, and what to open printed.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::scenario::{FaultKind, Scenario};
+use super::{DemoServers, demo_page, serve_fleet, write_example};
+use crate::analysis::sla;
+use crate::cli::{CommandError, run_probe};
+use crate::fleet::{Fleet, StoreLocation};
+use crate::probe::{CheckKind, Phase, tls};
+use crate::report::chart::{self, ChartSize};
+use crate::report::latency::{KindArg, build_chart};
+use crate::report::pdf::{self, Branding};
+use crate::report::period::Period;
+use crate::report::{availability, clusters, sla as sla_report, sla_pdf_output};
+use crate::servers::dns::NameBehavior;
+use crate::servers::http::Behavior;
+use crate::servers::pki;
+use crate::store::{self, LatencyScope};
+
+pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), CommandError> {
+    let started = std::time::Instant::now();
+    let config_path = write_example(dir)?;
+    let (scenario_path, scenario_text) = match scenario_path {
+        Some(path) => (
+            path.to_path_buf(),
+            std::fs::read_to_string(path).map_err(|e| CommandError::config(format!("{}: {e}", path.display())))?,
+        ),
+        None => (
+            dir.join("demo-scenario.toml"),
+            super::EXAMPLE_FILES
+                .iter()
+                .find(|(n, _)| *n == "demo-scenario.toml")
+                .map_or(String::new(), |(_, t)| t.to_string()),
+        ),
+    };
+    // The scenario's runs are real sweeps back to back: no spread, no retries, and the interval
+    // the scenario simulates, written into the demo's configuration so that reports agree.
+    let fleet_probe = Fleet::load(&config_path).map_err(|e| CommandError::config(format!("demo fleet: {e}")))?;
+    let scenario = Scenario::parse(&scenario_path, &scenario_text, &fleet_probe)
+        .map_err(|e| CommandError::config(format!("demo scenario:\n{e}")))?;
+    let config = std::fs::read_to_string(&config_path).map_err(|e| CommandError::internal(e.to_string()))?;
+    let config = config
+        .replace("interval = \"60s\"", &format!("interval = \"{}s\"", scenario.interval.as_secs()))
+        .replace("spread = \"2s\"", "spread = \"0s\"")
+        .replace("retries = 1 ", "retries = 0 ");
+    std::fs::write(&config_path, config).map_err(|e| CommandError::internal(e.to_string()))?;
+    let fleet = Arc::new(Fleet::load(&config_path).map_err(|e| CommandError::config(format!("demo fleet: {e}")))?);
+
+    let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| CommandError::internal(format!("demo CA: {e}")))?;
+    std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem()).map_err(|e| CommandError::internal(e.to_string()))?;
+    let servers_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("demo-servers")
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::internal(format!("cannot start the demo servers' runtime: {e}")))?;
+    let servers = servers_runtime.block_on(serve_fleet(&fleet, &[], &ca))?;
+    let pages: Vec<String> = (0..fleet.sites.len()).map(|i| demo_page(&fleet, i)).collect();
+    let location = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
+    if let StoreLocation::Sqlite(path) = &location {
+        // A fresh history every time: the scenario's runs would clash with an earlier demo's.
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    let client_tls = tls::client_config_with_roots(ca.roots()).map_err(CommandError::internal)?;
+
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(u64::from(scenario.runs));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} simulating {msg} [{bar:30}] {pos}/{len} runs ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    for n in 0..scenario.runs {
+        let at_ms = scenario.run_at(n);
+        apply(&fleet, &servers, &scenario, &pages, at_ms);
+        let at = jiff::Timestamp::from_millisecond(at_ms).map_err(|e| CommandError::internal(e.to_string()))?;
+        if let Some(bar) = &bar {
+            bar.set_message(at.strftime("%Y-%m-%d %H:%M").to_string());
+        }
+        run_probe(fleet.clone(), &location, client_tls.clone(), Some(at), false)?;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    drop(servers);
+    let swept = started.elapsed();
+    let written = write_reports(dir, &fleet, &location, &scenario)?;
+    println!(
+        "fleetprobe demo: {} runs of {} sites ({} checks each) over {} simulated hours, probed for real in {:.1} s",
+        scenario.runs,
+        fleet.sites.len(),
+        fleet.check_count(),
+        scenario.runs as u64 * scenario.interval.as_secs() / 3600,
+        swept.as_secs_f64()
+    );
+    for fault in &scenario.faults {
+        println!("  played: {} ({} sites)", fault.name, fault.sites.len());
+    }
+    println!("\nopen:");
+    for (what, path) in &written {
+        println!("  {:<44} {}", what, path.display());
+    }
+    println!("\ntry:   fleetprobe report incidents -c {} --from 2026-10-13 --to 2026-10-16", config_path.display());
+    Ok(())
+}
+
+/// Sets every site's behaviour for the moment `at_ms`: healthy unless a fault is active.
+fn apply(fleet: &Fleet, servers: &DemoServers, scenario: &Scenario, pages: &[String], at_ms: i64) {
+    let mut http: Vec<Behavior> = pages.iter().map(|p| Behavior::Ok { body: p.clone() }).collect();
+    let mut dns: Vec<NameBehavior> =
+        fleet.sites.iter().map(|s| NameBehavior::Answer(fleet.clusters[s.cluster].frontends.clone())).collect();
+    for fault in scenario.active(at_ms) {
+        for &site in &fault.sites {
+            match fault.kind {
+                FaultKind::Http503 => http[site] = Behavior::Status(503),
+                FaultKind::Slow(delay) => {
+                    http[site] =
+                        Behavior::SlowFirstByte { delay, then: Box::new(Behavior::Ok { body: pages[site].clone() }) }
+                }
+                FaultKind::Nxdomain => dns[site] = NameBehavior::Nxdomain,
+                FaultKind::Servfail => dns[site] = NameBehavior::Servfail,
+            }
+        }
+    }
+    if let Ok(mut zone) = servers.zone.write() {
+        for (site, behavior) in dns.into_iter().enumerate() {
+            match behavior {
+                NameBehavior::Nxdomain => {
+                    zone.remove(&fleet.sites[site].hostname);
+                }
+                other => {
+                    zone.set(&fleet.sites[site].hostname, other);
+                }
+            }
+        }
+    }
+    for (sites, hosts) in &servers.listeners {
+        if let Ok(mut hosts) = hosts.write() {
+            for &site in sites {
+                hosts.set(&fleet.sites[site].url.host, http[site].clone());
+            }
+        }
+    }
+}
+
+/// Writes the cluster report, the worst-hit customer's SLA PDF, credits.csv and latency charts.
+fn write_reports(
+    dir: &Path,
+    fleet: &Fleet,
+    location: &StoreLocation,
+    scenario: &Scenario,
+) -> Result<Vec<(&'static str, PathBuf)>, CommandError> {
+    let io = |path: &Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
+    let end_ms = scenario.run_at(scenario.runs);
+    let ts = |ms: i64| jiff::Timestamp::from_millisecond(ms).map_err(|e| CommandError::internal(e.to_string()));
+    let period = Period {
+        start: ts(scenario.start_ms)?,
+        end: ts(end_ms)?,
+        label: format!(
+            "{} – {}",
+            ts(scenario.start_ms)?.strftime("%Y-%m-%d %H:%M"),
+            ts(end_ms)?.strftime("%Y-%m-%d %H:%M UTC")
+        ),
+        tz: jiff::tz::TimeZone::UTC,
+        now: ts(end_ms)?,
+    };
+    let store = store::open(location).map_err(|e| CommandError::store(e.to_string()))?;
+    let analysis = availability::analyze(fleet, store.as_ref(), period.start_ms(), period.end_ms(), end_ms)?;
+    let mut written = Vec::new();
+
+    let report = clusters::build(fleet, &period, &analysis);
+    let html_path = dir.join("clusters.html");
+    let charts = clusters::charts(fleet, &period, &analysis, store.as_ref());
+    std::fs::write(&html_path, clusters::html(&report, &charts)).map_err(|e| io(&html_path, e))?;
+    written.push(("cluster report (HTML, charts inline)", html_path));
+
+    let slas: Vec<sla::CustomerSla> = (0..fleet.customers.len())
+        .map(|c| {
+            sla::customer_sla(fleet, c, &analysis.accounts, &analysis.incidents, &fleet.goodwill, &analysis.elapsed)
+        })
+        .collect();
+    let credits_path = dir.join("credits.csv");
+    let rows: Vec<_> = slas.iter().map(|s| sla_report::credit_row(fleet, &period, s)).collect();
+    let mut file = std::fs::File::create(&credits_path).map_err(|e| io(&credits_path, e))?;
+    sla_report::credits_table(&rows).write_csv(&mut file).map_err(|e| io(&credits_path, e))?;
+    written.push(("credits for billing (CSV)", credits_path));
+
+    // The worst-hit customer: the largest credit, then the lowest availability.
+    if let Some(worst) = slas.iter().filter(|s| s.availability.is_some()).min_by(|a, b| {
+        b.total_credit_cents()
+            .cmp(&a.total_credit_cents())
+            .then(a.availability.unwrap_or(1.0).total_cmp(&b.availability.unwrap_or(1.0)))
+    }) {
+        let branding = Branding::load(Some(&dir.join("reports"))).map_err(|e| CommandError::config(e.to_string()))?;
+        let doc = sla_pdf_output::document(fleet, &period, &analysis, worst, store.as_ref());
+        let bytes = pdf::render_sla_pdf(&doc, &branding).map_err(|e| CommandError::internal(e.to_string()))?;
+        let path = dir.join(format!("sla-{}.pdf", fleet.customers[worst.customer].id));
+        std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
+        written.push(("SLA PDF of the worst-hit customer", path));
+    }
+
+    for (kind, name) in [(KindArg::Bands, "bands"), (KindArg::Heatmap, "heatmap")] {
+        let scope = LatencyScope::Cluster("lon-1".into());
+        if let Ok(chart) = build_chart(store.as_ref(), &[scope], CheckKind::Http, Some(Phase::FirstByte), kind, &period)
+        {
+            let path = dir.join(format!("latency-lon-1-{name}.png"));
+            chart::write_file(&chart, &path, ChartSize::default()).map_err(|e| CommandError::internal(e.0))?;
+            written.push(if name == "bands" {
+                ("latency of the slow cluster (percentile bands)", path)
+            } else {
+                ("latency of the slow cluster (heatmap)", path)
+            });
+        }
+    }
+    Ok(written)
+}
