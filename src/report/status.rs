@@ -372,13 +372,15 @@ fn bar_colour(day: &Day) -> &'static str {
 /// screens and the last [`PHONE_DAYS`] for narrow ones (CSS shows one of them).
 fn bars_svg(days: &[Day], class: &str) -> String {
     let width = days.len() * 10;
+    // Few days: bars of about the usual width on the left, not stretched over the card.
+    let max_width = (days.len() * 3 / 4).max(14);
     let mut svg = format!(
-        "<div class=\"{class}\"><svg class=\"bars\" viewBox=\"0 0 {width} 40\" preserveAspectRatio=\"none\" aria-hidden=\"true\" focusable=\"false\">"
+        "<div class=\"{class}\" style=\"max-width:{max_width}rem\"><svg class=\"bars\" viewBox=\"0 0 {width} 40\" preserveAspectRatio=\"none\" aria-hidden=\"true\" focusable=\"false\">"
     );
     for (i, day) in days.iter().enumerate() {
         let _ = write!(
             svg,
-            "<rect x=\"{}\" y=\"0\" width=\"8\" height=\"40\" rx=\"1.5\" fill=\"{}\"><title>{}</title></rect>",
+            "<rect x=\"{}\" y=\"0\" width=\"8\" height=\"40\" rx=\"1\" fill=\"{}\"><title>{}</title></rect>",
             i * 10 + 1,
             bar_colour(day),
             escape_html(&day_text(day))
