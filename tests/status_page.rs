@@ -162,7 +162,7 @@ fn status_page_shows_states_incidents_updates_and_feed() {
     ok(&fleetprobe(named.path(), &["report", "status", "-o", out.to_str().unwrap(), "--days", "7"]));
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("a1.test") && html.contains("Customer 11"));
-    assert!(html.contains("<div class=\"all\"><svg") && !html.contains("class=\"long\""), "7 days fit a phone");
+    assert!(html.contains("<div class=\"all\" style=") && !html.contains("class=\"long\""), "7 days fit a phone");
     assert!(!html.contains("Measurements are delayed"));
 
     // Two hours without a run: the page says its states are as of the last measurement.
