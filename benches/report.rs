@@ -1,8 +1,9 @@
 //! Cluster report time and memory over a generated history.
 //!
 //! `cargo bench --bench report -- [SITES] [DAYS]` (default 1000 sites, 7 days of one-minute
-//! runs). The history is written through the store API like real runs (HTTP results only, every
-//! 97th site down for 30 minutes each day), then `report clusters` is built over it, twice.
+//! runs; one customer per site). The history is written through the store API like real runs
+//! (HTTP results only, every 97th site down for 30 minutes each day), then `report clusters` is
+//! built over it twice, and the SLA PDFs of every customer are written as `report sla --all` does.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -136,15 +137,60 @@ fn main() {
         );
     }
     println!(
-        "peak RSS: {:.1} MB (before the reports: {:.1} MB)",
+        "peak RSS after the cluster reports: {:.1} MB (before them: {:.1} MB)",
         peak_rss_kb() as f64 / 1024.0,
         rss_before as f64 / 1024.0
+    );
+
+    // Every customer's SLA PDF, credits.csv and the summary, as `report sla --all -o DIR` does.
+    let started = Instant::now();
+    let store = store::open(&location).expect("store");
+    let analysis =
+        availability::analyze(&fleet, store.as_ref(), period.start_ms(), period.end_ms(), period.now.as_millisecond())
+            .unwrap_or_else(|e| panic!("{}", e.message));
+    let slas: Vec<_> = (0..fleet.customers.len())
+        .map(|c| {
+            fleetprobe::analysis::sla::customer_sla(
+                &fleet,
+                c,
+                &analysis.accounts,
+                &analysis.incidents,
+                &fleet.goodwill,
+                &analysis.elapsed,
+            )
+        })
+        .collect();
+    let rows: Vec<_> = slas.iter().map(|s| fleetprobe::report::sla::credit_row(&fleet, &period, s)).collect();
+    let out = dir.path().join("sla");
+    let branding = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+    fleetprobe::report::sla_pdf_output::write(
+        &fleet,
+        &period,
+        &analysis,
+        &slas,
+        &rows,
+        &out,
+        true,
+        Some(&branding),
+        None,
+        store.as_ref(),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.message));
+    let pdfs = std::fs::read_dir(&out)
+        .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "pdf"))).count())
+        .unwrap_or(0);
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "SLA PDFs: {pdfs} customers in {took:.1} s ({:.1} ms each, analysis included), peak RSS {:.1} MB",
+        took * 1000.0 / pdfs.max(1) as f64,
+        peak_rss_kb() as f64 / 1024.0
     );
 }
 
 fn write_fleet(dir: &std::path::Path, sites: usize) -> Fleet {
     let mut config = String::from(
-        "[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[plan]]\nname = \"p\"\ntarget = 99.9\n",
+        "[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[plan]]\nname = \"p\"\ntarget = 99.9\n\
+         credits = [{ below = 99.9, credit = 10 }, { below = 99.0, credit = 25 }]\n",
     );
     for c in 0..4 {
         let _ = write!(config, "\n[[cluster]]\nname = \"c{c}\"\n");
@@ -152,10 +198,8 @@ fn write_fleet(dir: &std::path::Path, sites: usize) -> Fleet {
     let mut customers = String::from("customer_id,name,plan,monthly_fee\n");
     let mut rows = String::from("site_id,customer,cluster,hostname,checks\n");
     for i in 0..sites {
-        if i % 5 == 0 {
-            let _ = writeln!(customers, "k{},Customer {},p,10", i / 5, i / 5);
-        }
-        let _ = writeln!(rows, "s{i},k{},c{},s{i}.bench.test,http", i / 5, i % 4);
+        let _ = writeln!(customers, "k{i},Customer {i},p,10");
+        let _ = writeln!(rows, "s{i},k{i},c{},s{i}.bench.test,http", i % 4);
     }
     std::fs::write(dir.join("fleet.toml"), config).expect("config");
     std::fs::write(dir.join("customers.csv"), customers).expect("customers");
