@@ -121,4 +121,9 @@ fn a_short_scenario_writes_reports_that_parse() {
         let png = std::fs::read(out_dir.join(name)).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{name}");
     }
+    // The status page and its feed.
+    let page = std::fs::read_to_string(out_dir.join("status/index.html")).unwrap();
+    assert!(page.contains("fra-1-20261014T2100") && page.contains("href=\"feed.atom\""));
+    let feed = std::fs::read_to_string(out_dir.join("status/feed.atom")).unwrap();
+    roxmltree::Document::parse(&feed).expect("feed.atom is well-formed");
 }

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 
 mod import;
+pub mod incident;
 
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::http::HttpProber;
@@ -49,6 +50,11 @@ enum Command {
     Demo(crate::demo::DemoArgs),
     /// Roll up latency histograms and remove data older than the configured retention.
     Prune(PruneArgs),
+    /// Incidents: post updates (title, cause, what is being done) for the status page.
+    Incident {
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -157,6 +163,7 @@ pub fn main() -> ExitCode {
         Command::Report { report } => crate::report::run(&report),
         Command::Demo(args) => crate::demo::run(&args),
         Command::Prune(args) => prune(&args),
+        Command::Incident { command } => incident::run(&command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

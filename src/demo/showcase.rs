@@ -15,7 +15,7 @@ use crate::report::chart::{self, ChartSize};
 use crate::report::latency::{KindArg, build_chart};
 use crate::report::pdf::{self, Branding};
 use crate::report::period::Period;
-use crate::report::{availability, clusters, sla as sla_report, sla_pdf_output};
+use crate::report::{availability, clusters, sla as sla_report, sla_pdf_output, status};
 use crate::servers::dns::NameBehavior;
 use crate::servers::http::Behavior;
 use crate::servers::pki;
@@ -204,6 +204,12 @@ fn write_reports(
         std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
         written.push(("SLA PDF of the worst-hit customer", path));
     }
+
+    // The public status page as of the scenario's end, with bars for the days it covers.
+    let day = |ms: i64| ms.div_euclid(24 * 3600 * 1000);
+    let days = u32::try_from(day(end_ms) - day(scenario.start_ms) + 1).unwrap_or(90).clamp(1, 90);
+    let index = status::write(fleet, store.as_ref(), &dir.join("status"), end_ms, days)?;
+    written.push(("public status page (and its Atom feed)", index));
 
     for (kind, name) in [(KindArg::Bands, "bands"), (KindArg::Heatmap, "heatmap")] {
         let scope = LatencyScope::Cluster("lon-1".into());

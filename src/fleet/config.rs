@@ -247,6 +247,38 @@ struct RawConfig {
     analysis: RawAnalysis,
     #[serde(default)]
     goodwill: Vec<RawGoodwill>,
+    #[serde(default)]
+    status: RawStatus,
+}
+
+/// `[status]`: the public status page (`report status`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStatus {
+    title: Option<Spanned<String>>,
+    description: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    #[serde(default)]
+    show_customer_names: bool,
+}
+
+/// What the public status page shows about itself and the fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSettings {
+    /// The page's heading and the feed's title.
+    pub title: String,
+    /// A line under the title.
+    pub description: Option<String>,
+    /// Where the page is published (absolute http(s) URL ending in `/`); links and feed ids use it.
+    pub url: Option<String>,
+    /// List affected customers (by name) and sites on the page; off by default.
+    pub show_customer_names: bool,
+}
+
+impl Default for StatusSettings {
+    fn default() -> Self {
+        StatusSettings { title: "Service status".into(), description: None, url: None, show_customer_names: false }
+    }
 }
 
 #[derive(Deserialize)]
@@ -412,6 +444,7 @@ pub(crate) struct Parsed {
     pub retention: Retention,
     pub analysis: AnalysisSettings,
     pub goodwill: Vec<crate::analysis::sla::Goodwill>,
+    pub status: StatusSettings,
     raw_maintenance: Vec<RawMaintenance>,
 }
 
@@ -636,6 +669,8 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         });
     }
 
+    let status = status_settings(&raw.status, &at, errors);
+
     Some(Parsed {
         store,
         probe,
@@ -649,8 +684,44 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         retention,
         analysis: AnalysisSettings { incident_merge_gap, major_share },
         goodwill,
+        status,
         raw_maintenance: raw.maintenance,
     })
+}
+
+/// Checks `[status]`: a short one-line title and description, an absolute http(s) URL.
+fn status_settings(raw: &RawStatus, at: &At, errors: &mut FleetErrors) -> StatusSettings {
+    let mut status = StatusSettings { show_customer_names: raw.show_customer_names, ..StatusSettings::default() };
+    let mut text = |value: &Option<Spanned<String>>, field: &str, max: usize| -> Option<String> {
+        let v = value.as_ref()?;
+        let trimmed = v.get_ref().trim();
+        if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(char::is_control) {
+            errors.push(at.err(
+                v,
+                field,
+                format!("expected one line of text, 1 to {max} characters, e.g. \"Example Hosting status\""),
+            ));
+            return None;
+        }
+        Some(trimmed.to_string())
+    };
+    if let Some(title) = text(&raw.title, "status.title", 100) {
+        status.title = title;
+    }
+    status.description = text(&raw.description, "status.description", 300);
+    if let Some(url) = text(&raw.url, "status.url", 500) {
+        let well_formed = (url.starts_with("https://") || url.starts_with("http://"))
+            && !url.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '<' | '>' | '\\'));
+        match raw.url.as_ref() {
+            Some(v) if !well_formed => errors.push(at.err(
+                v,
+                "status.url",
+                format!("`{url}` is not an http(s) URL; expected where the page is published, e.g. https://status.example.net/"),
+            )),
+            _ => status.url = Some(if url.ends_with('/') { url } else { format!("{url}/") }),
+        }
+    }
+    status
 }
 
 fn retention(raw: &RawRetention, at: &At, errors: &mut FleetErrors) -> Retention {

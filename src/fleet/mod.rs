@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use config::{
-    AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StoreLocation, Timeouts,
-    Via,
+    AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StatusSettings,
+    StoreLocation, Timeouts, Via,
 };
 pub use error::{FleetError, FleetErrors};
 
@@ -47,6 +47,8 @@ pub struct Fleet {
     pub analysis: AnalysisSettings,
     /// Goodwill credits granted per incident.
     pub goodwill: Vec<crate::analysis::sla::Goodwill>,
+    /// The public status page's settings (`[status]`).
+    pub status: StatusSettings,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -241,6 +243,7 @@ impl Fleet {
             retention: parsed.retention,
             analysis: parsed.analysis,
             goodwill: parsed.goodwill,
+            status: parsed.status,
         })
     }
 

@@ -10,6 +10,7 @@ pub mod period;
 pub mod sla;
 pub mod sla_charts;
 pub mod sla_pdf_output;
+pub mod status;
 pub mod table;
 
 use crate::cli::CommandError;
@@ -27,6 +28,8 @@ pub enum ReportCommand {
     Sla(sla::SlaArgs),
     /// Latency percentiles of a cluster or site as a table, or charts (bands, heatmap, phases, CDF).
     Latency(latency::LatencyArgs),
+    /// The public status page: a static site (index.html, feed.atom) with state, history, incidents.
+    Status(status::StatusArgs),
 }
 
 pub fn run(command: &ReportCommand) -> Result<(), CommandError> {
@@ -36,6 +39,7 @@ pub fn run(command: &ReportCommand) -> Result<(), CommandError> {
         ReportCommand::Incidents(args) => incidents::run_incidents(args),
         ReportCommand::Affected(args) => incidents::run_affected(args),
         ReportCommand::Sla(args) => sla::run(args),
+        ReportCommand::Status(args) => status::run(args),
     }
 }
 

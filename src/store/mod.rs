@@ -182,6 +182,18 @@ pub struct PruneStats {
     pub site_day_histograms: usize,
 }
 
+/// A note people post about an incident ("engineers are replacing the storage controller"),
+/// with an optional new title and cause; the latest title and cause are the incident's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentUpdate {
+    /// The incident's stable id, e.g. `fra-1-20261014T2200`.
+    pub incident_id: String,
+    pub posted_at_ms: i64,
+    pub text: String,
+    pub title: Option<String>,
+    pub cause: Option<String>,
+}
+
 /// Writes one run. Dropped without `finish`, nothing of the run is kept.
 pub trait RunWriter {
     /// Adds one result; `result.site` indexes the `sites` passed to [`Store::begin_run`].
@@ -220,6 +232,10 @@ pub trait Store {
     /// Removes data older than `retention` allows before `now_ms`: at most `run_budget` runs
     /// (with their results and histograms), never one whose rollups are pending.
     fn prune(&mut self, now_ms: i64, retention: &Retention, run_budget: Option<usize>) -> StoreResult<PruneStats>;
+    /// Stores one incident update.
+    fn add_incident_update(&mut self, update: &IncidentUpdate) -> StoreResult<()>;
+    /// Incident updates posted in [from, to), oldest first.
+    fn incident_updates(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<IncidentUpdate>>;
     /// Where this store lives, for messages.
     fn location(&self) -> String;
 }

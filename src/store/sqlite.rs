@@ -24,7 +24,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations, oldest first. The store's `user_version` is the number applied; append
 /// new ones at the end, never edit a published one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 const SCHEMA_V1: &str = "
 -- Sites as last seen by a run; results refer to them by `key` so each result row stays small.
@@ -141,6 +141,20 @@ SELECT DISTINCT 1, started_at_ms / 3600000 * 3600000 FROM runs WHERE valid = 1;
 INSERT OR IGNORE INTO rollups_pending (level, bucket_ms)
 SELECT DISTINCT level, started_at_ms / 86400000 * 86400000 FROM runs, (SELECT 2 AS level UNION SELECT 3)
 WHERE valid = 1;
+";
+
+const SCHEMA_V3: &str = "
+-- Updates people post about an incident (`fleetprobe incident update`), shown on the status page
+-- and in its feed. `incident_id` is the incident's stable id, e.g. fra-1-20261014T2200.
+CREATE TABLE incident_updates (
+    id            INTEGER PRIMARY KEY,
+    incident_id   TEXT NOT NULL,
+    posted_at_ms  INTEGER NOT NULL,
+    text          TEXT NOT NULL,
+    title         TEXT,
+    cause         TEXT
+);
+CREATE INDEX incident_updates_by_time ON incident_updates (posted_at_ms);
 ";
 
 /// Levels of `rollups_pending`.
@@ -732,6 +746,39 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM site_latency_days WHERE day_ms <= ?1", [day_cutoff]).map_err(error)?;
         tx.commit().map_err(error)?;
         Ok(stats)
+    }
+
+    fn add_incident_update(&mut self, update: &IncidentUpdate) -> StoreResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO incident_updates (incident_id, posted_at_ms, text, title, cause) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![update.incident_id, update.posted_at_ms, update.text, update.title, update.cause],
+            )
+            .map(|_| ())
+            .map_err(|e| write_error(&self.path, "incident update", e))
+    }
+
+    fn incident_updates(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<IncidentUpdate>> {
+        let error = |e| self.query_error("incident updates", e);
+        let mut select = self
+            .conn
+            .prepare_cached(
+                "SELECT incident_id, posted_at_ms, text, title, cause FROM incident_updates \
+                 WHERE posted_at_ms >= ?1 AND posted_at_ms < ?2 ORDER BY posted_at_ms, id",
+            )
+            .map_err(error)?;
+        let rows = select
+            .query_map(params![from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX)], |row| {
+                Ok(IncidentUpdate {
+                    incident_id: row.get(0)?,
+                    posted_at_ms: row.get(1)?,
+                    text: row.get(2)?,
+                    title: row.get(3)?,
+                    cause: row.get(4)?,
+                })
+            })
+            .map_err(error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(error)
     }
 
     fn location(&self) -> String {
@@ -1392,6 +1439,24 @@ mod tests {
         store.conn.execute("UPDATE results SET outcome = 0, check_kind = 300", []).unwrap();
         let error = store.results(&ResultFilter::default(), &mut |_| Ok(())).unwrap_err();
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn incident_updates_read_back_by_time() {
+        let (_dir, mut store) = open_temp();
+        let update = |at: i64, text: &str, title: Option<&str>| IncidentUpdate {
+            incident_id: "a-20261001T1000".into(),
+            posted_at_ms: at,
+            text: text.into(),
+            title: title.map(String::from),
+            cause: None,
+        };
+        store.add_incident_update(&update(2_000, "later <b>", Some("Storage"))).unwrap();
+        store.add_incident_update(&update(1_000, "first", None)).unwrap();
+        store.add_incident_update(&update(3_000, "too late", None)).unwrap();
+        let read = store.incident_updates(Some(1_000), Some(3_000)).unwrap();
+        assert_eq!(read, vec![update(1_000, "first", None), update(2_000, "later <b>", Some("Storage"))]);
+        assert_eq!(store.incident_updates(None, None).unwrap().len(), 3);
     }
 
     #[test]

@@ -1,0 +1,298 @@
+//! The status page end to end: a fault schedule imported as results CSV, an incident update with
+//! hostile text, `report status` at a fixed now; the page's content and escaping, the Atom feed
+//! parsed as XML, and the page opened in headless Chromium for a screenshot.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NOW: &str = "2026-10-01T11:00:00Z";
+const HOSTILE: &str = "<script>alert(1)</script> & \"quoted\" ]]> 'single' مرحبا بالعالم";
+
+fn fleetprobe(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
+        .args(args)
+        .args(["-c", dir.join("fleet.toml").to_str().unwrap()])
+        .env("FLEETPROBE_NOW", NOW)
+        .env_remove("FLEETPROBE_TZ")
+        .env_remove("FLEETPROBE_AT")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Cluster `a`: a1..a10 of customers c1..c10; `b`: b1..b4 of c11..c14 and b5 of c1; `c`: c1s,
+/// c2s of c15, c16 (maintenance 10:00-12:00, no faults); `d`: d1 of c17 (never down).
+/// One run a minute from 2026-10-01 00:00 to 11:00 (now). Faults: a4 down 03:00-03:30 (resolved,
+/// isolated); a1-a3 down from 10:00 (ongoing, 30 %: partial); b1-b5 refused from 01:00 (ongoing,
+/// all customers: major; maintenance 01:00-05:00 overrun).
+fn write_fixture(dir: &Path, show_names: bool) {
+    let mut sites = String::from("site_id,customer,cluster,hostname\n");
+    let mut customers = String::from("customer_id,name,plan,monthly_fee,contact\n");
+    for i in 1..=10 {
+        writeln!(sites, "a{i},c{i},a,a{i}.test").unwrap();
+    }
+    for i in 1..=17 {
+        let name = if i == 1 { format!("\"{HOSTILE}\"") } else { format!("Customer {i}") };
+        writeln!(customers, "c{i},{name},basic,10,").unwrap();
+    }
+    for i in 1..=4 {
+        writeln!(sites, "b{i},c{},b,b{i}.test", 10 + i).unwrap();
+    }
+    sites.push_str("b5,c1,b,b5.test\nc1s,c15,c,c1s.test\nc2s,c16,c,c2s.test\nd1,c17,d,d1.test\n");
+    std::fs::write(dir.join("sites.csv"), sites).unwrap();
+    std::fs::write(dir.join("customers.csv"), customers).unwrap();
+    let note = HOSTILE.replace('"', "\\\"");
+    std::fs::write(
+        dir.join("fleet.toml"),
+        format!(
+            "[store]\nurl = \"store.db\"\n\n[probe]\nconfirm_after = 2\n\n[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
+             [status]\ntitle = \"Example <Hosting> & Co status\"\ndescription = \"Web hosting clusters\"\nshow_customer_names = {show_names}\n\n\
+             [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[cluster]]\nname = \"c\"\n\n[[cluster]]\nname = \"d\"\n\n\
+             [[plan]]\nname = \"basic\"\ntarget = 99.9\ncredits = [{{ below = 99.9, credit = 10 }}]\n\n\
+             [[maintenance]]\ncluster = \"b\"\nstart = \"2026-10-01T01:00:00Z\"\nend = \"2026-10-01T05:00:00Z\"\nnote = \"storage firmware\"\n\n\
+             [[maintenance]]\ncluster = \"c\"\nstart = \"2026-10-01T10:00:00Z\"\nend = \"2026-10-01T12:00:00Z\"\nnote = \"kernel upgrade\"\n\n\
+             [[maintenance]]\ncluster = \"d\"\nstart = \"2026-10-05T22:00:00Z\"\nend = \"2026-10-06T02:00:00Z\"\nnote = \"{note}\"\n"
+        ),
+    )
+    .unwrap();
+
+    let mut csv = String::from("run_started_at,site_id,check,outcome,http_status,total_ms\n");
+    let site_ids: Vec<String> = (1..=10)
+        .map(|i| format!("a{i}"))
+        .chain((1..=5).map(|i| format!("b{i}")))
+        .chain(["c1s", "c2s", "d1"].map(String::from))
+        .collect();
+    for minute in 0..660 {
+        let at = jiff::Timestamp::from_second(1_790_812_800 + minute * 60).unwrap(); // 2026-10-01T00:00:00Z
+        for site in &site_ids {
+            let storage = ["a1", "a2", "a3"].contains(&site.as_str()) && minute >= 600;
+            let short = site == "a4" && (180..210).contains(&minute);
+            let overrun = site.starts_with('b') && minute >= 60;
+            let (outcome, status) = match (storage || short, overrun) {
+                (true, _) => ("http_status", "503"),
+                (_, true) => ("connect_refused", ""),
+                _ => ("ok", "200"),
+            };
+            writeln!(csv, "{at},{site},http,{outcome},{status},12.5").unwrap();
+        }
+    }
+    std::fs::write(dir.join("results.csv"), csv).unwrap();
+    ok(&fleetprobe(dir, &["import", dir.join("results.csv").to_str().unwrap()]));
+}
+
+/// The text of a cluster's card, from the `<li ... id="cluster-NAME">` to its end.
+fn card<'a>(html: &'a str, cluster: &str) -> &'a str {
+    let start = html.find(&format!("id=\"cluster-{cluster}\"")).unwrap_or_else(|| panic!("no card for {cluster}"));
+    let end = html[start..].find("</li>\n").map_or(html.len(), |e| start + e);
+    &html[start..end]
+}
+
+#[test]
+fn status_page_shows_states_incidents_updates_and_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fixture(dir.path(), false);
+
+    // Bad updates are refused with what was expected.
+    let bad = fleetprobe(dir.path(), &["incident", "update", "x-20261001T1000", "text"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected a cluster name (a, b, c, d)"));
+    let empty = fleetprobe(dir.path(), &["incident", "update", "a-20261001T1000", "  "]);
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("empty"), "{:?}", empty);
+    let long = "x".repeat(5000);
+    let too_long = fleetprobe(dir.path(), &["incident", "update", "a-20261001T1000", &long]);
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("at most 4000"));
+
+    let update = |at: &str, text: &str, extra: &[&str]| {
+        let mut args = vec!["incident", "update", "a-20261001T1000", text, "--at", at];
+        args.extend_from_slice(extra);
+        ok(&fleetprobe(dir.path(), &args));
+    };
+    let unknown = fleetprobe(dir.path(), &["incident", "update", "d-20261001T1000", "Looking into it"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("warning: the store shows no incident d-20261001T1000"));
+    update("2026-10-01T10:15:00Z", "We are investigating errors on some sites.", &[]);
+    update("2026-10-01T10:45:00Z", HOSTILE, &["--title", "Storage <failure> on a", "--cause", "controller & \"disk\""]);
+
+    let out = dir.path().join("site");
+    ok(&fleetprobe(dir.path(), &["report", "status", "-o", out.to_str().unwrap()]));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+
+    // States, by text.
+    assert!(card(&html, "a").contains("Partial outage"), "{}", card(&html, "a"));
+    assert!(card(&html, "a").contains("30 % of customers affected now (3 of 10)"), "{}", card(&html, "a"));
+    assert!(card(&html, "b").contains("Major outage"));
+    assert!(card(&html, "b").contains("100 % of customers affected now (5 of 5)"));
+    assert!(card(&html, "c").contains("Under maintenance"));
+    assert!(card(&html, "d").contains("Operational"));
+    assert!(html.contains("Major outage on 1 of 4 clusters"));
+    // Bars with tooltips and a text alternative.
+    assert!(card(&html, "a").contains("<title>2026-10-01: "));
+    assert!(card(&html, "d").contains("<li>2026-10-01: 100 % available, no incidents</li>"));
+    assert!(card(&html, "d").contains("<li>2026-09-30: no data</li>"));
+
+    // The incident with its title, cause and updates, newest first, escaped.
+    assert!(html.contains("Storage &lt;failure&gt; on a"));
+    assert!(html.contains("controller &amp; &quot;disk&quot;"));
+    let escaped =
+        "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot; ]]&gt; &#39;single&#39; مرحبا بالعالم";
+    let newest = html.find(escaped).expect("the hostile update, escaped");
+    let older = html.find("We are investigating").unwrap();
+    assert!(newest < older, "updates newest first");
+    assert!(!html.contains("<script>") && !html.contains("alert(1)</"), "nothing hostile unescaped");
+    assert!(html.contains("b-20261001T0100") && html.contains("Overran scheduled maintenance"));
+    assert!(html.contains("a-20261001T0300") && html.contains("Resolved"));
+    // Scheduled maintenance, with its note escaped; customer and site names stay private.
+    assert!(html.contains("Scheduled</span> Cluster <bdi>d</bdi>"));
+    assert!(html.contains("Example &lt;Hosting&gt; &amp; Co status"));
+    assert!(!html.contains("a1.test") && !html.contains("Customer 2"), "no customer or site names by default");
+    assert!(html.contains("href=\"feed.atom\""));
+    assert!(html.contains("<html lang=\"en\">") && html.contains("name=\"viewport\""));
+
+    check_feed(&std::fs::read_to_string(out.join("feed.atom")).unwrap());
+    open_in_chromium(&out);
+
+    // With names configured, they appear, escaped.
+    let named = tempfile::tempdir().unwrap();
+    write_fixture(named.path(), true);
+    let out = named.path().join("site");
+    ok(&fleetprobe(named.path(), &["report", "status", "-o", out.to_str().unwrap(), "--days", "7"]));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("a1.test") && html.contains("Customer 11"));
+    assert!(html.contains("<div class=\"all\" style=") && !html.contains("class=\"long\""), "7 days fit a phone");
+    assert!(!html.contains("Measurements are delayed"));
+
+    // Two hours without a run: the page says its states are as of the last measurement.
+    let later = named.path().join("later");
+    ok(&fleetprobe(
+        named.path(),
+        &["report", "status", "-o", later.to_str().unwrap(), "--now", "2026-10-01T13:00:00Z"],
+    ));
+    let html = std::fs::read_to_string(later.join("index.html")).unwrap();
+    assert!(
+        html.contains(
+            "Measurements are delayed:</strong> the last one covers up to <time datetime=\"2026-10-01T11:00:00Z\">"
+        ),
+        "{html}"
+    );
+    assert!(html.contains(escaped) && !html.contains("<script>"));
+}
+
+fn child<'a, 'input>(node: roxmltree::Node<'a, 'input>, name: &str) -> Option<roxmltree::Node<'a, 'input>> {
+    node.children().find(|c| c.has_tag_name(("http://www.w3.org/2005/Atom", name)))
+}
+
+fn check_feed(text: &str) {
+    let doc = roxmltree::Document::parse(text).expect("feed.atom is well-formed XML");
+    let atom = "http://www.w3.org/2005/Atom";
+    let feed = doc.root_element();
+    assert!(feed.has_tag_name((atom, "feed")));
+    for name in ["id", "title", "updated", "author"] {
+        assert!(child(feed, name).is_some(), "feed has no {name}");
+    }
+    let rels: Vec<&str> =
+        feed.children().filter(|c| c.has_tag_name((atom, "link"))).filter_map(|l| l.attribute("rel")).collect();
+    assert!(rels.contains(&"self") && rels.contains(&"alternate"), "{rels:?}");
+    let entries: Vec<_> = feed.children().filter(|c| c.has_tag_name((atom, "entry"))).collect();
+    assert_eq!(entries.len(), 3 + 2, "three incidents and two updates");
+    let mut ids = std::collections::BTreeSet::new();
+    for e in &entries {
+        for name in ["id", "title", "updated", "content", "link"] {
+            assert!(child(*e, name).is_some(), "entry has no {name}");
+        }
+        let updated = child(*e, "updated").and_then(|u| u.text()).unwrap();
+        assert!(updated.parse::<jiff::Timestamp>().is_ok(), "{updated}");
+        assert!(ids.insert(child(*e, "id").and_then(|i| i.text()).unwrap().to_string()), "entry ids are unique");
+    }
+    let contents: Vec<&str> = entries.iter().filter_map(|e| child(*e, "content").and_then(|c| c.text())).collect();
+    assert!(contents.contains(&HOSTILE), "the hostile update reads back as text: {contents:?}");
+    assert!(
+        entries.iter().any(|e| child(*e, "title").and_then(|t| t.text()) == Some("Update: Storage <failure> on a"))
+    );
+}
+
+/// Opens the page in headless Chromium: a screenshot, and the DOM after parsing.
+fn open_in_chromium(site: &Path) {
+    let chromium = PathBuf::from("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(std::env::var_os("CI").is_none(), "chromium is missing; CI must install it (.ci/run)");
+        println!("SKIPPED: /usr/bin/chromium is not installed");
+        return;
+    }
+    let url = format!("file://{}", site.join("index.html").display());
+    if let Some(keep) = std::env::var_os("FLEETPROBE_KEEP_SCREENSHOTS") {
+        for name in ["index.html", "feed.atom"] {
+            std::fs::copy(site.join(name), Path::new(&keep).join(name)).unwrap();
+        }
+    }
+    for (name, size) in [("desktop.png", "1280,2000"), ("phone.png", "390,1600")] {
+        let profile = tempfile::tempdir().unwrap();
+        let shot = site.join(name);
+        let out = chromium_command(&chromium, profile.path())
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("--window-size={size}"))
+            .arg(&url)
+            .output()
+            .unwrap();
+        let png = std::fs::read(&shot)
+            .unwrap_or_else(|e| panic!("no screenshot {name} ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{name}: {} bytes", png.len());
+        if let Some(keep) = std::env::var_os("FLEETPROBE_KEEP_SCREENSHOTS") {
+            std::fs::copy(&shot, Path::new(&keep).join(name)).unwrap();
+        }
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let out = chromium_command(&chromium, profile.path()).arg("--dump-dom").arg(&url).output().unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("Partial outage") && dom.contains("Major outage"), "{dom}");
+    assert!(dom.contains("Storage &lt;failure&gt; on a"), "the title stays text after parsing");
+    assert!(!dom.contains("<script"), "no script element after parsing");
+    assert!(dom.contains("href=\"feed.atom\""));
+}
+
+fn chromium_command(chromium: &Path, profile: &Path) -> Command {
+    let mut command = Command::new(chromium);
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ]);
+    command.arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+#[test]
+fn status_settings_are_checked_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sites.csv"), "site_id,customer,cluster,hostname\ns1,c1,one,s1.test\n").unwrap();
+    std::fs::write(dir.path().join("customers.csv"), "customer_id,name,plan,monthly_fee,contact\nc1,C,basic,10,\n")
+        .unwrap();
+    let write = |status: &str| {
+        std::fs::write(
+            dir.path().join("fleet.toml"),
+            format!(
+                "[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[cluster]]\nname = \"one\"\n\n\
+                 [[plan]]\nname = \"basic\"\ntarget = 99.9\n\n[status]\n{status}\n"
+            ),
+        )
+        .unwrap();
+        fleetprobe(dir.path(), &["check"])
+    };
+    let unknown = write("show_customers = true");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("show_customers"), "{unknown:?}");
+    let empty = write("title = \"  \"");
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("fleet.toml:13: status.title"), "{empty:?}");
+    let url = write("url = \"javascript:alert(1)\"");
+    assert!(String::from_utf8_lossy(&url.stderr).contains("status.url: `javascript:alert(1)` is not an http(s) URL"));
+    ok(&write("title = \"Example status\"\nurl = \"https://status.example.net\"\nshow_customer_names = false"));
+}
