@@ -138,6 +138,18 @@ fn imported_fault_schedule_reads_back_exactly() {
     ));
     assert!(on_a.contains("a-20261001T1000") && !on_a.contains("b-2026"), "{on_a}");
 
+    // An update on a known incident is stored without a warning; on an unknown one, with one.
+    let update = fleetprobe(dir.path(), &["incident", "update", "a-20261001T1000", "Storage controller replaced."]);
+    ok(&update);
+    assert!(
+        !String::from_utf8_lossy(&update.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&update.stderr)
+    );
+    let update = fleetprobe(dir.path(), &["incident", "update", "a-20261001T0300", "Nothing happened here."]);
+    ok(&update);
+    assert!(String::from_utf8_lossy(&update.stderr).contains("warning: the store shows no incident a-20261001T0300"));
+
     // The customers to call about the storage failure, with contacts.
     let affected = ok(&fleetprobe(dir.path(), &["report", "affected", "--incident", "a-20261001T1000"]));
     let rows: Vec<&str> = affected.lines().collect();

@@ -61,8 +61,8 @@ fn update(args: &UpdateArgs) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Whether the stored results make an incident with this id: the analysis of the minute it
-/// names (with the usual lookback before it).
+/// Whether the stored results make an incident with this id: the analysis of the day from the
+/// minute it names (with the usual lookback before it).
 fn incident_exists(fleet: &Fleet, store: &dyn crate::store::Store, id: &str) -> Result<bool, CommandError> {
     let Some(stamp) = id.rsplit('-').next() else { return Ok(false) };
     let Ok(start) =
@@ -71,8 +71,9 @@ fn incident_exists(fleet: &Fleet, store: &dyn crate::store::Store, id: &str) -> 
         return Ok(false);
     };
     let start_ms = start.timestamp().as_millisecond();
-    let now_ms = jiff::Timestamp::now().as_millisecond().max(start_ms + 60_000);
-    let analysis = crate::report::availability::analyze(fleet, store, start_ms, start_ms + 60_000, now_ms)?;
+    // A day from its start: the outages that make it are confirmed only after later runs.
+    let end_ms = start_ms + 24 * 3600 * 1000;
+    let analysis = crate::report::availability::analyze(fleet, store, start_ms, end_ms, end_ms)?;
     Ok(analysis.incidents.iter().any(|i| i.id == id))
 }
 
