@@ -2,7 +2,9 @@
 //! servers that answer at once (its own overhead).
 //!
 //! `cargo bench --bench sweep -- [SITES] [RUNS] [CONCURRENCY]` (default 10000 sites, 3 runs, 256 in
-//! flight; a low concurrency shows the prober's own overhead without CPU queueing). The fleet's HTTP
+//! flight; a low concurrency shows the prober's own overhead without CPU queueing).
+//! `-- ... --delays` makes clusters c0 and c1 wait 20 ms and 50 ms before the first byte, and
+//! prints the first-byte p50/p99 the prober reported for each cluster against the injected delay. The fleet's HTTP
 //! virtual hosts (4 clusters) and its authoritative DNS server run in this process on their own
 //! runtime thread, so prober and servers share the machine's cores as they would on one box.
 //! Every site gets an HTTP check through DNS and a DNS check: two checks and three round trips.
@@ -21,6 +23,7 @@ use fleetprobe::store::{self, histogram};
 const CLUSTERS: u8 = 4;
 
 fn main() {
+    let delays = std::env::args().any(|a| a == "--delays");
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let sites: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
@@ -29,7 +32,7 @@ fn main() {
 
     let servers_runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-    let (handles, dns_addr, http_port) = servers_runtime.block_on(serve(sites));
+    let (handles, dns_addr, http_port) = servers_runtime.block_on(serve(sites, delays));
     let config = write_fleet(dir.path(), sites, dns_addr, http_port, concurrency);
     let fleet = Arc::new(Fleet::load(&config).unwrap_or_else(|e| panic!("bench fleet: {e}")));
     let location = StoreLocation::Sqlite(dir.path().join("bench.db"));
@@ -54,6 +57,9 @@ fn main() {
         assert_eq!(failed, 0, "a benchmark against healthy servers must not fail checks: {:?}", report.failures);
         if run == runs {
             print_latencies(&location, report.run_id);
+            if delays {
+                print_delay_error(&location, report.run_id);
+            }
         }
     }
     rates.sort_by(f64::total_cmp);
@@ -63,14 +69,24 @@ fn main() {
 }
 
 /// Starts 4 clusters of virtual hosts on 127.0.30.1-4 (one port) and a DNS server on 127.0.30.53.
-async fn serve(sites: usize) -> (Vec<servers::ServerHandle>, SocketAddr, u16) {
+/// Delay before the first byte per cluster with `--delays`: c0 20 ms, c1 50 ms, the others none.
+const INJECTED_MS: [u64; CLUSTERS as usize] = [20, 50, 0, 0];
+
+async fn serve(sites: usize, delays: bool) -> (Vec<servers::ServerHandle>, SocketAddr, u16) {
     let mut zone = servers::dns::Zone::new(["bench.test"]);
     let mut per_cluster: Vec<servers::http::VirtualHosts> =
         (0..CLUSTERS).map(|_| servers::http::VirtualHosts::new(Behavior::Status(421))).collect();
     for i in 0..sites {
         let cluster = (i % CLUSTERS as usize) as u8;
         zone.set(&hostname(i), NameBehavior::Answer(vec![frontend(cluster)]));
-        per_cluster[cluster as usize].set(&hostname(i), Behavior::Ok { body: "ok".into() });
+        let ok = Behavior::Ok { body: "ok".into() };
+        let behavior = match INJECTED_MS[cluster as usize] {
+            ms if delays && ms > 0 => {
+                Behavior::SlowFirstByte { delay: std::time::Duration::from_millis(ms), then: Box::new(ok) }
+            }
+            _ => ok,
+        };
+        per_cluster[cluster as usize].set(&hostname(i), behavior);
     }
     let dns = servers::dns::spawn((Ipv4Addr::new(127, 0, 30, 53), 0).into(), Arc::new(RwLock::new(zone)))
         .await
@@ -162,6 +178,29 @@ fn print_latencies(location: &StoreLocation, run_id: store::RunId) {
             ms(0.99),
             merged.max() as f64 / 1000.0,
             merged.len()
+        );
+    }
+}
+
+/// The first-byte percentiles each cluster reported, against the delay its servers added.
+fn print_delay_error(location: &StoreLocation, run_id: store::RunId) {
+    let store = store::open(location).expect("store");
+    let records = store.run_histograms(run_id).expect("histograms");
+    println!("honest latency under load: first byte per cluster, reported vs injected delay:");
+    for (c, injected) in INJECTED_MS.iter().enumerate() {
+        let Some(r) = records
+            .iter()
+            .find(|r| r.cluster == format!("c{c}") && r.check == CheckKind::Http && r.phase == Phase::FirstByte)
+        else {
+            continue;
+        };
+        let ms = |q: f64| r.histogram.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "  c{c}: injected {injected:>3} ms  reported p50 {:>7.3} ms (error {:+.3} ms)  p99 {:>7.3} ms (error {:+.3} ms)",
+            ms(0.5),
+            ms(0.5) - *injected as f64,
+            ms(0.99),
+            ms(0.99) - *injected as f64
         );
     }
 }
