@@ -8,12 +8,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use hdrhistogram::Histogram;
-
 use super::{CommandError, ConfigArgs, StoreArgs, load_fleet, store_location};
 use crate::fleet::{FleetError, FleetErrors, SiteIdx};
-use crate::probe::{CheckKind, CheckResult, Outcome, Phase, Timings};
-use crate::store::{self, HistogramRecord, RunMeta, RunSummary};
+use crate::probe::{CheckKind, CheckResult, Outcome, Timings};
+use crate::store::{self, RunMeta, RunSummary};
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
@@ -71,22 +69,12 @@ pub fn run(args: &ImportArgs) -> Result<(), CommandError> {
     for ((vantage, started_at_ms), run) in runs {
         let meta = RunMeta { vantage, started_at_ms };
         let mut writer = store.begin_run(&meta, &sites).map_err(|e| CommandError::store(e.to_string()))?;
-        let mut histograms: HashMap<(usize, CheckKind, Phase), Histogram<u64>> = HashMap::new();
+        let mut latencies = store::histogram::RunLatencies::default();
         let mut failures = 0;
         for result in &run.results {
             writer.insert(result).map_err(|e| CommandError::store(e.to_string()))?;
-            if result.outcome.is_ok() {
-                for phase in Phase::ALL {
-                    if let Some(us) = result.timings.get(phase) {
-                        let h = histograms
-                            .entry((fleet.sites[result.site].cluster, result.check, phase))
-                            .or_insert_with(store::histogram::new_latency_histogram);
-                        store::histogram::record_micros(h, u64::from(us));
-                    }
-                }
-            } else {
-                failures += 1;
-            }
+            latencies.record(fleet.sites[result.site].cluster, result);
+            failures += u64::from(!result.outcome.is_ok());
         }
         let last_start = run.results.iter().map(|r| r.started_at_ms).max().unwrap_or(started_at_ms);
         let summary = RunSummary {
@@ -96,15 +84,7 @@ pub fn run(args: &ImportArgs) -> Result<(), CommandError> {
             checks: run.results.len() as u64,
             failures,
         };
-        let records: Vec<HistogramRecord> = histograms
-            .into_iter()
-            .map(|((cluster, check, phase), histogram)| HistogramRecord {
-                cluster: fleet.clusters[cluster].name.clone(),
-                check,
-                phase,
-                histogram,
-            })
-            .collect();
+        let records = latencies.into_records(&fleet);
         writer.finish(&summary, &records).map_err(|e| CommandError::store(e.to_string()))?;
         run_count += 1;
         result_count += run.results.len();

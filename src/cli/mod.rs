@@ -11,15 +11,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use hdrhistogram::Histogram;
 
 mod import;
 pub mod incident;
 
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::http::HttpProber;
-use crate::probe::{CheckKind, CheckResult, Phase, sweep, tls};
-use crate::store::{self, HistogramRecord, ResultFilter, RunLock, RunMeta, RunSummary, StoredResult};
+use crate::probe::{CheckResult, sweep, tls};
+use crate::store::{self, ResultFilter, RunLock, RunMeta, RunSummary, StoredResult};
 
 #[derive(Parser)]
 #[command(name = "fleetprobe", version, about = "Uptime prober and SLA reporter for hosting fleets")]
@@ -315,7 +314,7 @@ pub fn run_probe(
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<CheckResult>(4096);
     let sweep_task = runtime.spawn(sweep::sweep(fleet.clone(), http.clone(), started_at_ms, sender));
     let bar = progress.then(|| progress_bar(fleet.check_count() as u64));
-    let mut histograms: HashMap<(usize, CheckKind, Phase), Histogram<u64>> = HashMap::new();
+    let mut latencies = store::histogram::RunLatencies::default();
     let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut down = vec![false; fleet.sites.len()];
     let (mut checks, mut failed) = (0u64, 0u64);
@@ -324,7 +323,7 @@ pub fn run_probe(
         checks += 1;
         let cluster = fleet.sites[result.site].cluster;
         match result.outcome.failure() {
-            None => record_latencies(&mut histograms, cluster, &result),
+            None => latencies.record(cluster, &result),
             Some(failure) => {
                 failed += 1;
                 down[result.site] = true;
@@ -359,15 +358,7 @@ pub fn run_probe(
         checks,
         failures: failed,
     };
-    let histogram_records: Vec<HistogramRecord> = histograms
-        .into_iter()
-        .map(|((cluster, check, phase), histogram)| HistogramRecord {
-            cluster: fleet.clusters[cluster].name.clone(),
-            check,
-            phase,
-            histogram,
-        })
-        .collect();
+    let histogram_records = latencies.into_records(&fleet);
     let run_id = writer
         .finish(&summary, &histogram_records)
         .map_err(|e| CommandError::store(format!("{e}; the run was not stored")))?;
@@ -391,21 +382,6 @@ pub fn run_probe(
         elapsed,
         housekeeping,
     })
-}
-
-fn record_latencies(
-    histograms: &mut HashMap<(usize, CheckKind, Phase), Histogram<u64>>,
-    cluster: usize,
-    result: &CheckResult,
-) {
-    for phase in Phase::ALL {
-        if let Some(us) = result.timings.get(phase) {
-            let histogram = histograms
-                .entry((cluster, result.check, phase))
-                .or_insert_with(store::histogram::new_latency_histogram);
-            store::histogram::record_micros(histogram, u64::from(us));
-        }
-    }
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {

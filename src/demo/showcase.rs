@@ -171,7 +171,7 @@ fn write_reports(
         now: ts(end_ms)?,
     };
     let store = store::open(location).map_err(|e| CommandError::store(e.to_string()))?;
-    let analysis = availability::analyze(fleet, store.as_ref(), period.start_ms(), period.end_ms(), end_ms)?;
+    let analysis = availability::analyze_period(fleet, store.as_ref(), &period)?;
     let mut written = Vec::new();
 
     let report = clusters::build(fleet, &period, &analysis);

@@ -35,6 +35,15 @@ impl Availability {
     }
 }
 
+/// Analyzes a report's period, up to its "now".
+pub fn analyze_period(
+    fleet: &Fleet,
+    store: &dyn Store,
+    period: &super::period::Period,
+) -> Result<Availability, CommandError> {
+    analyze(fleet, store, period.start_ms(), period.end_ms(), period.now.as_millisecond())
+}
+
 /// Loads `[start, end)` (and the lookback before it) and analyzes it. `now` bounds the data: a
 /// period that reaches into the future ends at now.
 pub fn analyze(

@@ -91,13 +91,7 @@ pub fn run(args: &ClustersArgs) -> Result<(), CommandError> {
     let fleet = crate::cli::load_fleet(&args.config)?;
     let period = args.period.resolve("30d").map_err(CommandError::config)?;
     let store = super::open_existing_store(&fleet, &args.store)?;
-    let analysis = super::availability::analyze(
-        &fleet,
-        store.as_ref(),
-        period.start_ms(),
-        period.end_ms(),
-        period.now.as_millisecond(),
-    )?;
+    let analysis = super::availability::analyze_period(&fleet, store.as_ref(), &period)?;
     let report = build(&fleet, &period, &analysis);
     let mut out = super::output(args.output.as_deref())?;
     let written = match args.format {

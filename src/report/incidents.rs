@@ -69,13 +69,7 @@ pub fn run_incidents(args: &IncidentsArgs) -> Result<(), CommandError> {
             })?),
         };
     let store = super::open_existing_store(&fleet, &args.store)?;
-    let analysis = super::availability::analyze(
-        &fleet,
-        store.as_ref(),
-        period.start_ms(),
-        period.end_ms(),
-        period.now.as_millisecond(),
-    )?;
+    let analysis = super::availability::analyze_period(&fleet, store.as_ref(), &period)?;
     let rows: Vec<_> = analysis
         .incidents
         .iter()

@@ -73,13 +73,7 @@ pub fn run(args: &SlaArgs) -> Result<(), CommandError> {
         None => (0..fleet.customers.len()).collect(),
     };
     let store = super::open_existing_store(&fleet, &args.store)?;
-    let analysis = super::availability::analyze(
-        &fleet,
-        store.as_ref(),
-        period.start_ms(),
-        period.end_ms(),
-        period.now.as_millisecond(),
-    )?;
+    let analysis = super::availability::analyze_period(&fleet, store.as_ref(), &period)?;
     let slas: Vec<CustomerSla> = customers
         .iter()
         .map(|&c| {

@@ -5,6 +5,8 @@
 //! averages percentiles.
 
 use hdrhistogram::Histogram;
+
+use crate::probe::{CheckKind, CheckResult, Phase};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 
 /// Highest latency kept: one hour, in microseconds. Larger values are clamped.
@@ -19,6 +21,41 @@ pub fn new_latency_histogram() -> Histogram<u64> {
 /// Records a latency, clamped into the histogram's range.
 pub fn record_micros(histogram: &mut Histogram<u64>, micros: u64) {
     histogram.saturating_record(micros.clamp(1, MAX_MICROS));
+}
+
+/// The latencies of one run, per cluster, check and phase: what a run stores beside its results.
+/// Only successful checks are recorded, so a failing site does not distort the percentiles.
+#[derive(Debug, Default)]
+pub struct RunLatencies {
+    by_key: std::collections::HashMap<(crate::fleet::ClusterIdx, CheckKind, Phase), Histogram<u64>>,
+}
+
+impl RunLatencies {
+    /// Records every timed phase of a successful result of a site on `cluster`.
+    pub fn record(&mut self, cluster: crate::fleet::ClusterIdx, result: &CheckResult) {
+        if !result.outcome.is_ok() {
+            return;
+        }
+        for phase in Phase::ALL {
+            if let Some(us) = result.timings.get(phase) {
+                let histogram = self.by_key.entry((cluster, result.check, phase)).or_insert_with(new_latency_histogram);
+                record_micros(histogram, u64::from(us));
+            }
+        }
+    }
+
+    /// The records to store, clusters named as in the fleet.
+    pub fn into_records(self, fleet: &crate::fleet::Fleet) -> Vec<super::HistogramRecord> {
+        self.by_key
+            .into_iter()
+            .map(|((cluster, check, phase), histogram)| super::HistogramRecord {
+                cluster: fleet.clusters[cluster].name.clone(),
+                check,
+                phase,
+                histogram,
+            })
+            .collect()
+    }
 }
 
 /// Serializes in the HdrHistogram V2 format (compact, readable by other HdrHistogram libraries).
