@@ -127,3 +127,32 @@ fn a_short_scenario_writes_reports_that_parse() {
     let feed = std::fs::read_to_string(out_dir.join("status/feed.atom")).unwrap();
     roxmltree::Document::parse(&feed).expect("feed.atom is well-formed");
 }
+
+#[test]
+fn a_broken_scenario_is_refused_with_every_problem_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "start = \"2026-10-13T12:00:00Z\"\nduration = \"1h\"\ninterval = \"15m\"\n[[fault]]\nname = \"x\"\n\
+         kind = \"meltdown\"\ncluster = \"zz\"\nfrom = \"2026-10-13T12:00:00Z\"\nto = \"soon\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
+        .args(["demo", "--scenario"])
+        .arg(&scenario)
+        .arg("--dir")
+        .arg(dir.path().join("demo"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "scenario.toml:6: fault[0].kind: unknown kind `meltdown`",
+        "scenario.toml:7: fault[0].cluster: unknown cluster `zz`",
+        "scenario.toml:9: fault[0].to: `soon` is not a UTC time",
+        "3 problems found",
+    ] {
+        assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
+    }
+}

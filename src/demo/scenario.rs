@@ -120,7 +120,8 @@ impl Scenario {
                         field("kind"),
                         format!("unknown kind `{other}`; expected http_503, slow, nxdomain or servfail"),
                     );
-                    continue;
+                    // Reported; the rest of the fault is still checked, so every problem shows at once.
+                    FaultKind::Http503
                 }
             };
             let from_ms = time(&f.from, &field("from"), &mut err);
