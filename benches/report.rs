@@ -1,128 +1,102 @@
-//! Cluster report time and memory over a generated history.
+//! The store and the reports at scale: a month of one-minute runs over 10,000 sites.
 //!
-//! `cargo bench --bench report -- [SITES] [DAYS]` (default 1000 sites, 7 days of one-minute
-//! runs; one customer per site). The history is written through the store API like real runs
-//! (HTTP results only, every 97th site down for 30 minutes each day), then `report clusters` is
-//! built over it twice, and the SLA PDFs of every customer are written as `report sla --all` does.
+//! `cargo bench --bench report -- [SITES] [DAYS] [PDFS] [--keep DIR]` (default 10000 sites, 30
+//! days, 1000 SLA PDFs). The history is written through the store API as the prober writes it:
+//! per run an HTTP check (DNS, connect, TLS, first byte, total, with spread start times and
+//! noisy timings) and a DNS check per site, and the per-cluster histograms; then rolled up as
+//! `fleetprobe probe` does after runs. A fault schedule with known truth runs through it: every
+//! day one cluster (in turn) loses 30 % of its sites for exactly 47 minutes from 10:00 UTC. The
+//! bench prints the write time per run, the bytes on disk per result (after the rollups), the
+//! cluster report (checked against the schedule: one incident per day of 47 minutes hitting
+//! the right sites) and the latency report over the month, each against a baseline measured in
+//! the same run (every run's stored columns read and nothing done with them), and the time for
+//! PDFS customers' SLA PDFs. `--keep DIR` writes the history into DIR once and reuses it.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
 use fleetprobe::fleet::{Fleet, StoreLocation};
-use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome, Timings};
+use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome, Phase, Timings};
 use fleetprobe::report::{availability, clusters, period::PeriodArgs};
-use fleetprobe::store::{self, RunMeta, RunSummary};
+use fleetprobe::store::{self, LatencyQuery, LatencyScope, RunMeta, RunSummary, histogram::RunLatencies};
+
+const CLUSTERS: usize = 20;
+const SITES_PER_CUSTOMER: usize = 3;
+const OUTAGE_MINUTE: i64 = 600;
+const OUTAGE_MINUTES: i64 = 47;
+const MINUTE_MS: i64 = 60_000;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let sites: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let days: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(7);
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let fleet = Arc::new(write_fleet(dir.path(), sites));
-    let location = StoreLocation::Sqlite(dir.path().join("history.db"));
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let keep = argv.iter().position(|a| a == "--keep").and_then(|i| argv.get(i + 1)).map(std::path::PathBuf::from);
+    let args: Vec<&String> = argv
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !(a.starts_with("--") || *i > 0 && argv[i - 1] == "--keep"))
+        .map(|(_, a)| a)
+        .collect();
+    let sites: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let days: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(30);
+    let pdf_count: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let temporary = tempfile::tempdir().expect("temporary directory");
+    let dir = keep.clone().unwrap_or_else(|| temporary.path().to_path_buf());
+    std::fs::create_dir_all(&dir).expect("history directory");
+    let fleet = Arc::new(write_fleet(&dir, sites));
+    let db = dir.join(format!("history-{sites}x{days}.db"));
+    let location = StoreLocation::Sqlite(db.clone());
     let start_ms = "2026-10-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
     let runs = days * 1440;
-
-    let generating = Instant::now();
-    {
-        let mut store = store::open(&location).expect("store");
-        let records = store::site_records(&fleet);
-        for run in 0..runs {
-            let at = start_ms + run * 60_000;
-            let minute_of_day = run % 1440;
-            let mut writer =
-                store.begin_run(&RunMeta { vantage: "bench".into(), started_at_ms: at }, &records).expect("run");
-            let mut failures = 0;
-            for site in 0..sites {
-                let down = site % 97 == 0 && (600..630).contains(&minute_of_day);
-                failures += u64::from(down);
-                let result = CheckResult {
-                    site,
-                    check: CheckKind::Http,
-                    outcome: if down { Outcome::Failed(Failure::HttpStatus) } else { Outcome::Ok },
-                    started_at_ms: at,
-                    attempts: 1,
-                    http_status: Some(if down { 503 } else { 200 }),
-                    timings: Timings {
-                        connect_us: Some(150),
-                        first_byte_us: Some(900),
-                        total_us: 1200,
-                        ..Timings::default()
-                    },
-                    cert_not_after: None,
-                    detail: None,
-                };
-                writer.insert(&result).expect("insert");
-            }
-            let summary = RunSummary {
-                finished_at_ms: at + 1000,
-                valid: true,
-                invalid_reason: None,
-                checks: sites as u64,
-                failures,
-            };
-            writer.finish(&summary, &[]).expect("commit");
-        }
-    }
-    let generated = generating.elapsed();
-    let bytes = std::fs::metadata(dir.path().join("history.db")).map(|m| m.len()).unwrap_or(0);
-    let results = runs as u64 * sites as u64;
+    let results = runs as u64 * sites as u64 * 2;
     println!(
-        "history: {sites} sites × {days} days of one-minute runs = {results} results, written in {:.1} s ({:.1} µs/result), {:.1} MB on disk ({:.1} bytes/result)",
-        generated.as_secs_f64(),
-        generated.as_micros() as f64 / results as f64,
-        bytes as f64 / 1e6,
-        bytes as f64 / results as f64
+        "machine: {} cores; history: {sites} sites × {days} days of one-minute runs × (http + dns) = {results} results",
+        cores()
     );
 
+    if db.exists() && keep.is_some() {
+        println!("reusing {}", db.display());
+    } else {
+        let _ = std::fs::remove_file(&db);
+        generate(&fleet, &location, start_ms, runs);
+    }
+    report_store_size(&db, results);
+
+    let end = jiff::Timestamp::from_millisecond(start_ms + days * 86_400_000).unwrap();
     let period = PeriodArgs {
         from: Some("2026-10-01".into()),
-        to: Some(format!("2026-10-{:02}", 1 + days)),
+        to: Some(end.strftime("%Y-%m-%d").to_string()),
         tz: "UTC".into(),
-        now: Some(format!("2026-10-{:02}T00:00:00Z", 1 + days).parse().unwrap()),
+        now: Some(end),
         ..PeriodArgs::default()
     }
-    .resolve("7d")
+    .resolve("30d")
     .expect("period");
-    // Baseline: every stored row streamed through the generic results read, nothing else done.
+
+    // Baseline: every run's stored columns read from the file, nothing done with them.
     let started = Instant::now();
-    let mut rows = 0u64;
-    store::open(&location)
-        .expect("store")
-        .results(
-            &fleetprobe::store::ResultFilter {
-                from_ms: Some(period.start_ms()),
-                to_ms: Some(period.end_ms()),
-                ..Default::default()
-            },
-            &mut |_| {
-                rows += 1;
-                Ok(())
-            },
-        )
-        .expect("results");
+    let bytes_read = {
+        let conn = rusqlite::Connection::open(&db).expect("store");
+        let mut select =
+            conn.prepare("SELECT length(keys) + length(outcomes) FROM run_results").expect("baseline query");
+        let lengths = select.query_map([], |row| row.get::<_, i64>(0)).expect("baseline rows");
+        lengths.map(|l| l.unwrap_or(0)).sum::<i64>()
+    };
     let baseline = started.elapsed().as_secs_f64();
-    println!("baseline, every row read through `results`: {baseline:.2} s for {rows} rows");
+    println!("baseline: every run's roster and outcome columns read, {bytes_read} bytes in {baseline:.3} s");
+
+    let store = store::open(&location).expect("store");
     let rss_before = peak_rss_kb();
     for attempt in 1..=2 {
         let started = Instant::now();
-        let store = store::open(&location).expect("store");
-        let analysis = availability::analyze(
-            &fleet,
-            store.as_ref(),
-            period.start_ms(),
-            period.end_ms(),
-            period.now.as_millisecond(),
-        )
-        .unwrap_or_else(|e| panic!("{}", e.message));
+        let analysis =
+            availability::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{}", e.message));
         let report = clusters::build(&fleet, &period, &analysis);
-        let expected_incidents = days as usize * fleet.clusters.len();
-        assert_eq!(report.incidents.len(), expected_incidents, "one incident per cluster and day");
         let took = started.elapsed().as_secs_f64();
+        check_against_schedule(&fleet, &analysis, start_ms, days);
         println!(
-            "report clusters, attempt {attempt}: {took:.2} s ({:.0} k results/s, {:.2} × the baseline), {} incidents",
-            results as f64 / took / 1000.0,
+            "report clusters, attempt {attempt}: {took:.2} s for {results} results ({:.0} M results/s, {:.1} × the baseline), \
+             {} incidents, all as scheduled",
+            results as f64 / took / 1e6,
             took / baseline,
             report.incidents.len()
         );
@@ -133,13 +107,42 @@ fn main() {
         rss_before as f64 / 1024.0
     );
 
-    // Every customer's SLA PDF, credits.csv and the summary, as `report sla --all -o DIR` does.
+    for (by, bucket_ms) in [("hour", Some(3_600_000)), ("day", Some(86_400_000))] {
+        let started = Instant::now();
+        let mut buckets = 0;
+        let mut p99_max = 0u64;
+        for check in [CheckKind::Http, CheckKind::Dns] {
+            let phase = if check == CheckKind::Http { Phase::FirstByte } else { Phase::Total };
+            let query = LatencyQuery {
+                scope: LatencyScope::Cluster("c0".into()),
+                check,
+                phase,
+                from_ms: period.start_ms(),
+                to_ms: period.end_ms(),
+                bucket_ms,
+            };
+            store
+                .latency_histograms(&query, &mut |bucket| {
+                    buckets += 1;
+                    p99_max = p99_max.max(bucket.histogram.value_at_quantile(0.99));
+                    Ok(())
+                })
+                .expect("latency");
+        }
+        println!(
+            "report latency --cluster c0 --by {by} (http first byte and dns, {days} days): {buckets} buckets in {:.3} s ({:.2} × the baseline)",
+            started.elapsed().as_secs_f64(),
+            started.elapsed().as_secs_f64() / baseline
+        );
+        assert!(buckets > 0 && p99_max > 0, "the month has latencies");
+    }
+
+    // SLA PDFs of the first customers, as `report sla --all -o DIR` writes them.
     let started = Instant::now();
-    let store = store::open(&location).expect("store");
     let analysis =
-        availability::analyze(&fleet, store.as_ref(), period.start_ms(), period.end_ms(), period.now.as_millisecond())
-            .unwrap_or_else(|e| panic!("{}", e.message));
-    let slas: Vec<_> = (0..fleet.customers.len())
+        availability::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{}", e.message));
+    let customers = pdf_count.min(fleet.customers.len());
+    let slas: Vec<_> = (0..customers)
         .map(|c| {
             fleetprobe::analysis::sla::customer_sla(
                 &fleet,
@@ -152,7 +155,7 @@ fn main() {
         })
         .collect();
     let rows: Vec<_> = slas.iter().map(|s| fleetprobe::report::sla::credit_row(&fleet, &period, s)).collect();
-    let out = dir.path().join("sla");
+    let out = temporary.path().join("sla");
     let branding = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
     fleetprobe::report::sla_pdf_output::write(
         &fleet,
@@ -170,12 +173,205 @@ fn main() {
     let pdfs = std::fs::read_dir(&out)
         .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "pdf"))).count())
         .unwrap_or(0);
+    assert_eq!(pdfs, customers, "one PDF per customer");
     let took = started.elapsed().as_secs_f64();
     println!(
-        "SLA PDFs: {pdfs} customers in {took:.1} s ({:.1} ms each, analysis included), peak RSS {:.1} MB",
+        "SLA PDFs: {pdfs} customers in {took:.1} s ({:.1} ms each, the month's analysis included), peak RSS {:.1} MB",
         took * 1000.0 / pdfs.max(1) as f64,
         peak_rss_kb() as f64 / 1024.0
     );
+}
+
+/// Whether `site` is down in the fault schedule at run `run` (minutes from the start).
+fn down(site: usize, run: i64) -> bool {
+    let day = run / 1440;
+    let minute = run % 1440;
+    site % CLUSTERS == day as usize % CLUSTERS
+        && (site / CLUSTERS) % 10 < 3
+        && (OUTAGE_MINUTE..OUTAGE_MINUTE + OUTAGE_MINUTES).contains(&minute)
+}
+
+/// A small deterministic generator, so every run of the bench writes the same history.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A latency around `base_us`: mostly within ±30 %, sometimes several times slower.
+    fn latency(&mut self, base_us: u32) -> u32 {
+        let r = self.next();
+        let spread = 0.7 + (r % 600) as f64 / 1000.0;
+        let tail = if r >> 60 == 0 { 3.0 + ((r >> 20) % 5) as f64 } else { 1.0 };
+        (f64::from(base_us) * spread * tail) as u32
+    }
+}
+
+fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i64) {
+    let sites = fleet.sites.len();
+    let records = store::site_records(fleet);
+    let mut store = store::open(location).expect("store");
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    // Each site's place in the spread: its checks start at the same second every run.
+    let offsets: Vec<i64> = (0..sites).map(|_| (noise.next() % 50_000) as i64).collect();
+    let generating = Instant::now();
+    let mut writing = std::time::Duration::ZERO;
+    let mut rollup = std::time::Duration::ZERO;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    for run in 0..runs {
+        let at = start_ms + run * MINUTE_MS;
+        let mut latencies = RunLatencies::default();
+        let mut batch = Vec::with_capacity(sites * 2);
+        let mut failures = 0u64;
+        for (site, offset) in offsets.iter().enumerate() {
+            let cluster = fleet.sites[site].cluster;
+            let started_at_ms = at + offset + (noise.next() % 20) as i64;
+            let base = 8_000 + 2_000 * cluster as u32;
+            let dns_us = noise.latency(400);
+            let connect_us = noise.latency(base / 4);
+            let tls_us = noise.latency(base / 2);
+            let first_byte_us = noise.latency(base * 3);
+            let body_us = noise.latency(900);
+            let http = if down(site, run) {
+                failures += 1;
+                CheckResult {
+                    site,
+                    check: CheckKind::Http,
+                    outcome: Outcome::Failed(Failure::ConnectRefused),
+                    started_at_ms,
+                    attempts: 2,
+                    http_status: None,
+                    timings: Timings { dns_us: Some(dns_us), total_us: dns_us + 60, ..Timings::default() },
+                    cert_not_after: None,
+                    detail: Some("connection refused".into()),
+                }
+            } else {
+                CheckResult {
+                    site,
+                    check: CheckKind::Http,
+                    outcome: Outcome::Ok,
+                    started_at_ms,
+                    attempts: 1,
+                    http_status: Some(200),
+                    timings: Timings {
+                        dns_us: Some(dns_us),
+                        connect_us: Some(connect_us),
+                        tls_us: Some(tls_us),
+                        first_byte_us: Some(first_byte_us),
+                        total_us: dns_us + connect_us + tls_us + first_byte_us + body_us,
+                    },
+                    cert_not_after: Some(1_830_000_000 + site as i64 * 3_600),
+                    detail: None,
+                }
+            };
+            let dns = CheckResult {
+                site,
+                check: CheckKind::Dns,
+                outcome: Outcome::Ok,
+                started_at_ms,
+                attempts: 1,
+                http_status: None,
+                timings: Timings { total_us: noise.latency(300), ..Timings::default() },
+                cert_not_after: None,
+                detail: None,
+            };
+            latencies.record(cluster, &http);
+            latencies.record(cluster, &dns);
+            batch.push(http);
+            batch.push(dns);
+        }
+        let writing_started = Instant::now();
+        let mut writer =
+            store.begin_run(&RunMeta { vantage: "bench".into(), started_at_ms: at }, &records).expect("run");
+        for result in &batch {
+            writer.insert(result).expect("insert");
+        }
+        let summary = RunSummary {
+            finished_at_ms: at + 55_000,
+            valid: true,
+            invalid_reason: None,
+            checks: batch.len() as u64,
+            failures,
+        };
+        writer.finish(&summary, &latencies.into_records(fleet)).expect("commit");
+        writing += writing_started.elapsed();
+        // As `fleetprobe probe` does after each run: due rollups, site days in small budgets.
+        let rollup_started = Instant::now();
+        store.rollup(at + 55_000, Some(500)).expect("rollup");
+        rollup += rollup_started.elapsed();
+        if progress && run % 1440 == 1439 {
+            eprintln!(
+                "  day {} of {} written ({:.0} s)",
+                run / 1440 + 1,
+                runs / 1440,
+                generating.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let rollup_started = Instant::now();
+    store.rollup(start_ms + runs * MINUTE_MS + 86_400_000, None).expect("final rollup");
+    rollup += rollup_started.elapsed();
+    let results = runs as f64 * sites as f64 * 2.0;
+    println!(
+        "written in {:.0} s: store writes {:.1} ms per run ({:.2} µs per result), rollups {:.1} ms per run",
+        generating.elapsed().as_secs_f64(),
+        writing.as_secs_f64() * 1000.0 / runs as f64,
+        writing.as_secs_f64() * 1e6 / results,
+        rollup.as_secs_f64() * 1000.0 / runs as f64,
+    );
+}
+
+fn report_store_size(db: &std::path::Path, results: u64) {
+    let conn = rusqlite::Connection::open(db).expect("store");
+    let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0)).unwrap_or(0);
+    let used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+    let sum = |sql: &str| conn.query_row(sql, [], |row| row.get::<_, Option<i64>>(0)).ok().flatten().unwrap_or(0);
+    let columns = sum("SELECT sum(length(keys) + length(outcomes) + length(details)) FROM run_results");
+    let run_histograms = sum("SELECT sum(length(hist)) FROM histograms");
+    let rollups = sum("SELECT sum(length(hist)) FROM latency_rollups");
+    let site_days = sum("SELECT sum(length(hist)) FROM site_latency_days");
+    let per = |bytes: i64| bytes as f64 / results as f64;
+    println!(
+        "store: {:.1} MB in use = {:.2} bytes/result (run columns {:.2}, per-run cluster histograms {:.2}, \
+         hour/day rollups {:.2}, site days {:.2}, the rest SQLite's pages and indexes)",
+        used as f64 / 1e6,
+        per(used),
+        per(columns),
+        per(run_histograms),
+        per(rollups),
+        per(site_days)
+    );
+}
+
+/// The cluster report must find exactly the scheduled outages: one incident per day, on that
+/// day's cluster, 47 minutes from 10:00, hitting the scheduled sites and nothing else.
+fn check_against_schedule(fleet: &Fleet, analysis: &availability::Availability, start_ms: i64, days: i64) {
+    assert_eq!(analysis.incidents.len(), days as usize, "one incident per day");
+    for (day, incident) in analysis.incidents.iter().enumerate() {
+        let expected_start = start_ms + day as i64 * 86_400_000 + OUTAGE_MINUTE * MINUTE_MS;
+        assert_eq!(incident.start_ms, expected_start, "incident {} starts at 10:00", incident.id);
+        assert_eq!(
+            incident.end_ms,
+            Some(expected_start + OUTAGE_MINUTES * MINUTE_MS),
+            "incident {} lasts 47 min",
+            incident.id
+        );
+        assert_eq!(incident.cluster, day % CLUSTERS, "incident {} is on the day's cluster", incident.id);
+        let expected: Vec<usize> =
+            (0..fleet.sites.len()).filter(|&s| down(s, day as i64 * 1440 + OUTAGE_MINUTE)).collect();
+        assert_eq!(incident.sites, expected, "incident {} hit the scheduled sites", incident.id);
+    }
+    let downtime: i64 = analysis.accounts.iter().map(|a| a.downtime_ms).sum();
+    let scheduled: i64 = (0..days)
+        .map(|day| (0..fleet.sites.len()).filter(|&s| down(s, day * 1440 + OUTAGE_MINUTE)).count() as i64)
+        .sum::<i64>()
+        * OUTAGE_MINUTES
+        * MINUTE_MS;
+    assert_eq!(downtime, scheduled, "downtime to the minute");
 }
 
 fn write_fleet(dir: &std::path::Path, sites: usize) -> Fleet {
@@ -183,19 +379,25 @@ fn write_fleet(dir: &std::path::Path, sites: usize) -> Fleet {
         "[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[plan]]\nname = \"p\"\ntarget = 99.9\n\
          credits = [{ below = 99.9, credit = 10 }, { below = 99.0, credit = 25 }]\n",
     );
-    for c in 0..4 {
+    for c in 0..CLUSTERS {
         let _ = write!(config, "\n[[cluster]]\nname = \"c{c}\"\n");
     }
     let mut customers = String::from("customer_id,name,plan,monthly_fee\n");
     let mut rows = String::from("site_id,customer,cluster,hostname,checks\n");
+    for k in 0..sites.div_ceil(SITES_PER_CUSTOMER) {
+        let _ = writeln!(customers, "k{k},Customer {k},p,10");
+    }
     for i in 0..sites {
-        let _ = writeln!(customers, "k{i},Customer {i},p,10");
-        let _ = writeln!(rows, "s{i},k{i},c{},s{i}.bench.test,http", i % 4);
+        let _ = writeln!(rows, "s{i},k{},c{},s{i}.bench.test,http dns", i / SITES_PER_CUSTOMER, i % CLUSTERS);
     }
     std::fs::write(dir.join("fleet.toml"), config).expect("config");
     std::fs::write(dir.join("customers.csv"), customers).expect("customers");
     std::fs::write(dir.join("sites.csv"), rows).expect("sites");
     Fleet::load(&dir.join("fleet.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn peak_rss_kb() -> u64 {

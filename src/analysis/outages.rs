@@ -5,6 +5,7 @@
 //! run arrives, so the tracker holds one run back.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::{FailureSet, MINUTE_MS, Observation, Run, Settings, Span, length_within, union};
 use crate::fleet::SiteIdx;
@@ -85,14 +86,49 @@ struct Streak {
     confirmed: bool,
 }
 
+/// The sites one run checked, sorted, with those that have maintenance windows picked out. Runs
+/// over an unchanged fleet share one (see [`Tracker::checked`]), so their monitored time is
+/// added up per roster and handed to each site once, not once per run.
+#[derive(Debug)]
+pub struct CheckedSites {
+    sites: Vec<SiteIdx>,
+    with_maintenance: Vec<SiteIdx>,
+}
+
+impl CheckedSites {
+    pub fn len(&self) -> usize {
+        self.sites.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty()
+    }
+
+    fn contains(&self, site: SiteIdx) -> bool {
+        self.sites.binary_search(&site).is_ok()
+    }
+}
+
+/// Monitored time owed to every site of a roster, not yet handed out.
+struct RosterTime {
+    sites: Rc<CheckedSites>,
+    monitored_ms: i64,
+}
+
+/// Rosters whose time is gathered at once; more are handed out oldest first.
+const ROSTERS_GATHERED: usize = 8;
+
 /// Feeds runs in time order; `finish` returns the outages.
 pub struct Tracker<'a> {
     period: Span,
     settings: Settings,
     confirm_after: &'a [u32],
     maintenance: &'a [Vec<Span>],
-    pending: Option<(Run, Vec<Observation>)>,
+    pending: Option<(Run, Rc<CheckedSites>, Vec<Observation>)>,
     streaks: Vec<Option<Streak>>,
+    /// Sites with a streak, the only ones a successful check changes.
+    open: std::collections::BTreeSet<SiteIdx>,
+    rosters: Vec<RosterTime>,
     history: SiteHistory,
 }
 
@@ -108,6 +144,8 @@ impl<'a> Tracker<'a> {
             maintenance,
             pending: None,
             streaks: vec![None; site_count],
+            open: Default::default(),
+            rosters: Vec::new(),
             history: SiteHistory {
                 period,
                 outages: Vec::new(),
@@ -121,21 +159,41 @@ impl<'a> Tracker<'a> {
         }
     }
 
-    /// Adds a run and what it saw. Runs must come in order of start time; for an invalid run the
-    /// observations are ignored.
+    /// Adds a run and what it saw of each site it checked. Runs must come in order of start
+    /// time; for an invalid run the observations are ignored.
     pub fn run(&mut self, run: Run, observations: Vec<Observation>) {
-        if let Some((previous, seen)) = self.pending.take() {
+        let checked = self.checked(observations.iter().map(|o| o.site).collect());
+        let failed = observations.into_iter().filter(|o| !o.failures.is_empty()).collect();
+        self.run_checked(run, checked, failed);
+    }
+
+    /// The sites a run checked, for [`Tracker::run_checked`]; build it once per roster.
+    pub fn checked(&self, mut sites: Vec<SiteIdx>) -> Rc<CheckedSites> {
+        sites.sort_unstable();
+        sites.dedup();
+        sites.retain(|&site| site < self.streaks.len());
+        let with_maintenance = sites.iter().copied().filter(|&site| !self.maintenance[site].is_empty()).collect();
+        Rc::new(CheckedSites { sites, with_maintenance })
+    }
+
+    /// Adds a run that checked `checked` and saw the `failed` sites fail (every other checked
+    /// site was up): the cost is the failures and open streaks, not the fleet.
+    pub fn run_checked(&mut self, run: Run, checked: Rc<CheckedSites>, failed: Vec<Observation>) {
+        if let Some((previous, sites, seen)) = self.pending.take() {
             let slot = self.slot(previous.started_at_ms, Some(run.started_at_ms));
-            self.apply(previous, slot, seen);
+            self.apply(previous, slot, sites, seen);
         }
-        self.pending = Some((run, observations));
+        self.pending = Some((run, checked, failed));
     }
 
     /// Ends the data at `data_end_ms` (the period's end, or now if sooner).
     pub fn finish(mut self, data_end_ms: i64) -> SiteHistory {
-        if let Some((last, seen)) = self.pending.take() {
+        if let Some((last, sites, seen)) = self.pending.take() {
             let slot = self.slot(last.started_at_ms, None).intersect(&Span::new(i64::MIN, data_end_ms));
-            self.apply(last, slot, seen);
+            self.apply(last, slot, sites, seen);
+        }
+        while !self.rosters.is_empty() {
+            self.hand_out_oldest_roster();
         }
         for (site, streak) in self.streaks.iter_mut().enumerate() {
             match streak.take() {
@@ -167,7 +225,7 @@ impl<'a> Tracker<'a> {
         }
     }
 
-    fn apply(&mut self, run: Run, slot: Span, observations: Vec<Observation>) {
+    fn apply(&mut self, run: Run, slot: Span, checked: Rc<CheckedSites>, failed: Vec<Observation>) {
         let starts_in_period = self.period.start <= run.started_at_ms && run.started_at_ms < self.period.end;
         if !run.valid {
             self.history.invalid_runs += u32::from(starts_in_period);
@@ -178,24 +236,59 @@ impl<'a> Tracker<'a> {
         if !in_period.is_empty() {
             self.history.monitored.push(in_period);
         }
-        for observation in observations {
-            let site = observation.site;
-            if site >= self.streaks.len() {
-                continue;
-            }
-            let time = &mut self.history.sites[site];
-            time.monitored_ms += in_period.len();
-            time.maintenance_ms += length_within(&self.maintenance[site], &in_period);
-            if observation.failures.is_empty() {
+        self.add_monitored(&checked, in_period);
+        // The sites whose state this run can change, in site order: those that failed, and
+        // those with a streak that the run found up.
+        let mut changes: Vec<(SiteIdx, FailureSet)> = failed
+            .into_iter()
+            .filter(|o| o.site < self.streaks.len() && checked.contains(o.site))
+            .map(|o| (o.site, o.failures))
+            .collect();
+        changes.sort_unstable_by_key(|&(site, _)| site);
+        changes.dedup_by_key(|&mut (site, _)| site);
+        let recovered: Vec<SiteIdx> = self
+            .open
+            .iter()
+            .copied()
+            .filter(|&site| checked.contains(site) && changes.binary_search_by_key(&site, |&(s, _)| s).is_err())
+            .collect();
+        changes.extend(recovered.into_iter().map(|site| (site, FailureSet::default())));
+        changes.sort_unstable_by_key(|&(site, _)| site);
+        for (site, failures) in changes {
+            if failures.is_empty() {
                 self.site_up(site, run.started_at_ms);
             } else {
-                self.site_down(site, run.started_at_ms, slot, observation.failures);
+                self.site_down(site, run.started_at_ms, slot, failures);
             }
+        }
+    }
+
+    /// Counts `in_period` as monitored for every checked site: maintenance at once (few sites
+    /// have windows), the rest gathered per roster.
+    fn add_monitored(&mut self, checked: &Rc<CheckedSites>, in_period: Span) {
+        for &site in &checked.with_maintenance {
+            self.history.sites[site].maintenance_ms += length_within(&self.maintenance[site], &in_period);
+        }
+        if let Some(roster) = self.rosters.iter_mut().find(|r| Rc::ptr_eq(&r.sites, checked)) {
+            roster.monitored_ms += in_period.len();
+            return;
+        }
+        if self.rosters.len() == ROSTERS_GATHERED {
+            self.hand_out_oldest_roster();
+        }
+        self.rosters.push(RosterTime { sites: checked.clone(), monitored_ms: in_period.len() });
+    }
+
+    fn hand_out_oldest_roster(&mut self) {
+        let roster = self.rosters.remove(0);
+        for &site in &roster.sites.sites {
+            self.history.sites[site].monitored_ms += roster.monitored_ms;
         }
     }
 
     fn site_up(&mut self, site: SiteIdx, at_ms: i64) {
         let Some(streak) = self.streaks[site].take() else { return };
+        self.open.remove(&site);
         if streak.confirmed {
             self.history.outages.push(Outage {
                 site,
@@ -211,6 +304,7 @@ impl<'a> Tracker<'a> {
     }
 
     fn site_down(&mut self, site: SiteIdx, at_ms: i64, slot: Span, failures: FailureSet) {
+        self.open.insert(site);
         let streak = self.streaks[site].get_or_insert_with(|| Streak {
             start_ms: at_ms,
             failed_runs: 0,

@@ -2,14 +2,16 @@
 //! the one place where reports meet the store.
 
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::analysis::availability::{self, Account};
 use crate::analysis::incidents::{self, Incident};
-use crate::analysis::outages::{SiteHistory, Tracker};
-use crate::analysis::{self, FailureSet, Observation, Run, Settings, Span};
+use crate::analysis::outages::{CheckedSites, SiteHistory, Tracker};
+use crate::analysis::{self, Observation, Run, Settings, Span};
 use crate::cli::CommandError;
 use crate::fleet::{Fleet, SiteIdx};
-use crate::store::Store;
+use crate::store::{Roster, Store};
 
 /// How far before the period runs are read, so an outage that began earlier keeps its true
 /// start (and its incident its id).
@@ -68,32 +70,44 @@ pub fn analyze(
         .into_iter()
         .filter_map(|(key, id)| site_index.get(id.as_str()).map(|&site| (key, site)))
         .collect();
-    let mut runs = store.runs(Some(start_ms - LOOKBACK_MS), Some(elapsed.end)).map_err(store_error)?;
-    runs.sort_by_key(|r| (r.started_at_ms, r.id));
-    let vantages = runs.iter().map(|r| r.vantage.clone()).collect();
+    let mut vantages = std::collections::BTreeSet::new();
     let mut tracker = Tracker::new(period, settings, &confirm_after, &maintenance);
-    for run in runs {
-        // A site's observation: the failure classes of its checks in this run (none: up).
-        let mut seen: Vec<Option<FailureSet>> = vec![None; fleet.sites.len()];
-        if run.valid {
-            store
-                .run_outcomes(run.id, &mut |key, outcome| {
-                    if let Some(&site) = by_key.get(&key) {
-                        let failures = seen[site].get_or_insert_with(FailureSet::default);
-                        if let Some(failure) = outcome.failure() {
-                            failures.insert(failure);
-                        }
-                    }
-                })
-                .map_err(store_error)?;
-        }
-        let observations: Vec<Observation> = seen
-            .into_iter()
-            .enumerate()
-            .filter_map(|(site, failures)| failures.map(|failures| Observation { site, failures }))
-            .collect();
-        tracker.run(Run { id: run.id, started_at_ms: run.started_at_ms, valid: run.valid }, observations);
-    }
+    // The fleet's sites each recent store roster covers, recognised by the roster's `Arc`.
+    let mut checked_by_roster: Vec<(Arc<Roster>, Rc<CheckedSites>)> = Vec::new();
+    store
+        .run_outcomes(Some(start_ms - LOOKBACK_MS), Some(elapsed.end), &mut |run, outcomes| {
+            if !vantages.contains(&run.vantage) {
+                vantages.insert(run.vantage.clone());
+            }
+            let roster = &outcomes.roster;
+            let checked = match checked_by_roster.iter().find(|(r, _)| Arc::ptr_eq(r, roster)) {
+                Some((_, checked)) => checked.clone(),
+                None => {
+                    let sites = roster.iter().filter_map(|(key, _)| by_key.get(key).copied()).collect();
+                    let checked = tracker.checked(sites);
+                    checked_by_roster.insert(0, (roster.clone(), checked.clone()));
+                    checked_by_roster.truncate(8);
+                    checked
+                }
+            };
+            // A site's observation: the failure classes of its failed checks.
+            let mut failed: Vec<Observation> = Vec::new();
+            for &(row, outcome) in &outcomes.failed {
+                let (Some(failure), Some(&site)) = (outcome.failure(), by_key.get(&roster[row].0)) else { continue };
+                match failed.last_mut() {
+                    // Rows are in key order, so a site's checks are next to each other.
+                    Some(last) if last.site == site => last.failures.insert(failure),
+                    _ => failed.push(Observation { site, failures: [failure].into_iter().collect() }),
+                }
+            }
+            tracker.run_checked(
+                Run { id: run.id, started_at_ms: run.started_at_ms, valid: run.valid },
+                checked,
+                failed,
+            );
+            Ok(())
+        })
+        .map_err(store_error)?;
     let history = tracker.finish(elapsed.end);
     let incidents = incidents::incidents(fleet, &history, &maintenance, &settings);
     let accounts = availability::site_accounts(&history, &maintenance);

@@ -10,6 +10,7 @@
 //! and rolled up and pruned by [`Store::rollup`] and [`Store::prune`]; `rollup.rs` holds the pure
 //! part (buckets, merging, which resolution answers which stretch of a period).
 
+pub mod columns;
 pub mod histogram;
 pub mod lock;
 pub mod rollup;
@@ -115,6 +116,17 @@ pub struct StoredResult {
     pub detail: Option<String>,
 }
 
+/// The (site key, check) of every result of a run, sorted.
+pub type Roster = Vec<(i64, CheckKind)>;
+
+/// What the availability analysis reads of one run.
+#[derive(Debug, Clone)]
+pub struct RunOutcomes {
+    pub roster: std::sync::Arc<Roster>,
+    /// Results that failed: (index into the roster, outcome), in roster order.
+    pub failed: Vec<(usize, Outcome)>,
+}
+
 /// Which results to read. Every set field narrows the selection.
 #[derive(Debug, Clone, Default)]
 pub struct ResultFilter {
@@ -212,9 +224,16 @@ pub trait Store {
     fn results(&self, filter: &ResultFilter, each: &mut dyn FnMut(StoredResult) -> StoreResult<()>) -> StoreResult<()>;
     /// The store's site registry: (site key, site id). Keys are what [`Store::run_outcomes`] gives.
     fn site_keys(&self) -> StoreResult<Vec<(i64, String)>>;
-    /// Every result of one run as (site key, outcome): the lean read the availability analysis
-    /// replays, without building a [`StoredResult`] per row.
-    fn run_outcomes(&self, run_id: RunId, each: &mut dyn FnMut(i64, Outcome)) -> StoreResult<()>;
+    /// Every finished run whose start is in [from, to), oldest first, with its outcomes in the
+    /// lean shape the availability analysis replays: who was checked, and what failed. Runs
+    /// with the same roster share one [`Roster`] (the same `Arc`), so a month of runs over an
+    /// unchanged fleet costs the analysis its failures, not its results.
+    fn run_outcomes(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        each: &mut dyn FnMut(&StoredRun, &RunOutcomes) -> StoreResult<()>,
+    ) -> StoreResult<()>;
     /// Histograms of one run.
     fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>>;
     /// Merged latencies for `query`, one bucket at a time in time order (empty buckets left

@@ -1,11 +1,13 @@
 //! The SQLite backend: the default store, one file next to the config.
 //!
 //! Third stage of the data flow: the sweep writes each run through a [`RunWriter`] in one
-//! transaction, and reports read runs, results and histograms back. The schema is kept compact
-//! because a month of one-minute runs over 10,000 sites is 432 million results: sites are stored
-//! once and referred to by an integer key, outcomes and check kinds are stored as their codes,
-//! and results live in a `WITHOUT ROWID` table keyed by (run, site, check). `results_view` spells
-//! everything out for people querying the file with the `sqlite3` shell.
+//! transaction, and reports read runs, results and histograms back. A month of one-minute runs
+//! over 10,000 sites is 864 million results, so a run's results are one row of `run_results`:
+//! columns encoded by `columns.rs` (a few bytes per result; the outcomes alone, which the
+//! availability analysis reads, a few bytes per run). Sites are stored once and referred to by
+//! an integer key. Beside the columns: the texts explaining results (`result_details`) and the
+//! certificate expiry of each site when it changes (`site_certs`). `fleetprobe results` spells
+//! everything out.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
@@ -14,17 +16,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::*;
-use crate::probe::Failure;
 
 /// How long to wait for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations, oldest first. The store's `user_version` is the number applied; append
 /// new ones at the end, never edit a published one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[Migration] =
+    &[Migration::Sql(SCHEMA_V1), Migration::Sql(SCHEMA_V2), Migration::Sql(SCHEMA_V3), Migration::Code(columns_v4)];
+
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&Transaction<'_>) -> Result<(), String>),
+}
 
 const SCHEMA_V1: &str = "
 -- Sites as last seen by a run; results refer to them by `key` so each result row stays small.
@@ -157,18 +164,89 @@ CREATE TABLE incident_updates (
 CREATE INDEX incident_updates_by_time ON incident_updates (posted_at_ms);
 ";
 
+/// Version 4: results as per-run columns. Existing results are converted run by run, then the
+/// row table goes.
+const SCHEMA_V4: &str = "
+CREATE TABLE run_results (
+    run_id   INTEGER PRIMARY KEY REFERENCES runs (id),
+    count    INTEGER NOT NULL,
+    keys     BLOB NOT NULL,
+    outcomes BLOB NOT NULL,
+    details  BLOB NOT NULL
+);
+CREATE TABLE result_details (
+    run_id     INTEGER NOT NULL REFERENCES runs (id),
+    site_key   INTEGER NOT NULL REFERENCES sites (key),
+    check_kind INTEGER NOT NULL,
+    detail     TEXT NOT NULL,
+    PRIMARY KEY (run_id, site_key, check_kind)
+) WITHOUT ROWID;
+-- A site's certificate expiry from run `from_run` on (until its next row).
+CREATE TABLE site_certs (
+    site_key  INTEGER NOT NULL REFERENCES sites (key),
+    from_run  INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    PRIMARY KEY (site_key, from_run)
+) WITHOUT ROWID;
+ALTER TABLE sites ADD COLUMN cert_not_after INTEGER;
+";
+
+fn columns_v4(tx: &Transaction<'_>) -> Result<(), String> {
+    tx.execute_batch(SCHEMA_V4).map_err(|e| e.to_string())?;
+    let runs: Vec<(RunId, i64)> = {
+        let mut select = tx.prepare("SELECT id, started_at_ms FROM runs ORDER BY id").map_err(|e| e.to_string())?;
+        select
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| e.to_string())?
+    };
+    let mut certs: HashMap<i64, i64> = HashMap::new();
+    let mut select = tx
+        .prepare(
+            "SELECT site_key, check_kind, outcome, started_at_ms, attempts, http_status, dns_us, connect_us, tls_us, \
+             first_byte_us, total_us, cert_not_after, detail FROM results WHERE run_id = ?1",
+        )
+        .map_err(|e| e.to_string())?;
+    for (run_id, started_at_ms) in runs {
+        let mut block = BlockBuilder::default();
+        let mut rows = select.query([run_id]).map_err(|e| e.to_string())?;
+        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+            let site_key: i64 = row.get(0).map_err(|e| e.to_string())?;
+            let code: u8 = row.get(2).map_err(|e| e.to_string())?;
+            let outcome =
+                Outcome::from_code(code).ok_or_else(|| format!("unknown outcome code {code} in run {run_id}"))?;
+            let cert_not_after: Option<i64> = row.get(11).map_err(|e| e.to_string())?;
+            let result = columns::Row {
+                site_key,
+                check: check_kind(row.get(1).map_err(|e| e.to_string())?)?,
+                outcome,
+                offset_ms: row.get::<_, i64>(3).map_err(|e| e.to_string())? - started_at_ms,
+                attempts: row.get(4).map_err(|e| e.to_string())?,
+                http_status: row.get(5).map_err(|e| e.to_string())?,
+                timings: Timings {
+                    dns_us: row.get(6).map_err(|e| e.to_string())?,
+                    connect_us: row.get(7).map_err(|e| e.to_string())?,
+                    tls_us: row.get(8).map_err(|e| e.to_string())?,
+                    first_byte_us: row.get(9).map_err(|e| e.to_string())?,
+                    total_us: row.get(10).map_err(|e| e.to_string())?,
+                },
+                has_cert: cert_not_after.is_some(),
+            };
+            block.push(result, cert_not_after, row.get(12).map_err(|e| e.to_string())?);
+        }
+        block.write(tx, run_id, &mut certs).map_err(|e| match e {
+            WriteError::Sql(e) => e.to_string(),
+            WriteError::Duplicate(m) => m,
+        })?;
+    }
+    tx.execute_batch("DROP VIEW results_view; DROP TABLE results; DROP TABLE outcome_names; DROP TABLE check_names;")
+        .map_err(|e| e.to_string())
+}
+
 /// Levels of `rollups_pending`.
 const PENDING_HOUR: i64 = 1;
 const PENDING_DAY: i64 = 2;
 const PENDING_SITE_DAY: i64 = 3;
-
-const RESULT_COLUMNS: &str = "r.run_id, s.site_id, s.customer, s.cluster, s.hostname, r.check_kind, r.outcome, \
-     r.started_at_ms, r.attempts, r.http_status, r.dns_us, r.connect_us, r.tls_us, r.first_byte_us, r.total_us, \
-     r.cert_not_after, r.detail";
-
-const INSERT_RESULT: &str = "INSERT INTO results (run_id, site_key, check_kind, outcome, started_at_ms, attempts, \
-     http_status, dns_us, connect_us, tls_us, first_byte_us, total_us, cert_not_after, detail) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -199,37 +277,6 @@ impl SqliteStore {
 
     fn corrupt(&self, message: String) -> StoreError {
         StoreError::Corrupt { path: self.location(), message }
-    }
-
-    fn result_from_row(&self, row: &Row<'_>) -> StoreResult<StoredResult> {
-        let error = |e| self.query_error("results", e);
-        let run_id: RunId = row.get(0).map_err(error)?;
-        let outcome_code: u8 = row.get(6).map_err(error)?;
-        let outcome = Outcome::from_code(outcome_code)
-            .ok_or_else(|| self.corrupt(format!("unknown outcome code {outcome_code} in run {run_id}")))?;
-        Ok(StoredResult {
-            run_id,
-            site: SiteRecord {
-                id: row.get(1).map_err(error)?,
-                customer: row.get(2).map_err(error)?,
-                cluster: row.get(3).map_err(error)?,
-                hostname: row.get(4).map_err(error)?,
-            },
-            check: check_kind(row.get(5).map_err(error)?).map_err(|m| self.corrupt(format!("{m} in run {run_id}")))?,
-            outcome,
-            started_at_ms: row.get(7).map_err(error)?,
-            attempts: row.get(8).map_err(error)?,
-            http_status: row.get(9).map_err(error)?,
-            timings: Timings {
-                dns_us: row.get(10).map_err(error)?,
-                connect_us: row.get(11).map_err(error)?,
-                tls_us: row.get(12).map_err(error)?,
-                first_byte_us: row.get(13).map_err(error)?,
-                total_us: row.get(14).map_err(error)?,
-            },
-            cert_not_after: row.get(15).map_err(error)?,
-            detail: row.get(16).map_err(error)?,
-        })
     }
 }
 
@@ -313,7 +360,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
         }
     }
     for step in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
-        tx.execute_batch(step).map_err(sqlite_error)?;
+        match step {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(sqlite_error)?,
+            Migration::Code(step) => step(&tx).map_err(|m| open_error(format!("cannot upgrade the schema: {m}")))?,
+        }
     }
     tx.pragma_update(None, "user_version", supported).map_err(sqlite_error)?;
     tx.commit().map_err(sqlite_error)
@@ -340,10 +390,81 @@ struct SqliteRunWriter<'a> {
     started_at_ms: i64,
     /// Store key of each site, indexed like the `sites` given to `begin_run`.
     site_keys: Vec<i64>,
+    /// The certificate expiry each site had last, by store key.
+    certs: HashMap<i64, i64>,
+    block: BlockBuilder,
 }
 
 fn write_error(path: &Path, what: &str, e: rusqlite::Error) -> StoreError {
     StoreError::Query { path: path.display().to_string(), message: format!("cannot write {what}: {e}") }
+}
+
+/// A run's results gathered for [`columns::encode`], with what is kept beside the columns.
+#[derive(Default)]
+struct BlockBuilder {
+    rows: Vec<columns::Row>,
+    /// (site key, check code, expiry), for results that carried a certificate.
+    certs: Vec<(i64, i64)>,
+    details: Vec<(i64, u8, String)>,
+}
+
+enum WriteError {
+    Sql(rusqlite::Error),
+    Duplicate(String),
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Sql(e)
+    }
+}
+
+impl BlockBuilder {
+    fn push(&mut self, row: columns::Row, cert_not_after: Option<i64>, detail: Option<String>) {
+        if let Some(cert) = cert_not_after {
+            self.certs.push((row.site_key, cert));
+        }
+        if let Some(detail) = detail {
+            self.details.push((row.site_key, row.check.code(), detail));
+        }
+        self.rows.push(row);
+    }
+
+    /// Writes the run's columns, details and changed certificates; `certs` (each site's latest
+    /// expiry) is brought up to date.
+    fn write(mut self, tx: &Transaction<'_>, run_id: RunId, certs: &mut HashMap<i64, i64>) -> Result<(), WriteError> {
+        let block = columns::encode(&mut self.rows);
+        if let Some(pair) =
+            self.rows.windows(2).find(|pair| (pair[0].site_key, pair[0].check) == (pair[1].site_key, pair[1].check))
+        {
+            return Err(WriteError::Duplicate(format!(
+                "two {} results for site #{} in run {run_id}",
+                pair[0].check, pair[0].site_key
+            )));
+        }
+        tx.prepare_cached(
+            "INSERT INTO run_results (run_id, count, keys, outcomes, details) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![run_id, block.count as i64, block.keys, block.outcomes, block.details])?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO result_details (run_id, site_key, check_kind, detail) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (site_key, check, detail) in &self.details {
+            insert.execute(params![run_id, site_key, check, detail])?;
+        }
+        // Expiry dates change a few times a year: a row only when one does.
+        let mut insert =
+            tx.prepare_cached("INSERT OR REPLACE INTO site_certs (site_key, from_run, not_after) VALUES (?1, ?2, ?3)")?;
+        let mut update = tx.prepare_cached("UPDATE sites SET cert_not_after = ?2 WHERE key = ?1")?;
+        for &(site_key, not_after) in &self.certs {
+            if certs.get(&site_key) != Some(&not_after) {
+                insert.execute(params![site_key, run_id, not_after])?;
+                update.execute(params![site_key, not_after])?;
+                certs.insert(site_key, not_after);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl RunWriter for SqliteRunWriter<'_> {
@@ -354,32 +475,26 @@ impl RunWriter for SqliteRunWriter<'_> {
                 message: format!("result for site #{} but the run has {} sites", result.site, self.site_keys.len()),
             });
         };
-        let t = &result.timings;
-        // prepare_cached: the statement is compiled once per connection, not once per result.
-        let mut insert = self.tx.prepare_cached(INSERT_RESULT).map_err(|e| write_error(self.path, "result", e))?;
-        insert
-            .execute(params![
-                self.run_id,
-                site_key,
-                result.check.code(),
-                result.outcome.code(),
-                result.started_at_ms,
-                result.attempts,
-                result.http_status,
-                t.dns_us,
-                t.connect_us,
-                t.tls_us,
-                t.first_byte_us,
-                t.total_us,
-                result.cert_not_after,
-                result.detail,
-            ])
-            .map_err(|e| write_error(self.path, "result", e))?;
+        let row = columns::Row {
+            site_key,
+            check: result.check,
+            outcome: result.outcome,
+            offset_ms: result.started_at_ms - self.started_at_ms,
+            attempts: result.attempts,
+            http_status: result.http_status,
+            timings: result.timings,
+            has_cert: result.cert_not_after.is_some(),
+        };
+        self.block.push(row, result.cert_not_after, result.detail.clone());
         Ok(())
     }
 
     fn finish(self: Box<Self>, summary: &RunSummary, histograms: &[HistogramRecord]) -> StoreResult<RunId> {
-        let SqliteRunWriter { tx, path, run_id, started_at_ms, .. } = *self;
+        let SqliteRunWriter { tx, path, run_id, started_at_ms, mut certs, block, .. } = *self;
+        block.write(&tx, run_id, &mut certs).map_err(|e| match e {
+            WriteError::Sql(e) => write_error(path, "results", e),
+            WriteError::Duplicate(message) => StoreError::Query { path: path.display().to_string(), message },
+        })?;
         tx.execute(
             "UPDATE runs SET finished_at_ms = ?2, valid = ?3, invalid_reason = ?4, checks = ?5, failures = ?6 \
              WHERE id = ?1",
@@ -429,15 +544,20 @@ impl RunWriter for SqliteRunWriter<'_> {
 
 /// Inserts new sites and updates changed ones; returns the key of each given site, in order.
 /// Reads the table once so an unchanged fleet of 100,000 sites costs no writes.
-fn upsert_sites(tx: &Transaction<'_>, sites: &[SiteRecord]) -> rusqlite::Result<Vec<i64>> {
+fn upsert_sites(tx: &Transaction<'_>, sites: &[SiteRecord]) -> rusqlite::Result<(Vec<i64>, HashMap<i64, i64>)> {
     let mut known: HashMap<String, (i64, SiteRecord)> = HashMap::new();
+    let mut certs = HashMap::new();
     {
-        let mut select = tx.prepare("SELECT key, site_id, customer, cluster, hostname FROM sites")?;
+        let mut select = tx.prepare("SELECT key, site_id, customer, cluster, hostname, cert_not_after FROM sites")?;
         let mut rows = select.query([])?;
         while let Some(row) = rows.next()? {
             let site =
                 SiteRecord { id: row.get(1)?, customer: row.get(2)?, cluster: row.get(3)?, hostname: row.get(4)? };
-            known.insert(site.id.clone(), (row.get(0)?, site));
+            let key: i64 = row.get(0)?;
+            if let Some(cert) = row.get::<_, Option<i64>>(5)? {
+                certs.insert(key, cert);
+            }
+            known.insert(site.id.clone(), (key, site));
         }
     }
     let mut insert = tx.prepare("INSERT INTO sites (site_id, customer, cluster, hostname) VALUES (?1, ?2, ?3, ?4)")?;
@@ -459,26 +579,7 @@ fn upsert_sites(tx: &Transaction<'_>, sites: &[SiteRecord]) -> rusqlite::Result<
         known.insert(site.id.clone(), (key, site.clone()));
         keys.push(key);
     }
-    Ok(keys)
-}
-
-/// Keeps the name tables behind `results_view` in step with the codes this build writes.
-fn refresh_code_names(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let upsert = |table: &str, code: u8, name: &str| {
-        tx.prepare_cached(&format!(
-            "INSERT INTO {table} (code, name) VALUES (?1, ?2) \
-             ON CONFLICT (code) DO UPDATE SET name = excluded.name WHERE name <> excluded.name"
-        ))?
-        .execute(params![code, name])
-    };
-    upsert("outcome_names", Outcome::Ok.code(), "ok")?;
-    for failure in Failure::ALL {
-        upsert("outcome_names", failure.code(), &failure.to_string())?;
-    }
-    for kind in CheckKind::ALL {
-        upsert("check_names", kind.code(), kind.as_str())?;
-    }
-    Ok(())
+    Ok((keys, certs))
 }
 
 impl Store for SqliteStore {
@@ -493,9 +594,16 @@ impl Store for SqliteStore {
         )
         .map_err(error)?;
         let run_id = tx.last_insert_rowid();
-        let site_keys = upsert_sites(&tx, sites).map_err(|e| write_error(path, "sites", e))?;
-        refresh_code_names(&tx).map_err(error)?;
-        Ok(Box::new(SqliteRunWriter { tx, path, run_id, started_at_ms: meta.started_at_ms, site_keys }))
+        let (site_keys, certs) = upsert_sites(&tx, sites).map_err(|e| write_error(path, "sites", e))?;
+        Ok(Box::new(SqliteRunWriter {
+            tx,
+            path,
+            run_id,
+            started_at_ms: meta.started_at_ms,
+            site_keys,
+            certs,
+            block: BlockBuilder::default(),
+        }))
     }
 
     fn runs(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<StoredRun>> {
@@ -526,14 +634,87 @@ impl Store for SqliteStore {
     }
 
     fn results(&self, filter: &ResultFilter, each: &mut dyn FnMut(StoredResult) -> StoreResult<()>) -> StoreResult<()> {
-        let (sql, args) = results_query(filter);
-        let error = |e| self.query_error("results", e);
-        let mut select = self.conn.prepare(&sql).map_err(error)?;
-        let mut rows = select.query(rusqlite::params_from_iter(args)).map_err(error)?;
-        while let Some(row) = rows.next().map_err(error)? {
-            each(self.result_from_row(row)?)?;
+        let sites = self.sites()?;
+        // The site keys asked for, when a site or cluster narrows the selection.
+        let wanted: Option<std::collections::HashSet<i64>> = match (&filter.site_id, &filter.cluster) {
+            (None, None) => None,
+            (site, cluster) => Some(
+                sites
+                    .iter()
+                    .filter(|(_, s)| site.as_ref().is_none_or(|id| &s.id == id))
+                    .filter(|(_, s)| cluster.as_ref().is_none_or(|c| &s.cluster == c))
+                    .map(|(&key, _)| key)
+                    .collect(),
+            ),
+        };
+        if wanted.as_ref().is_some_and(|w| w.is_empty()) {
+            return Ok(());
         }
-        Ok(())
+        let mut sql = String::from("1 = 1");
+        let mut args = Vec::new();
+        if let Some(run_id) = filter.run_id {
+            sql.push_str(" AND u.id = ?");
+            args.push(Value::Integer(run_id));
+        }
+        push_time_range(&mut sql, &mut args, "u.started_at_ms", filter.from_ms, filter.to_ms);
+        let mut left = filter.limit.unwrap_or(usize::MAX);
+        let mut rosters = RosterCache::default();
+        let mut certs: Option<HashMap<i64, Vec<(RunId, i64)>>> = None;
+        for_each_block(&self.conn, &sql, rusqlite::params_from_iter(args), &mut |block| {
+            if left == 0 {
+                return Ok(false);
+            }
+            let failed = if filter.failed_only {
+                let failed = block.failed()?;
+                if failed.is_empty() {
+                    return Ok(true);
+                }
+                Some(failed.into_iter().map(|(i, _)| i).collect::<std::collections::HashSet<_>>())
+            } else {
+                None
+            };
+            let roster = rosters.get(block.keys, block.count)?;
+            let matching: Vec<usize> = (0..roster.len())
+                .filter(|i| failed.as_ref().is_none_or(|f| f.contains(i)))
+                .filter(|&i| wanted.as_ref().is_none_or(|w| w.contains(&roster[i].0)))
+                .take(left)
+                .collect();
+            if matching.is_empty() {
+                return Ok(true);
+            }
+            let rows = block.rows()?;
+            let details = self.run_details(block.run_id).map_err(DataError::Store)?;
+            let certs = match &mut certs {
+                Some(certs) => certs,
+                None => certs.insert(self.site_certs().map_err(DataError::Store)?),
+            };
+            for i in matching {
+                let row = &rows[i];
+                let site = sites.get(&row.site_key).ok_or_else(|| {
+                    DataError::Data(format!("run {}: unknown site key {}", block.run_id, row.site_key))
+                })?;
+                let cert_not_after = row
+                    .has_cert
+                    .then(|| certs.get(&row.site_key).and_then(|history| cert_at(history, block.run_id)))
+                    .flatten();
+                each(StoredResult {
+                    run_id: block.run_id,
+                    site: site.clone(),
+                    check: row.check,
+                    outcome: row.outcome,
+                    started_at_ms: block.started_at_ms + row.offset_ms,
+                    attempts: row.attempts,
+                    http_status: row.http_status,
+                    timings: row.timings,
+                    cert_not_after,
+                    detail: details.get(&(row.site_key, row.check.code())).cloned(),
+                })
+                .map_err(DataError::Store)?;
+                left -= 1;
+            }
+            Ok(left > 0)
+        })
+        .map_err(|e| self.data_error("results", e))
     }
 
     fn site_keys(&self) -> StoreResult<Vec<(i64, String)>> {
@@ -543,16 +724,50 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(error)
     }
 
-    fn run_outcomes(&self, run_id: RunId, each: &mut dyn FnMut(i64, Outcome)) -> StoreResult<()> {
-        let error = |e| self.query_error("results", e);
-        let mut select =
-            self.conn.prepare_cached("SELECT site_key, outcome FROM results WHERE run_id = ?1").map_err(error)?;
-        let mut rows = select.query([run_id]).map_err(error)?;
+    fn run_outcomes(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        each: &mut dyn FnMut(&StoredRun, &RunOutcomes) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut sql = String::from(
+            "SELECT u.id, u.vantage, u.started_at_ms, u.finished_at_ms, u.valid, u.invalid_reason, u.checks, \
+             u.failures, b.count, b.keys, b.outcomes FROM runs u LEFT JOIN run_results b ON b.run_id = u.id \
+             WHERE u.valid IS NOT NULL",
+        );
+        let mut args = Vec::new();
+        push_time_range(&mut sql, &mut args, "u.started_at_ms", from_ms, to_ms);
+        sql.push_str(" ORDER BY u.started_at_ms, u.id");
+        let error = |e| self.query_error("runs", e);
+        let mut select = self.conn.prepare(&sql).map_err(error)?;
+        let mut rows = select.query(rusqlite::params_from_iter(args)).map_err(error)?;
+        let mut rosters = RosterCache::default();
+        let empty = std::sync::Arc::new(Roster::new());
         while let Some(row) = rows.next().map_err(error)? {
-            let code: u8 = row.get(1).map_err(error)?;
-            let outcome = Outcome::from_code(code)
-                .ok_or_else(|| self.corrupt(format!("unknown outcome code {code} in run {run_id}")))?;
-            each(row.get(0).map_err(error)?, outcome);
+            let run = StoredRun {
+                id: row.get(0).map_err(error)?,
+                vantage: row.get(1).map_err(error)?,
+                started_at_ms: row.get(2).map_err(error)?,
+                finished_at_ms: row.get(3).map_err(error)?,
+                valid: row.get(4).map_err(error)?,
+                invalid_reason: row.get(5).map_err(error)?,
+                checks: row.get(6).map_err(error)?,
+                failures: row.get(7).map_err(error)?,
+            };
+            let outcomes = match row.get::<_, Option<i64>>(8).map_err(error)? {
+                None => RunOutcomes { roster: empty.clone(), failed: Vec::new() },
+                Some(count) => {
+                    let count = usize::try_from(count).unwrap_or(0);
+                    let keys = row.get_ref(9).and_then(|v| Ok(v.as_blob()?)).map_err(error)?;
+                    let outcome_runs = row.get_ref(10).and_then(|v| Ok(v.as_blob()?)).map_err(error)?;
+                    let corrupt = |m: String| self.corrupt(format!("results of run {}: {m}", run.id));
+                    RunOutcomes {
+                        roster: rosters.get(keys, count).map_err(|e| self.data_error("results", e))?,
+                        failed: failed_rows(outcome_runs, count).map_err(corrupt)?,
+                    }
+                }
+            };
+            each(&run, &outcomes)?;
         }
         Ok(())
     }
@@ -631,8 +846,9 @@ impl Store for SqliteStore {
             let hours = pending_due(&tx, PENDING_HOUR, rollup::HOUR_MS, now_ms).map_err(error)?;
             for (hour, _) in &hours {
                 roll_up_hour(&tx, *hour).map_err(|e| match e {
-                    RollupError::Sql(e) => error(e),
-                    RollupError::Data(m) => corrupt(m),
+                    DataError::Sql(e) => error(e),
+                    DataError::Data(m) => corrupt(m),
+                    DataError::Store(e) => e,
                 })?;
             }
             stats.hours = hours.len();
@@ -647,8 +863,9 @@ impl Store for SqliteStore {
                     .map_err(error)?;
                 if hours_pending == 0 {
                     roll_up_day(&tx, day).map_err(|e| match e {
-                        RollupError::Sql(e) => error(e),
-                        RollupError::Data(m) => corrupt(m),
+                        DataError::Sql(e) => error(e),
+                        DataError::Data(m) => corrupt(m),
+                        DataError::Store(e) => e,
                     })?;
                     stats.days += 1;
                 }
@@ -669,8 +886,9 @@ impl Store for SqliteStore {
                 let chunk = budget.min(SITE_CHUNK);
                 let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error)?;
                 let (done, more) = roll_up_site_days(&tx, *day, next, chunk).map_err(|e| match e {
-                    RollupError::Sql(e) => error(e),
-                    RollupError::Data(m) => corrupt(m),
+                    DataError::Sql(e) => error(e),
+                    DataError::Data(m) => corrupt(m),
+                    DataError::Store(e) => e,
                 })?;
                 stats.site_days += done;
                 budget -= done;
@@ -722,13 +940,21 @@ impl Store for SqliteStore {
         }
         .map_err(error)?;
         for run_id in &runs {
-            for table in ["results", "histograms"] {
+            for table in ["run_results", "result_details", "histograms"] {
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE run_id = ?1"))
                     .and_then(|mut delete| delete.execute([run_id]))
                     .map_err(error)?;
             }
             tx.execute("DELETE FROM runs WHERE id = ?1", [run_id]).map_err(error)?;
         }
+        // A certificate date superseded before the oldest run left describes no stored result.
+        tx.execute(
+            "DELETE FROM site_certs WHERE from_run < (SELECT min(id) FROM runs) AND EXISTS (\
+             SELECT 1 FROM site_certs n WHERE n.site_key = site_certs.site_key AND n.from_run > site_certs.from_run \
+             AND n.from_run <= (SELECT min(id) FROM runs))",
+            [],
+        )
+        .map_err(error)?;
         stats.runs = runs.len();
         stats.runs_left = tx
             .query_row("SELECT count(*) FROM runs WHERE started_at_ms < ?1", [raw_cutoff], |row| row.get(0))
@@ -789,15 +1015,124 @@ impl Store for SqliteStore {
 /// Sites per transaction when building site days.
 const SITE_CHUNK: usize = 500;
 
-enum RollupError {
+/// What can go wrong while reading stored data inside a longer operation.
+enum DataError {
     Sql(rusqlite::Error),
+    /// The stored data does not decode.
     Data(String),
+    /// Raised by a caller's callback, passed through as is.
+    Store(StoreError),
 }
 
-impl From<rusqlite::Error> for RollupError {
+impl From<rusqlite::Error> for DataError {
     fn from(e: rusqlite::Error) -> Self {
-        RollupError::Sql(e)
+        DataError::Sql(e)
     }
+}
+
+impl From<rusqlite::types::FromSqlError> for DataError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        DataError::Data(format!("a stored run's columns are not blobs: {e}"))
+    }
+}
+
+/// One run's stored columns, borrowed from the row being read.
+struct BlockRef<'a> {
+    run_id: RunId,
+    started_at_ms: i64,
+    count: usize,
+    keys: &'a [u8],
+    outcomes: &'a [u8],
+    details: &'a [u8],
+}
+
+impl BlockRef<'_> {
+    fn failed(&self) -> Result<Vec<(usize, Outcome)>, DataError> {
+        failed_rows(self.outcomes, self.count)
+            .map_err(|m| DataError::Data(format!("results of run {}: {m}", self.run_id)))
+    }
+
+    fn rows(&self) -> Result<Vec<columns::Row>, DataError> {
+        let block = columns::Block {
+            count: self.count,
+            keys: self.keys.to_vec(),
+            outcomes: self.outcomes.to_vec(),
+            details: self.details.to_vec(),
+        };
+        columns::decode(&block).map_err(|m| DataError::Data(format!("results of run {}: {m}", self.run_id)))
+    }
+}
+
+/// Calls `each` with the stored columns of every run matching `condition` (on `runs u`), in run
+/// order, until it returns false.
+fn for_each_block(
+    conn: &Connection,
+    condition: &str,
+    args: impl rusqlite::Params,
+    each: &mut dyn FnMut(BlockRef<'_>) -> Result<bool, DataError>,
+) -> Result<(), DataError> {
+    let mut select = conn.prepare_cached(&format!(
+        "SELECT u.id, u.started_at_ms, b.count, b.keys, b.outcomes, b.details FROM runs u \
+         JOIN run_results b ON b.run_id = u.id WHERE {condition} ORDER BY u.id"
+    ))?;
+    let mut rows = select.query(args)?;
+    while let Some(row) = rows.next()? {
+        let block = BlockRef {
+            run_id: row.get(0)?,
+            started_at_ms: row.get(1)?,
+            count: usize::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+            keys: row.get_ref(3)?.as_blob()?,
+            outcomes: row.get_ref(4)?.as_blob()?,
+            details: row.get_ref(5)?.as_blob()?,
+        };
+        if !each(block)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Rows that failed, from a run's outcome column: (row index, outcome).
+fn failed_rows(outcomes: &[u8], count: usize) -> Result<Vec<(usize, Outcome)>, String> {
+    let mut failed = Vec::new();
+    let mut at = 0;
+    for (outcome, len) in columns::decode_outcomes(outcomes, count)? {
+        if !outcome.is_ok() {
+            failed.extend((at..at + len).map(|i| (i, outcome)));
+        }
+        at += len;
+    }
+    Ok(failed)
+}
+
+/// Decoded rosters of recent runs, recognised by their bytes: runs over an unchanged fleet
+/// decode their roster once. A few are kept, for probers that take turns with different shards.
+#[derive(Default)]
+struct RosterCache {
+    recent: Vec<(Vec<u8>, std::sync::Arc<Roster>)>,
+}
+
+impl RosterCache {
+    const KEPT: usize = 8;
+
+    fn get(&mut self, keys: &[u8], count: usize) -> Result<std::sync::Arc<Roster>, DataError> {
+        if let Some(i) = self.recent.iter().position(|(bytes, roster)| bytes == keys && roster.len() == count) {
+            let entry = self.recent.remove(i);
+            let roster = entry.1.clone();
+            self.recent.insert(0, entry);
+            return Ok(roster);
+        }
+        let roster = std::sync::Arc::new(columns::decode_keys(keys, count).map_err(DataError::Data)?);
+        self.recent.insert(0, (keys.to_vec(), roster.clone()));
+        self.recent.truncate(Self::KEPT);
+        Ok(roster)
+    }
+}
+
+/// The expiry a site's certificate had at `run`, from its history (sorted by first run).
+fn cert_at(history: &[(RunId, i64)], run: RunId) -> Option<i64> {
+    let after = history.partition_point(|&(from_run, _)| from_run <= run);
+    after.checked_sub(1).map(|i| history[i].1)
 }
 
 /// Pending buckets of `level` that have ended by `now_ms`, oldest first, with the site key a
@@ -810,8 +1145,8 @@ fn pending_due(conn: &Connection, level: i64, len_ms: i64, now_ms: i64) -> rusql
     rows.collect()
 }
 
-fn decode_row(blob: &[u8], what: impl FnOnce() -> String) -> Result<Histogram<u64>, RollupError> {
-    histogram::decode(blob).map_err(|m| RollupError::Data(format!("{}: {m}", what())))
+fn decode_row(blob: &[u8], what: impl FnOnce() -> String) -> Result<Histogram<u64>, DataError> {
+    histogram::decode(blob).map_err(|m| DataError::Data(format!("{}: {m}", what())))
 }
 
 fn insert_rollups(
@@ -830,7 +1165,7 @@ fn insert_rollups(
 }
 
 /// Replaces the hour histograms of the hour starting at `hour` with the merge of its runs'.
-fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), RollupError> {
+fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), DataError> {
     tx.execute("DELETE FROM latency_rollups WHERE resolution = 1 AND bucket_ms = ?1", [hour])?;
     let mut buckets = rollup::Buckets::new();
     {
@@ -844,7 +1179,7 @@ fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), RollupError> {
             let key: (String, u8, u8) = (row.get(1)?, row.get(2)?, row.get(3)?);
             let blob: Vec<u8> = row.get(4)?;
             let h = decode_row(&blob, || format!("histogram of run {run_id}, {}", key.0))?;
-            rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h).map_err(RollupError::Data)?;
+            rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h).map_err(DataError::Data)?;
         }
     }
     insert_rollups(tx, 1, buckets)?;
@@ -853,7 +1188,7 @@ fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), RollupError> {
 }
 
 /// Replaces the day histograms of the day starting at `day` with the merge of its hours'.
-fn roll_up_day(tx: &Transaction<'_>, day: i64) -> Result<(), RollupError> {
+fn roll_up_day(tx: &Transaction<'_>, day: i64) -> Result<(), DataError> {
     tx.execute("DELETE FROM latency_rollups WHERE resolution = 2 AND bucket_ms = ?1", [day])?;
     let mut buckets = rollup::Buckets::new();
     {
@@ -867,7 +1202,7 @@ fn roll_up_day(tx: &Transaction<'_>, day: i64) -> Result<(), RollupError> {
             let hour: i64 = row.get(3)?;
             let blob: Vec<u8> = row.get(4)?;
             let h = decode_row(&blob, || format!("hour histogram of {} at {hour}", key.0))?;
-            rollup::add_to_bucket(&mut buckets, rollup::DAY_MS, hour, key, h).map_err(RollupError::Data)?;
+            rollup::add_to_bucket(&mut buckets, rollup::DAY_MS, hour, key, h).map_err(DataError::Data)?;
         }
     }
     insert_rollups(tx, 2, buckets)?;
@@ -882,13 +1217,7 @@ fn roll_up_site_days(
     day: i64,
     first_key: i64,
     limit: usize,
-) -> Result<(usize, Option<i64>), RollupError> {
-    let runs: std::collections::HashSet<i64> = {
-        let mut select =
-            tx.prepare_cached("SELECT id FROM runs WHERE valid = 1 AND started_at_ms >= ?1 AND started_at_ms < ?2")?;
-        select.query_map(params![day, day + rollup::DAY_MS], |row| row.get(0))?.collect::<Result<_, _>>()?
-    };
-    let (Some(&lo), Some(&hi)) = (runs.iter().min(), runs.iter().max()) else { return Ok((0, None)) };
+) -> Result<(usize, Option<i64>), DataError> {
     // One site more than asked, to know whether the day is done.
     let mut sites: Vec<i64> = {
         let mut select = tx.prepare_cached("SELECT key FROM sites WHERE key >= ?1 ORDER BY key LIMIT ?2")?;
@@ -899,45 +1228,103 @@ fn roll_up_site_days(
             .collect::<Result<_, _>>()?
     };
     let more = if sites.len() > limit { sites.pop() } else { None };
-    let mut select = tx.prepare_cached(
-        "SELECT run_id, check_kind, dns_us, connect_us, tls_us, first_byte_us, total_us FROM results \
-         WHERE site_key = ?1 AND run_id BETWEEN ?2 AND ?3 AND outcome = 0",
+    let (Some(&lo), Some(&hi)) = (sites.first(), sites.last()) else { return Ok((0, None)) };
+    // The chunk's timings for the day, then one histogram at a time: a day of one-minute runs
+    // is 1,440 values per site and phase, far smaller than as many histograms held at once.
+    let mut values: BTreeMap<(i64, u8, u8), Vec<u32>> = BTreeMap::new();
+    let mut rosters = RosterCache::default();
+    for_each_block(
+        tx,
+        "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2",
+        params![day, day + rollup::DAY_MS],
+        &mut |block| {
+            let roster = rosters.get(block.keys, block.count)?;
+            let first = roster.partition_point(|&(key, _)| key < lo);
+            if roster.get(first).is_none_or(|&(key, _)| key > hi) {
+                return Ok(true);
+            }
+            for row in block.rows()?.iter().skip(first).take_while(|row| row.site_key <= hi) {
+                if !row.outcome.is_ok() {
+                    continue;
+                }
+                for phase in Phase::ALL {
+                    if let Some(us) = row.timings.get(phase) {
+                        values.entry((row.site_key, row.check.code(), phase.code())).or_default().push(us);
+                    }
+                }
+            }
+            Ok(true)
+        },
     )?;
-    let mut delete = tx.prepare_cached("DELETE FROM site_latency_days WHERE site_key = ?1 AND day_ms = ?2")?;
+    tx.prepare_cached("DELETE FROM site_latency_days WHERE day_ms = ?1 AND site_key BETWEEN ?2 AND ?3")?
+        .execute(params![day, lo, hi])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO site_latency_days (site_key, check_kind, phase, day_ms, hist) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for &site_key in &sites {
-        delete.execute(params![site_key, day])?;
-        let mut histograms: BTreeMap<(u8, u8), Histogram<u64>> = BTreeMap::new();
-        let mut rows = select.query(params![site_key, lo, hi])?;
-        while let Some(row) = rows.next()? {
-            if !runs.contains(&row.get::<_, i64>(0)?) {
-                continue;
-            }
-            let check: u8 = row.get(1)?;
-            let timings = Timings {
-                dns_us: row.get(2)?,
-                connect_us: row.get(3)?,
-                tls_us: row.get(4)?,
-                first_byte_us: row.get(5)?,
-                total_us: row.get(6)?,
-            };
-            for phase in Phase::ALL {
-                if let Some(us) = timings.get(phase) {
-                    let h = histograms.entry((check, phase.code())).or_insert_with(histogram::new_latency_histogram);
-                    histogram::record_micros(h, u64::from(us));
-                }
-            }
+    for ((site_key, check, phase), micros) in values {
+        let mut h = histogram::new_latency_histogram();
+        for us in micros {
+            histogram::record_micros(&mut h, u64::from(us));
         }
-        for ((check, phase), h) in histograms {
-            insert.execute(params![site_key, check, phase, day, histogram::encode(&h)])?;
-        }
+        insert.execute(params![site_key, check, phase, day, histogram::encode(&h)])?;
     }
     Ok((sites.len(), more))
 }
 
 impl SqliteStore {
+    fn data_error(&self, what: &str, e: DataError) -> StoreError {
+        match e {
+            DataError::Sql(e) => self.query_error(what, e),
+            DataError::Data(message) => self.corrupt(message),
+            DataError::Store(e) => e,
+        }
+    }
+
+    /// Every site the store knows, by key.
+    fn sites(&self) -> StoreResult<HashMap<i64, SiteRecord>> {
+        let error = |e| self.query_error("sites", e);
+        let mut select =
+            self.conn.prepare_cached("SELECT key, site_id, customer, cluster, hostname FROM sites").map_err(error)?;
+        let rows = select
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    SiteRecord { id: row.get(1)?, customer: row.get(2)?, cluster: row.get(3)?, hostname: row.get(4)? },
+                ))
+            })
+            .map_err(error)?;
+        rows.collect::<Result<_, _>>().map_err(error)
+    }
+
+    /// The texts explaining results of one run, by (site key, check code).
+    fn run_details(&self, run_id: RunId) -> StoreResult<HashMap<(i64, u8), String>> {
+        let error = |e| self.query_error("result details", e);
+        let mut select = self
+            .conn
+            .prepare_cached("SELECT site_key, check_kind, detail FROM result_details WHERE run_id = ?1")
+            .map_err(error)?;
+        let rows = select.query_map([run_id], |row| Ok(((row.get(0)?, row.get(1)?), row.get(2)?))).map_err(error)?;
+        rows.collect::<Result<_, _>>().map_err(error)
+    }
+
+    /// Every site's certificate expiry history: (first run, expiry), oldest first.
+    fn site_certs(&self) -> StoreResult<HashMap<i64, Vec<(RunId, i64)>>> {
+        let error = |e| self.query_error("certificate expiry dates", e);
+        let mut select = self
+            .conn
+            .prepare_cached("SELECT site_key, from_run, not_after FROM site_certs ORDER BY site_key, from_run")
+            .map_err(error)?;
+        let mut rows = select.query([]).map_err(error)?;
+        let mut certs: HashMap<i64, Vec<(RunId, i64)>> = HashMap::new();
+        while let Some(row) = rows.next().map_err(error)? {
+            certs
+                .entry(row.get(0).map_err(error)?)
+                .or_default()
+                .push((row.get(1).map_err(error)?, row.get(2).map_err(error)?));
+        }
+        Ok(certs)
+    }
+
     /// Buckets whose rollups are not up to date (few: the current hour and day, and backfills).
     fn pending(&self) -> StoreResult<rollup::Pending> {
         let error = |e| self.query_error("pending rollups", e);
@@ -1007,50 +1394,28 @@ impl SqliteStore {
                 each,
             ),
             (LatencyScope::Site(_), Some(key), _) => {
-                let Some(column) = phase_column(query.phase) else { return Ok(()) };
-                let runs: std::collections::HashSet<i64> = {
-                    let mut select = self
-                        .conn
-                        .prepare_cached(
-                            "SELECT id FROM runs WHERE valid = 1 AND started_at_ms >= ?1 AND started_at_ms < ?2",
-                        )
-                        .map_err(error)?;
-                    select.query_map(params![a, b], |row| row.get(0)).map_err(error)?.collect::<Result<_, _>>()
-                }
-                .map_err(error)?;
-                let (Some(&lo), Some(&hi)) = (runs.iter().min(), runs.iter().max()) else { return Ok(()) };
-                let mut select = self
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT run_id, {column} FROM results WHERE site_key = ?1 AND run_id BETWEEN ?2 AND ?3 \
-                         AND check_kind = ?4 AND outcome = 0"
-                    ))
-                    .map_err(error)?;
-                let mut rows = select.query(params![key, lo, hi, check]).map_err(error)?;
                 let mut h = histogram::new_latency_histogram();
-                while let Some(row) = rows.next().map_err(error)? {
-                    let run_id: i64 = row.get(0).map_err(error)?;
-                    let value: Option<u32> = row.get(1).map_err(error)?;
-                    if let Some(us) = value.filter(|_| runs.contains(&run_id)) {
-                        histogram::record_micros(&mut h, u64::from(us));
-                    }
-                }
+                let mut rosters = RosterCache::default();
+                for_each_block(
+                    &self.conn,
+                    "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2",
+                    params![a, b],
+                    &mut |block| {
+                        let roster = rosters.get(block.keys, block.count)?;
+                        if let Ok(i) = roster.binary_search(&(key, query.check)) {
+                            let row = &block.rows()?[i];
+                            if let Some(us) = row.timings.get(query.phase).filter(|_| row.outcome.is_ok()) {
+                                histogram::record_micros(&mut h, u64::from(us));
+                            }
+                        }
+                        Ok(true)
+                    },
+                )
+                .map_err(|e| self.data_error("latencies", e))?;
                 each(h)
             }
             (LatencyScope::Site(_), None, _) => Ok(()),
         }
-    }
-}
-
-/// The results column holding a phase's time, if the phase is stored per result.
-fn phase_column(phase: Phase) -> Option<&'static str> {
-    match phase {
-        Phase::Dns => Some("dns_us"),
-        Phase::Connect => Some("connect_us"),
-        Phase::Tls => Some("tls_us"),
-        Phase::FirstByte => Some("first_byte_us"),
-        Phase::Total => Some("total_us"),
-        Phase::Body => None,
     }
 }
 
@@ -1070,71 +1435,10 @@ fn push_time_range(sql: &mut String, args: &mut Vec<Value>, column: &str, from_m
     }
 }
 
-/// The query for `filter`, shaped so that SQLite reads only the rows asked for and returns them
-/// in key order (run, site, check) without sorting, even over a month of 10,000 sites.
-fn results_query(filter: &ResultFilter) -> (String, Vec<Value>) {
-    let mut args = Vec::new();
-    let time_range = filter.from_ms.is_some() || filter.to_ms.is_some();
-    let narrow = filter.run_id.is_some() || filter.site_id.is_some();
-    let (from, run, order) = if filter.cluster.is_some() && !narrow && !filter.failed_only {
-        // A cluster's history is read run by run: the cluster's sites in key order, then one
-        // primary-key lookup each. Left to itself, the planner goes through results_by_site and
-        // sorts every row found before returning the first.
-        (
-            "runs u CROSS JOIN sites s CROSS JOIN results r ON r.run_id = u.id AND r.site_key = s.key".to_string(),
-            "u.id",
-            "u.id, s.key, r.check_kind",
-        )
-    } else {
-        // Failures are read through the small results_failed index unless a run or a site
-        // narrows more; CROSS JOIN keeps the planner from starting at a cluster's sites instead.
-        let join = if filter.failed_only && !narrow { "CROSS JOIN" } else { "JOIN" };
-        let runs = if time_range { format!(" {join} runs u ON u.id = r.run_id") } else { String::new() };
-        (
-            format!("results r {join} sites s ON s.key = r.site_key{runs}"),
-            "r.run_id",
-            "r.run_id, r.site_key, r.check_kind",
-        )
-    };
-    let mut sql = format!("SELECT {RESULT_COLUMNS} FROM {from} WHERE 1 = 1");
-    if let Some(run_id) = filter.run_id {
-        sql.push_str(" AND r.run_id = ?");
-        args.push(Value::Integer(run_id));
-    }
-    if let Some(site_id) = &filter.site_id {
-        sql.push_str(" AND s.site_id = ?");
-        args.push(Value::Text(site_id.clone()));
-    }
-    if let Some(cluster) = &filter.cluster {
-        sql.push_str(" AND s.cluster = ?");
-        args.push(Value::Text(cluster.clone()));
-    }
-    if filter.failed_only {
-        // Spelled exactly like the partial index's condition, so the planner can use it.
-        sql.push_str(" AND r.outcome <> 0");
-    }
-    if time_range {
-        push_time_range(&mut sql, &mut args, "u.started_at_ms", filter.from_ms, filter.to_ms);
-        // The lowest and highest id of the runs in range bound every scan by key (tightly, since
-        // ids grow with time); the exact condition above still decides.
-        for bound in ["min", "max"] {
-            let op = if bound == "min" { ">=" } else { "<=" };
-            sql.push_str(&format!(" AND {run} {op} (SELECT {bound}(id) FROM runs WHERE 1 = 1"));
-            push_time_range(&mut sql, &mut args, "started_at_ms", filter.from_ms, filter.to_ms);
-            sql.push(')');
-        }
-    }
-    sql.push_str(&format!(" ORDER BY {order}"));
-    if let Some(limit) = filter.limit {
-        sql.push_str(" LIMIT ?");
-        args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    }
-    (sql, args)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::Failure;
 
     fn site(id: &str, customer: &str, cluster: &str) -> SiteRecord {
         SiteRecord {
@@ -1262,17 +1566,24 @@ mod tests {
                 started_at_ms: r.started_at_ms,
                 attempts: r.attempts,
                 http_status: r.http_status,
-                timings: r.timings,
+                timings: stored_timings(&r.timings),
                 cert_not_after: r.cert_not_after,
                 detail: r.detail.clone(),
             })
             .collect();
         assert_eq!(stored, expected);
+    }
 
-        // The readable view spells out the codes.
-        let outcome: String =
-            store.conn.query_row("SELECT outcome FROM results_view WHERE site_id = 'b'", [], |row| row.get(0)).unwrap();
-        assert_eq!(outcome, "timeout(first_byte)");
+    /// Timings as the columns keep them (exact below 2,048 µs, 11 significant bits above).
+    fn stored_timings(t: &Timings) -> Timings {
+        let q = |v: u32| columns::timing_value(columns::timing_code(v)).unwrap();
+        Timings {
+            dns_us: t.dns_us.map(q),
+            connect_us: t.connect_us.map(q),
+            tls_us: t.tls_us.map(q),
+            first_byte_us: t.first_byte_us.map(q),
+            total_us: q(t.total_us),
+        }
     }
 
     #[test]
@@ -1431,14 +1742,19 @@ mod tests {
     fn unknown_codes_are_reported_as_corrupt() {
         let (_dir, mut store) = open_temp();
         let run_id = write_run(&mut store, 1_000, &fleet(), &[ok(0, CheckKind::Http, 1_000)]);
-        store.conn.execute("UPDATE results SET outcome = 99", []).unwrap();
+        // A run whose outcome column names a code no build ever wrote.
+        store.conn.execute("UPDATE run_results SET outcomes = x'6301'", []).unwrap();
         let error = store.results(&ResultFilter::default(), &mut |_| Ok(())).unwrap_err();
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
-        assert!(error.to_string().contains(&format!("unknown outcome code 99 in run {run_id}")), "{error}");
+        assert!(error.to_string().contains(&format!("run {run_id}")), "{error}");
+        assert!(error.to_string().contains("unknown outcome code 99"), "{error}");
+        let error = store.run_outcomes(None, None, &mut |_, _| Ok(())).unwrap_err();
+        assert!(error.to_string().contains("unknown outcome code 99"), "{error}");
 
-        store.conn.execute("UPDATE results SET outcome = 0, check_kind = 300", []).unwrap();
+        store.conn.execute("UPDATE run_results SET keys = x'00ff', outcomes = x'0001'", []).unwrap();
         let error = store.results(&ResultFilter::default(), &mut |_| Ok(())).unwrap_err();
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+        assert!(error.to_string().contains("keys"), "{error}");
     }
 
     #[test]
@@ -1563,29 +1879,119 @@ mod tests {
     }
 
     #[test]
-    fn result_queries_stream_in_key_order_without_sorting() {
-        let (_dir, store) = open_temp();
-        // Every combination of filters (the limit aside).
-        for bits in 0..64u32 {
-            let on = |bit: u32| bits & (1 << bit) != 0;
-            let filter = ResultFilter {
-                run_id: on(0).then_some(1),
-                site_id: on(1).then(|| "a".to_string()),
-                cluster: on(2).then(|| "web1".to_string()),
-                failed_only: on(3),
-                from_ms: on(4).then_some(0),
-                to_ms: on(5).then_some(60_000),
-                limit: None,
-            };
-            let (sql, args) = results_query(&filter);
-            let mut explain = store.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let plan: Vec<String> = explain
-                .query_map(rusqlite::params_from_iter(args), |row| row.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{filter:?}: {plan:#?}");
+    fn a_version_3_store_gets_its_results_converted_to_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleetprobe.db");
+        let conn = Connection::open(&path).unwrap();
+        for step in [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3] {
+            conn.execute_batch(step).unwrap();
         }
+        conn.execute_batch(
+            "INSERT INTO sites (key, site_id, customer, cluster, hostname) VALUES \
+               (1, 'a', 'c1', 'web1', 'a.example'), (2, 'b', 'c2', 'web1', 'b.example'); \
+             INSERT INTO runs (id, vantage, started_at_ms, finished_at_ms, valid, checks, failures) VALUES \
+               (1, 'p', 60000, 61000, 1, 3, 1), (2, 'p', 120000, 121000, 1, 1, 0); \
+             INSERT INTO results VALUES \
+               (1, 1, 0, 0, 60010, 1, 200, 100, 200, 300, 400, 500, 1800000000, NULL), \
+               (1, 1, 1, 0, 60011, 1, NULL, NULL, NULL, NULL, NULL, 90, NULL, NULL), \
+               (1, 2, 0, 40, 60020, 3, 503, 100, 200, 300, 400, 500, NULL, 'status 503'), \
+               (2, 1, 0, 0, 120010, 1, 200, 100, 200, 300, 400, 500, 1900000000, NULL);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&path).unwrap();
+        let results = collect(&store, &ResultFilter::default());
+        type Seen<'a> = (RunId, &'a str, CheckKind, u8, i64, Option<i64>, Option<&'a str>);
+        let seen: Vec<Seen> = results
+            .iter()
+            .map(|r| {
+                (
+                    r.run_id,
+                    r.site.id.as_str(),
+                    r.check,
+                    r.outcome.code(),
+                    r.started_at_ms,
+                    r.cert_not_after,
+                    r.detail.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (1, "a", CheckKind::Http, 0, 60_010, Some(1_800_000_000), None),
+                (1, "a", CheckKind::Dns, 0, 60_011, None, None),
+                (1, "b", CheckKind::Http, 40, 60_020, None, Some("status 503")),
+                (2, "a", CheckKind::Http, 0, 120_010, Some(1_900_000_000), None),
+            ]
+        );
+        assert_eq!(results[2].attempts, 3);
+        assert_eq!(results[2].http_status, Some(503));
+        assert_eq!(results[0].timings.first_byte_us, Some(400));
+        let tables: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name IN ('results', 'results_view')", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(tables, 0, "the row table is gone");
+    }
+
+    #[test]
+    fn certificate_dates_are_stored_when_they_change_and_read_back_per_run() {
+        let (_dir, mut store) = open_temp();
+        let with_cert = |at: i64, cert: i64| {
+            let mut r = ok(0, CheckKind::Http, at);
+            r.cert_not_after = Some(cert);
+            vec![r]
+        };
+        for (at, cert) in [(0, 100), (60_000, 100), (120_000, 200), (180_000, 200)] {
+            write_run(&mut store, at, &fleet(), &with_cert(at, cert));
+        }
+        let certs: Vec<Option<i64>> =
+            collect(&store, &ResultFilter::default()).iter().map(|r| r.cert_not_after).collect();
+        assert_eq!(certs, [Some(100), Some(100), Some(200), Some(200)]);
+        let rows: i64 = store.conn.query_row("SELECT count(*) FROM site_certs", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 2, "one row per change, not per run");
+    }
+
+    #[test]
+    fn two_results_for_one_site_and_check_are_refused() {
+        let (_dir, mut store) = open_temp();
+        let meta = RunMeta { vantage: "p".into(), started_at_ms: 0 };
+        let mut writer = store.begin_run(&meta, &fleet()).unwrap();
+        writer.insert(&ok(1, CheckKind::Dns, 0)).unwrap();
+        writer.insert(&ok(1, CheckKind::Dns, 5)).unwrap();
+        let results = [ok(1, CheckKind::Dns, 0), ok(1, CheckKind::Dns, 5)];
+        let error = writer.finish(&summary(10, &results), &[]).unwrap_err().to_string();
+        assert!(error.contains("two dns results for site"), "{error}");
+        assert!(store.runs(None, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet() {
+        let (_dir, mut store) = open_temp();
+        let healthy = |t| vec![ok(0, CheckKind::Http, t), ok(1, CheckKind::Http, t), ok(2, CheckKind::Dns, t)];
+        write_run(&mut store, 0, &fleet(), &healthy(0));
+        let mut second = healthy(60_000);
+        second[1] = failed(1, CheckKind::Http, Failure::ConnectRefused, 60_000);
+        write_run(&mut store, 60_000, &fleet(), &second);
+        let mut third = healthy(120_000);
+        third.pop();
+        write_run(&mut store, 120_000, &fleet(), &third);
+        let mut seen = Vec::new();
+        store
+            .run_outcomes(None, None, &mut |run, outcomes| {
+                seen.push((run.started_at_ms, outcomes.roster.clone(), outcomes.failed.clone()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen.len(), 3);
+        assert!(std::sync::Arc::ptr_eq(&seen[0].1, &seen[1].1), "same roster, decoded once");
+        assert_eq!(seen[2].1.len(), 2, "the third run checked one result less");
+        assert_eq!(seen[0].2, vec![]);
+        assert_eq!(seen[1].2, vec![(1, Outcome::Failed(Failure::ConnectRefused))]);
     }
 
     // ---- latency rollups ----------------------------------------------------------------------
@@ -1630,7 +2036,10 @@ mod tests {
 
     /// First byte of site `site` in run `i`: spread over three orders of magnitude.
     fn first_byte(i: i64, site: usize) -> u32 {
-        (500 + (i as u32).wrapping_mul(7_919).wrapping_add(site as u32 * 104_729) % 300_000) * (1 + site as u32)
+        let us =
+            (500 + (i as u32).wrapping_mul(7_919).wrapping_add(site as u32 * 104_729) % 300_000) * (1 + site as u32);
+        // As the columns keep it, so site histograms built from stored results compare exactly.
+        columns::timing_value(columns::timing_code(us)).unwrap()
     }
 
     /// Three days of runs every 10 minutes (and an invalid run that must not count).
