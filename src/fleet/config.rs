@@ -204,8 +204,11 @@ pub struct DnsSettings {
 /// up before its runs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Runs, their results and per-run histograms.
+    /// Runs and their results.
     pub raw: Duration,
+    /// Per-run histograms per cluster: sub-hour latency detail without decoding results. Older
+    /// runs' histograms are computed from their results when asked for.
+    pub run_histograms: Duration,
     /// Hour histograms per cluster.
     pub hourly: Duration,
     /// Day histograms per cluster and per site.
@@ -217,6 +220,7 @@ impl Default for Retention {
         const DAY: u64 = 86_400;
         Retention {
             raw: Duration::from_secs(35 * DAY),
+            run_histograms: Duration::from_secs(2 * DAY),
             hourly: Duration::from_secs(400 * DAY),
             daily: Duration::from_secs(1_826 * DAY),
         }
@@ -294,6 +298,7 @@ struct RawGoodwill {
 #[serde(deny_unknown_fields)]
 struct RawRetention {
     raw: Option<Spanned<String>>,
+    run_histograms: Option<Spanned<String>>,
     hourly: Option<Spanned<String>>,
     daily: Option<Spanned<String>>,
 }
@@ -738,6 +743,7 @@ fn retention(raw: &RawRetention, at: &At, errors: &mut FleetErrors) -> Retention
     };
     let kept = Retention {
         raw: duration(&raw.raw, "retention.raw", defaults.raw),
+        run_histograms: duration(&raw.run_histograms, "retention.run_histograms", defaults.run_histograms),
         hourly: duration(&raw.hourly, "retention.hourly", defaults.hourly),
         daily: duration(&raw.daily, "retention.daily", defaults.daily),
     };

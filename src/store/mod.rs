@@ -189,6 +189,8 @@ pub struct PruneStats {
     pub runs: usize,
     /// Runs past the raw retention still waiting (the run budget ran out, or a rollup is pending).
     pub runs_left: usize,
+    /// Per-run histograms removed (kept for less time than the runs: see `retention.run_histograms`).
+    pub run_histograms: usize,
     pub hour_histograms: usize,
     pub day_histograms: usize,
     pub site_day_histograms: usize,

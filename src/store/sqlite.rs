@@ -189,6 +189,53 @@ CREATE TABLE site_certs (
     PRIMARY KEY (site_key, from_run)
 ) WITHOUT ROWID;
 ALTER TABLE sites ADD COLUMN cert_not_after INTEGER;
+
+-- Histogram blobs are hundreds of bytes to kilobytes: in WITHOUT ROWID tables each took up to
+-- several times its size. Ordinary tables with the key as a unique index keep them packed.
+CREATE TABLE histograms_v4 (
+    id         INTEGER PRIMARY KEY,
+    run_id     INTEGER NOT NULL REFERENCES runs (id),
+    cluster    TEXT NOT NULL,
+    check_kind INTEGER NOT NULL,
+    phase      INTEGER NOT NULL,
+    hist       BLOB NOT NULL,
+    UNIQUE (run_id, cluster, check_kind, phase)
+);
+INSERT INTO histograms_v4 (run_id, cluster, check_kind, phase, hist)
+SELECT run_id, cluster, check_kind, phase, hist FROM histograms;
+DROP TABLE histograms;
+ALTER TABLE histograms_v4 RENAME TO histograms;
+
+CREATE TABLE latency_rollups_v4 (
+    id         INTEGER PRIMARY KEY,
+    resolution INTEGER NOT NULL,
+    cluster    TEXT NOT NULL,
+    check_kind INTEGER NOT NULL,
+    phase      INTEGER NOT NULL,
+    bucket_ms  INTEGER NOT NULL,
+    hist       BLOB NOT NULL,
+    UNIQUE (resolution, cluster, check_kind, phase, bucket_ms)
+);
+INSERT INTO latency_rollups_v4 (resolution, cluster, check_kind, phase, bucket_ms, hist)
+SELECT resolution, cluster, check_kind, phase, bucket_ms, hist FROM latency_rollups;
+DROP TABLE latency_rollups;
+ALTER TABLE latency_rollups_v4 RENAME TO latency_rollups;
+CREATE INDEX latency_rollups_by_time ON latency_rollups (resolution, bucket_ms);
+
+CREATE TABLE site_latency_days_v4 (
+    id         INTEGER PRIMARY KEY,
+    site_key   INTEGER NOT NULL REFERENCES sites (key),
+    check_kind INTEGER NOT NULL,
+    phase      INTEGER NOT NULL,
+    day_ms     INTEGER NOT NULL,
+    hist       BLOB NOT NULL,
+    UNIQUE (site_key, check_kind, phase, day_ms)
+);
+INSERT INTO site_latency_days_v4 (site_key, check_kind, phase, day_ms, hist)
+SELECT site_key, check_kind, phase, day_ms, hist FROM site_latency_days;
+DROP TABLE site_latency_days;
+ALTER TABLE site_latency_days_v4 RENAME TO site_latency_days;
+CREATE INDEX site_latency_days_by_day ON site_latency_days (day_ms);
 ";
 
 fn columns_v4(tx: &Transaction<'_>) -> Result<(), String> {
@@ -956,6 +1003,15 @@ impl Store for SqliteStore {
         )
         .map_err(error)?;
         stats.runs = runs.len();
+        // Per-run histograms go sooner, once their hour is rolled up: sub-hour detail of older
+        // runs is computed from their results when asked for.
+        stats.run_histograms = tx
+            .execute(
+                "DELETE FROM histograms WHERE run_id IN (SELECT id FROM runs u WHERE started_at_ms < ?1 AND NOT EXISTS (\
+                 SELECT 1 FROM rollups_pending p WHERE p.level = 1 AND p.bucket_ms = u.started_at_ms / 3600000 * 3600000))",
+                [cutoff(retention.run_histograms)],
+            )
+            .map_err(error)?;
         stats.runs_left = tx
             .query_row("SELECT count(*) FROM runs WHERE started_at_ms < ?1", [raw_cutoff], |row| row.get(0))
             .map_err(error)?;
@@ -1182,6 +1238,41 @@ fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), DataError> {
             rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h).map_err(DataError::Data)?;
         }
     }
+    // Runs whose per-run histograms were already pruned (a late run reopened the hour): their
+    // latencies come from their results.
+    let mut clusters: Option<HashMap<i64, String>> = None;
+    for_each_block(
+        tx,
+        "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2 \
+         AND NOT EXISTS (SELECT 1 FROM histograms h WHERE h.run_id = u.id)",
+        params![hour, hour + rollup::HOUR_MS],
+        &mut |block| {
+            let clusters = match &mut clusters {
+                Some(clusters) => clusters,
+                None => {
+                    let mut select = tx.prepare_cached("SELECT key, cluster FROM sites")?;
+                    let rows = select.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                    clusters.insert(rows.collect::<Result<_, _>>()?)
+                }
+            };
+            let mut run: BTreeMap<(String, u8, u8), Histogram<u64>> = BTreeMap::new();
+            for row in block.rows()?.iter().filter(|row| row.outcome.is_ok()) {
+                let Some(cluster) = clusters.get(&row.site_key) else { continue };
+                for phase in Phase::ALL {
+                    if let Some(us) = row.timings.get(phase) {
+                        let h = run
+                            .entry((cluster.clone(), row.check.code(), phase.code()))
+                            .or_insert_with(histogram::new_latency_histogram);
+                        histogram::record_micros(h, u64::from(us));
+                    }
+                }
+            }
+            for (key, h) in run {
+                rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h).map_err(DataError::Data)?;
+            }
+            Ok(true)
+        },
+    )?;
     insert_rollups(tx, 1, buckets)?;
     tx.execute("DELETE FROM rollups_pending WHERE level = ?1 AND bucket_ms = ?2", params![PENDING_HOUR, hour])?;
     Ok(())
@@ -1325,6 +1416,39 @@ impl SqliteStore {
         Ok(certs)
     }
 
+    /// The latencies of a cluster's sites in the valid runs of [a, b) whose per-run histograms
+    /// were pruned, computed from their results.
+    fn cluster_latencies_from_results(
+        &self,
+        cluster: &str,
+        query: &LatencyQuery,
+        a: i64,
+        b: i64,
+        each: &mut dyn FnMut(Histogram<u64>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let members: std::collections::HashSet<i64> =
+            self.sites()?.into_iter().filter(|(_, s)| s.cluster == cluster).map(|(key, _)| key).collect();
+        let mut h = histogram::new_latency_histogram();
+        for_each_block(
+            &self.conn,
+            "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2 \
+             AND NOT EXISTS (SELECT 1 FROM histograms h WHERE h.run_id = u.id)",
+            params![a, b],
+            &mut |block| {
+                for row in block.rows()? {
+                    if row.check == query.check && row.outcome.is_ok() && members.contains(&row.site_key) {
+                        if let Some(us) = row.timings.get(query.phase) {
+                            histogram::record_micros(&mut h, u64::from(us));
+                        }
+                    }
+                }
+                Ok(true)
+            },
+        )
+        .map_err(|e| self.data_error("latencies", e))?;
+        if h.is_empty() { Ok(()) } else { each(h) }
+    }
+
     /// Buckets whose rollups are not up to date (few: the current hour and day, and backfills).
     fn pending(&self) -> StoreResult<rollup::Pending> {
         let error = |e| self.query_error("pending rollups", e);
@@ -1375,12 +1499,15 @@ impl SqliteStore {
                 Ok(())
             };
         match (&query.scope, site_key, piece.resolution) {
-            (LatencyScope::Cluster(cluster), _, Resolution::Run) => blobs(
-                "SELECT h.hist FROM runs u JOIN histograms h ON h.run_id = u.id AND h.cluster = ?1 \
-                 AND h.check_kind = ?2 AND h.phase = ?3 WHERE u.valid = 1 AND u.started_at_ms >= ?4 AND u.started_at_ms < ?5",
-                params![cluster, check, phase, a, b],
-                each,
-            ),
+            (LatencyScope::Cluster(cluster), _, Resolution::Run) => {
+                blobs(
+                    "SELECT h.hist FROM runs u JOIN histograms h ON h.run_id = u.id AND h.cluster = ?1 \
+                     AND h.check_kind = ?2 AND h.phase = ?3 WHERE u.valid = 1 AND u.started_at_ms >= ?4 AND u.started_at_ms < ?5",
+                    params![cluster, check, phase, a, b],
+                    each,
+                )?;
+                self.cluster_latencies_from_results(cluster, query, a, b, each)
+            }
             (LatencyScope::Cluster(cluster), _, resolution) => blobs(
                 "SELECT hist FROM latency_rollups WHERE resolution = ?1 AND cluster = ?2 AND check_kind = ?3 \
                  AND phase = ?4 AND bucket_ms >= ?5 AND bucket_ms < ?6",
@@ -2156,6 +2283,31 @@ mod tests {
     }
 
     #[test]
+    fn pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups() {
+        let (_dir, mut store) = open_temp();
+        let mut runs = three_days(&mut store);
+        let end = T0 + 3 * rollup::DAY_MS;
+        store.rollup(end, None).unwrap();
+        let keep_runs = Retention { run_histograms: Duration::ZERO, ..Retention::default() };
+        let pruned = store.prune(end, &keep_runs, None).unwrap();
+        assert_eq!(pruned.runs, 0, "the runs stay");
+        assert!(pruned.run_histograms > 0, "their per-run histograms go");
+        // A stretch finer than hours is read from the results now.
+        let (from, to) = (T0 + 90 * MIN, T0 + 2 * rollup::DAY_MS + 35 * MIN);
+        assert_eq!(query(&store, web1(), from, to, None)[0].histogram, direct(&runs, &[0, 1], from, to));
+        // A late run reopens an hour whose other runs have no histograms left: the hour is
+        // rebuilt from all of them.
+        let late = (T0 + rollup::DAY_MS + 5 * rollup::HOUR_MS + 3 * MIN, [123_456, 7, 8]);
+        write_latency_run(&mut store, late.0, late.1, true);
+        runs.push(late);
+        store.rollup(end, None).unwrap();
+        let hour = T0 + rollup::DAY_MS + 5 * rollup::HOUR_MS;
+        let rebuilt = query(&store, web1(), hour, hour + rollup::HOUR_MS, None);
+        assert_eq!(rebuilt[0].histogram, direct(&runs, &[0, 1], hour, hour + rollup::HOUR_MS));
+        assert_eq!(query(&store, web1(), T0, end, None)[0].histogram, direct(&runs, &[0, 1], T0, end));
+    }
+
+    #[test]
     fn site_days_are_built_within_the_budget_and_pending_data_stays_readable() {
         let (_dir, mut store) = open_temp();
         let runs = three_days(&mut store);
@@ -2174,7 +2326,12 @@ mod tests {
         assert_eq!(site_b(&store), direct(&runs, &[1], T0, end));
         // Runs whose day is not rolled up are never pruned.
         write_latency_run(&mut store, end + 10 * MIN, [1, 2, 3], true);
-        let everything = Retention { raw: Duration::ZERO, hourly: Duration::ZERO, daily: Duration::ZERO };
+        let everything = Retention {
+            raw: Duration::ZERO,
+            run_histograms: Duration::ZERO,
+            hourly: Duration::ZERO,
+            daily: Duration::ZERO,
+        };
         let pruned = store.prune(end + 20 * MIN, &everything, Some(10)).unwrap();
         assert_eq!((pruned.runs, pruned.runs_left), (10, runs.len() + 1 - 10 + 1));
         assert!(pruned.hour_histograms > 0 && pruned.day_histograms > 0 && pruned.site_day_histograms > 0);
