@@ -1436,10 +1436,12 @@ impl SqliteStore {
             params![a, b],
             &mut |block| {
                 for row in block.rows()? {
-                    if row.check == query.check && row.outcome.is_ok() && members.contains(&row.site_key) {
-                        if let Some(us) = row.timings.get(query.phase) {
-                            histogram::record_micros(&mut h, u64::from(us));
-                        }
+                    if row.check == query.check
+                        && row.outcome.is_ok()
+                        && members.contains(&row.site_key)
+                        && let Some(us) = row.timings.get(query.phase)
+                    {
+                        histogram::record_micros(&mut h, u64::from(us));
                     }
                 }
                 Ok(true)
