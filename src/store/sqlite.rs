@@ -167,12 +167,19 @@ CREATE INDEX incident_updates_by_time ON incident_updates (posted_at_ms);
 /// Version 4: results as per-run columns. Existing results are converted run by run, then the
 /// row table goes.
 const SCHEMA_V4: &str = "
+-- Who a run checked and when each check usually starts (columns.rs); shared by runs.
+CREATE TABLE rosters (
+    id     INTEGER PRIMARY KEY,
+    hash   INTEGER NOT NULL,
+    count  INTEGER NOT NULL,
+    roster BLOB NOT NULL
+);
+CREATE INDEX rosters_by_hash ON rosters (hash);
 CREATE TABLE run_results (
-    run_id   INTEGER PRIMARY KEY REFERENCES runs (id),
-    count    INTEGER NOT NULL,
-    keys     BLOB NOT NULL,
-    outcomes BLOB NOT NULL,
-    details  BLOB NOT NULL
+    run_id    INTEGER PRIMARY KEY REFERENCES runs (id),
+    roster_id INTEGER NOT NULL REFERENCES rosters (id),
+    outcomes  BLOB NOT NULL,
+    details   BLOB NOT NULL
 );
 CREATE TABLE result_details (
     run_id     INTEGER NOT NULL REFERENCES runs (id),
@@ -248,6 +255,7 @@ fn columns_v4(tx: &Transaction<'_>) -> Result<(), String> {
             .map_err(|e| e.to_string())?
     };
     let mut certs: HashMap<i64, i64> = HashMap::new();
+    let mut previous: Option<StoredRoster> = None;
     let mut select = tx
         .prepare(
             "SELECT site_key, check_kind, outcome, started_at_ms, attempts, http_status, dns_us, connect_us, tls_us, \
@@ -281,10 +289,10 @@ fn columns_v4(tx: &Transaction<'_>) -> Result<(), String> {
             };
             block.push(result, cert_not_after, row.get(12).map_err(|e| e.to_string())?);
         }
-        block.write(tx, run_id, &mut certs).map_err(|e| match e {
+        previous = Some(block.write(tx, run_id, previous.as_ref(), &mut certs).map_err(|e| match e {
             WriteError::Sql(e) => e.to_string(),
             WriteError::Duplicate(m) => m,
-        })?;
+        })?);
     }
     tx.execute_batch("DROP VIEW results_view; DROP TABLE results; DROP TABLE outcome_names; DROP TABLE check_names;")
         .map_err(|e| e.to_string())
@@ -439,7 +447,38 @@ struct SqliteRunWriter<'a> {
     site_keys: Vec<i64>,
     /// The certificate expiry each site had last, by store key.
     certs: HashMap<i64, i64>,
+    /// The roster of this prober's last run, whose base offsets this run keeps where it can.
+    previous: Option<StoredRoster>,
     block: BlockBuilder,
+}
+
+/// A roster as stored, decoded.
+struct StoredRoster {
+    id: i64,
+    bytes: Vec<u8>,
+    roster: columns::Roster,
+}
+
+/// A stable 64-bit FNV-1a hash of a roster's bytes, to find an equal stored roster.
+fn roster_hash(bytes: &[u8]) -> i64 {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    hash as i64
+}
+
+/// The roster of `vantage`'s latest run, if it has one.
+fn latest_roster(tx: &Transaction<'_>, vantage: &str) -> Result<Option<StoredRoster>, DataError> {
+    let found = tx
+        .query_row(
+            "SELECT r.id, r.count, r.roster FROM runs u JOIN run_results b ON b.run_id = u.id \
+             JOIN rosters r ON r.id = b.roster_id WHERE u.vantage = ?1 ORDER BY u.id DESC LIMIT 1",
+            [vantage],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, Vec<u8>>(2)?)),
+        )
+        .optional()?;
+    let Some((id, count, bytes)) = found else { return Ok(None) };
+    let roster = columns::decode_roster(&bytes, usize::try_from(count).unwrap_or(0))
+        .map_err(|m| DataError::Data(format!("roster {id}: {m}")))?;
+    Ok(Some(StoredRoster { id, bytes, roster }))
 }
 
 fn write_error(path: &Path, what: &str, e: rusqlite::Error) -> StoreError {
@@ -478,9 +517,15 @@ impl BlockBuilder {
     }
 
     /// Writes the run's columns, details and changed certificates; `certs` (each site's latest
-    /// expiry) is brought up to date.
-    fn write(mut self, tx: &Transaction<'_>, run_id: RunId, certs: &mut HashMap<i64, i64>) -> Result<(), WriteError> {
-        let block = columns::encode(&mut self.rows);
+    /// expiry) is brought up to date. Returns the run's roster.
+    fn write(
+        mut self,
+        tx: &Transaction<'_>,
+        run_id: RunId,
+        previous: Option<&StoredRoster>,
+        certs: &mut HashMap<i64, i64>,
+    ) -> Result<StoredRoster, WriteError> {
+        let block = columns::encode(&mut self.rows, previous.map(|p| &p.roster));
         if let Some(pair) =
             self.rows.windows(2).find(|pair| (pair[0].site_key, pair[0].check) == (pair[1].site_key, pair[1].check))
         {
@@ -489,10 +534,26 @@ impl BlockBuilder {
                 pair[0].check, pair[0].site_key
             )));
         }
-        tx.prepare_cached(
-            "INSERT INTO run_results (run_id, count, keys, outcomes, details) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![run_id, block.count as i64, block.keys, block.outcomes, block.details])?;
+        let roster_id = match previous.filter(|p| p.bytes == block.roster) {
+            Some(previous) => previous.id,
+            None => {
+                let hash = roster_hash(&block.roster);
+                let stored: Option<i64> = tx
+                    .prepare_cached("SELECT id FROM rosters WHERE hash = ?1 AND count = ?2 AND roster = ?3")?
+                    .query_row(params![hash, block.count as i64, block.roster], |row| row.get(0))
+                    .optional()?;
+                match stored {
+                    Some(id) => id,
+                    None => {
+                        tx.prepare_cached("INSERT INTO rosters (hash, count, roster) VALUES (?1, ?2, ?3)")?
+                            .execute(params![hash, block.count as i64, block.roster])?;
+                        tx.last_insert_rowid()
+                    }
+                }
+            }
+        };
+        tx.prepare_cached("INSERT INTO run_results (run_id, roster_id, outcomes, details) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![run_id, roster_id, block.outcomes, block.details])?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO result_details (run_id, site_key, check_kind, detail) VALUES (?1, ?2, ?3, ?4)",
         )?;
@@ -510,7 +571,8 @@ impl BlockBuilder {
                 certs.insert(site_key, not_after);
             }
         }
-        Ok(())
+        let roster = columns::decode_roster(&block.roster, block.count).map_err(WriteError::Duplicate)?;
+        Ok(StoredRoster { id: roster_id, bytes: block.roster, roster })
     }
 }
 
@@ -537,8 +599,8 @@ impl RunWriter for SqliteRunWriter<'_> {
     }
 
     fn finish(self: Box<Self>, summary: &RunSummary, histograms: &[HistogramRecord]) -> StoreResult<RunId> {
-        let SqliteRunWriter { tx, path, run_id, started_at_ms, mut certs, block, .. } = *self;
-        block.write(&tx, run_id, &mut certs).map_err(|e| match e {
+        let SqliteRunWriter { tx, path, run_id, started_at_ms, mut certs, previous, block, .. } = *self;
+        block.write(&tx, run_id, previous.as_ref(), &mut certs).map_err(|e| match e {
             WriteError::Sql(e) => write_error(path, "results", e),
             WriteError::Duplicate(message) => StoreError::Query { path: path.display().to_string(), message },
         })?;
@@ -642,6 +704,11 @@ impl Store for SqliteStore {
         .map_err(error)?;
         let run_id = tx.last_insert_rowid();
         let (site_keys, certs) = upsert_sites(&tx, sites).map_err(|e| write_error(path, "sites", e))?;
+        let previous = latest_roster(&tx, &meta.vantage).map_err(|e| match e {
+            DataError::Sql(e) => write_error(path, "run start", e),
+            DataError::Data(message) => StoreError::Corrupt { path: path.display().to_string(), message },
+            DataError::Store(e) => e,
+        })?;
         Ok(Box::new(SqliteRunWriter {
             tx,
             path,
@@ -649,6 +716,7 @@ impl Store for SqliteStore {
             started_at_ms: meta.started_at_ms,
             site_keys,
             certs,
+            previous,
             block: BlockBuilder::default(),
         }))
     }
@@ -711,8 +779,9 @@ impl Store for SqliteStore {
             if left == 0 {
                 return Ok(false);
             }
+            let roster = rosters.get(&self.conn, block.roster_id)?;
             let failed = if filter.failed_only {
-                let failed = block.failed()?;
+                let failed = block.failed(&roster)?;
                 if failed.is_empty() {
                     return Ok(true);
                 }
@@ -720,23 +789,24 @@ impl Store for SqliteStore {
             } else {
                 None
             };
-            let roster = rosters.get(block.keys, block.count)?;
-            let matching: Vec<usize> = (0..roster.len())
+            let keys = &roster.keys;
+            let matching: Vec<usize> = (0..keys.len())
                 .filter(|i| failed.as_ref().is_none_or(|f| f.contains(i)))
-                .filter(|&i| wanted.as_ref().is_none_or(|w| w.contains(&roster[i].0)))
+                .filter(|&i| wanted.as_ref().is_none_or(|w| w.contains(&keys[i].0)))
                 .take(left)
                 .collect();
             if matching.is_empty() {
                 return Ok(true);
             }
-            let rows = block.rows()?;
+            let first = matching[0];
+            let rows = block.rows_in(&roster, first..matching[matching.len() - 1] + 1)?;
             let details = self.run_details(block.run_id).map_err(DataError::Store)?;
             let certs = match &mut certs {
                 Some(certs) => certs,
                 None => certs.insert(self.site_certs().map_err(DataError::Store)?),
             };
             for i in matching {
-                let row = &rows[i];
+                let row = &rows[i - first];
                 let site = sites.get(&row.site_key).ok_or_else(|| {
                     DataError::Data(format!("run {}: unknown site key {}", block.run_id, row.site_key))
                 })?;
@@ -779,7 +849,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let mut sql = String::from(
             "SELECT u.id, u.vantage, u.started_at_ms, u.finished_at_ms, u.valid, u.invalid_reason, u.checks, \
-             u.failures, b.count, b.keys, b.outcomes FROM runs u LEFT JOIN run_results b ON b.run_id = u.id \
+             u.failures, b.roster_id, b.outcomes FROM runs u LEFT JOIN run_results b ON b.run_id = u.id \
              WHERE u.valid IS NOT NULL",
         );
         let mut args = Vec::new();
@@ -803,14 +873,13 @@ impl Store for SqliteStore {
             };
             let outcomes = match row.get::<_, Option<i64>>(8).map_err(error)? {
                 None => RunOutcomes { roster: empty.clone(), failed: Vec::new() },
-                Some(count) => {
-                    let count = usize::try_from(count).unwrap_or(0);
-                    let keys = row.get_ref(9).and_then(|v| Ok(v.as_blob()?)).map_err(error)?;
-                    let outcome_runs = row.get_ref(10).and_then(|v| Ok(v.as_blob()?)).map_err(error)?;
+                Some(roster_id) => {
+                    let roster = rosters.get(&self.conn, roster_id).map_err(|e| self.data_error("results", e))?;
+                    let outcome_runs = row.get_ref(9).and_then(|v| Ok(v.as_blob()?)).map_err(error)?;
                     let corrupt = |m: String| self.corrupt(format!("results of run {}: {m}", run.id));
                     RunOutcomes {
-                        roster: rosters.get(keys, count).map_err(|e| self.data_error("results", e))?,
-                        failed: failed_rows(outcome_runs, count).map_err(corrupt)?,
+                        failed: failed_rows(outcome_runs, roster.keys.len()).map_err(corrupt)?,
+                        roster: roster.keys.clone(),
                     }
                 }
             };
@@ -994,6 +1063,13 @@ impl Store for SqliteStore {
             }
             tx.execute("DELETE FROM runs WHERE id = ?1", [run_id]).map_err(error)?;
         }
+        if !runs.is_empty() {
+            tx.execute(
+                "DELETE FROM rosters WHERE NOT EXISTS (SELECT 1 FROM run_results b WHERE b.roster_id = rosters.id)",
+                [],
+            )
+            .map_err(error)?;
+        }
         // A certificate date superseded before the oldest run left describes no stored result.
         tx.execute(
             "DELETE FROM site_certs WHERE from_run < (SELECT min(id) FROM runs) AND EXISTS (\
@@ -1096,26 +1172,25 @@ impl From<rusqlite::types::FromSqlError> for DataError {
 struct BlockRef<'a> {
     run_id: RunId,
     started_at_ms: i64,
-    count: usize,
-    keys: &'a [u8],
+    roster_id: i64,
     outcomes: &'a [u8],
     details: &'a [u8],
 }
 
 impl BlockRef<'_> {
-    fn failed(&self) -> Result<Vec<(usize, Outcome)>, DataError> {
-        failed_rows(self.outcomes, self.count)
+    fn failed(&self, roster: &columns::Roster) -> Result<Vec<(usize, Outcome)>, DataError> {
+        failed_rows(self.outcomes, roster.keys.len())
             .map_err(|m| DataError::Data(format!("results of run {}: {m}", self.run_id)))
     }
 
-    fn rows(&self) -> Result<Vec<columns::Row>, DataError> {
-        let block = columns::Block {
-            count: self.count,
-            keys: self.keys.to_vec(),
-            outcomes: self.outcomes.to_vec(),
-            details: self.details.to_vec(),
-        };
-        columns::decode(&block).map_err(|m| DataError::Data(format!("results of run {}: {m}", self.run_id)))
+    fn rows(&self, roster: &columns::Roster) -> Result<Vec<columns::Row>, DataError> {
+        self.rows_in(roster, 0..roster.keys.len())
+    }
+
+    /// The rows in `range` (row indexes), inflating only the segments they are in.
+    fn rows_in(&self, roster: &columns::Roster, range: std::ops::Range<usize>) -> Result<Vec<columns::Row>, DataError> {
+        columns::decode_rows(roster, self.outcomes, self.details, range)
+            .map_err(|m| DataError::Data(format!("results of run {}: {m}", self.run_id)))
     }
 }
 
@@ -1128,7 +1203,7 @@ fn for_each_block(
     each: &mut dyn FnMut(BlockRef<'_>) -> Result<bool, DataError>,
 ) -> Result<(), DataError> {
     let mut select = conn.prepare_cached(&format!(
-        "SELECT u.id, u.started_at_ms, b.count, b.keys, b.outcomes, b.details FROM runs u \
+        "SELECT u.id, u.started_at_ms, b.roster_id, b.outcomes, b.details FROM runs u \
          JOIN run_results b ON b.run_id = u.id WHERE {condition} ORDER BY u.id"
     ))?;
     let mut rows = select.query(args)?;
@@ -1136,10 +1211,9 @@ fn for_each_block(
         let block = BlockRef {
             run_id: row.get(0)?,
             started_at_ms: row.get(1)?,
-            count: usize::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-            keys: row.get_ref(3)?.as_blob()?,
-            outcomes: row.get_ref(4)?.as_blob()?,
-            details: row.get_ref(5)?.as_blob()?,
+            roster_id: row.get(2)?,
+            outcomes: row.get_ref(3)?.as_blob()?,
+            details: row.get_ref(4)?.as_blob()?,
         };
         if !each(block)? {
             break;
@@ -1161,25 +1235,30 @@ fn failed_rows(outcomes: &[u8], count: usize) -> Result<Vec<(usize, Outcome)>, S
     Ok(failed)
 }
 
-/// Decoded rosters of recent runs, recognised by their bytes: runs over an unchanged fleet
-/// decode their roster once. A few are kept, for probers that take turns with different shards.
+/// Decoded rosters of recent runs by id: runs over an unchanged fleet share one, decoded once.
+/// A few are kept, for probers that take turns with different shards.
 #[derive(Default)]
 struct RosterCache {
-    recent: Vec<(Vec<u8>, std::sync::Arc<Roster>)>,
+    recent: Vec<(i64, std::sync::Arc<columns::Roster>)>,
 }
 
 impl RosterCache {
     const KEPT: usize = 8;
 
-    fn get(&mut self, keys: &[u8], count: usize) -> Result<std::sync::Arc<Roster>, DataError> {
-        if let Some(i) = self.recent.iter().position(|(bytes, roster)| bytes == keys && roster.len() == count) {
+    fn get(&mut self, conn: &Connection, id: i64) -> Result<std::sync::Arc<columns::Roster>, DataError> {
+        if let Some(i) = self.recent.iter().position(|(known, _)| *known == id) {
             let entry = self.recent.remove(i);
             let roster = entry.1.clone();
             self.recent.insert(0, entry);
             return Ok(roster);
         }
-        let roster = std::sync::Arc::new(columns::decode_keys(keys, count).map_err(DataError::Data)?);
-        self.recent.insert(0, (keys.to_vec(), roster.clone()));
+        let (count, bytes): (i64, Vec<u8>) = conn
+            .prepare_cached("SELECT count, roster FROM rosters WHERE id = ?1")?
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let roster = columns::decode_roster(&bytes, usize::try_from(count).unwrap_or(0))
+            .map_err(|m| DataError::Data(format!("roster {id}: {m}")))?;
+        let roster = std::sync::Arc::new(roster);
+        self.recent.insert(0, (id, roster.clone()));
         self.recent.truncate(Self::KEPT);
         Ok(roster)
     }
@@ -1241,6 +1320,7 @@ fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), DataError> {
     // Runs whose per-run histograms were already pruned (a late run reopened the hour): their
     // latencies come from their results.
     let mut clusters: Option<HashMap<i64, String>> = None;
+    let mut rosters = RosterCache::default();
     for_each_block(
         tx,
         "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2 \
@@ -1256,7 +1336,8 @@ fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), DataError> {
                 }
             };
             let mut run: BTreeMap<(String, u8, u8), Histogram<u64>> = BTreeMap::new();
-            for row in block.rows()?.iter().filter(|row| row.outcome.is_ok()) {
+            let roster = rosters.get(tx, block.roster_id)?;
+            for row in block.rows(&roster)?.iter().filter(|row| row.outcome.is_ok()) {
                 let Some(cluster) = clusters.get(&row.site_key) else { continue };
                 for phase in Phase::ALL {
                     if let Some(us) = row.timings.get(phase) {
@@ -1329,12 +1410,13 @@ fn roll_up_site_days(
         "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2",
         params![day, day + rollup::DAY_MS],
         &mut |block| {
-            let roster = rosters.get(block.keys, block.count)?;
-            let first = roster.partition_point(|&(key, _)| key < lo);
-            if roster.get(first).is_none_or(|&(key, _)| key > hi) {
+            let roster = rosters.get(tx, block.roster_id)?;
+            let first = roster.keys.partition_point(|&(key, _)| key < lo);
+            let end = roster.keys.partition_point(|&(key, _)| key <= hi);
+            if first == end {
                 return Ok(true);
             }
-            for row in block.rows()?.iter().skip(first).take_while(|row| row.site_key <= hi) {
+            for row in block.rows_in(&roster, first..end)?.iter() {
                 if !row.outcome.is_ok() {
                     continue;
                 }
@@ -1429,13 +1511,15 @@ impl SqliteStore {
         let members: std::collections::HashSet<i64> =
             self.sites()?.into_iter().filter(|(_, s)| s.cluster == cluster).map(|(key, _)| key).collect();
         let mut h = histogram::new_latency_histogram();
+        let mut rosters = RosterCache::default();
         for_each_block(
             &self.conn,
             "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2 \
              AND NOT EXISTS (SELECT 1 FROM histograms h WHERE h.run_id = u.id)",
             params![a, b],
             &mut |block| {
-                for row in block.rows()? {
+                let roster = rosters.get(&self.conn, block.roster_id)?;
+                for row in block.rows(&roster)? {
                     if row.check == query.check
                         && row.outcome.is_ok()
                         && members.contains(&row.site_key)
@@ -1530,9 +1614,9 @@ impl SqliteStore {
                     "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2",
                     params![a, b],
                     &mut |block| {
-                        let roster = rosters.get(block.keys, block.count)?;
-                        if let Ok(i) = roster.binary_search(&(key, query.check)) {
-                            let row = &block.rows()?[i];
+                        let roster = rosters.get(&self.conn, block.roster_id)?;
+                        if let Ok(i) = roster.keys.binary_search(&(key, query.check)) {
+                            let row = &block.rows_in(&roster, i..i + 1)?[0];
                             if let Some(us) = row.timings.get(query.phase).filter(|_| row.outcome.is_ok()) {
                                 histogram::record_micros(&mut h, u64::from(us));
                             }
@@ -1880,10 +1964,11 @@ mod tests {
         let error = store.run_outcomes(None, None, &mut |_, _| Ok(())).unwrap_err();
         assert!(error.to_string().contains("unknown outcome code 99"), "{error}");
 
-        store.conn.execute("UPDATE run_results SET keys = x'00ff', outcomes = x'0001'", []).unwrap();
+        store.conn.execute("UPDATE rosters SET roster = x'00ff'", []).unwrap();
+        store.conn.execute("UPDATE run_results SET outcomes = x'0001'", []).unwrap();
         let error = store.results(&ResultFilter::default(), &mut |_| Ok(())).unwrap_err();
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
-        assert!(error.to_string().contains("keys"), "{error}");
+        assert!(error.to_string().contains("roster"), "{error}");
     }
 
     #[test]
@@ -2119,6 +2204,8 @@ mod tests {
         assert_eq!(seen.len(), 3);
         assert!(std::sync::Arc::ptr_eq(&seen[0].1, &seen[1].1), "same roster, decoded once");
         assert_eq!(seen[2].1.len(), 2, "the third run checked one result less");
+        let rosters: i64 = store.conn.query_row("SELECT count(*) FROM rosters", [], |row| row.get(0)).unwrap();
+        assert_eq!(rosters, 2, "one roster stored per change of the fleet, not per run");
         assert_eq!(seen[0].2, vec![]);
         assert_eq!(seen[1].2, vec![(1, Outcome::Failed(Failure::ConnectRefused))]);
     }
@@ -2256,6 +2343,8 @@ mod tests {
         let pruned = store.prune(end + 2 * rollup::DAY_MS, &keep_one_day, None).unwrap();
         assert_eq!((pruned.runs, pruned.runs_left), (runs.len() + 1, 0));
         assert!(collect(&store, &ResultFilter::default()).is_empty());
+        let rosters: i64 = store.conn.query_row("SELECT count(*) FROM rosters", [], |row| row.get(0)).unwrap();
+        assert_eq!(rosters, 0, "rosters of pruned runs go with them");
         assert_eq!(whole(&store)[0].histogram, before[0].histogram);
         let hours = query(&store, web1(), T0 + rollup::HOUR_MS, T0 + 5 * rollup::HOUR_MS, None);
         assert_eq!(hours[0].histogram, direct(&runs, &[0, 1], T0 + rollup::HOUR_MS, T0 + 5 * rollup::HOUR_MS));
