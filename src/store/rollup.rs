@@ -44,6 +44,15 @@ pub fn bucket_start(ms: i64, len_ms: i64) -> i64 {
 /// Adds `from` into `into`. Both come from [`super::histogram::new_latency_histogram`] (or were
 /// decoded from it), so the bucket layouts match and the sum is exact.
 pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) -> Result<(), String> {
+    // A run's histogram holds a few hundred distinct values in 45,000 buckets: adding what was
+    // recorded is far cheaper than `add`, which walks every bucket.
+    if usize::try_from(from.len()).unwrap_or(usize::MAX) < from.distinct_values() / 8 {
+        for value in from.iter_recorded() {
+            into.record_n(value.value_iterated_to(), value.count_at_value())
+                .map_err(|e| format!("cannot merge latency histograms: {e:?}"))?;
+        }
+        return Ok(());
+    }
     into.add(from).map_err(|e| format!("cannot merge latency histograms: {e:?}"))
 }
 

@@ -455,7 +455,6 @@ struct SqliteRunWriter<'a> {
 /// A roster as stored, decoded.
 struct StoredRoster {
     id: i64,
-    bytes: Vec<u8>,
     roster: columns::Roster,
 }
 
@@ -478,7 +477,7 @@ fn latest_roster(tx: &Transaction<'_>, vantage: &str) -> Result<Option<StoredRos
     let Some((id, count, bytes)) = found else { return Ok(None) };
     let roster = columns::decode_roster(&bytes, usize::try_from(count).unwrap_or(0))
         .map_err(|m| DataError::Data(format!("roster {id}: {m}")))?;
-    Ok(Some(StoredRoster { id, bytes, roster }))
+    Ok(Some(StoredRoster { id, roster }))
 }
 
 fn write_error(path: &Path, what: &str, e: rusqlite::Error) -> StoreError {
@@ -534,22 +533,24 @@ impl BlockBuilder {
                 pair[0].check, pair[0].site_key
             )));
         }
-        let roster_id = match previous.filter(|p| p.bytes == block.roster) {
-            Some(previous) => previous.id,
-            None => {
-                let hash = roster_hash(&block.roster);
-                let stored: Option<i64> = tx
+        let (roster_id, stored) = match (&block.roster, previous) {
+            (None, Some(previous)) => (previous.id, None),
+            (None, None) => unreachable!("encode gives a roster when there is no previous one"),
+            (Some(bytes), _) => {
+                let hash = roster_hash(bytes);
+                let found: Option<i64> = tx
                     .prepare_cached("SELECT id FROM rosters WHERE hash = ?1 AND count = ?2 AND roster = ?3")?
-                    .query_row(params![hash, block.count as i64, block.roster], |row| row.get(0))
+                    .query_row(params![hash, block.count as i64, bytes], |row| row.get(0))
                     .optional()?;
-                match stored {
+                let id = match found {
                     Some(id) => id,
                     None => {
                         tx.prepare_cached("INSERT INTO rosters (hash, count, roster) VALUES (?1, ?2, ?3)")?
-                            .execute(params![hash, block.count as i64, block.roster])?;
+                            .execute(params![hash, block.count as i64, bytes])?;
                         tx.last_insert_rowid()
                     }
-                }
+                };
+                (id, Some(bytes.clone()))
             }
         };
         tx.prepare_cached("INSERT INTO run_results (run_id, roster_id, outcomes, details) VALUES (?1, ?2, ?3, ?4)")?
@@ -571,8 +572,14 @@ impl BlockBuilder {
                 certs.insert(site_key, not_after);
             }
         }
-        let roster = columns::decode_roster(&block.roster, block.count).map_err(WriteError::Duplicate)?;
-        Ok(StoredRoster { id: roster_id, bytes: block.roster, roster })
+        match (stored, previous) {
+            (Some(bytes), _) => {
+                let roster = columns::decode_roster(&bytes, block.count).map_err(WriteError::Duplicate)?;
+                Ok(StoredRoster { id: roster_id, roster })
+            }
+            (None, Some(previous)) => Ok(StoredRoster { id: previous.id, roster: previous.roster.clone() }),
+            (None, None) => unreachable!("encode gives a roster when there is no previous one"),
+        }
     }
 }
 
