@@ -127,6 +127,29 @@ mod sys {
         Ok((n as usize, stamp))
     }
 
+    /// A non-blocking timerfd that becomes readable after `after` (monotonic clock).
+    pub fn timer(after: Duration) -> Option<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain system calls on integers and a live itimerspec; the fd is owned once made.
+        unsafe {
+            let fd = libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC);
+            if fd < 0 {
+                return None;
+            }
+            let fd = std::os::fd::OwnedFd::from_raw_fd(fd);
+            let spec = libc::itimerspec {
+                it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+                it_value: libc::timespec {
+                    tv_sec: after.as_secs() as libc::time_t,
+                    // A zero value would disarm the timer: at least one nanosecond.
+                    tv_nsec: (after.subsec_nanos().max(1)) as libc::c_long,
+                },
+            };
+            (libc::timerfd_settime(std::os::fd::AsRawFd::as_raw_fd(&fd), 0, &raw const spec, std::ptr::null_mut()) == 0)
+                .then_some(fd)
+        }
+    }
+
     /// The kernel's measure of a fresh connection's handshake round trip: `tcpi_rtt` when no
     /// segment was retransmitted (a retransmitted SYN is not timed, and its wait is real).
     pub fn handshake_rtt(fd: RawFd) -> Option<Duration> {
@@ -332,38 +355,83 @@ impl StampedTcp {
 impl AsyncRead for StampedTcp {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.kernel || !this.awaiting_first_byte() {
-            let before = buf.filled().len();
-            let poll = Pin::new(&mut this.stream).poll_read(cx, buf);
-            if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-                this.note_read(Instant::now(), Source::User);
-            }
-            return poll;
+        let awaiting = this.awaiting_first_byte();
+        let kernel = this.kernel && awaiting;
+        let limit = if awaiting && this.short_first_read { 1 } else { usize::MAX };
+        match ready!(poll_read_stamped(&mut this.stream, kernel, limit, cx, buf)) {
+            Ok(Some((at, source))) if awaiting => this.note_read(at, source),
+            Ok(_) => {}
+            Err(e) => return Poll::Ready(Err(e)),
         }
-        let fd = fd_of(&this.stream);
-        loop {
-            ready!(this.stream.poll_read_ready(cx))?;
-            // SAFETY: recv_stamped only writes into the unfilled part; we then mark what it wrote.
-            let unfilled = unsafe { buf.unfilled_mut() };
-            let limit = if this.short_first_read { unfilled.len().min(1) } else { unfilled.len() };
-            match this.stream.try_io(Interest::READABLE, || sys::recv_stamped(fd, &mut unfilled[..limit])) {
-                Ok((n, stamp)) => {
-                    // SAFETY: the kernel initialised the first n bytes of the unfilled part.
-                    unsafe { buf.assume_init(n) };
-                    buf.advance(n);
-                    if n > 0 {
-                        match stamp.and_then(instant_of) {
-                            Some(at) => this.note_read(at, Source::Kernel),
-                            None => this.note_read(Instant::now(), Source::User),
-                        }
-                    }
-                    return Poll::Ready(Ok(()));
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// One read of at most `limit` bytes from `stream` into `buf`, with the arrival of the data read:
+/// the kernel's stamp when `kernel` is set and the socket has timestamps on (see
+/// [`enable_rx_timestamps`]), else now. `None` when nothing was read (end of stream).
+pub fn poll_read_stamped(
+    stream: &mut TcpStream,
+    kernel: bool,
+    limit: usize,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<Option<(Instant, Source)>>> {
+    if !kernel && limit >= buf.remaining() {
+        let before = buf.filled().len();
+        ready!(Pin::new(stream).poll_read(cx, buf))?;
+        let read = buf.filled().len() > before;
+        return Poll::Ready(Ok(read.then(|| (Instant::now(), Source::User))));
+    }
+    let fd = fd_of(stream);
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        // SAFETY: the reads below only write into the unfilled part; we then mark what they wrote.
+        let unfilled = unsafe { buf.unfilled_mut() };
+        let limit = unfilled.len().min(limit);
+        let read = stream.try_io(Interest::READABLE, || sys::recv_stamped(fd, &mut unfilled[..limit]));
+        match read {
+            Ok((n, stamp)) => {
+                // SAFETY: the kernel initialised the first n bytes of the unfilled part.
+                unsafe { buf.assume_init(n) };
+                buf.advance(n);
+                if n == 0 {
+                    return Poll::Ready(Ok(None));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+                return Poll::Ready(Ok(Some(match stamp.and_then(instant_of) {
+                    Some(at) => (at, Source::Kernel),
+                    None => (Instant::now(), Source::User),
+                })));
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Poll::Ready(Err(e)),
         }
     }
+}
+
+/// Turns on kernel receive timestamps for `stream` (unless they are switched off); false when
+/// the kernel refuses or cannot.
+pub fn enable_rx_timestamps(stream: &TcpStream) -> bool {
+    kernel_timestamps() && sys::enable_rx_timestamps(fd_of(stream))
+}
+
+/// Sleeps until `deadline` to within tens of microseconds where the system has high-resolution
+/// timers (Linux: a timerfd), instead of the runtime timer's whole milliseconds. For servers
+/// that must add an exact delay.
+pub async fn sleep_until(deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(timer) = sys::timer(left)
+        // SAFETY: the AsyncFd owns the timer's fd, which is neither replaced nor closed while registered.
+        && let Ok(timer) = unsafe { tokio::io::unix::AsyncFd::register_with_interest(timer, Interest::READABLE) }
+    {
+        let _ = timer.readable().await;
+        return;
+    }
+    tokio::time::sleep_until(deadline).await;
 }
 
 impl AsyncWrite for StampedTcp {
