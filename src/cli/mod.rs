@@ -245,6 +245,8 @@ pub struct ProbeReport {
     pub elapsed: std::time::Duration,
     /// Time spent rolling up and pruning after the run was stored.
     pub housekeeping: std::time::Duration,
+    /// How the sweep kept to its planned start times.
+    pub schedule: sweep::SweepStats,
 }
 
 /// Runs a probe run prunes at most after storing its own (one expires per run in the steady
@@ -334,7 +336,8 @@ pub fn run_probe(
             bar.inc(1);
         }
     }
-    runtime.block_on(sweep_task).map_err(|e| CommandError::internal(format!("the sweep failed: {e}")))?;
+    let schedule =
+        runtime.block_on(sweep_task).map_err(|e| CommandError::internal(format!("the sweep failed: {e}")))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -381,6 +384,7 @@ pub fn run_probe(
         sites_down: down.iter().filter(|&&d| d).count(),
         elapsed,
         housekeeping,
+        schedule,
     })
 }
 

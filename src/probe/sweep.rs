@@ -18,13 +18,44 @@ use super::http::{HttpProber, HttpTarget};
 use super::{CheckKind, CheckResult, Probed, dns};
 use crate::fleet::{ControlTarget, ExpectedAddresses, Fleet, SiteIdx, Via};
 
+/// How the sweep kept to its schedule: whether any check started late.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Checks started (first attempts).
+    pub checks: u64,
+    /// The spread window the checks' planned starts fall in.
+    pub spread: Duration,
+    /// The latest first attempt's start, from the sweep's start, and its planned offset.
+    pub latest_start: Duration,
+    pub latest_start_planned: Duration,
+    /// The most any check started after its planned offset (waiting for permits or the runtime).
+    pub max_lateness: Duration,
+}
+
+impl SweepStats {
+    fn note(&mut self, planned: Duration, started: Duration) {
+        self.checks += 1;
+        if started >= self.latest_start {
+            self.latest_start = started;
+            self.latest_start_planned = planned;
+        }
+        self.max_lateness = self.max_lateness.max(started.saturating_sub(planned));
+    }
+}
+
 /// Runs every check of the fleet once and sends each result to `results`.
 ///
 /// `started_at_ms` is the run's start on the wall (or simulated) clock; each result's own start is
 /// that plus the real time elapsed since. Returns when every check has been sent, or early when
-/// the receiver is gone (the writer failed).
-pub async fn sweep(fleet: Arc<Fleet>, http: HttpProber, started_at_ms: i64, results: mpsc::Sender<CheckResult>) {
+/// the receiver is gone (the writer failed), with how well the checks kept to their planned starts.
+pub async fn sweep(
+    fleet: Arc<Fleet>,
+    http: HttpProber,
+    started_at_ms: i64,
+    results: mpsc::Sender<CheckResult>,
+) -> SweepStats {
     let start = Instant::now();
+    let stats = Arc::new(std::sync::Mutex::new(SweepStats { spread: fleet.probe.spread, ..SweepStats::default() }));
     let global = Arc::new(Semaphore::new(fleet.probe.concurrency));
     let mut per_cluster: Vec<Vec<(Duration, SiteIdx, CheckKind)>> = vec![Vec::new(); fleet.clusters.len()];
     for (idx, site) in fleet.sites.iter().enumerate() {
@@ -45,6 +76,7 @@ pub async fn sweep(fleet: Arc<Fleet>, http: HttpProber, started_at_ms: i64, resu
         checks.sort_unstable_by_key(|&(offset, idx, kind)| (offset, idx, kind));
         let cluster_permits = Arc::new(Semaphore::new(fleet.probe.cluster_concurrency));
         let (fleet, http, global, results) = (fleet.clone(), http.clone(), global.clone(), results.clone());
+        let stats = stats.clone();
         dispatchers.spawn(async move {
             let mut running = tokio::task::JoinSet::new();
             for (offset, site, kind) in checks {
@@ -52,12 +84,16 @@ pub async fn sweep(fleet: Arc<Fleet>, http: HttpProber, started_at_ms: i64, resu
                 let Ok(cluster_permit) = cluster_permits.clone().acquire_owned().await else { return };
                 let Ok(global_permit) = global.clone().acquire_owned().await else { return };
                 let (fleet, http, sender) = (fleet.clone(), http.clone(), results.clone());
-                let (cluster_permits, global) = (cluster_permits.clone(), global.clone());
+                let (cluster_permits, global, stats) = (cluster_permits.clone(), global.clone(), stats.clone());
                 running.spawn(async move {
                     let mut permits = Some((cluster_permit, global_permit));
                     let mut attempts = 1u8;
                     loop {
                         let attempt_start = Instant::now();
+                        if attempts == 1 {
+                            let started = attempt_start - start;
+                            stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).note(offset, started);
+                        }
                         let probed = check_once(&fleet, &http, site, kind).await;
                         let out_of_attempts = u32::from(attempts) > fleet.probe.retries;
                         if probed.failure.is_none() || out_of_attempts {
@@ -96,6 +132,7 @@ pub async fn sweep(fleet: Arc<Fleet>, http: HttpProber, started_at_ms: i64, resu
         });
     }
     while dispatchers.join_next().await.is_some() {}
+    *stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One attempt of one check of one site.
