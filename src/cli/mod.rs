@@ -320,7 +320,7 @@ pub fn run_probe(
     let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut down = vec![false; fleet.sites.len()];
     let (mut checks, mut failed) = (0u64, 0u64);
-    while let Some(result) = receiver.blocking_recv() {
+    while let Some(result) = next_result(&mut receiver) {
         writer.insert(&result).map_err(|e| CommandError::store(format!("{e}; the run was not stored")))?;
         checks += 1;
         let cluster = fleet.sites[result.site].cluster;
@@ -386,6 +386,20 @@ pub fn run_probe(
         housekeeping,
         schedule,
     })
+}
+
+/// The next result for the store writer. With none waiting it naps a millisecond before it
+/// blocks: a writer that blocks whenever it has caught up is woken once per result (a futex call
+/// and a context switch for a prober thread and for it), which cost more than the write.
+fn next_result(receiver: &mut tokio::sync::mpsc::Receiver<CheckResult>) -> Option<CheckResult> {
+    match receiver.try_recv() {
+        Ok(result) => Some(result),
+        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            receiver.blocking_recv()
+        }
+    }
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {

@@ -207,7 +207,10 @@ impl HttpProber {
             Ok(pair) => pair,
             Err(e) => return done(Failure::ProtocolError, format!("HTTP setup: {e}")),
         };
-        let connection = AbortOnDrop(tokio::spawn(connection));
+        // The connection is driven in this task, while the request and the body are awaited: no
+        // task of its own, so no wake-ups across tasks (and threads) for every check.
+        let connection = std::pin::pin!(connection);
+        let mut connection = Driven { connection, done: false };
         let request = match hyper::Request::get(url.path_and_query.as_str())
             .header(hyper::header::HOST, url.authority())
             .header(hyper::header::USER_AGENT, self.settings.user_agent.as_str())
@@ -220,7 +223,7 @@ impl HttpProber {
         };
         let (limit, total_bound) = phase_limit(self.timeouts.first_byte, deadline);
         let sending = Instant::now();
-        let response = tokio::time::timeout(limit, sender.send_request(request)).await;
+        let response = tokio::time::timeout(limit, connection.run(sender.send_request(request))).await;
         let first_byte = exchange.first_byte().map(|(waited, _)| waited);
         let response = match response {
             Err(_) => {
@@ -251,8 +254,9 @@ impl HttpProber {
 
         // Body, bounded in size and time
         let (limit, total_bound) = phase_limit(self.timeouts.body, deadline);
-        let body = read_bounded(response.into_body(), self.settings.max_body_bytes, Instant::now() + limit).await;
-        drop(connection);
+        let body = connection
+            .run(read_bounded(response.into_body(), self.settings.max_body_bytes, Instant::now() + limit))
+            .await;
         let mut probed = Probed { http_status: Some(status), cert_not_after, ..Probed::default() };
         let status_ok = self.settings.expect_status.iter().any(|&(low, high)| (low..=high).contains(&status));
         let fail = |failure, detail: String| {
@@ -359,12 +363,25 @@ fn join_location(base: &SiteUrl, location: &str) -> Result<SiteUrl, String> {
     SiteUrl::parse(&format!("{}://{}{path}", base.scheme(), base.authority()))
 }
 
-/// Aborts the connection task when the check is done with it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// hyper's connection future, polled alongside whatever waits on it; dropped (closing the
+/// connection) when the check is done with it.
+struct Driven<'a, C> {
+    connection: Pin<&'a mut C>,
+    done: bool,
+}
 
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+impl<C: Future> Driven<'_, C> {
+    /// Awaits `future` while driving the connection (until it ends; a request it can no longer
+    /// serve then fails on its own).
+    async fn run<F: Future>(&mut self, future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            if !self.done && self.connection.as_mut().poll(cx).is_ready() {
+                self.done = true;
+            }
+            future.as_mut().poll(cx)
+        })
+        .await
     }
 }
 

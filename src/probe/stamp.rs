@@ -117,6 +117,8 @@ mod sys {
             while !cmsg.is_null() {
                 if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
                     let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                    // time_t and c_long are narrower than i64 on some targets.
+                    #[allow(clippy::useless_conversion)]
                     if ts.tv_sec != 0 || ts.tv_nsec != 0 {
                         stamp = Some(i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_nsec));
                     }
