@@ -243,7 +243,9 @@ impl StampedUdp {
         let fd = fd_of(&self.socket);
         let (n, stamp) = self
             .socket
-            .async_io(Interest::READABLE, || {
+            // ERROR too, as tokio's own `recv` does: an ICMP "port unreachable" is a socket
+            // error, not readable data, and must end the wait at once.
+            .async_io(Interest::READABLE | Interest::ERROR, || {
                 // SAFETY: u8 and MaybeUninit<u8> have the same layout; recvmsg only writes into it.
                 let uninit = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [std::mem::MaybeUninit<u8>]) };
                 sys::recv_stamped(fd, uninit)
