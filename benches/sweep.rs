@@ -187,9 +187,10 @@ fn runs(options: &Options) {
     };
     let (bare, sweep) = (median(&mut bare_rates), median(&mut sweep_rates));
     println!(
-        "median: bare client {bare:.0} sites/s, sweep {sweep:.0} sites/s; sweep / bare client {:.2} (median of the runs' ratios; target ≥ 0.70), by CPU time {:.2}",
+        "median: bare client {bare:.0} sites/s, sweep {sweep:.0} sites/s; sweep / bare client {:.2} (median of the runs' ratios; target ≥ 0.70), by CPU time {:.2}{}",
         median(&mut ratios),
-        median(&mut cpu_ratios)
+        median(&mut cpu_ratios),
+        if options.spread.is_zero() { "" } else { " (the sweep is paced by its spread: not a throughput ratio)" }
     );
     let report = last.expect("at least one run");
     let server_times = servers.take_times();
@@ -253,7 +254,9 @@ fn measured_sweep(
 fn print_schedule(report: &ProbeReport) {
     let s = report.schedule;
     println!(
-        "       schedule: {} checks spread over {:.1} s; latest start {:.3} s after the sweep began (planned {:.3} s), most late {:.1} ms{}",
+        "       schedule: the checks took {:.2} s of the run's {:.2} s (the rest: the store before and after); {} checks spread over {:.1} s; latest start {:.3} s after the sweep began (planned {:.3} s), most late {:.1} ms{}",
+        s.elapsed.as_secs_f64(),
+        report.elapsed.as_secs_f64(),
         s.checks,
         s.spread.as_secs_f64(),
         s.latest_start.as_secs_f64(),

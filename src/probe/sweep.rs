@@ -30,6 +30,8 @@ pub struct SweepStats {
     pub latest_start_planned: Duration,
     /// The most any check started after its planned offset (waiting for permits or the runtime).
     pub max_lateness: Duration,
+    /// From the sweep's start until its last check was done.
+    pub elapsed: Duration,
 }
 
 impl SweepStats {
@@ -132,7 +134,8 @@ pub async fn sweep(
         });
     }
     while dispatchers.join_next().await.is_some() {}
-    *stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    let stats = *stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    SweepStats { elapsed: start.elapsed(), ..stats }
 }
 
 /// One attempt of one check of one site.
