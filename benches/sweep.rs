@@ -22,6 +22,7 @@
 //! - `--nginx`: the end-to-end suite's servers instead (nginx and NSD, configured and started as
 //!   `tests/e2e_nginx_nsd.rs` does; its generated fleet of customer zones).
 //! - `--in-process`: the servers in this process on their own runtime thread (the old setup).
+//! - `--user-stamps`: the prober without kernel timestamps (its fallback), to compare.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
@@ -112,6 +113,10 @@ fn main() {
         nginx: flag("--nginx"),
         in_process: flag("--in-process"),
     };
+    if flag("--user-stamps") {
+        fleetprobe::probe::stamp::set_kernel_timestamps(false);
+        println!("kernel timestamps off: the prober stamps in user space (its fallback)");
+    }
     print_machine();
     if options.scale {
         scale(&options);
