@@ -230,7 +230,12 @@ fn question(name: &str, record_type: RecordKind) -> Result<Query, String> {
     if name.is_empty() {
         return Err("empty host name".into());
     }
-    let mut qname = Name::from_str_relaxed(name).map_err(|e| format!("`{name}` is not a DNS name: {e}"))?;
+    // ASCII names (nearly all, punycode included) skip the IDNA mapping, which showed in the profile.
+    let ascii = if name.is_ascii() { Name::from_ascii(name).ok() } else { None };
+    let mut qname = match ascii {
+        Some(qname) => qname,
+        None => Name::from_str_relaxed(name).map_err(|e| format!("`{name}` is not a DNS name: {e}"))?,
+    };
     qname.set_fqdn(true);
     let record_type = match record_type {
         RecordKind::A => RecordType::A,
