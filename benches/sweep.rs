@@ -23,6 +23,8 @@
 //!   `tests/e2e_nginx_nsd.rs` does; its generated fleet of customer zones).
 //! - `--in-process`: the servers in this process on their own runtime thread (the old setup).
 //! - `--user-stamps`: the prober without kernel timestamps (its fallback), to compare.
+//! - `--server-threads N`: runtime threads of the server process (default 1); more keep the
+//!   servers' own tail latency down at the cost of CPU for the prober.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
@@ -85,22 +87,29 @@ struct Options {
     scale: bool,
     nginx: bool,
     in_process: bool,
+    /// Runtime threads of the server process (`--server-threads N`, default 1).
+    server_threads: usize,
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--serve-child") {
         let sites = args.get(1).and_then(|a| a.parse().ok()).expect("--serve-child SITES DELAYS");
-        serve_child(sites, args.get(2).is_some_and(|a| a == "delays"));
+        let threads = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
+        serve_child(sites, args.get(2).is_some_and(|a| a == "delays"), threads);
         return;
     }
     let flag = |name: &str| args.iter().any(|a| a == name);
     let spread_at = args.iter().position(|a| a == "--spread");
+    let threads_at = args.iter().position(|a| a == "--server-threads");
+    let server_threads = threads_at.and_then(|i| args.get(i + 1)).and_then(|a| a.parse().ok()).unwrap_or(1);
     let spread = spread_at.and_then(|i| args.get(i + 1)).and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
     let numbers: Vec<usize> = args
         .iter()
         .enumerate()
-        .filter(|&(i, a)| !a.starts_with("--") && Some(i) != spread_at.map(|s| s + 1))
+        .filter(|&(i, a)| {
+            !a.starts_with("--") && Some(i) != spread_at.map(|s| s + 1) && Some(i) != threads_at.map(|t| t + 1)
+        })
         .filter_map(|(_, a)| a.parse().ok())
         .collect();
     let options = Options {
@@ -112,6 +121,7 @@ fn main() {
         scale: flag("--scale"),
         nginx: flag("--nginx"),
         in_process: flag("--in-process"),
+        server_threads,
     };
     if flag("--user-stamps") {
         fleetprobe::probe::stamp::set_kernel_timestamps(false);
@@ -322,7 +332,12 @@ impl Servers {
             (ServerKind::InProcess { _runtime: runtime, _handles: handles, times }, dns, port)
         } else {
             let mut child = Command::new(std::env::current_exe().expect("this benchmark's path"))
-                .args(["--serve-child", &sites.to_string(), if options.delays { "delays" } else { "instant" }])
+                .args([
+                    "--serve-child",
+                    &sites.to_string(),
+                    if options.delays { "delays" } else { "instant" },
+                    &options.server_threads.to_string(),
+                ])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
@@ -385,7 +400,7 @@ impl Servers {
 
     fn describe(&self) -> &'static str {
         match self.kind {
-            ServerKind::Child { .. } => "servers in a child process (1 runtime thread, nice -10 if permitted)",
+            ServerKind::Child { .. } => "servers in a child process (nice -10 if permitted)",
             ServerKind::InProcess { .. } => "servers in this process (1 runtime thread)",
             ServerKind::Nginx { .. } => "nginx (1 worker) and NSD (1 server)",
         }
@@ -442,7 +457,7 @@ impl Drop for Servers {
 
 /// The server process: serves until its standard input closes; answers `times` with the
 /// per-cluster response-time histograms since the last `times` (V2 serialized, hex, one line).
-fn serve_child(sites: usize, delays: bool) {
+fn serve_child(sites: usize, delays: bool, threads: usize) {
     // Servers first where permitted (root): their own queueing is measured, but the less of it
     // the closer the delays they add come to the ones asked for. Threads made later inherit it.
     // SAFETY: setpriority takes integers only; 0 is this thread.
@@ -450,7 +465,8 @@ fn serve_child(sites: usize, delays: bool) {
     if !niced {
         eprintln!("servers: could not raise their priority (nice {SERVER_NICE}); they run at the prober's");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("runtime");
     let (_handles, times, dns, port) = runtime.block_on(serve(sites, delays));
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready {dns} {port}").and_then(|()| out.flush()).expect("stdout");
