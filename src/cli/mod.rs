@@ -245,6 +245,8 @@ pub struct ProbeReport {
     pub elapsed: std::time::Duration,
     /// Time spent rolling up and pruning after the run was stored.
     pub housekeeping: std::time::Duration,
+    /// How the sweep kept to its planned start times.
+    pub schedule: sweep::SweepStats,
 }
 
 /// Runs a probe run prunes at most after storing its own (one expires per run in the steady
@@ -318,7 +320,7 @@ pub fn run_probe(
     let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut down = vec![false; fleet.sites.len()];
     let (mut checks, mut failed) = (0u64, 0u64);
-    while let Some(result) = receiver.blocking_recv() {
+    while let Some(result) = next_result(&mut receiver) {
         writer.insert(&result).map_err(|e| CommandError::store(format!("{e}; the run was not stored")))?;
         checks += 1;
         let cluster = fleet.sites[result.site].cluster;
@@ -334,7 +336,8 @@ pub fn run_probe(
             bar.inc(1);
         }
     }
-    runtime.block_on(sweep_task).map_err(|e| CommandError::internal(format!("the sweep failed: {e}")))?;
+    let schedule =
+        runtime.block_on(sweep_task).map_err(|e| CommandError::internal(format!("the sweep failed: {e}")))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -381,7 +384,22 @@ pub fn run_probe(
         sites_down: down.iter().filter(|&&d| d).count(),
         elapsed,
         housekeeping,
+        schedule,
     })
+}
+
+/// The next result for the store writer. With none waiting it naps a millisecond before it
+/// blocks: a writer that blocks whenever it has caught up is woken once per result (a futex call
+/// and a context switch for a prober thread and for it), which cost more than the write.
+fn next_result(receiver: &mut tokio::sync::mpsc::Receiver<CheckResult>) -> Option<CheckResult> {
+    match receiver.try_recv() {
+        Ok(result) => Some(result),
+        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            receiver.blocking_recv()
+        }
+    }
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {

@@ -22,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
+use super::stamp::StampedUdp;
 use super::{Failure, Probed, Timings, micros};
 use crate::fleet::{DnsSettings, RecordKind};
 
@@ -229,7 +230,12 @@ fn question(name: &str, record_type: RecordKind) -> Result<Query, String> {
     if name.is_empty() {
         return Err("empty host name".into());
     }
-    let mut qname = Name::from_str_relaxed(name).map_err(|e| format!("`{name}` is not a DNS name: {e}"))?;
+    // ASCII names (nearly all, punycode included) skip the IDNA mapping, which showed in the profile.
+    let ascii = if name.is_ascii() { Name::from_ascii(name).ok() } else { None };
+    let mut qname = match ascii {
+        Some(qname) => qname,
+        None => Name::from_str_relaxed(name).map_err(|e| format!("`{name}` is not a DNS name: {e}"))?,
+    };
     qname.set_fqdn(true);
     let record_type = match record_type {
         RecordKind::A => RecordType::A,
@@ -283,13 +289,15 @@ impl Exchange<'_> {
         let socket = UdpSocket::bind(local).await?;
         // Connected: the kernel drops datagrams from other addresses and reports ICMP errors.
         socket.connect(self.server).await?;
+        // Stamped by the kernel on arrival where it can (see `stamp`): the answer's time is the
+        // network's, not the time this task waited to be polled.
+        let socket = StampedUdp::new(socket);
         let mut buf = vec![0u8; UDP_BUFFER];
-        first_sent.get_or_insert(Instant::now());
-        socket.send(self.packet).await?;
+        let sent = socket.send(self.packet).await?;
+        first_sent.get_or_insert(sent);
         // Bounded by the deadline: stray datagrams are skipped until the reply or the timeout.
         loop {
-            let len = self.before_deadline(socket.recv(&mut buf)).await??;
-            let received = Instant::now();
+            let (len, received, _) = self.before_deadline(socket.recv(&mut buf)).await??;
             if let Some(message) = self.ours(buf.get(..len).unwrap_or_default())? {
                 return Ok(Reply { message, received, over_tcp: false });
             }

@@ -3,14 +3,17 @@
 //! A check resolves the site's name (or goes straight to the cluster's frontend address with the
 //! site's Host header and SNI), connects, shakes hands, sends one GET with hyper's low-level
 //! connection API and reads a bounded body. Each phase has its own timeout, all bounded by the
-//! check's total timeout. The first-byte stamp is taken by the stream itself when the first
-//! response byte is read, not when hyper has parsed the headers. Redirects are followed up to a
-//! limit, with loop detection; phase timings add up over the hops.
+//! check's total timeout. Phases are timed at the network events themselves (see `stamp`): the
+//! connect phase is the kernel's measure of the TCP handshake, the first byte runs from the
+//! request's send call to the kernel's arrival stamp of the first response byte, and the DNS
+//! phase from the query's send to the answer's arrival; each falls back to user-space stamps
+//! where the kernel gives none. Redirects are followed up to a limit, with loop detection; phase
+//! timings add up over the hops.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -26,6 +29,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::stamp::{self, Exchange, StampedTcp};
 use super::{Failure, Phase, Probed, Timings, dns, micros, tls};
 use crate::fleet::{HttpSettings, SiteUrl, Timeouts};
 
@@ -122,9 +126,9 @@ impl HttpProber {
             Some(ip) => ip,
             None => {
                 let (limit, _) = phase_limit(self.timeouts.dns, deadline);
-                let started = Instant::now();
+                // The network time of the queries, from the first send to the answer's arrival.
                 let resolved = dns::resolve(&url.host, &self.resolvers, limit).await;
-                add(&mut timings.dns_us, started.elapsed());
+                add(&mut timings.dns_us, resolved.as_ref().map_or_else(|e| e.elapsed, |(_, elapsed)| *elapsed));
                 match resolved {
                     Ok((addresses, _)) => match addresses.first() {
                         Some(&ip) => ip,
@@ -140,7 +144,10 @@ impl HttpProber {
         let (limit, total_bound) = phase_limit(self.timeouts.connect, deadline);
         let started = Instant::now();
         let connected = tokio::time::timeout(limit, TcpStream::connect(address)).await;
-        add(&mut timings.connect_us, started.elapsed());
+        let waited = started.elapsed();
+        // The handshake as the kernel timed it, unless the wait for it was shorter (it cannot be).
+        let handshake = connected.as_ref().ok().and_then(|c| c.as_ref().ok()).and_then(stamp::handshake_rtt);
+        add(&mut timings.connect_us, handshake.filter(|&rtt| rtt <= waited).unwrap_or(waited));
         let tcp = match connected {
             Err(_) if total_bound => return done(Failure::Timeout(Phase::Total), format!("connecting to {address}")),
             Err(_) => return done(Failure::ConnectTimeout, format!("no connection to {address} within {limit:?}")),
@@ -151,6 +158,11 @@ impl HttpProber {
             Ok(Ok(tcp)) => tcp,
         };
         let _ = tcp.set_nodelay(true);
+        let mut tcp = StampedTcp::new(tcp);
+        let exchange = tcp.exchange();
+        if !url.tls {
+            tcp.short_first_read();
+        }
 
         // TLS handshake
         let mut cert_not_after = None;
@@ -187,14 +199,18 @@ impl HttpProber {
             MaybeTls::Plain(tcp)
         };
 
-        // Request, up to the first response byte
-        let first_read = Arc::new(OnceLock::new());
-        let io = TokioIo::new(StampedStream { inner: stream, first_read: first_read.clone() });
+        // Request, up to the first response byte: from the request's send call to the arrival of
+        // the segment that brought the first response byte (see `stamp`).
+        exchange.arm();
+        let io = TokioIo::new(StampedStream { inner: stream, exchange: exchange.clone(), seen: false });
         let (mut sender, connection) = match hyper::client::conn::http1::handshake(io).await {
             Ok(pair) => pair,
             Err(e) => return done(Failure::ProtocolError, format!("HTTP setup: {e}")),
         };
-        let connection = AbortOnDrop(tokio::spawn(connection));
+        // The connection is driven in this task, while the request and the body are awaited: no
+        // task of its own, so no wake-ups across tasks (and threads) for every check.
+        let connection = std::pin::pin!(connection);
+        let mut connection = Driven { connection, done: false };
         let request = match hyper::Request::get(url.path_and_query.as_str())
             .header(hyper::header::HOST, url.authority())
             .header(hyper::header::USER_AGENT, self.settings.user_agent.as_str())
@@ -206,12 +222,12 @@ impl HttpProber {
             Err(e) => return done(Failure::ProtocolError, format!("cannot build request: {e}")),
         };
         let (limit, total_bound) = phase_limit(self.timeouts.first_byte, deadline);
-        let sent = Instant::now();
-        let response = tokio::time::timeout(limit, sender.send_request(request)).await;
-        let first_byte = first_read.get().copied().unwrap_or_else(Instant::now);
+        let sending = Instant::now();
+        let response = tokio::time::timeout(limit, connection.run(sender.send_request(request))).await;
+        let first_byte = exchange.first_byte().map(|(waited, _)| waited);
         let response = match response {
             Err(_) => {
-                add(&mut timings.first_byte_us, sent.elapsed());
+                add(&mut timings.first_byte_us, exchange.sent().unwrap_or(sending).elapsed());
                 let phase = if total_bound { Phase::Total } else { Phase::FirstByte };
                 return done(Failure::Timeout(phase), format!("no response within {limit:?}"));
             }
@@ -220,7 +236,7 @@ impl HttpProber {
             }
             Ok(Ok(response)) => response,
         };
-        add(&mut timings.first_byte_us, first_byte.saturating_duration_since(sent));
+        add(&mut timings.first_byte_us, first_byte.unwrap_or_else(|| sending.elapsed()));
         let status = response.status().as_u16();
 
         if response.status().is_redirection()
@@ -238,8 +254,9 @@ impl HttpProber {
 
         // Body, bounded in size and time
         let (limit, total_bound) = phase_limit(self.timeouts.body, deadline);
-        let body = read_bounded(response.into_body(), self.settings.max_body_bytes, Instant::now() + limit).await;
-        drop(connection);
+        let body = connection
+            .run(read_bounded(response.into_body(), self.settings.max_body_bytes, Instant::now() + limit))
+            .await;
         let mut probed = Probed { http_status: Some(status), cert_not_after, ..Probed::default() };
         let status_ok = self.settings.expect_status.iter().any(|&(low, high)| (low..=high).contains(&status));
         let fail = |failure, detail: String| {
@@ -346,25 +363,40 @@ fn join_location(base: &SiteUrl, location: &str) -> Result<SiteUrl, String> {
     SiteUrl::parse(&format!("{}://{}{path}", base.scheme(), base.authority()))
 }
 
-/// Aborts the connection task when the check is done with it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// hyper's connection future, polled alongside whatever waits on it; dropped (closing the
+/// connection) when the check is done with it.
+struct Driven<'a, C> {
+    connection: Pin<&'a mut C>,
+    done: bool,
+}
 
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+impl<C: Future> Driven<'_, C> {
+    /// Awaits `future` while driving the connection (until it ends; a request it can no longer
+    /// serve then fails on its own).
+    async fn run<F: Future>(&mut self, future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            if !self.done && self.connection.as_mut().poll(cx).is_ready() {
+                self.done = true;
+            }
+            future.as_mut().poll(cx)
+        })
+        .await
     }
 }
 
 /// A plain or TLS stream.
 enum MaybeTls {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(StampedTcp),
+    Tls(Box<TlsStream<StampedTcp>>),
 }
 
-/// A stream that notes the instant its first byte is read: the honest "first byte" time.
+/// A stream that tells the [`Exchange`] when the first response byte has been decoded (above
+/// TLS: the first plaintext byte); the exchange knows when the bytes that brought it arrived.
 struct StampedStream {
     inner: MaybeTls,
-    first_read: Arc<OnceLock<Instant>>,
+    exchange: Exchange,
+    seen: bool,
 }
 
 impl AsyncRead for StampedStream {
@@ -375,10 +407,12 @@ impl AsyncRead for StampedStream {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         };
-        if let Poll::Ready(Ok(())) = poll
+        if !this.seen
+            && let Poll::Ready(Ok(())) = poll
             && buf.filled().len() > before
         {
-            this.first_read.get_or_init(Instant::now);
+            this.seen = true;
+            this.exchange.first_byte_seen();
         }
         poll
     }

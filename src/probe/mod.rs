@@ -7,6 +7,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod stamp;
 pub mod sweep;
 pub mod tls;
 

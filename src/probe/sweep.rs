@@ -1,30 +1,66 @@
 //! The sweep: every check of the fleet, once, under concurrency limits and spread over a window.
 //!
 //! Each site gets a fixed start offset inside the spread window (a hash of its id), so it is
-//! probed at the same point of every interval and the fleet never sees one burst. One dispatcher
-//! per cluster walks its sites in offset order and takes a cluster permit, then a global permit
-//! (tokio's semaphore is fair, so clusters take turns); a cluster that is slow to answer holds only
-//! its own permits and cannot starve the others. Results stream out through a channel to a single
+//! probed at the same point of every interval and the fleet never sees one burst. Each cluster
+//! has a pool of workers (as many as its concurrency limit) that walk its checks in offset order;
+//! each check takes a cluster permit, then a global permit (tokio's semaphore is fair, so clusters
+//! take turns); a cluster that is slow to answer holds only its own permits and cannot starve the
+//! others. Results stream out through a channel to a single
 //! writer; the sweep itself never touches the store.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::http::{HttpProber, HttpTarget};
 use super::{CheckKind, CheckResult, Probed, dns};
 use crate::fleet::{ControlTarget, ExpectedAddresses, Fleet, SiteIdx, Via};
 
+/// How the sweep kept to its schedule: whether any check started late.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Checks started (first attempts).
+    pub checks: u64,
+    /// The spread window the checks' planned starts fall in.
+    pub spread: Duration,
+    /// The latest first attempt's start, from the sweep's start, and its planned offset.
+    pub latest_start: Duration,
+    pub latest_start_planned: Duration,
+    /// The most any check started after its planned offset (waiting for permits or the runtime).
+    pub max_lateness: Duration,
+    /// From the sweep's start until its last check was done.
+    pub elapsed: Duration,
+}
+
+impl SweepStats {
+    fn note(&mut self, planned: Duration, started: Duration) {
+        self.checks += 1;
+        if started >= self.latest_start {
+            self.latest_start = started;
+            self.latest_start_planned = planned;
+        }
+        self.max_lateness = self.max_lateness.max(started.saturating_sub(planned));
+    }
+}
+
 /// Runs every check of the fleet once and sends each result to `results`.
 ///
 /// `started_at_ms` is the run's start on the wall (or simulated) clock; each result's own start is
 /// that plus the real time elapsed since. Returns when every check has been sent, or early when
-/// the receiver is gone (the writer failed).
-pub async fn sweep(fleet: Arc<Fleet>, http: HttpProber, started_at_ms: i64, results: mpsc::Sender<CheckResult>) {
+/// the receiver is gone (the writer failed), with how well the checks kept to their planned starts.
+pub async fn sweep(
+    fleet: Arc<Fleet>,
+    http: HttpProber,
+    started_at_ms: i64,
+    results: mpsc::Sender<CheckResult>,
+) -> SweepStats {
     let start = Instant::now();
+    let stats = Arc::new(std::sync::Mutex::new(SweepStats { spread: fleet.probe.spread, ..SweepStats::default() }));
     let global = Arc::new(Semaphore::new(fleet.probe.concurrency));
     let mut per_cluster: Vec<Vec<(Duration, SiteIdx, CheckKind)>> = vec![Vec::new(); fleet.clusters.len()];
     for (idx, site) in fleet.sites.iter().enumerate() {
@@ -39,63 +75,121 @@ pub async fn sweep(fleet: Arc<Fleet>, http: HttpProber, started_at_ms: i64, resu
             }
         }
     }
-    let mut dispatchers = tokio::task::JoinSet::new();
+    let mut workers = tokio::task::JoinSet::new();
     for checks in per_cluster.into_iter().filter(|c| !c.is_empty()) {
         let mut checks = checks;
         checks.sort_unstable_by_key(|&(offset, idx, kind)| (offset, idx, kind));
-        let cluster_permits = Arc::new(Semaphore::new(fleet.probe.cluster_concurrency));
-        let (fleet, http, global, results) = (fleet.clone(), http.clone(), global.clone(), results.clone());
-        dispatchers.spawn(async move {
-            let mut running = tokio::task::JoinSet::new();
-            for (offset, site, kind) in checks {
-                tokio::time::sleep_until(start + offset).await;
-                let Ok(cluster_permit) = cluster_permits.clone().acquire_owned().await else { return };
-                let Ok(global_permit) = global.clone().acquire_owned().await else { return };
-                let (fleet, http, sender) = (fleet.clone(), http.clone(), results.clone());
-                let (cluster_permits, global) = (cluster_permits.clone(), global.clone());
-                running.spawn(async move {
-                    let mut permits = Some((cluster_permit, global_permit));
-                    let mut attempts = 1u8;
-                    loop {
-                        let attempt_start = Instant::now();
-                        let probed = check_once(&fleet, &http, site, kind).await;
-                        let out_of_attempts = u32::from(attempts) > fleet.probe.retries;
-                        if probed.failure.is_none() || out_of_attempts {
-                            drop(permits.take());
-                            let started_at_ms = started_at_ms + (attempt_start - start).as_millis() as i64;
-                            let result = CheckResult {
-                                site,
-                                check: kind,
-                                outcome: probed.outcome(),
-                                started_at_ms,
-                                attempts,
-                                http_status: probed.http_status,
-                                timings: probed.timings,
-                                cert_not_after: probed.cert_not_after,
-                                detail: probed.detail,
-                            };
-                            let _ = sender.send(result).await;
-                            return;
-                        }
-                        // Let other checks use the permits while this one waits to retry.
-                        drop(permits.take());
-                        tokio::time::sleep(fleet.probe.retry_delay).await;
-                        let Ok(c) = cluster_permits.clone().acquire_owned().await else { return };
-                        let Ok(g) = global.clone().acquire_owned().await else { return };
-                        permits = Some((c, g));
-                        attempts = attempts.saturating_add(1);
-                    }
-                });
-                if results.is_closed() {
-                    return;
-                }
-                // Reap finished checks so the set does not grow with the fleet.
-                while running.try_join_next().is_some() {}
-            }
-            while running.join_next().await.is_some() {}
+        let count = fleet.probe.cluster_concurrency.min(fleet.probe.concurrency).min(checks.len()).max(1);
+        let cluster = Arc::new(ClusterSweep {
+            fleet: fleet.clone(),
+            http: http.clone(),
+            global: global.clone(),
+            cluster_permits: Arc::new(Semaphore::new(fleet.probe.cluster_concurrency)),
+            results: results.clone(),
+            stats: stats.clone(),
+            start,
+            started_at_ms,
+            checks,
+            next: AtomicUsize::new(0),
         });
+        for _ in 0..count {
+            workers.spawn(cluster.clone().work());
+        }
     }
-    while dispatchers.join_next().await.is_some() {}
+    drop(results);
+    while workers.join_next().await.is_some() {}
+    let stats = *stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    SweepStats { elapsed: start.elapsed(), ..stats }
+}
+
+/// The checks of one cluster and what its workers share. A cluster has as many workers as it may
+/// have checks in flight; each takes the next check in offset order, waits for its planned
+/// start, then for a cluster permit and a global one. Long-lived workers instead of a task per
+/// check: a sweep is mostly waiting on the network, and a task per check cost more in spawns and
+/// wake-ups than the check's own work.
+struct ClusterSweep {
+    fleet: Arc<Fleet>,
+    http: HttpProber,
+    global: Arc<Semaphore>,
+    cluster_permits: Arc<Semaphore>,
+    results: mpsc::Sender<CheckResult>,
+    stats: Arc<std::sync::Mutex<SweepStats>>,
+    start: Instant,
+    started_at_ms: i64,
+    /// (planned offset, site, check), in offset order.
+    checks: Vec<(Duration, SiteIdx, CheckKind)>,
+    next: AtomicUsize,
+}
+
+type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+
+impl ClusterSweep {
+    async fn work(self: Arc<Self>) {
+        let mut retrying = tokio::task::JoinSet::new();
+        while let Some(&(offset, site, kind)) = self.checks.get(self.next.fetch_add(1, Ordering::Relaxed)) {
+            tokio::time::sleep_until(self.start + offset).await;
+            let Some(permits) = self.permits().await else { break };
+            let attempt_start = Instant::now();
+            self.stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .note(offset, attempt_start - self.start);
+            let probed = check_once(&self.fleet, &self.http, site, kind).await;
+            drop(permits);
+            if probed.failure.is_none() || self.fleet.probe.retries == 0 {
+                if !self.send(site, kind, probed, attempt_start, 1).await {
+                    break;
+                }
+            } else {
+                // Retried by a task of its own, without permits while it waits; this worker moves on.
+                retrying.spawn(self.clone().retry(site, kind));
+            }
+            // Reap finished retries so the set does not grow with the fleet.
+            while retrying.try_join_next().is_some() {}
+        }
+        while retrying.join_next().await.is_some() {}
+    }
+
+    /// The attempts after a failed first one, `retry_delay` apart.
+    async fn retry(self: Arc<Self>, site: SiteIdx, kind: CheckKind) {
+        let mut attempts = 1u8;
+        loop {
+            tokio::time::sleep(self.fleet.probe.retry_delay).await;
+            let Some(permits) = self.permits().await else { return };
+            attempts = attempts.saturating_add(1);
+            let attempt_start = Instant::now();
+            let probed = check_once(&self.fleet, &self.http, site, kind).await;
+            drop(permits);
+            if probed.failure.is_none() || u32::from(attempts) > self.fleet.probe.retries {
+                self.send(site, kind, probed, attempt_start, attempts).await;
+                return;
+            }
+        }
+    }
+
+    /// A cluster permit, then a global one (`None` once the sweep is torn down).
+    async fn permits(&self) -> Option<Permits> {
+        let cluster = self.cluster_permits.clone().acquire_owned().await.ok()?;
+        let global = self.global.clone().acquire_owned().await.ok()?;
+        Some((cluster, global))
+    }
+
+    /// Sends a check's result; false when the receiver is gone (the writer failed).
+    async fn send(&self, site: SiteIdx, kind: CheckKind, probed: Probed, attempt_start: Instant, attempts: u8) -> bool {
+        let started_at_ms = self.started_at_ms + (attempt_start - self.start).as_millis() as i64;
+        let result = CheckResult {
+            site,
+            check: kind,
+            outcome: probed.outcome(),
+            started_at_ms,
+            attempts,
+            http_status: probed.http_status,
+            timings: probed.timings,
+            cert_not_after: probed.cert_not_after,
+            detail: probed.detail,
+        };
+        self.results.send(result).await.is_ok()
+    }
 }
 
 /// One attempt of one check of one site.
@@ -204,6 +298,18 @@ pub async fn control_round(fleet: &Fleet, http: &HttpProber) -> ControlRound {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedule_statistics_keep_the_latest_start_and_the_worst_lateness() {
+        let ms = Duration::from_millis;
+        let mut stats = SweepStats { spread: ms(1000), ..SweepStats::default() };
+        stats.note(ms(100), ms(150)); // 50 ms late
+        stats.note(ms(900), ms(905)); // the latest start, 5 ms late
+        stats.note(ms(300), ms(300)); // on time
+        assert_eq!(stats.checks, 3);
+        assert_eq!((stats.latest_start, stats.latest_start_planned), (ms(905), ms(900)));
+        assert_eq!(stats.max_lateness, ms(50));
+    }
 
     #[test]
     fn offsets_are_stable_and_inside_the_window() {

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,10 +21,16 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::ReadBuf;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+
+use hdrhistogram::Histogram;
+
+use crate::probe::stamp;
 
 use super::{ServerHandle, reap};
 
@@ -92,29 +98,137 @@ pub async fn spawn(
     tls: Option<Arc<rustls::ServerConfig>>,
     hosts: Arc<RwLock<VirtualHosts>>,
 ) -> io::Result<ServerHandle> {
+    spawn_timed(addr, tls, hosts, None).await
+}
+
+/// [`spawn`], noting in `times` how long each response took the server: from the request's
+/// arrival (the kernel's receive stamp of its last segment) to the send call of the response's
+/// first bytes. Benchmarks use it to tell the server's own time from what the prober reports.
+pub async fn spawn_timed(
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    hosts: Arc<RwLock<VirtualHosts>>,
+    times: Option<Arc<ResponseTimes>>,
+) -> io::Result<ServerHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(accept_http(listener, tls.map(TlsAcceptor::from), hosts));
+    let task = tokio::spawn(accept_http(listener, tls.map(TlsAcceptor::from), hosts, times));
     Ok(ServerHandle::new(addr, vec![task.abort_handle()]))
 }
 
-async fn accept_http(listener: TcpListener, tls: Option<TlsAcceptor>, hosts: Arc<RwLock<VirtualHosts>>) {
+/// Server-side response times, in microseconds (see [`spawn_timed`]).
+#[derive(Debug)]
+pub struct ResponseTimes(Mutex<Histogram<u64>>);
+
+impl ResponseTimes {
+    pub fn new() -> Arc<ResponseTimes> {
+        // 1 µs to 10 min, 3 significant digits.
+        let histogram = Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds");
+        Arc::new(ResponseTimes(Mutex::new(histogram)))
+    }
+
+    fn record(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let _ = self.0.lock().unwrap_or_else(PoisonError::into_inner).record(micros.min(600_000_000));
+    }
+
+    /// The times noted since the last take, and a fresh start.
+    pub fn take(&self) -> Histogram<u64> {
+        let mut histogram = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let taken = histogram.clone();
+        histogram.reset();
+        taken
+    }
+}
+
+async fn accept_http(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    hosts: Arc<RwLock<VirtualHosts>>,
+    times: Option<Arc<ResponseTimes>>,
+) {
     let mut connections = JoinSet::new();
     loop {
         let Some(stream) = accept(&listener).await else { continue };
         reap(&mut connections);
         let hosts = Arc::clone(&hosts);
+        let stream = ArrivalStream::new(stream, times.clone());
+        let arrivals = stream.arrivals.clone();
         match &tls {
-            None => connections.spawn(serve_http(stream, hosts)),
+            None => connections.spawn(serve_http(stream, hosts, arrivals)),
             Some(acceptor) => {
                 let handshake = acceptor.accept(stream);
                 connections.spawn(async move {
                     if let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE, handshake).await {
-                        serve_http(stream, hosts).await;
+                        serve_http(stream, hosts, arrivals).await;
                     }
                 })
             }
         };
+    }
+}
+
+/// When the data of a connection arrived, and the request being answered.
+#[derive(Debug, Default)]
+struct ConnectionTimes {
+    /// Arrival of the data read last (the kernel's stamp where it gives one).
+    last_read: Option<Instant>,
+    /// Arrival of the request whose response is not yet sent.
+    answering: Option<Instant>,
+}
+
+type Arrivals = Arc<Mutex<ConnectionTimes>>;
+
+/// An accepted connection that knows when its requests arrived.
+struct ArrivalStream {
+    stream: TcpStream,
+    kernel: bool,
+    arrivals: Arrivals,
+    times: Option<Arc<ResponseTimes>>,
+}
+
+impl ArrivalStream {
+    fn new(stream: TcpStream, times: Option<Arc<ResponseTimes>>) -> Self {
+        let kernel = stamp::enable_rx_timestamps(&stream);
+        ArrivalStream { stream, kernel, arrivals: Arrivals::default(), times }
+    }
+}
+
+impl AsyncRead for ArrivalStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match stamp::poll_read_stamped(&mut this.stream, this.kernel, usize::MAX, cx, buf) {
+            Poll::Ready(Ok(Some((at, _)))) => {
+                this.arrivals.lock().unwrap_or_else(PoisonError::into_inner).last_read = Some(at);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Ok(None)) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for ArrivalStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let before = Instant::now();
+        let poll = Pin::new(&mut this.stream).poll_write(cx, data);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            let answered = this.arrivals.lock().unwrap_or_else(PoisonError::into_inner).answering.take();
+            if let (Some(arrival), Some(times)) = (answered, &this.times) {
+                times.record(before.saturating_duration_since(arrival));
+            }
+        }
+        poll
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -134,7 +248,7 @@ async fn accept(listener: &TcpListener) -> Option<TcpStream> {
     }
 }
 
-async fn serve_http<S>(stream: S, hosts: Arc<RwLock<VirtualHosts>>)
+async fn serve_http<S>(stream: S, hosts: Arc<RwLock<VirtualHosts>>, arrivals: Arrivals)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -143,7 +257,14 @@ where
             let hosts = hosts.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             hosts.behavior(&host_of(&request)).clone()
         };
-        async move { Ok::<_, Infallible>(respond(behavior).await) }
+        // The request arrived with the data read last: hyper calls us once its head is complete.
+        let arrival = {
+            let mut times = arrivals.lock().unwrap_or_else(PoisonError::into_inner);
+            let arrival = times.last_read.unwrap_or_else(Instant::now);
+            times.answering = Some(arrival);
+            arrival
+        };
+        async move { Ok::<_, Infallible>(respond(behavior, arrival).await) }
     });
     // The timer lets hyper enforce its header read timeout on clients that stall mid-request.
     let _ = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service).await;
@@ -164,12 +285,16 @@ fn strip_port(host: &str) -> &str {
 
 type ResponseBody = Either<Full<Bytes>, EndlessBody>;
 
-async fn respond(mut behavior: Behavior) -> Response<ResponseBody> {
-    // Delays may be nested; each level is waited out before the next is looked at.
+/// The response to a request that arrived at `arrival`.
+async fn respond(mut behavior: Behavior, arrival: Instant) -> Response<ResponseBody> {
+    // Delays may be nested and add up; they count from the request's arrival, so time the
+    // server spent getting to the request is part of the delay, not added to it.
+    let mut until = arrival;
     loop {
         match behavior {
             Behavior::SlowFirstByte { delay, then } => {
-                tokio::time::sleep(delay).await;
+                until += delay;
+                stamp::sleep_until(until).await;
                 behavior = *then;
             }
             Behavior::Ok { body } => return text(StatusCode::OK, body),
