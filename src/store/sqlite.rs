@@ -452,6 +452,21 @@ struct SqliteRunWriter<'a> {
     block: BlockBuilder,
 }
 
+/// A run from the first eight columns of a row: id, vantage, started_at_ms, finished_at_ms,
+/// valid, invalid_reason, checks, failures.
+fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
+    Ok(StoredRun {
+        id: row.get(0)?,
+        vantage: row.get(1)?,
+        started_at_ms: row.get(2)?,
+        finished_at_ms: row.get(3)?,
+        valid: row.get(4)?,
+        invalid_reason: row.get(5)?,
+        checks: row.get(6)?,
+        failures: row.get(7)?,
+    })
+}
+
 /// A roster as stored, decoded.
 struct StoredRoster {
     id: i64,
@@ -738,20 +753,7 @@ impl Store for SqliteStore {
         sql.push_str(" ORDER BY started_at_ms, id");
         let error = |e| self.query_error("runs", e);
         let mut select = self.conn.prepare(&sql).map_err(error)?;
-        let rows = select
-            .query_map(rusqlite::params_from_iter(args), |row| {
-                Ok(StoredRun {
-                    id: row.get(0)?,
-                    vantage: row.get(1)?,
-                    started_at_ms: row.get(2)?,
-                    finished_at_ms: row.get(3)?,
-                    valid: row.get(4)?,
-                    invalid_reason: row.get(5)?,
-                    checks: row.get(6)?,
-                    failures: row.get(7)?,
-                })
-            })
-            .map_err(error)?;
+        let rows = select.query_map(rusqlite::params_from_iter(args), run_from_row).map_err(error)?;
         rows.collect::<Result<_, _>>().map_err(error)
     }
 
@@ -868,16 +870,7 @@ impl Store for SqliteStore {
         let mut rosters = RosterCache::default();
         let empty = std::sync::Arc::new(Roster::new());
         while let Some(row) = rows.next().map_err(error)? {
-            let run = StoredRun {
-                id: row.get(0).map_err(error)?,
-                vantage: row.get(1).map_err(error)?,
-                started_at_ms: row.get(2).map_err(error)?,
-                finished_at_ms: row.get(3).map_err(error)?,
-                valid: row.get(4).map_err(error)?,
-                invalid_reason: row.get(5).map_err(error)?,
-                checks: row.get(6).map_err(error)?,
-                failures: row.get(7).map_err(error)?,
-            };
+            let run = run_from_row(row).map_err(error)?;
             let outcomes = match row.get::<_, Option<i64>>(8).map_err(error)? {
                 None => RunOutcomes { roster: empty.clone(), failed: Vec::new() },
                 Some(roster_id) => {
