@@ -291,7 +291,7 @@ fn columns_v4(tx: &Transaction<'_>) -> Result<(), String> {
         }
         previous = Some(block.write(tx, run_id, previous.as_ref(), &mut certs).map_err(|e| match e {
             WriteError::Sql(e) => e.to_string(),
-            WriteError::Duplicate(m) => m,
+            WriteError::Invalid(m) => m,
         })?);
     }
     tx.execute_batch("DROP VIEW results_view; DROP TABLE results; DROP TABLE outcome_names; DROP TABLE check_names;")
@@ -510,7 +510,9 @@ struct BlockBuilder {
 
 enum WriteError {
     Sql(rusqlite::Error),
-    Duplicate(String),
+    /// The run cannot be stored as given (two results for one check), or its own encoding
+    /// does not read back.
+    Invalid(String),
 }
 
 impl From<rusqlite::Error> for WriteError {
@@ -543,7 +545,7 @@ impl BlockBuilder {
         if let Some(pair) =
             self.rows.windows(2).find(|pair| (pair[0].site_key, pair[0].check) == (pair[1].site_key, pair[1].check))
         {
-            return Err(WriteError::Duplicate(format!(
+            return Err(WriteError::Invalid(format!(
                 "two {} results for site #{} in run {run_id}",
                 pair[0].check, pair[0].site_key
             )));
@@ -589,7 +591,7 @@ impl BlockBuilder {
         }
         match (stored, previous) {
             (Some(bytes), _) => {
-                let roster = columns::decode_roster(&bytes, block.count).map_err(WriteError::Duplicate)?;
+                let roster = columns::decode_roster(&bytes, block.count).map_err(WriteError::Invalid)?;
                 Ok(StoredRoster { id: roster_id, roster })
             }
             (None, Some(previous)) => Ok(StoredRoster { id: previous.id, roster: previous.roster.clone() }),
@@ -624,7 +626,7 @@ impl RunWriter for SqliteRunWriter<'_> {
         let SqliteRunWriter { tx, path, run_id, started_at_ms, mut certs, previous, block, .. } = *self;
         block.write(&tx, run_id, previous.as_ref(), &mut certs).map_err(|e| match e {
             WriteError::Sql(e) => write_error(path, "results", e),
-            WriteError::Duplicate(message) => StoreError::Query { path: path.display().to_string(), message },
+            WriteError::Invalid(message) => StoreError::Query { path: path.display().to_string(), message },
         })?;
         tx.execute(
             "UPDATE runs SET finished_at_ms = ?2, valid = ?3, invalid_reason = ?4, checks = ?5, failures = ?6 \
