@@ -22,7 +22,8 @@ use fleetprobe::report::{availability, clusters, period::PeriodArgs};
 use fleetprobe::store::{self, LatencyQuery, LatencyScope, RunMeta, RunSummary, histogram::RunLatencies};
 
 const CLUSTERS: usize = 20;
-const SITES_PER_CUSTOMER: usize = 3;
+/// Sites per customer, in turn: many customers have one site, some have a few.
+const CUSTOMER_SIZES: [usize; 6] = [1, 3, 1, 2, 5, 1];
 const OUTAGE_MINUTE: i64 = 600;
 const OUTAGE_MINUTES: i64 = 47;
 const MINUTE_MS: i64 = 60_000;
@@ -394,11 +395,15 @@ fn write_fleet(dir: &std::path::Path, sites: usize) -> Fleet {
     }
     let mut customers = String::from("customer_id,name,plan,monthly_fee\n");
     let mut rows = String::from("site_id,customer,cluster,hostname,checks\n");
-    for k in 0..sites.div_ceil(SITES_PER_CUSTOMER) {
-        let _ = writeln!(customers, "k{k},Customer {k},p,10");
-    }
+    let (mut customer, mut left) = (0, 0);
     for i in 0..sites {
-        let _ = writeln!(rows, "s{i},k{},c{},s{i}.bench.test,http dns", i / SITES_PER_CUSTOMER, i % CLUSTERS);
+        if left == 0 {
+            customer += 1;
+            left = CUSTOMER_SIZES[customer % CUSTOMER_SIZES.len()];
+            let _ = writeln!(customers, "k{customer},Customer {customer},p,10");
+        }
+        left -= 1;
+        let _ = writeln!(rows, "s{i},k{customer},c{},s{i}.bench.test,http dns", i % CLUSTERS);
     }
     std::fs::write(dir.join("fleet.toml"), config).expect("config");
     std::fs::write(dir.join("customers.csv"), customers).expect("customers");

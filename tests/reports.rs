@@ -267,3 +267,116 @@ fn sla_credits_and_pdfs_for_every_customer() {
         assert!(folded.contains(expected), "missing `{expected}` in:\n{text}");
     }
 }
+
+/// The SLA PDFs' latency charts: a one-site customer gets its site's chart, by day over a long
+/// period (a site's only rollups are days), a customer with several sites the chart of the
+/// cluster most of them are on; `--all` draws each chart once and hands the same one to every
+/// customer it belongs to, and that is the chart a single PDF would draw on its own.
+#[test]
+fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
+    use fleetprobe::report::chart::Chart;
+    use fleetprobe::report::sla_charts::LatencyCharts;
+    use fleetprobe::report::{availability, latency, period::PeriodArgs, sla_pdf_output};
+    use fleetprobe::store::LatencyScope;
+
+    let dir = tempfile::tempdir().unwrap();
+    // k1: x1 on a. k2: x2, x3 on a. k3: x4 on b, x5 and x6 on a.
+    std::fs::write(
+        dir.path().join("sites.csv"),
+        "site_id,customer,cluster,hostname\nx1,k1,a,x1.test\nx2,k2,a,x2.test\nx3,k2,a,x3.test\n\
+         x4,k3,b,x4.test\nx5,k3,a,x5.test\nx6,k3,a,x6.test\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("customers.csv"),
+        "customer_id,name,plan,monthly_fee\nk1,One,basic,10\nk2,Two,basic,10\nk3,Three,basic,10\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("fleet.toml"),
+        "[store]\nurl = \"store.db\"\n\n[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
+         [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[plan]]\nname = \"basic\"\ntarget = 99.9\n",
+    )
+    .unwrap();
+    // Six days, a run every 5 minutes; each site answers in its own time.
+    let mut csv = String::from("run_started_at,site_id,check,outcome,http_status,first_byte_ms,total_ms\n");
+    for run in 0..6 * 288 {
+        let at = jiff::Timestamp::from_second(1_790_812_800 + run * 300).unwrap(); // from 2026-10-01
+        for site in 1..=6 {
+            writeln!(csv, "{at},x{site},http,ok,200,{},{}", 10 * site, 10 * site + 2).unwrap();
+        }
+    }
+    std::fs::write(dir.path().join("results.csv"), csv).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
+        .args(["import", dir.path().join("results.csv").to_str().unwrap()])
+        .args(["-c", dir.path().join("fleet.toml").to_str().unwrap()])
+        .env("FLEETPROBE_NOW", "2026-10-08T00:00:00Z")
+        .output()
+        .unwrap();
+    ok(&out);
+
+    let fleet = fleetprobe::fleet::Fleet::load(&dir.path().join("fleet.toml")).unwrap();
+    let store = fleetprobe::store::open(&fleet.store).unwrap();
+    let period = PeriodArgs {
+        from: Some("2026-10-01".into()),
+        to: Some("2026-10-07".into()),
+        tz: "UTC".into(),
+        now: Some("2026-10-08T00:00:00Z".parse().unwrap()),
+        ..PeriodArgs::default()
+    }
+    .resolve("30d")
+    .unwrap();
+    let analysis =
+        availability::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{}", e.message));
+    let slas: Vec<_> = (0..fleet.customers.len())
+        .map(|c| {
+            fleetprobe::analysis::sla::customer_sla(
+                &fleet,
+                c,
+                &analysis.accounts,
+                &analysis.incidents,
+                &fleet.goodwill,
+                &analysis.elapsed,
+            )
+        })
+        .collect();
+    let latency_svg = |charts: &[fleetprobe::report::pdf::SvgChart]| {
+        charts.iter().find(|c| c.title == "Time to first byte").map(|c| c.svg.clone()).expect("a latency chart")
+    };
+    let mut shared = LatencyCharts::default();
+    let mut drawn = Vec::new();
+    for sla in &slas {
+        let together = sla_pdf_output::document(&fleet, &period, &analysis, sla, store.as_ref(), &mut shared);
+        let alone =
+            sla_pdf_output::document(&fleet, &period, &analysis, sla, store.as_ref(), &mut LatencyCharts::default());
+        assert_eq!(latency_svg(&together.charts), latency_svg(&alone.charts), "customer {}", together.customer_id);
+        drawn.push(latency_svg(&together.charts));
+    }
+    assert!(drawn[0].contains("x1"), "k1's one site");
+    assert!(drawn[1].contains("cluster a") || drawn[1].contains(">a<"), "k2's cluster");
+    assert_eq!(drawn[1], drawn[2], "k2 and k3 are both mostly on a: one chart");
+    assert_ne!(drawn[0], drawn[1]);
+
+    // The site's chart over six days has a point a day; the cluster's a point an hour.
+    let points = |scope: LatencyScope| match latency::build_chart(
+        store.as_ref(),
+        &[scope],
+        fleetprobe::probe::CheckKind::Http,
+        None,
+        latency::KindArg::Bands,
+        &period,
+    )
+    .unwrap()
+    {
+        Chart::Bands(bands) => {
+            bands.points.iter().map(|p| (p.end_ms - p.start_ms, p.figures.p50_ms)).collect::<Vec<_>>()
+        }
+        _ => unreachable!("bands were asked for"),
+    };
+    let site = points(LatencyScope::Site("x1".into()));
+    assert_eq!(site.len(), 6);
+    assert!(site.iter().all(|&(width, p50)| width == 86_400_000 && (9.99..=10.01).contains(&p50)), "{site:?}");
+    let cluster = points(LatencyScope::Cluster("b".into()));
+    assert_eq!(cluster.len(), 6 * 24);
+    assert!(cluster.iter().all(|&(width, p50)| width == 3_600_000 && (39.9..=40.1).contains(&p50)), "{cluster:?}");
+}

@@ -48,9 +48,11 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Time bucket for a chart over `span_ms`: fine enough to show the shape, coarse enough to
 /// stay under about a thousand columns, and a whole hour or day from a few days on, so long
-/// periods are read from rollups.
-pub fn chart_bucket_ms(span_ms: i64) -> i64 {
+/// periods are read from rollups. A site's only rollups are its days: where a cluster's chart
+/// would read hours, a site's reads days (an hour of one site would be every run's results).
+pub fn chart_bucket_ms(span_ms: i64, site: bool) -> i64 {
     match span_ms {
+        s if site && s > 4 * DAY_MS => DAY_MS,
         s if s <= 8 * HOUR_MS => MINUTE_MS,
         s if s <= 2 * DAY_MS => 5 * MINUTE_MS,
         s if s <= 4 * DAY_MS => 15 * MINUTE_MS,
@@ -176,9 +178,12 @@ mod tests {
 
     #[test]
     fn chart_buckets_grow_with_the_period() {
-        assert_eq!(chart_bucket_ms(HOUR_MS), MINUTE_MS);
-        assert_eq!(chart_bucket_ms(DAY_MS), 5 * MINUTE_MS);
-        assert_eq!(chart_bucket_ms(31 * DAY_MS), HOUR_MS);
-        assert_eq!(chart_bucket_ms(365 * DAY_MS), DAY_MS);
+        assert_eq!(chart_bucket_ms(HOUR_MS, false), MINUTE_MS);
+        assert_eq!(chart_bucket_ms(DAY_MS, false), 5 * MINUTE_MS);
+        assert_eq!(chart_bucket_ms(31 * DAY_MS, false), HOUR_MS);
+        assert_eq!(chart_bucket_ms(365 * DAY_MS, false), DAY_MS);
+        assert_eq!(chart_bucket_ms(DAY_MS, true), 5 * MINUTE_MS);
+        assert_eq!(chart_bucket_ms(4 * DAY_MS, true), 15 * MINUTE_MS);
+        assert_eq!(chart_bucket_ms(31 * DAY_MS, true), DAY_MS);
     }
 }

@@ -198,7 +198,14 @@ fn write_reports(
             .then(a.availability.unwrap_or(1.0).total_cmp(&b.availability.unwrap_or(1.0)))
     }) {
         let branding = Branding::load(Some(&dir.join("reports"))).map_err(|e| CommandError::config(e.to_string()))?;
-        let doc = sla_pdf_output::document(fleet, &period, &analysis, worst, store.as_ref());
+        let doc = sla_pdf_output::document(
+            fleet,
+            &period,
+            &analysis,
+            worst,
+            store.as_ref(),
+            &mut crate::report::sla_charts::LatencyCharts::default(),
+        );
         let bytes = pdf::render_sla_pdf(&doc, &branding).map_err(|e| CommandError::internal(e.to_string()))?;
         let path = dir.join(format!("sla-{}.pdf", fleet.customers[worst.customer].id));
         std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;

@@ -393,7 +393,8 @@ pub fn build_chart(
         CheckKind::Dns => Phase::Dns,
     });
     let (from_ms, to_ms) = (period.start_ms(), period.elapsed_end_ms());
-    let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms);
+    let site = scopes.iter().any(|s| matches!(s, LatencyScope::Site(_)));
+    let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms, site);
     let one = |what: &str| -> Result<&LatencyScope, CommandError> {
         match scopes {
             [scope] => Ok(scope),

@@ -1,6 +1,8 @@
 //! The charts of the SLA PDF, as SVG for the renderer: the customer's daily availability
 //! against the plan's target, and the latency their visitors saw over the period.
 
+use std::collections::HashMap;
+
 use super::availability::Availability;
 use super::chart::{self, Chart, ChartSize, DailyAvailability};
 use super::latency::{KindArg, build_chart};
@@ -15,12 +17,42 @@ use crate::store::{LatencyScope, Store};
 /// Chart size in SVG user units; the PDF scales it to the text width.
 const SIZE: ChartSize = ChartSize { width: 640, height: 260 };
 
+/// Latency charts already drawn for this period, by scope. Every customer whose sites are
+/// mostly on one cluster gets that cluster's chart: drawn once for `report sla --all`, not once
+/// per customer (a month of hourly percentiles is 720 histograms to read and walk).
+#[derive(Default)]
+pub struct LatencyCharts {
+    drawn: HashMap<LatencyScope, Option<pdf::SvgChart>>,
+}
+
+impl LatencyCharts {
+    fn get(&mut self, store: &dyn Store, scope: LatencyScope, period: &Period) -> Option<pdf::SvgChart> {
+        self.drawn
+            .entry(scope)
+            .or_insert_with_key(|scope| {
+                let bands = build_chart(
+                    store,
+                    std::slice::from_ref(scope),
+                    CheckKind::Http,
+                    Some(Phase::FirstByte),
+                    KindArg::Bands,
+                    period,
+                )
+                .ok()?;
+                let svg = chart::render_svg(&bands, SIZE).ok()?;
+                Some(pdf::SvgChart { title: "Time to first byte".into(), svg })
+            })
+            .clone()
+    }
+}
+
 pub fn charts(
     fleet: &Fleet,
     period: &Period,
     analysis: &Availability,
     sla: &CustomerSla,
     store: &dyn Store,
+    latency_charts: &mut LatencyCharts,
 ) -> Vec<pdf::SvgChart> {
     let mut charts = Vec::new();
     let days = day_spans(period);
@@ -52,11 +84,8 @@ pub fn charts(
             (0..count.len()).max_by_key(|&c| count[c]).map(|c| LatencyScope::Cluster(fleet.clusters[c].name.clone()))
         }
     };
-    if let Some(scope) = scope
-        && let Ok(bands) = build_chart(store, &[scope], CheckKind::Http, Some(Phase::FirstByte), KindArg::Bands, period)
-        && let Ok(svg) = chart::render_svg(&bands, SIZE)
-    {
-        charts.push(pdf::SvgChart { title: "Time to first byte".into(), svg });
+    if let Some(chart) = scope.and_then(|scope| latency_charts.get(store, scope, period)) {
+        charts.push(chart);
     }
     charts
 }

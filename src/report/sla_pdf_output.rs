@@ -9,6 +9,7 @@ use super::availability::Availability;
 use super::pdf::{self, Branding, SlaDocument};
 use super::period::Period;
 use super::sla::{CreditRow, credits_table, money, pdf_file_name};
+use super::sla_charts::LatencyCharts;
 use super::table::{duration, escape_html};
 use crate::analysis::incidents::MaintenanceOverlap;
 use crate::analysis::sla::{CustomerSla, minutes};
@@ -40,7 +41,7 @@ pub fn write(
                 fleet.customers[sla.customer].id, period.label
             )));
         }
-        let bytes = render(fleet, period, analysis, sla, &branding, store)?;
+        let bytes = render(fleet, period, analysis, sla, &branding, store, &mut LatencyCharts::default())?;
         return std::fs::write(target, bytes).map_err(|e| io(target, e));
     }
 
@@ -55,6 +56,7 @@ pub fn write(
         bar
     });
     let mut skipped = Vec::new();
+    let mut latency_charts = LatencyCharts::default();
     for sla in slas {
         if let Some(bar) = &bar {
             bar.inc(1);
@@ -65,7 +67,7 @@ pub fn write(
             continue;
         }
         let path = target.join(pdf_file_name(&customer.id, &period.label));
-        let bytes = render(fleet, period, analysis, sla, &branding, store)?;
+        let bytes = render(fleet, period, analysis, sla, &branding, store, &mut latency_charts)?;
         std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
     }
     if let Some(bar) = bar {
@@ -105,8 +107,9 @@ fn render(
     sla: &CustomerSla,
     branding: &Branding,
     store: &dyn Store,
+    latency_charts: &mut LatencyCharts,
 ) -> Result<Vec<u8>, CommandError> {
-    let doc = document(fleet, period, analysis, sla, store);
+    let doc = document(fleet, period, analysis, sla, store, latency_charts);
     pdf::render_sla_pdf(&doc, branding)
         .map_err(|e| CommandError::internal(format!("SLA PDF of {}: {e}", fleet.customers[sla.customer].id)))
 }
@@ -118,6 +121,7 @@ pub fn document(
     analysis: &Availability,
     sla: &CustomerSla,
     store: &dyn Store,
+    latency_charts: &mut LatencyCharts,
 ) -> SlaDocument {
     let customer = &fleet.customers[sla.customer];
     let show = |ms: i64| {
@@ -190,7 +194,7 @@ pub fn document(
                 }
             })
             .collect(),
-        charts: super::sla_charts::charts(fleet, period, analysis, sla, store),
+        charts: super::sla_charts::charts(fleet, period, analysis, sla, store, latency_charts),
         method: pdf::MethodNote {
             probe_interval_seconds: fleet.probe.interval.as_secs(),
             confirm_after: fleet.confirm_after(sla.customer),

@@ -142,7 +142,7 @@ pub struct ResultFilter {
 }
 
 /// Whose latencies a query reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LatencyScope {
     /// A cluster: per-run histograms and their hour and day rollups.
     Cluster(String),
