@@ -46,6 +46,15 @@ impl SweepStats {
         }
         self.max_lateness = self.max_lateness.max(started.saturating_sub(planned));
     }
+
+    fn merge(&mut self, other: &SweepStats) {
+        self.checks += other.checks;
+        if other.checks > 0 && other.latest_start >= self.latest_start {
+            self.latest_start = other.latest_start;
+            self.latest_start_planned = other.latest_start_planned;
+        }
+        self.max_lateness = self.max_lateness.max(other.max_lateness);
+    }
 }
 
 /// Runs every check of the fleet once and sends each result to `results`.
@@ -60,7 +69,6 @@ pub async fn sweep(
     results: mpsc::Sender<CheckResult>,
 ) -> SweepStats {
     let start = Instant::now();
-    let stats = Arc::new(std::sync::Mutex::new(SweepStats { spread: fleet.probe.spread, ..SweepStats::default() }));
     let global = Arc::new(Semaphore::new(fleet.probe.concurrency));
     let mut per_cluster: Vec<Vec<(Duration, SiteIdx, CheckKind)>> = vec![Vec::new(); fleet.clusters.len()];
     for (idx, site) in fleet.sites.iter().enumerate() {
@@ -86,7 +94,6 @@ pub async fn sweep(
             global: global.clone(),
             cluster_permits: Arc::new(Semaphore::new(fleet.probe.cluster_concurrency)),
             results: results.clone(),
-            stats: stats.clone(),
             start,
             started_at_ms,
             checks,
@@ -97,8 +104,13 @@ pub async fn sweep(
         }
     }
     drop(results);
-    while workers.join_next().await.is_some() {}
-    let stats = *stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Each worker keeps its own figures (no lock shared by every check), merged here.
+    let mut stats = SweepStats { spread: fleet.probe.spread, ..SweepStats::default() };
+    while let Some(done) = workers.join_next().await {
+        if let Ok(worker) = done {
+            stats.merge(&worker);
+        }
+    }
     SweepStats { elapsed: start.elapsed(), ..stats }
 }
 
@@ -113,7 +125,6 @@ struct ClusterSweep {
     global: Arc<Semaphore>,
     cluster_permits: Arc<Semaphore>,
     results: mpsc::Sender<CheckResult>,
-    stats: Arc<std::sync::Mutex<SweepStats>>,
     start: Instant,
     started_at_ms: i64,
     /// (planned offset, site, check), in offset order.
@@ -124,16 +135,14 @@ struct ClusterSweep {
 type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 
 impl ClusterSweep {
-    async fn work(self: Arc<Self>) {
+    async fn work(self: Arc<Self>) -> SweepStats {
+        let mut stats = SweepStats::default();
         let mut retrying = tokio::task::JoinSet::new();
         while let Some(&(offset, site, kind)) = self.checks.get(self.next.fetch_add(1, Ordering::Relaxed)) {
             tokio::time::sleep_until(self.start + offset).await;
             let Some(permits) = self.permits().await else { break };
             let attempt_start = Instant::now();
-            self.stats
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .note(offset, attempt_start - self.start);
+            stats.note(offset, attempt_start - self.start);
             let probed = check_once(&self.fleet, &self.http, site, kind).await;
             drop(permits);
             if probed.failure.is_none() || self.fleet.probe.retries == 0 {
@@ -148,6 +157,7 @@ impl ClusterSweep {
             while retrying.try_join_next().is_some() {}
         }
         while retrying.join_next().await.is_some() {}
+        stats
     }
 
     /// The attempts after a failed first one, `retry_delay` apart.
@@ -309,6 +319,16 @@ mod tests {
         assert_eq!(stats.checks, 3);
         assert_eq!((stats.latest_start, stats.latest_start_planned), (ms(905), ms(900)));
         assert_eq!(stats.max_lateness, ms(50));
+
+        let mut other = SweepStats::default();
+        other.note(ms(950), ms(951));
+        let mut merged = SweepStats { spread: ms(1000), ..SweepStats::default() };
+        merged.merge(&other);
+        merged.merge(&stats);
+        merged.merge(&SweepStats::default());
+        assert_eq!(merged.checks, 4);
+        assert_eq!((merged.latest_start, merged.latest_start_planned), (ms(951), ms(950)));
+        assert_eq!(merged.max_lateness, ms(50));
     }
 
     #[test]
