@@ -18,7 +18,8 @@
 //!   first-byte p50/p99 the prober reported per cluster against the injected delay.
 //! - `--spread SECONDS`: spread check starts over this window (default 0: all at once) and see
 //!   whether the latest-started check kept to its planned offset.
-//! - `--scale`: one bare run and one sweep at 1,000, 10,000 and 100,000 sites, in a table.
+//! - `--scale`: RUNS rounds of (bare run, sweep) at 1,000, 10,000 and 100,000 sites, medians in
+//!   a table.
 //! - `--nginx`: the end-to-end suite's servers instead (nginx and NSD, configured and started as
 //!   `tests/e2e_nginx_nsd.rs` does; its generated fleet of customer zones).
 //! - `--in-process`: the servers in this process on their own runtime thread (the old setup).
@@ -196,10 +197,6 @@ fn runs(options: &Options) {
         cpu_ratios.push(bare_cpu.as_secs_f64() / sweep_cpu.as_secs_f64());
         last = Some(report);
     }
-    let median = |rates: &mut Vec<f64>| {
-        rates.sort_by(f64::total_cmp);
-        rates[rates.len() / 2]
-    };
     let (bare, sweep) = (median(&mut bare_rates), median(&mut sweep_rates));
     println!(
         "median: bare client {bare:.0} sites/s, sweep {sweep:.0} sites/s; sweep / bare client {:.2} (median of the runs' ratios; target ≥ 0.70), by CPU time {:.2}{}",
@@ -221,11 +218,12 @@ fn runs(options: &Options) {
 /// One bare run and one sweep at 1k, 10k and 100k sites: time and memory should grow linearly.
 fn scale(options: &Options) {
     println!(
-        "scale: one bare run and one sweep per fleet size, concurrency {}, spread {:?}",
-        options.concurrency, options.spread
+        "scale: {} rounds of (bare run, sweep) per fleet size, concurrency {}, spread {:?}; medians, and the \
+         largest peak RSS and lateness",
+        options.runs, options.concurrency, options.spread
     );
     println!(
-        "{:>8}  {:>11}  {:>9}  {:>11}  {:>6}  {:>12}  {:>10}  {:>14}  {:>12}",
+        "{:>8}  {:>11}  {:>9}  {:>11}  {:>6}  {:>12}  {:>10}  {:>14}  {:>12}  ratio per round",
         "sites", "bare s/s", "sweep s", "sweep s/s", "ratio", "µs per site", "peak RSS", "RSS per site", "max late"
     );
     for sites in [1_000, 10_000, 100_000] {
@@ -234,21 +232,38 @@ fn scale(options: &Options) {
         let fleet = Arc::new(Fleet::load(&servers.config).unwrap_or_else(|e| panic!("bench fleet: {e}")));
         let location = StoreLocation::Sqlite(dir.path().join("bench.db"));
         let client_tls = tls::client_config(None).expect("TLS config");
-        let bare = bare_client(&servers.targets, options.concurrency);
-        let (report, rss_kb) = measured_sweep(&fleet, &location, &client_tls);
-        let elapsed = report.elapsed.as_secs_f64();
-        let bare_rate = sites as f64 / bare.as_secs_f64();
+        let (mut bare_rates, mut elapsed, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut rss_kb, mut late) = (0, Duration::ZERO);
+        for _ in 0..options.runs {
+            let bare_rate = sites as f64 / bare_client(&servers.targets, options.concurrency).as_secs_f64();
+            let (report, rss) = measured_sweep(&fleet, &location, &client_tls);
+            let took = report.elapsed.as_secs_f64();
+            bare_rates.push(bare_rate);
+            elapsed.push(took);
+            ratios.push(sites as f64 / took / bare_rate);
+            rss_kb = rss_kb.max(rss);
+            late = late.max(report.schedule.max_lateness);
+        }
+        let per_round = ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
+        let elapsed = median(&mut elapsed);
         println!(
-            "{sites:>8}  {bare_rate:>11.0}  {elapsed:>9.2}  {:>11.0}  {:>6.2}  {:>12.1}  {:>7.1} MB  {:>8.0} bytes  {:>9.0} ms",
+            "{sites:>8}  {:>11.0}  {elapsed:>9.2}  {:>11.0}  {:>6.2}  {:>12.1}  {:>7.1} MB  {:>8.0} bytes  {:>9.0} ms  {per_round}",
+            median(&mut bare_rates),
             sites as f64 / elapsed,
-            sites as f64 / elapsed / bare_rate,
+            median(&mut ratios),
             elapsed * 1e6 / sites as f64,
             rss_kb as f64 / 1024.0,
             rss_kb as f64 * 1024.0 / sites as f64,
-            report.schedule.max_lateness.as_secs_f64() * 1e3
+            late.as_secs_f64() * 1e3
         );
         drop(fleet);
     }
+}
+
+/// The middle value (the upper one of an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// A sweep through the real command path, with the prober's peak RSS over it.
