@@ -148,18 +148,7 @@ fn main() {
     let analysis =
         availability::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{}", e.message));
     let customers = pdf_count.min(fleet.customers.len());
-    let slas: Vec<_> = (0..customers)
-        .map(|c| {
-            fleetprobe::analysis::sla::customer_sla(
-                &fleet,
-                c,
-                &analysis.accounts,
-                &analysis.incidents,
-                &fleet.goodwill,
-                &analysis.elapsed,
-            )
-        })
-        .collect();
+    let slas: Vec<_> = (0..customers).map(|c| analysis.customer_sla(&fleet, c)).collect();
     let rows: Vec<_> = slas.iter().map(|s| fleetprobe::report::sla::credit_row(&fleet, &period, s)).collect();
     let out = temporary.path().join("sla");
     let branding = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");

@@ -328,18 +328,7 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     .unwrap();
     let analysis =
         availability::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{}", e.message));
-    let slas: Vec<_> = (0..fleet.customers.len())
-        .map(|c| {
-            fleetprobe::analysis::sla::customer_sla(
-                &fleet,
-                c,
-                &analysis.accounts,
-                &analysis.incidents,
-                &fleet.goodwill,
-                &analysis.elapsed,
-            )
-        })
-        .collect();
+    let slas: Vec<_> = (0..fleet.customers.len()).map(|c| analysis.customer_sla(&fleet, c)).collect();
     let latency_svg = |charts: &[fleetprobe::report::pdf::SvgChart]| {
         charts.iter().find(|c| c.title == "Time to first byte").map(|c| c.svg.clone()).expect("a latency chart")
     };

@@ -180,11 +180,7 @@ fn write_reports(
     std::fs::write(&html_path, clusters::html(&report, &charts)).map_err(|e| io(&html_path, e))?;
     written.push(("cluster report (HTML, charts inline)", html_path));
 
-    let slas: Vec<sla::CustomerSla> = (0..fleet.customers.len())
-        .map(|c| {
-            sla::customer_sla(fleet, c, &analysis.accounts, &analysis.incidents, &fleet.goodwill, &analysis.elapsed)
-        })
-        .collect();
+    let slas: Vec<sla::CustomerSla> = (0..fleet.customers.len()).map(|c| analysis.customer_sla(fleet, c)).collect();
     let credits_path = dir.join("credits.csv");
     let rows: Vec<_> = slas.iter().map(|s| sla_report::credit_row(fleet, &period, s)).collect();
     let mut file = std::fs::File::create(&credits_path).map_err(|e| io(&credits_path, e))?;

@@ -35,6 +35,22 @@ impl Availability {
     pub fn coverage(&self) -> Option<f64> {
         availability::coverage(&self.history, &self.elapsed)
     }
+
+    /// A customer's SLA over this period: availability, credit and goodwill.
+    pub fn customer_sla(
+        &self,
+        fleet: &Fleet,
+        customer: crate::fleet::CustomerIdx,
+    ) -> crate::analysis::sla::CustomerSla {
+        crate::analysis::sla::customer_sla(
+            fleet,
+            customer,
+            &self.accounts,
+            &self.incidents,
+            &fleet.goodwill,
+            &self.elapsed,
+        )
+    }
 }
 
 /// Analyzes a report's period, up to its "now".

@@ -74,12 +74,7 @@ pub fn run(args: &SlaArgs) -> Result<(), CommandError> {
     };
     let store = super::open_existing_store(&fleet, &args.store)?;
     let analysis = super::availability::analyze_period(&fleet, store.as_ref(), &period)?;
-    let slas: Vec<CustomerSla> = customers
-        .iter()
-        .map(|&c| {
-            sla::customer_sla(&fleet, c, &analysis.accounts, &analysis.incidents, &fleet.goodwill, &analysis.elapsed)
-        })
-        .collect();
+    let slas: Vec<CustomerSla> = customers.iter().map(|&c| analysis.customer_sla(&fleet, c)).collect();
     let rows: Vec<CreditRow> = slas.iter().map(|s| credit_row(&fleet, &period, s)).collect();
 
     let pdf_target =
