@@ -438,16 +438,26 @@ pub async fn sleep_until(deadline: Instant) {
     tokio::time::sleep_until(deadline).await;
 }
 
-impl AsyncWrite for StampedTcp {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let stamping = this.exchange.with(|m| m.armed && m.sent.is_none());
+impl StampedTcp {
+    /// Runs one write; the first that sends request bytes once the exchange is armed stamps the
+    /// request as sent at the moment before its call.
+    fn stamped_write(
+        &mut self,
+        write: impl FnOnce(Pin<&mut TcpStream>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let stamping = self.exchange.with(|m| m.armed && m.sent.is_none());
         let before = Instant::now();
-        let poll = Pin::new(&mut this.stream).poll_write(cx, data);
+        let poll = write(Pin::new(&mut self.stream));
         if stamping && matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            this.exchange.with(|m| m.sent = Some(before));
+            self.exchange.with(|m| m.sent = Some(before));
         }
         poll
+    }
+}
+
+impl AsyncWrite for StampedTcp {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().stamped_write(|stream| stream.poll_write(cx, data))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -463,14 +473,7 @@ impl AsyncWrite for StampedTcp {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let stamping = this.exchange.with(|m| m.armed && m.sent.is_none());
-        let before = Instant::now();
-        let poll = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
-        if stamping && matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            this.exchange.with(|m| m.sent = Some(before));
-        }
-        poll
+        self.get_mut().stamped_write(|stream| stream.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

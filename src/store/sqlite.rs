@@ -1781,24 +1781,12 @@ mod tests {
                 started_at_ms: r.started_at_ms,
                 attempts: r.attempts,
                 http_status: r.http_status,
-                timings: stored_timings(&r.timings),
+                timings: columns::as_stored(&r.timings),
                 cert_not_after: r.cert_not_after,
                 detail: r.detail.clone(),
             })
             .collect();
         assert_eq!(stored, expected);
-    }
-
-    /// Timings as the columns keep them (exact below 2,048 µs, 11 significant bits above).
-    fn stored_timings(t: &Timings) -> Timings {
-        let q = |v: u32| columns::timing_value(columns::timing_code(v)).unwrap();
-        Timings {
-            dns_us: t.dns_us.map(q),
-            connect_us: t.connect_us.map(q),
-            tls_us: t.tls_us.map(q),
-            first_byte_us: t.first_byte_us.map(q),
-            total_us: q(t.total_us),
-        }
     }
 
     #[test]
