@@ -18,7 +18,9 @@ use std::time::Instant;
 
 use fleetprobe::fleet::{Fleet, StoreLocation};
 use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome, Phase, Timings};
-use fleetprobe::report::{availability, clusters, period::PeriodArgs};
+use fleetprobe::analysis::period::Availability;
+use fleetprobe::app::analyze;
+use fleetprobe::report::{clusters, period::PeriodSpec};
 use fleetprobe::store::{self, LatencyQuery, LatencyScope, RunMeta, RunSummary, histogram::RunLatencies};
 
 const CLUSTERS: usize = 20;
@@ -63,12 +65,12 @@ fn main() {
     report_store_size(&db, results);
 
     let end = jiff::Timestamp::from_millisecond(start_ms + days * 86_400_000).unwrap();
-    let period = PeriodArgs {
+    let period = PeriodSpec {
         from: Some("2026-10-01".into()),
         to: Some(end.strftime("%Y-%m-%d").to_string()),
         tz: "UTC".into(),
         now: Some(end),
-        ..PeriodArgs::default()
+        ..PeriodSpec::default()
     }
     .resolve("30d")
     .expect("period");
@@ -95,7 +97,7 @@ fn main() {
     for attempt in 1..=2 {
         let started = Instant::now();
         let analysis =
-            availability::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{}", e.message));
+            analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
         let report = clusters::build(&fleet, &period, &analysis);
         let took = started.elapsed().as_secs_f64();
         check_against_schedule(&fleet, &analysis, start_ms, days);
@@ -146,24 +148,14 @@ fn main() {
     // SLA PDFs of the first customers, as `report sla --all -o DIR` writes them.
     let started = Instant::now();
     let analysis =
-        availability::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{}", e.message));
+        analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
     let customers = pdf_count.min(fleet.customers.len());
     let slas: Vec<_> = (0..customers).map(|c| analysis.customer_sla(&fleet, c)).collect();
     let rows: Vec<_> = slas.iter().map(|s| fleetprobe::report::sla::credit_row(&fleet, &period, s)).collect();
     let out = temporary.path().join("sla");
     let branding = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
-    fleetprobe::report::sla_pdf_output::write(
-        &fleet,
-        &period,
-        &analysis,
-        &slas,
-        &rows,
-        &out,
-        true,
-        Some(&branding),
-        None,
-        store.as_ref(),
-    )
+    let branding = fleetprobe::app::sla::load_branding(Some(&branding), None).unwrap_or_else(|e| panic!("{e}"));
+    fleetprobe::app::sla::write_pdfs(&fleet, &period, &analysis, &slas, &rows, &out, true, &branding, store.as_ref())
     .unwrap_or_else(|e| panic!("{}", e.message));
     let pdfs = std::fs::read_dir(&out)
         .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "pdf"))).count())
@@ -349,7 +341,7 @@ fn report_store_size(db: &std::path::Path, results: u64) {
 
 /// The cluster report must find exactly the scheduled outages: one incident per day, on that
 /// day's cluster, 47 minutes from 10:00, hitting the scheduled sites and nothing else.
-fn check_against_schedule(fleet: &Fleet, analysis: &availability::Availability, start_ms: i64, days: i64) {
+fn check_against_schedule(fleet: &Fleet, analysis: &Availability, start_ms: i64, days: i64) {
     assert_eq!(analysis.incidents.len(), days as usize, "one incident per day");
     for (day, incident) in analysis.incidents.iter().enumerate() {
         let expected_start = start_ms + day as i64 * 86_400_000 + OUTAGE_MINUTE * MINUTE_MS;

@@ -5,7 +5,7 @@
 //! 3 runs, 256 in flight). Every site gets an HTTP check through DNS and a DNS check: two checks
 //! and three round trips. Each run first times a *bare client* over the same sites with the same
 //! concurrency (one DNS query, connect, one GET read to the end, one more DNS query; no
-//! bookkeeping, no storage), then the real sweep (`cli::run_probe`: checks, timings, the store),
+//! bookkeeping, no storage), then the real sweep (`app::probe::run_probe`: checks, timings, the store),
 //! and prints both rates and their ratio, so the figure holds on a noisy machine.
 //!
 //! The fleet's servers (4 clusters of HTTP virtual hosts and an authoritative DNS server) run in
@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use fleetprobe::cli::{ProbeReport, run_probe};
+use fleetprobe::app::probe::{ProbeReport, run_probe};
 use fleetprobe::fleet::{Fleet, StoreLocation};
 use fleetprobe::probe::{CheckKind, Phase, tls};
 use fleetprobe::servers::http::ResponseTimes;

@@ -6,6 +6,7 @@
 //! the demo and the tests probe; `cli` wires the commands together.
 
 pub mod analysis;
+pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod fleet;

@@ -276,7 +276,8 @@ fn sla_credits_and_pdfs_for_every_customer() {
 fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     use fleetprobe::report::chart::Chart;
     use fleetprobe::report::sla_charts::LatencyCharts;
-    use fleetprobe::report::{availability, latency, period::PeriodArgs, sla_pdf_output};
+    use fleetprobe::app::analyze;
+    use fleetprobe::report::{latency, period::PeriodSpec, sla_document};
     use fleetprobe::store::LatencyScope;
 
     let dir = tempfile::tempdir().unwrap();
@@ -317,17 +318,17 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
 
     let fleet = fleetprobe::fleet::Fleet::load(&dir.path().join("fleet.toml")).unwrap();
     let store = fleetprobe::store::open(&fleet.store).unwrap();
-    let period = PeriodArgs {
+    let period = PeriodSpec {
         from: Some("2026-10-01".into()),
         to: Some("2026-10-07".into()),
         tz: "UTC".into(),
         now: Some("2026-10-08T00:00:00Z".parse().unwrap()),
-        ..PeriodArgs::default()
+        ..PeriodSpec::default()
     }
     .resolve("30d")
     .unwrap();
     let analysis =
-        availability::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{}", e.message));
+        analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
     let slas: Vec<_> = (0..fleet.customers.len()).map(|c| analysis.customer_sla(&fleet, c)).collect();
     let latency_svg = |charts: &[fleetprobe::report::pdf::SvgChart]| {
         charts.iter().find(|c| c.title == "Time to first byte").map(|c| c.svg.clone()).expect("a latency chart")
@@ -335,9 +336,9 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     let mut shared = LatencyCharts::default();
     let mut drawn = Vec::new();
     for sla in &slas {
-        let together = sla_pdf_output::document(&fleet, &period, &analysis, sla, store.as_ref(), &mut shared);
+        let together = sla_document::document(&fleet, &period, &analysis, sla, store.as_ref(), &mut shared);
         let alone =
-            sla_pdf_output::document(&fleet, &period, &analysis, sla, store.as_ref(), &mut LatencyCharts::default());
+            sla_document::document(&fleet, &period, &analysis, sla, store.as_ref(), &mut LatencyCharts::default());
         assert_eq!(latency_svg(&together.charts), latency_svg(&alone.charts), "customer {}", together.customer_id);
         drawn.push(latency_svg(&together.charts));
     }
@@ -352,7 +353,7 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
         &[scope],
         fleetprobe::probe::CheckKind::Http,
         None,
-        latency::KindArg::Bands,
+        latency::ChartKind::Bands,
         &period,
     )
     .unwrap()

@@ -19,6 +19,7 @@ pub mod availability;
 pub mod incidents;
 pub mod latency;
 pub mod outages;
+pub mod period;
 pub mod sla;
 
 use crate::fleet::{Fleet, MaintenanceScope, SiteIdx};

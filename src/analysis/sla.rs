@@ -11,16 +11,7 @@ use super::availability::{Account, total};
 use super::incidents::Incident;
 use super::outages::SiteHistory;
 use super::{MINUTE_MS, Span};
-use crate::fleet::{CustomerIdx, Fleet, SiteIdx};
-
-/// A goodwill credit granted for an incident, from the configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Goodwill {
-    pub incident: String,
-    /// Months of the monthly fee credited to every affected customer.
-    pub months: f64,
-    pub note: String,
-}
+use crate::fleet::{CustomerIdx, Fleet, Goodwill, SiteIdx};
 
 /// One customer's SLA for one period.
 #[derive(Debug, Clone, PartialEq)]

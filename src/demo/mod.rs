@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::cli::{CommandError, run_probe};
+use crate::app::Error;
+use crate::app::probe::{ProbeReport, run_probe};
 use crate::fleet::{Fleet, SiteIdx, StoreLocation};
 use crate::probe::{CheckKind, Failure, tls};
 use crate::servers::{self, ServerHandle, dns::NameBehavior, http::Behavior, pki};
@@ -31,19 +32,6 @@ pub const EXAMPLE_FILES: &[(&str, &str)] = &[
     ("reports/branding.toml", include_str!("../../reports/branding.toml")),
     ("reports/logo.svg", include_str!("../../reports/logo.svg")),
 ];
-
-#[derive(clap::Args)]
-pub struct DemoArgs {
-    /// Directory for the demo's configuration, inventory, store and reports [default: a new temporary directory]
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-    /// The scenario to play [default: the built-in probes/demo-scenario.toml]
-    #[arg(long, conflicts_with = "once")]
-    pub scenario: Option<PathBuf>,
-    /// One sweep with a few sites broken on purpose, and what the prober found
-    #[arg(long)]
-    pub once: bool,
-}
 
 /// One way a demo site is broken, and what the prober must find for each of its checks.
 #[derive(Debug, Clone)]
@@ -65,29 +53,31 @@ pub enum FaultKind {
     WrongAnswer,
 }
 
-pub fn run(args: &DemoArgs) -> Result<(), CommandError> {
-    let dir = match &args.dir {
-        Some(dir) => dir.clone(),
+/// Runs the demo in `dir` (a new temporary directory when `None`): the scenario (the built-in
+/// one unless `scenario` names a file), or with `once` a single sweep with a few sites broken.
+pub fn run(dir: Option<&Path>, scenario: Option<&Path>, once: bool) -> Result<(), Error> {
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
         None => std::env::temp_dir().join(format!("fleetprobe-demo-{}", std::process::id())),
     };
-    if args.once { run_once(&dir) } else { showcase::run(&dir, args.scenario.as_deref()) }
+    if once { run_once(&dir) } else { showcase::run(&dir, scenario) }
 }
 
-fn run_once(dir: &Path) -> Result<(), CommandError> {
+fn run_once(dir: &Path) -> Result<(), Error> {
     let dir = dir.to_path_buf();
     let config_path = write_example(&dir)?;
-    let fleet = Fleet::load(&config_path).map_err(|e| CommandError::config(format!("demo fleet: {e}")))?;
+    let fleet = Fleet::load(&config_path).map_err(|e| Error::config(format!("demo fleet: {e}")))?;
     let fleet = Arc::new(fleet);
     let faults = choose_faults(&fleet);
 
-    let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| CommandError::internal(format!("demo CA: {e}")))?;
+    let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| Error::internal(format!("demo CA: {e}")))?;
     std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem())
-        .map_err(|e| CommandError::internal(format!("{}: {e}", dir.join("demo-ca.pem").display())))?;
+        .map_err(|e| Error::internal(format!("{}: {e}", dir.join("demo-ca.pem").display())))?;
     let servers_runtime = servers_runtime()?;
     let servers = servers_runtime.block_on(serve_fleet(&fleet, &faults, &ca))?;
 
     let store = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
-    let tls = tls::client_config_with_roots(ca.roots()).map_err(CommandError::internal)?;
+    let tls = tls::client_config_with_roots(ca.roots()).map_err(Error::internal)?;
     let progress = std::io::stderr().is_terminal();
     let report = run_probe(fleet.clone(), &store, tls, None, progress)?;
     drop(servers);
@@ -103,7 +93,7 @@ fn run_once(dir: &Path) -> Result<(), CommandError> {
         .collect();
     let unexpected = found.keys().filter(|(site, _)| !faults.iter().any(|f| f.site == *site)).count();
     if !missed.is_empty() || unexpected > 0 {
-        return Err(CommandError::internal(format!(
+        return Err(Error::internal(format!(
             "the demo's findings differ from its faults ({unexpected} unexpected failures): {}",
             missed.join("; ")
         )));
@@ -112,18 +102,18 @@ fn run_once(dir: &Path) -> Result<(), CommandError> {
 }
 
 /// One worker thread serves the whole demo fleet, beside the prober's own runtime.
-fn servers_runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+fn servers_runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("demo-servers")
         .enable_all()
         .build()
-        .map_err(|e| CommandError::internal(format!("cannot start the demo servers' runtime: {e}")))
+        .map_err(|e| Error::internal(format!("cannot start the demo servers' runtime: {e}")))
 }
 
 /// Writes the embedded example fleet into `dir`; returns the configuration's path.
-fn write_example(dir: &Path) -> Result<PathBuf, CommandError> {
-    let io = |path: &Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
+fn write_example(dir: &Path) -> Result<PathBuf, Error> {
+    let io = |path: &Path, e: std::io::Error| Error::internal(format!("{}: {e}", path.display()));
     for (name, text) in EXAMPLE_FILES {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
@@ -192,7 +182,7 @@ pub struct DemoServers {
 }
 
 /// Starts the web frontends and nameservers of the fleet, with the faults applied.
-async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Result<DemoServers, CommandError> {
+async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Result<DemoServers, Error> {
     let fault_of: HashMap<SiteIdx, FaultKind> = faults.iter().map(|f| (f.site, f.kind)).collect();
     let dead_address: IpAddr = [127, 0, 9, 9].into();
 
@@ -228,12 +218,12 @@ async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Resul
     }
     let all_addresses = listeners.keys().map(|(ip, _, _)| *ip).chain(nameservers.iter().map(|a| a.ip()));
     if let Some(ip) = all_addresses.clone().find(|ip| !ip.is_loopback()) {
-        return Err(CommandError::config(format!("the demo serves loopback addresses only; {ip} is not one")));
+        return Err(Error::config(format!("the demo serves loopback addresses only; {ip} is not one")));
     }
 
     let mut handles = Vec::new();
     let bind_error = |addr: SocketAddr, e: std::io::Error| {
-        CommandError::internal(format!("cannot serve {addr}: {e} (is another demo running?)"))
+        Error::internal(format!("cannot serve {addr}: {e} (is another demo running?)"))
     };
     for address in nameservers {
         handles.push(servers::dns::spawn(address, zone.clone()).await.map_err(|e| bind_error(address, e))?);
@@ -262,10 +252,7 @@ async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Resul
         }
         let tls_config = if tls {
             let groups = [(valid_names, pki::Validity::Current), (expired_names, pki::Validity::Expired)];
-            Some(
-                ca.server_config_by_name(&groups)
-                    .map_err(|e| CommandError::internal(format!("demo certificates: {e}")))?,
-            )
+            Some(ca.server_config_by_name(&groups).map_err(|e| Error::internal(format!("demo certificates: {e}")))?)
         } else {
             None
         };
@@ -291,8 +278,8 @@ fn demo_page(fleet: &Fleet, idx: SiteIdx) -> String {
 type Findings = BTreeMap<(SiteIdx, CheckKind), (Failure, String)>;
 
 /// The failed checks of a run, read back from the store.
-fn failed_checks(fleet: &Fleet, location: &StoreLocation, run_id: store::RunId) -> Result<Findings, CommandError> {
-    let store = store::open(location).map_err(|e| CommandError::store(e.to_string()))?;
+fn failed_checks(fleet: &Fleet, location: &StoreLocation, run_id: store::RunId) -> Result<Findings, Error> {
+    let store = store::open(location).map_err(|e| Error::store(e.to_string()))?;
     let index: HashMap<&str, SiteIdx> = fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     let mut found = BTreeMap::new();
     let filter = ResultFilter { run_id: Some(run_id), failed_only: true, ..ResultFilter::default() };
@@ -303,7 +290,7 @@ fn failed_checks(fleet: &Fleet, location: &StoreLocation, run_id: store::RunId) 
             }
             Ok(())
         })
-        .map_err(|e| CommandError::store(e.to_string()))?;
+        .map_err(|e| Error::store(e.to_string()))?;
     Ok(found)
 }
 
@@ -311,7 +298,7 @@ fn print_findings(
     fleet: &Fleet,
     faults: &[Fault],
     found: &Findings,
-    report: &crate::cli::ProbeReport,
+    report: &ProbeReport,
     dir: &Path,
     config_path: &Path,
 ) {

@@ -8,26 +8,27 @@ use std::sync::Arc;
 use super::scenario::{FaultKind, Scenario};
 use super::{DemoServers, demo_page, serve_fleet, servers_runtime, write_example};
 use crate::analysis::sla;
-use crate::cli::{CommandError, run_probe};
+use crate::app::Error;
+use crate::app::probe::run_probe;
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::{CheckKind, Phase, tls};
 use crate::report::chart::{self, ChartSize};
-use crate::report::latency::{KindArg, build_chart};
+use crate::report::latency::{ChartKind, build_chart};
 use crate::report::pdf::{self, Branding};
 use crate::report::period::Period;
-use crate::report::{availability, clusters, sla as sla_report, sla_pdf_output, status};
+use crate::report::{clusters, sla as sla_report, sla_document};
 use crate::servers::dns::NameBehavior;
 use crate::servers::http::Behavior;
 use crate::servers::pki;
 use crate::store::{self, LatencyScope};
 
-pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), CommandError> {
+pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     let started = std::time::Instant::now();
     let config_path = write_example(dir)?;
     let (scenario_path, scenario_text) = match scenario_path {
         Some(path) => (
             path.to_path_buf(),
-            std::fs::read_to_string(path).map_err(|e| CommandError::config(format!("{}: {e}", path.display())))?,
+            std::fs::read_to_string(path).map_err(|e| Error::config(format!("{}: {e}", path.display())))?,
         ),
         None => (
             dir.join("demo-scenario.toml"),
@@ -39,19 +40,19 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), CommandError>
     };
     // The scenario's runs are real sweeps back to back: no spread, no retries, and the interval
     // the scenario simulates, written into the demo's configuration so that reports agree.
-    let fleet_probe = Fleet::load(&config_path).map_err(|e| CommandError::config(format!("demo fleet: {e}")))?;
+    let fleet_probe = Fleet::load(&config_path).map_err(|e| Error::config(format!("demo fleet: {e}")))?;
     let scenario = Scenario::parse(&scenario_path, &scenario_text, &fleet_probe)
-        .map_err(|e| CommandError::config(format!("demo scenario:\n{e}")))?;
-    let config = std::fs::read_to_string(&config_path).map_err(|e| CommandError::internal(e.to_string()))?;
+        .map_err(|e| Error::config(format!("demo scenario:\n{e}")))?;
+    let config = std::fs::read_to_string(&config_path).map_err(|e| Error::internal(e.to_string()))?;
     let config = config
         .replace("interval = \"60s\"", &format!("interval = \"{}s\"", scenario.interval.as_secs()))
         .replace("spread = \"2s\"", "spread = \"0s\"")
         .replace("retries = 1 ", "retries = 0 ");
-    std::fs::write(&config_path, config).map_err(|e| CommandError::internal(e.to_string()))?;
-    let fleet = Arc::new(Fleet::load(&config_path).map_err(|e| CommandError::config(format!("demo fleet: {e}")))?);
+    std::fs::write(&config_path, config).map_err(|e| Error::internal(e.to_string()))?;
+    let fleet = Arc::new(Fleet::load(&config_path).map_err(|e| Error::config(format!("demo fleet: {e}")))?);
 
-    let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| CommandError::internal(format!("demo CA: {e}")))?;
-    std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem()).map_err(|e| CommandError::internal(e.to_string()))?;
+    let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| Error::internal(format!("demo CA: {e}")))?;
+    std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem()).map_err(|e| Error::internal(e.to_string()))?;
     let servers_runtime = servers_runtime()?;
     let servers = servers_runtime.block_on(serve_fleet(&fleet, &[], &ca))?;
     let pages: Vec<String> = (0..fleet.sites.len()).map(|i| demo_page(&fleet, i)).collect();
@@ -62,7 +63,7 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), CommandError>
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
-    let client_tls = tls::client_config_with_roots(ca.roots()).map_err(CommandError::internal)?;
+    let client_tls = tls::client_config_with_roots(ca.roots()).map_err(Error::internal)?;
 
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(u64::from(scenario.runs));
@@ -76,7 +77,7 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), CommandError>
     for n in 0..scenario.runs {
         let at_ms = scenario.run_at(n);
         apply(&fleet, &servers, &scenario, &pages, at_ms);
-        let at = jiff::Timestamp::from_millisecond(at_ms).map_err(|e| CommandError::internal(e.to_string()))?;
+        let at = jiff::Timestamp::from_millisecond(at_ms).map_err(|e| Error::internal(e.to_string()))?;
         if let Some(bar) = &bar {
             bar.set_message(at.strftime("%Y-%m-%d %H:%M").to_string());
         }
@@ -155,10 +156,10 @@ fn write_reports(
     fleet: &Fleet,
     location: &StoreLocation,
     scenario: &Scenario,
-) -> Result<Vec<(&'static str, PathBuf)>, CommandError> {
-    let io = |path: &Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
+) -> Result<Vec<(&'static str, PathBuf)>, Error> {
+    let io = |path: &Path, e: std::io::Error| Error::internal(format!("{}: {e}", path.display()));
     let end_ms = scenario.run_at(scenario.runs);
-    let ts = |ms: i64| jiff::Timestamp::from_millisecond(ms).map_err(|e| CommandError::internal(e.to_string()));
+    let ts = |ms: i64| jiff::Timestamp::from_millisecond(ms).map_err(|e| Error::internal(e.to_string()));
     let period = Period {
         start: ts(scenario.start_ms)?,
         end: ts(end_ms)?,
@@ -170,8 +171,8 @@ fn write_reports(
         tz: jiff::tz::TimeZone::UTC,
         now: ts(end_ms)?,
     };
-    let store = store::open(location).map_err(|e| CommandError::store(e.to_string()))?;
-    let analysis = availability::analyze_period(fleet, store.as_ref(), &period)?;
+    let store = store::open(location)?;
+    let analysis = crate::app::analyze::analyze_period(fleet, store.as_ref(), &period)?;
     let mut written = Vec::new();
 
     let report = clusters::build(fleet, &period, &analysis);
@@ -193,8 +194,8 @@ fn write_reports(
             .cmp(&a.total_credit_cents())
             .then(a.availability.unwrap_or(1.0).total_cmp(&b.availability.unwrap_or(1.0)))
     }) {
-        let branding = Branding::load(Some(&dir.join("reports"))).map_err(|e| CommandError::config(e.to_string()))?;
-        let doc = sla_pdf_output::document(
+        let branding = Branding::load(Some(&dir.join("reports"))).map_err(|e| Error::config(e.to_string()))?;
+        let doc = sla_document::document(
             fleet,
             &period,
             &analysis,
@@ -202,7 +203,7 @@ fn write_reports(
             store.as_ref(),
             &mut crate::report::sla_charts::LatencyCharts::default(),
         );
-        let bytes = pdf::render_sla_pdf(&doc, &branding).map_err(|e| CommandError::internal(e.to_string()))?;
+        let bytes = pdf::render_sla_pdf(&doc, &branding).map_err(|e| Error::internal(e.to_string()))?;
         let path = dir.join(format!("sla-{}.pdf", fleet.customers[worst.customer].id));
         std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
         written.push(("SLA PDF of the worst-hit customer", path));
@@ -211,15 +212,15 @@ fn write_reports(
     // The public status page as of the scenario's end, with bars for the days it covers.
     let day = |ms: i64| ms.div_euclid(24 * 3600 * 1000);
     let days = u32::try_from(day(end_ms) - day(scenario.start_ms) + 1).unwrap_or(90).clamp(1, 90);
-    let index = status::write(fleet, store.as_ref(), &dir.join("status"), end_ms, days)?;
+    let index = crate::app::status::write(fleet, store.as_ref(), &dir.join("status"), end_ms, days)?;
     written.push(("public status page (and its Atom feed)", index));
 
-    for (kind, name) in [(KindArg::Bands, "bands"), (KindArg::Heatmap, "heatmap")] {
+    for (kind, name) in [(ChartKind::Bands, "bands"), (ChartKind::Heatmap, "heatmap")] {
         let scope = LatencyScope::Cluster("lon-1".into());
         if let Ok(chart) = build_chart(store.as_ref(), &[scope], CheckKind::Http, Some(Phase::FirstByte), kind, &period)
         {
             let path = dir.join(format!("latency-lon-1-{name}.png"));
-            chart::write_file(&chart, &path, ChartSize::default()).map_err(|e| CommandError::internal(e.0))?;
+            chart::write_file(&chart, &path, ChartSize::default()).map_err(|e| Error::internal(e.0))?;
             written.push(if name == "bands" {
                 ("latency of the slow cluster (percentile bands)", path)
             } else {

@@ -448,7 +448,7 @@ pub(crate) struct Parsed {
     pub control: Control,
     pub retention: Retention,
     pub analysis: AnalysisSettings,
-    pub goodwill: Vec<crate::analysis::sla::Goodwill>,
+    pub goodwill: Vec<super::Goodwill>,
     pub status: StatusSettings,
     raw_maintenance: Vec<RawMaintenance>,
 }
@@ -667,11 +667,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
                 format!("{} is not a number of months from 0 to 24", g.months.get_ref()),
             ));
         }
-        goodwill.push(crate::analysis::sla::Goodwill {
-            incident: id.to_string(),
-            months: *g.months.get_ref(),
-            note: g.note.clone(),
-        });
+        goodwill.push(super::Goodwill { incident: id.to_string(), months: *g.months.get_ref(), note: g.note.clone() });
     }
 
     let status = status_settings(&raw.status, &at, errors);

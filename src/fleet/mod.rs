@@ -46,7 +46,7 @@ pub struct Fleet {
     pub retention: Retention,
     pub analysis: AnalysisSettings,
     /// Goodwill credits granted per incident.
-    pub goodwill: Vec<crate::analysis::sla::Goodwill>,
+    pub goodwill: Vec<Goodwill>,
     /// The public status page's settings (`[status]`).
     pub status: StatusSettings,
 }
@@ -169,6 +169,15 @@ pub enum ExpectedAddresses {
     Any,
     /// Exactly these addresses (every answered address must be one of them).
     List(Vec<IpAddr>),
+}
+
+/// A goodwill credit granted for an incident, from the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goodwill {
+    pub incident: String,
+    /// Months of the monthly fee credited to every affected customer.
+    pub months: f64,
+    pub note: String,
 }
 
 /// Which checks run for a site.

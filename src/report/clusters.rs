@@ -3,28 +3,13 @@
 
 use serde::Serialize;
 
-use super::availability::Availability;
-use super::period::{Period, PeriodArgs};
-use super::table::{Align, Format, Table, duration, escape_html, percent};
+use super::period::Period;
+use super::render::{Render, write_json};
+use super::table::{Align, Table, duration, escape_html, percent};
 use crate::analysis::availability;
 use crate::analysis::incidents::Incident;
-use crate::cli::{CommandError, ConfigArgs, StoreArgs};
+use crate::analysis::period::Availability;
 use crate::fleet::Fleet;
-
-#[derive(clap::Args)]
-pub struct ClustersArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
-    #[command(flatten)]
-    pub period: PeriodArgs,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
-    /// Write to this file instead of standard output
-    #[arg(short, long)]
-    pub output: Option<std::path::PathBuf>,
-}
 
 #[derive(Serialize)]
 pub struct ClusterReport {
@@ -37,6 +22,9 @@ pub struct ClusterReport {
     pub invalid_runs: u32,
     pub clusters: Vec<ClusterRow>,
     pub incidents: Vec<IncidentRow>,
+    /// Inline SVG charts per cluster for the HTML page (see [`charts`]); empty elsewhere.
+    #[serde(skip)]
+    pub charts: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Serialize)]
@@ -87,25 +75,6 @@ pub struct IncidentRow {
     pub overrun_minutes: i64,
 }
 
-pub fn run(args: &ClustersArgs) -> Result<(), CommandError> {
-    let fleet = crate::cli::load_fleet(&args.config)?;
-    let period = args.period.resolve("30d").map_err(CommandError::config)?;
-    let store = super::open_existing_store(&fleet, &args.store)?;
-    let analysis = super::availability::analyze_period(&fleet, store.as_ref(), &period)?;
-    let report = build(&fleet, &period, &analysis);
-    let mut out = super::output(args.output.as_deref())?;
-    let written = match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other).and_then(|_| writeln!(out))
-        }
-        Format::Csv => cluster_table(&report).write_csv(&mut out),
-        Format::Table => write!(out, "{}", text(&report)),
-        Format::Markdown => write!(out, "{}", markdown(&report)),
-        Format::Html => write!(out, "{}", html(&report, &charts(&fleet, &period, &analysis, store.as_ref()))),
-    };
-    written.and_then(|_| out.flush()).map_err(|e| CommandError::internal(format!("writing the report: {e}")))
-}
-
 pub fn build(fleet: &Fleet, period: &Period, analysis: &Availability) -> ClusterReport {
     let clusters = availability::clusters(fleet, &analysis.accounts);
     let minutes = crate::analysis::outages::minutes;
@@ -150,6 +119,7 @@ pub fn build(fleet: &Fleet, period: &Period, analysis: &Availability) -> Cluster
         invalid_runs: analysis.history.invalid_runs,
         clusters: rows,
         incidents: analysis.incidents.iter().map(|i| incident_row(fleet, period, i)).collect(),
+        charts: Vec::new(),
     }
 }
 
@@ -289,6 +259,24 @@ pub fn text(r: &ClusterReport) -> String {
     out
 }
 
+impl Render for ClusterReport {
+    fn text(&self) -> String {
+        text(self)
+    }
+    fn csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        cluster_table(self).write_csv(out)
+    }
+    fn json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        write_json(out, self)
+    }
+    fn markdown(&self) -> String {
+        markdown(self)
+    }
+    fn html(&self) -> String {
+        html(self, &self.charts)
+    }
+}
+
 fn markdown(r: &ClusterReport) -> String {
     let mut out = format!("# {}\n", headline(r).replace('\n', "\n\n"));
     out.push_str(&cluster_table(r).markdown());
@@ -331,7 +319,7 @@ pub fn charts(
                 &[scope],
                 crate::probe::CheckKind::Http,
                 Some(crate::probe::Phase::FirstByte),
-                super::latency::KindArg::Bands,
+                super::latency::ChartKind::Bands,
                 period,
             ) && let Ok(svg) = super::chart::render_svg(&bands, size)
             {

@@ -6,77 +6,37 @@
 //! them or hands them to `report::chart`.
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use clap::ValueEnum;
 use serde::Serialize;
 
+use super::ReportError;
+use super::render::{Render, write_json};
+use super::table::{Align, Table};
 use crate::analysis::latency::{self as analysis, Percentiles};
-use crate::cli::{CommandError, ConfigArgs, StoreArgs};
-use crate::fleet::Fleet;
 use crate::probe::{CheckKind, Phase};
-use crate::report::chart::{self, Chart, ChartSize};
-use crate::report::period::{Period, PeriodArgs};
-use crate::store::{LatencyQuery, LatencyScope, Store, StoreError};
+use crate::report::chart::{self, Chart};
+use crate::report::period::Period;
+use crate::store::{LatencyQuery, LatencyScope, Store};
 
-#[derive(clap::Args)]
-pub struct LatencyArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// A cluster (repeat, or separate with commas, to compare clusters)
-    #[arg(long, value_delimiter = ',', required_unless_present = "site", conflicts_with = "site")]
-    pub cluster: Vec<String>,
-    /// A site id (repeat, or separate with commas, to compare sites)
-    #[arg(long, value_delimiter = ',')]
-    pub site: Vec<String>,
-    /// Which check's latencies
-    #[arg(long, value_enum, default_value = "http")]
-    pub check: CheckArg,
-    #[command(flatten)]
-    pub period: PeriodArgs,
-    /// One row per hour or day instead of one for the whole period (tables)
-    #[arg(long, value_enum)]
-    pub by: Option<ByArg>,
-    /// Table format
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: FormatArg,
-    /// Draw a chart instead of a table (needs -o FILE.png or FILE.svg)
-    #[arg(long, value_enum)]
-    pub kind: Option<KindArg>,
-    /// The phase charted by bands, heatmap and cdf [default: first_byte for http, dns for dns]
-    #[arg(long, value_parser = parse_phase)]
-    pub phase: Option<Phase>,
-    /// Write here: FILE.png or FILE.svg for a chart, any other name for the table
-    #[arg(short, long)]
-    pub output: Option<PathBuf>,
-    /// Chart size in pixels
-    #[arg(long, default_value = "1000x500", value_parser = parse_size)]
-    pub size: ChartSize,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum CheckArg {
-    Http,
-    Dns,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ByArg {
+/// Rows per bucket of time instead of one for the whole period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
     Hour,
     Day,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum FormatArg {
-    Table,
-    Csv,
-    Json,
+impl By {
+    pub fn bucket_ms(self) -> i64 {
+        match self {
+            By::Hour => crate::store::rollup::HOUR_MS,
+            By::Day => crate::store::rollup::DAY_MS,
+        }
+    }
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum KindArg {
+/// The latency charts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChartKind {
     /// p50 line with p90, p99 and max bands over time (SmokePing style)
     Bands,
     /// distribution over time: time × log latency, colour = checks
@@ -85,31 +45,6 @@ pub enum KindArg {
     Phases,
     /// cumulative distribution, one line per cluster or site
     Cdf,
-}
-
-fn parse_phase(text: &str) -> Result<Phase, String> {
-    Phase::parse(text)
-        .filter(|p| *p != Phase::Body)
-        .ok_or_else(|| format!("`{text}` is not a phase; expected dns, connect, tls, first_byte or total"))
-}
-
-fn parse_size(text: &str) -> Result<ChartSize, String> {
-    let bad = || format!("`{text}` is not a size; expected WIDTHxHEIGHT such as 1000x500");
-    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (width, height) = (w.trim().parse::<u32>().map_err(|_| bad())?, h.trim().parse::<u32>().map_err(|_| bad())?);
-    if !(200..=8000).contains(&width) || !(150..=8000).contains(&height) {
-        return Err(format!("{text}: expected a width of 200 to 8000 and a height of 150 to 8000 pixels"));
-    }
-    Ok(ChartSize { width, height })
-}
-
-impl CheckArg {
-    fn kind(self) -> CheckKind {
-        match self {
-            CheckArg::Http => CheckKind::Http,
-            CheckArg::Dns => CheckKind::Dns,
-        }
-    }
 }
 
 /// Phases a check kind records, in the order they happen.
@@ -133,73 +68,11 @@ pub struct LatencyRow {
     pub figures: Percentiles,
 }
 
-pub fn run(args: &LatencyArgs) -> Result<(), CommandError> {
-    let fleet = crate::cli::load_fleet(&args.config)?;
-    let period = args.period.resolve("24h").map_err(CommandError::config)?;
-    let scopes = scopes(&fleet, args)?;
-    let store = crate::report::open_existing_store(&fleet, &args.store)?;
-    let check = args.check.kind();
-    let chart_path = args.output.as_ref().filter(|p| chart::ChartFormat::from_path(p).is_ok());
-    match (args.kind, chart_path) {
-        (Some(kind), Some(path)) => {
-            let chart = build_chart(store.as_ref(), &scopes, check, args.phase, kind, &period)?;
-            chart::write_file(&chart, path, args.size).map_err(|e| CommandError::internal(e.to_string()))
-        }
-        (Some(_), None) => Err(CommandError::config(
-            "--kind draws a chart: give -o FILE.png or -o FILE.svg (the extension picks the format)",
-        )),
-        (None, Some(path)) => Err(CommandError::config(format!(
-            "-o {}: a chart needs --kind bands, heatmap, phases or cdf",
-            path.display()
-        ))),
-        (None, None) => {
-            let bucket_ms = args.by.map(|by| match by {
-                ByArg::Hour => crate::store::rollup::HOUR_MS,
-                ByArg::Day => crate::store::rollup::DAY_MS,
-            });
-            let rows = table_rows(store.as_ref(), &scopes, check, &period, bucket_ms)?;
-            write_table(args, &rows, &period)
-        }
-    }
-}
-
-/// The scopes asked for, checked against the fleet so a typo is an error rather than no data.
-fn scopes(fleet: &Fleet, args: &LatencyArgs) -> Result<Vec<LatencyScope>, CommandError> {
-    let mut scopes = Vec::new();
-    for name in &args.cluster {
-        if fleet.cluster_index(name).is_none() {
-            let known: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
-            return Err(CommandError::config(format!(
-                "--cluster: unknown cluster `{name}`; expected one of: {}",
-                known.join(", ")
-            )));
-        }
-        scopes.push(LatencyScope::Cluster(name.clone()));
-    }
-    for id in &args.site {
-        if fleet.site_index(id).is_none() {
-            return Err(CommandError::config(format!(
-                "--site: unknown site `{id}`; expected a site id from {}",
-                fleet.config_path.display()
-            )));
-        }
-        scopes.push(LatencyScope::Site(id.clone()));
-    }
-    if scopes.is_empty() {
-        return Err(CommandError::config("give --cluster NAME or --site ID"));
-    }
-    Ok(scopes)
-}
-
 pub fn scope_name(scope: &LatencyScope) -> String {
     match scope {
         LatencyScope::Cluster(name) => format!("cluster {name}"),
         LatencyScope::Site(id) => format!("site {id}"),
     }
-}
-
-fn store_error(e: StoreError) -> CommandError {
-    CommandError::store(e.to_string())
 }
 
 /// Reads merged histograms for one scope, check and phase, bucket by bucket.
@@ -211,7 +84,7 @@ fn each_bucket(
     period: &Period,
     bucket_ms: Option<i64>,
     each: &mut dyn FnMut(crate::store::TimedHistogram),
-) -> Result<(), CommandError> {
+) -> Result<(), ReportError> {
     let query = LatencyQuery {
         scope: scope.clone(),
         check,
@@ -220,12 +93,10 @@ fn each_bucket(
         to_ms: period.elapsed_end_ms(),
         bucket_ms,
     };
-    store
-        .latency_histograms(&query, &mut |bucket| {
-            each(bucket);
-            Ok(())
-        })
-        .map_err(store_error)
+    Ok(store.latency_histograms(&query, &mut |bucket| {
+        each(bucket);
+        Ok(())
+    })?)
 }
 
 pub fn table_rows(
@@ -234,7 +105,7 @@ pub fn table_rows(
     check: CheckKind,
     period: &Period,
     bucket_ms: Option<i64>,
-) -> Result<Vec<LatencyRow>, CommandError> {
+) -> Result<Vec<LatencyRow>, ReportError> {
     let mut rows = Vec::new();
     for scope in scopes {
         for &phase in phases_of(check) {
@@ -244,8 +115,8 @@ pub fn table_rows(
                         scope: scope_name(scope),
                         check: check.as_str(),
                         phase: phase.as_str(),
-                        from: crate::cli::format_ms(bucket.start_ms),
-                        to: crate::cli::format_ms(bucket.end_ms),
+                        from: super::format_ms(bucket.start_ms),
+                        to: super::format_ms(bucket.end_ms),
                         figures,
                     });
                 }
@@ -259,87 +130,103 @@ pub fn table_rows(
     Ok(rows)
 }
 
-fn write_table(args: &LatencyArgs, rows: &[LatencyRow], period: &Period) -> Result<(), CommandError> {
-    let sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| CommandError::internal(format!("{}: {e}", path.display())))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    let write_error = |e: std::io::Error| CommandError::internal(format!("writing the latency report: {e}"));
-    let mut out = sink;
-    let by = args.by.is_some();
-    match args.format {
-        FormatArg::Json => {
-            serde_json::to_writer_pretty(&mut out, rows).map_err(|e| CommandError::internal(e.to_string()))?;
-            writeln!(out).map_err(write_error)?;
+/// Percentiles of one check's phases, per scope, for the period or per bucket of it.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct LatencyTable {
+    pub rows: Vec<LatencyRow>,
+    #[serde(skip)]
+    pub check: CheckKind,
+    #[serde(skip)]
+    pub period: Period,
+    /// Rows are per bucket of time.
+    #[serde(skip)]
+    pub by: bool,
+}
+
+impl LatencyTable {
+    fn table(&self) -> Table {
+        let mut t = Table::new(&[
+            ("scope", Align::Left),
+            ("check", Align::Left),
+            ("phase", Align::Left),
+            ("from", Align::Left),
+            ("to", Align::Left),
+            ("count", Align::Right),
+            ("p50_ms", Align::Right),
+            ("p90_ms", Align::Right),
+            ("p99_ms", Align::Right),
+            ("max_ms", Align::Right),
+            ("mean_ms", Align::Right),
+        ]);
+        for r in &self.rows {
+            let f = &r.figures;
+            t.push(vec![
+                r.scope.clone(),
+                r.check.to_string(),
+                r.phase.to_string(),
+                r.from.clone(),
+                r.to.clone(),
+                f.count.to_string(),
+                format!("{:.3}", f.p50_ms),
+                format!("{:.3}", f.p90_ms),
+                format!("{:.3}", f.p99_ms),
+                format!("{:.3}", f.max_ms),
+                format!("{:.3}", f.mean_ms),
+            ]);
         }
-        FormatArg::Csv => {
-            let mut csv = csv::Writer::from_writer(&mut out);
-            let header =
-                ["scope", "check", "phase", "from", "to", "count", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms"];
-            csv.write_record(header).map_err(|e| CommandError::internal(e.to_string()))?;
-            for r in rows {
-                let f = &r.figures;
-                let cells = [
-                    r.scope.clone(),
-                    r.check.to_string(),
-                    r.phase.to_string(),
-                    r.from.clone(),
-                    r.to.clone(),
-                    f.count.to_string(),
-                    format!("{:.3}", f.p50_ms),
-                    format!("{:.3}", f.p90_ms),
-                    format!("{:.3}", f.p99_ms),
-                    format!("{:.3}", f.max_ms),
-                    format!("{:.3}", f.mean_ms),
-                ];
-                csv.write_record(cells.iter().map(|c| crate::report::csv_safe(c).into_owned()))
-                    .map_err(|e| CommandError::internal(e.to_string()))?;
-            }
-            csv.flush().map_err(write_error)?;
-        }
-        FormatArg::Table => {
-            writeln!(
-                out,
-                "{} latency, {} ({} – {})",
-                args.check.kind(),
-                period.label,
-                period.show(period.start_ms()),
-                period.show(period.elapsed_end_ms())
-            )
-            .map_err(write_error)?;
-            if rows.is_empty() {
-                writeln!(out, "(no latencies recorded: no successful checks in this period)").map_err(write_error)?;
-            } else {
-                let scope_width = rows.iter().map(|r| r.scope.len()).max().unwrap_or(5).max(5);
-                let when = if by { format!("{:<17}  ", "from") } else { String::new() };
-                writeln!(
-                    out,
-                    "{:<scope_width$}  {when}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
-                    "scope", "phase", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"
-                )
-                .map_err(write_error)?;
-                for r in rows {
-                    let f = &r.figures;
-                    let when = if by { format!("{:<17}  ", period.show(ms_of(&r.from))) } else { String::new() };
-                    writeln!(
-                        out,
-                        "{:<scope_width$}  {when}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
-                        r.scope,
-                        r.phase,
-                        f.count,
-                        short(f.p50_ms),
-                        short(f.p90_ms),
-                        short(f.p99_ms),
-                        short(f.max_ms)
-                    )
-                    .map_err(write_error)?;
-                }
-            }
-        }
+        t
     }
-    out.flush().map_err(write_error)
+}
+
+impl Render for LatencyTable {
+    fn text(&self) -> String {
+        let period = &self.period;
+        let mut out = format!(
+            "{} latency, {} ({} – {})\n",
+            self.check,
+            period.label,
+            period.show(period.start_ms()),
+            period.show(period.elapsed_end_ms())
+        );
+        if self.rows.is_empty() {
+            out.push_str("(no latencies recorded: no successful checks in this period)\n");
+            return out;
+        }
+        let scope_width = self.rows.iter().map(|r| r.scope.len()).max().unwrap_or(5).max(5);
+        let when = if self.by { format!("{:<17}  ", "from") } else { String::new() };
+        out.push_str(&format!(
+            "{:<scope_width$}  {when}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}\n",
+            "scope", "phase", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        ));
+        for r in &self.rows {
+            let f = &r.figures;
+            let when = if self.by { format!("{:<17}  ", period.show(ms_of(&r.from))) } else { String::new() };
+            out.push_str(&format!(
+                "{:<scope_width$}  {when}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}\n",
+                r.scope,
+                r.phase,
+                f.count,
+                short(f.p50_ms),
+                short(f.p90_ms),
+                short(f.p99_ms),
+                short(f.max_ms)
+            ));
+        }
+        out
+    }
+    fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.table().write_csv(out)
+    }
+    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write_json(out, &self.rows)
+    }
+    fn markdown(&self) -> String {
+        self.table().markdown()
+    }
+    fn html(&self) -> String {
+        self.table().html()
+    }
 }
 
 fn ms_of(rfc3339: &str) -> i64 {
@@ -385,9 +272,9 @@ pub fn build_chart(
     scopes: &[LatencyScope],
     check: CheckKind,
     phase: Option<Phase>,
-    kind: KindArg,
+    kind: ChartKind,
     period: &Period,
-) -> Result<Chart, CommandError> {
+) -> Result<Chart, ReportError> {
     let phase = phase.unwrap_or(match check {
         CheckKind::Http => Phase::FirstByte,
         CheckKind::Dns => Phase::Dns,
@@ -395,14 +282,14 @@ pub fn build_chart(
     let (from_ms, to_ms) = (period.start_ms(), period.elapsed_end_ms());
     let site = scopes.iter().any(|s| matches!(s, LatencyScope::Site(_)));
     let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms, site);
-    let one = |what: &str| -> Result<&LatencyScope, CommandError> {
+    let one = |what: &str| -> Result<&LatencyScope, ReportError> {
         match scopes {
             [scope] => Ok(scope),
-            _ => Err(CommandError::config(format!("--kind {what} charts one cluster or site; give only one"))),
+            _ => Err(ReportError::Input(format!("--kind {what} charts one cluster or site; give only one"))),
         }
     };
     let chart = match kind {
-        KindArg::Bands => {
+        ChartKind::Bands => {
             let scope = one("bands")?;
             let mut points = Vec::new();
             each_bucket(store, scope, check, phase, period, Some(bucket_ms), &mut |b| {
@@ -418,7 +305,7 @@ pub fn build_chart(
                 points,
             })
         }
-        KindArg::Heatmap => {
+        ChartKind::Heatmap => {
             let scope = one("heatmap")?;
             let edges = analysis::log_bin_edges(0.1, 10_000.0, 10);
             let mut columns = Vec::new();
@@ -438,7 +325,7 @@ pub fn build_chart(
                 columns,
             })
         }
-        KindArg::Cdf => {
+        ChartKind::Cdf => {
             let mut series = Vec::new();
             for scope in scopes {
                 let mut curve = Vec::new();
@@ -455,7 +342,7 @@ pub fn build_chart(
                 series,
             })
         }
-        KindArg::Phases => {
+        ChartKind::Phases => {
             let stacked: Vec<Phase> = phases_of(check).iter().copied().filter(|p| *p != Phase::Total).collect();
             let mut groups = Vec::new();
             let over_time = scopes.len() == 1;

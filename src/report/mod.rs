@@ -1,73 +1,52 @@
 //! Reports: what people read, built from stored results. Last stage of the data flow.
 
-pub mod availability;
 pub mod chart;
 pub mod clusters;
 pub mod incidents;
 pub mod latency;
 pub mod pdf;
 pub mod period;
+pub mod render;
 pub mod sla;
 pub mod sla_charts;
-pub mod sla_pdf_output;
+pub mod sla_document;
 pub mod status;
 pub mod table;
 
-use crate::cli::CommandError;
+pub use render::{Format, Render, render};
 
-/// `fleetprobe report ...`: one variant per report, each in its own module.
-#[derive(clap::Subcommand)]
-pub enum ReportCommand {
-    /// Per-cluster availability, coverage and incidents with the share of customers affected.
-    Clusters(clusters::ClustersArgs),
-    /// Incidents: when, how long, how many customers, which failures; filter by cluster and scope.
-    Incidents(incidents::IncidentsArgs),
-    /// The customers and sites one incident hit, with contacts and downtime, as CSV.
-    Affected(incidents::AffectedArgs),
-    /// SLA per customer: availability against the plan's target, credits; PDFs and credits.csv.
-    Sla(sla::SlaArgs),
-    /// Latency percentiles of a cluster or site as a table, or charts (bands, heatmap, phases, CDF).
-    Latency(latency::LatencyArgs),
-    /// The public status page: a static site (index.html, feed.atom) with state, history, incidents.
-    Status(status::StatusArgs),
+use crate::store::StoreError;
+
+/// Why a report could not be built or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// What was asked does not fit the fleet or the data (an unknown cluster, a bad period).
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Period(#[from] period::PeriodError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing an output file or stream.
+    #[error("{what}: {source}")]
+    Write { what: String, source: std::io::Error },
+    /// Drawing a chart or a PDF.
+    #[error("{0}")]
+    Render(String),
 }
 
-pub fn run(command: &ReportCommand) -> Result<(), CommandError> {
-    match command {
-        ReportCommand::Clusters(args) => clusters::run(args),
-        ReportCommand::Latency(args) => latency::run(args),
-        ReportCommand::Incidents(args) => incidents::run_incidents(args),
-        ReportCommand::Affected(args) => incidents::run_affected(args),
-        ReportCommand::Sla(args) => sla::run(args),
-        ReportCommand::Status(args) => status::run(args),
+impl ReportError {
+    /// A write error that names what was being written.
+    pub fn write(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> ReportError {
+        let what = what.to_string();
+        move |source| ReportError::Write { what, source }
     }
 }
 
-/// Opens the store for a report; a store that does not exist yet is an error, not a new file.
-pub fn open_existing_store(
-    fleet: &crate::fleet::Fleet,
-    args: &crate::cli::StoreArgs,
-) -> Result<Box<dyn crate::store::Store>, CommandError> {
-    let location = crate::cli::store_location(fleet, args)?;
-    if let crate::fleet::StoreLocation::Sqlite(path) = &location
-        && !path.exists()
-    {
-        return Err(CommandError::store(format!(
-            "store {} does not exist yet; run `fleetprobe probe` first",
-            path.display()
-        )));
-    }
-    crate::store::open(&location).map_err(|e| CommandError::store(e.to_string()))
-}
-
-/// Standard output, or the file given with `-o`.
-pub fn output(path: Option<&std::path::Path>) -> Result<Box<dyn std::io::Write>, CommandError> {
-    match path {
-        None => Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
-        Some(path) => std::fs::File::create(path)
-            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write>)
-            .map_err(|e| CommandError::internal(format!("{}: {e}", path.display()))),
-    }
+/// A Unix-millisecond time as RFC 3339 UTC, to the second.
+pub fn format_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map_or_else(|_| ms.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// Makes a CSV cell safe to open in a spreadsheet: a cell starting with `=`, `+`, `-`, `@` or a

@@ -5,27 +5,32 @@
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, civil};
 
-/// Period selection shared by every report command.
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct PeriodArgs {
-    /// A calendar month (2026-10), day (2026-10-14) or year (2026) in --tz
-    #[arg(long, conflicts_with_all = ["from", "to", "last"])]
+/// A period as asked for by a report command (flags, or the demo), before it is resolved.
+#[derive(Clone, Debug, Default)]
+pub struct PeriodSpec {
+    /// A calendar month (2026-10), day (2026-10-14) or year (2026) in `tz`.
     pub period: Option<String>,
-    /// Start: a date (midnight in --tz) or an RFC 3339 time
-    #[arg(long, requires = "to", conflicts_with = "last")]
+    /// Start: a date (midnight in `tz`) or an RFC 3339 time; comes with `to`.
     pub from: Option<String>,
-    /// End (exclusive): a date (midnight in --tz) or an RFC 3339 time
-    #[arg(long, requires = "from", conflicts_with = "last")]
+    /// End (exclusive): a date (midnight in `tz`) or an RFC 3339 time.
     pub to: Option<String>,
-    /// The last stretch of time before now: 24h, 7d, 30d
-    #[arg(long)]
+    /// The last stretch of time before now: 24h, 7d, 30d.
     pub last: Option<String>,
-    /// Time zone for calendar periods and for times shown in the report
-    #[arg(long, default_value = "UTC", env = "FLEETPROBE_TZ")]
+    /// Time zone for calendar periods and for times shown in the report; empty means UTC.
     pub tz: String,
-    /// Pretend it is this UTC time (deterministic reports in tests and demos)
-    #[arg(long, env = "FLEETPROBE_NOW", value_name = "TIMESTAMP")]
+    /// "Now" instead of the clock (deterministic reports in tests and demos).
     pub now: Option<Timestamp>,
+}
+
+/// A period that cannot be resolved: says which flag and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PeriodError(pub String);
+
+impl From<String> for PeriodError {
+    fn from(message: String) -> Self {
+        PeriodError(message)
+    }
 }
 
 /// A resolved period.
@@ -59,9 +64,9 @@ impl Period {
     }
 }
 
-impl PeriodArgs {
+impl PeriodSpec {
     /// Resolves the selection; with none given, `default_last` (e.g. "7d") before now.
-    pub fn resolve(&self, default_last: &str) -> Result<Period, String> {
+    pub fn resolve(&self, default_last: &str) -> Result<Period, PeriodError> {
         let now = self.now.unwrap_or_else(Timestamp::now);
         let tz = time_zone(&self.tz)?;
         if let Some(text) = &self.period {
@@ -72,7 +77,7 @@ impl PeriodArgs {
             let start = instant(from, &tz).map_err(|e| format!("--from: {e}"))?;
             let end = instant(to, &tz).map_err(|e| format!("--to: {e}"))?;
             if end <= start {
-                return Err(format!("--to ({to}) must be after --from ({from})"));
+                return Err(PeriodError(format!("--to ({to}) must be after --from ({from})")));
             }
             return Ok(Period { start, end, label: format!("{from} – {to}"), tz, now });
         }
@@ -82,15 +87,27 @@ impl PeriodArgs {
         let start = now.checked_sub(length).map_err(|_| format!("--last {last}: too long"))?;
         Ok(Period { start, end: now, label: format!("last {last}"), tz, now })
     }
+
+    /// The given period, or the last full calendar month before now in the zone (the SLA
+    /// reports' default).
+    pub fn resolve_or_last_month(&self) -> Result<Period, PeriodError> {
+        if self.period.is_some() || self.from.is_some() || self.last.is_some() {
+            return self.resolve("30d");
+        }
+        let tz = time_zone(&self.tz)?;
+        let now = self.now.unwrap_or_else(Timestamp::now).to_zoned(tz);
+        let last_month = now.date().first_of_month().checked_sub(1.month()).map_err(|e| PeriodError(e.to_string()))?;
+        PeriodSpec { period: Some(last_month.strftime("%Y-%m").to_string()), ..self.clone() }.resolve("30d")
+    }
 }
 
-pub fn time_zone(name: &str) -> Result<TimeZone, String> {
-    if name.eq_ignore_ascii_case("utc") {
+pub fn time_zone(name: &str) -> Result<TimeZone, PeriodError> {
+    if name.is_empty() || name.eq_ignore_ascii_case("utc") {
         return Ok(TimeZone::UTC);
     }
     jiff::tz::db()
         .get(name)
-        .map_err(|_| format!("unknown time zone `{name}`; expected an IANA name such as Europe/Berlin"))
+        .map_err(|_| PeriodError(format!("unknown time zone `{name}`; expected an IANA name such as Europe/Berlin")))
 }
 
 /// "2026" → the year, "2026-10" → the month, "2026-10-14" → the day, each in `tz`.
@@ -131,9 +148,9 @@ pub fn instant(text: &str, tz: &TimeZone) -> Result<Timestamp, String> {
 mod tests {
     use super::*;
 
-    fn args(f: impl FnOnce(&mut PeriodArgs)) -> PeriodArgs {
+    fn args(f: impl FnOnce(&mut PeriodSpec)) -> PeriodSpec {
         let mut a =
-            PeriodArgs { tz: "UTC".into(), now: Some("2026-11-05T12:00:00Z".parse().unwrap()), ..Default::default() };
+            PeriodSpec { tz: "UTC".into(), now: Some("2026-11-05T12:00:00Z".parse().unwrap()), ..Default::default() };
         f(&mut a);
         a
     }
@@ -173,12 +190,12 @@ mod tests {
 
     #[test]
     fn bad_selections_say_what_was_expected() {
-        assert!(args(|a| a.period = Some("October".into())).resolve("7d").unwrap_err().contains("expected a year"));
-        assert!(args(|a| a.tz = "Mars/Olympus".into()).resolve("7d").unwrap_err().contains("unknown time zone"));
+        assert!(args(|a| a.period = Some("October".into())).resolve("7d").unwrap_err().0.contains("expected a year"));
+        assert!(args(|a| a.tz = "Mars/Olympus".into()).resolve("7d").unwrap_err().0.contains("unknown time zone"));
         let reversed = args(|a| {
             a.from = Some("2026-10-08".into());
             a.to = Some("2026-10-01".into());
         });
-        assert!(reversed.resolve("7d").unwrap_err().contains("must be after"));
+        assert!(reversed.resolve("7d").unwrap_err().0.contains("must be after"));
     }
 }

@@ -2,41 +2,15 @@
 //! owed; the monthly SLA PDF for one customer or all of them, `credits.csv` for billing, and a
 //! summary for the account-management team.
 
-use std::path::PathBuf;
+use std::io::Write;
 
 use serde::Serialize;
 
-use super::period::{Period, PeriodArgs};
-use super::table::{Align, Format, Table, percent};
+use super::period::Period;
+use super::render::{Render, write_json};
+use super::table::{Align, Table, percent};
 use crate::analysis::sla::{self, CustomerSla};
-use crate::cli::{CommandError, ConfigArgs, StoreArgs};
-use crate::fleet::{CustomerIdx, Fleet};
-
-#[derive(clap::Args)]
-pub struct SlaArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// The period [default: the last full calendar month in --tz]
-    #[command(flatten)]
-    pub period: PeriodArgs,
-    /// One customer
-    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
-    pub customer: Option<String>,
-    /// Every customer: with `-o DIR`, one PDF each, credits.csv and summary.pdf
-    #[arg(long)]
-    pub all: bool,
-    /// Table, CSV or JSON of the SLA figures when not writing PDFs
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
-    /// A .pdf file (one customer), a directory (--all), or a file for --format
-    #[arg(short, long)]
-    pub output: Option<PathBuf>,
-    /// Branding and wording of the PDFs [default: reports/branding.toml next to the config, else built in]
-    #[arg(long)]
-    pub branding: Option<PathBuf>,
-}
+use crate::fleet::Fleet;
 
 /// One customer's line in `credits.csv` and the JSON output.
 #[derive(Serialize)]
@@ -61,66 +35,31 @@ pub struct CreditRow {
     pub incidents: usize,
 }
 
-pub fn run(args: &SlaArgs) -> Result<(), CommandError> {
-    let fleet = crate::cli::load_fleet(&args.config)?;
-    let period = resolve_period(&args.period)?;
-    let customers: Vec<CustomerIdx> = match &args.customer {
-        Some(id) => vec![fleet.customers.iter().position(|c| &c.id == id).ok_or_else(|| {
-            CommandError::config(format!(
-                "--customer: unknown customer `{id}`; expected a customer_id from the inventory"
-            ))
-        })?],
-        None => (0..fleet.customers.len()).collect(),
-    };
-    let store = super::open_existing_store(&fleet, &args.store)?;
-    let analysis = super::availability::analyze_period(&fleet, store.as_ref(), &period)?;
-    let slas: Vec<CustomerSla> = customers.iter().map(|&c| analysis.customer_sla(&fleet, c)).collect();
-    let rows: Vec<CreditRow> = slas.iter().map(|s| credit_row(&fleet, &period, s)).collect();
-
-    let pdf_target =
-        args.output.as_deref().filter(|o| args.all || o.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf")));
-    if let Some(target) = pdf_target {
-        return super::sla_pdf_output::write(
-            &fleet,
-            &period,
-            &analysis,
-            &slas,
-            &rows,
-            target,
-            args.all,
-            args.branding.as_deref(),
-            args.config.config.as_deref(),
-            store.as_ref(),
-        );
-    }
-    let mut out = super::output(args.output.as_deref())?;
-    let written = match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &rows).map_err(std::io::Error::other).and_then(|_| writeln!(out))
-        }
-        Format::Csv => credits_table(&rows).write_csv(&mut out),
-        Format::Table => {
-            write!(out, "SLA, {} ({})\n\n{}", period.label, tz_name(&period), credits_table(&rows).text(40))
-        }
-        Format::Markdown => write!(out, "{}", credits_table(&rows).markdown()),
-        Format::Html => write!(out, "{}", credits_table(&rows).html()),
-    };
-    written.and_then(|_| out.flush()).map_err(|e| CommandError::internal(format!("writing the report: {e}")))
+/// The SLA figures of the customers asked for, as the table, CSV and JSON outputs show them.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct CreditsReport {
+    pub rows: Vec<CreditRow>,
+    #[serde(skip)]
+    pub period: Period,
 }
 
-/// The given period, or the last full calendar month before now in the zone.
-pub fn resolve_period(args: &PeriodArgs) -> Result<Period, CommandError> {
-    if args.period.is_some() || args.from.is_some() || args.last.is_some() {
-        return args.resolve("30d").map_err(CommandError::config);
+impl Render for CreditsReport {
+    fn text(&self) -> String {
+        format!("SLA, {} ({})\n\n{}", self.period.label, tz_name(&self.period), credits_table(&self.rows).text(40))
     }
-    let tz = super::period::time_zone(&args.tz).map_err(CommandError::config)?;
-    let now = args.now.unwrap_or_else(jiff::Timestamp::now).to_zoned(tz);
-    let this_month = now.date().first_of_month();
-    let last_month =
-        this_month.checked_sub(jiff::ToSpan::month(1)).map_err(|e| CommandError::internal(e.to_string()))?;
-    let mut with_period = args.clone();
-    with_period.period = Some(last_month.strftime("%Y-%m").to_string());
-    with_period.resolve("30d").map_err(CommandError::config)
+    fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        credits_table(&self.rows).write_csv(out)
+    }
+    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write_json(out, &self.rows)
+    }
+    fn markdown(&self) -> String {
+        credits_table(&self.rows).markdown()
+    }
+    fn html(&self) -> String {
+        credits_table(&self.rows).html()
+    }
 }
 
 fn tz_name(period: &Period) -> String {

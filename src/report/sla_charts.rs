@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use super::availability::Availability;
 use super::chart::{self, Chart, ChartSize, DailyAvailability};
-use super::latency::{KindArg, build_chart};
+use super::latency::{ChartKind, build_chart};
 use super::pdf;
 use super::period::Period;
 use crate::analysis::Span;
+use crate::analysis::period::Availability;
 use crate::analysis::sla::{CustomerSla, daily_availability};
 use crate::fleet::Fleet;
 use crate::probe::{CheckKind, Phase};
@@ -35,7 +35,7 @@ impl LatencyCharts {
                     std::slice::from_ref(scope),
                     CheckKind::Http,
                     Some(Phase::FirstByte),
-                    KindArg::Bands,
+                    ChartKind::Bands,
                     period,
                 )
                 .ok()?;

@@ -10,36 +10,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
-use super::availability::{Availability, LOOKBACK_MS};
 use super::table::{duration, escape_html};
 use crate::analysis::incidents::{Incident, MaintenanceOverlap, Scope};
+use crate::analysis::period::Availability;
 use crate::analysis::{Span, length_within};
-use crate::cli::{CommandError, ConfigArgs, StoreArgs};
 use crate::fleet::{Fleet, MaintenanceScope, MaintenanceWindow};
 use crate::store::IncidentUpdate;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Most incidents listed on the page and in the feed (newest first); open ones always are.
 const MAX_INCIDENTS: usize = 50;
-
-#[derive(clap::Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// Directory to write index.html and feed.atom into (created if missing)
-    #[arg(short, long)]
-    pub output: PathBuf,
-    /// Pretend it is this UTC time (deterministic pages in tests and demos)
-    #[arg(long, env = "FLEETPROBE_NOW", value_name = "TIMESTAMP")]
-    pub now: Option<jiff::Timestamp>,
-    /// Days of daily availability bars and incident history
-    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=366))]
-    pub days: u32,
-}
 
 /// A cluster's state now, from its incidents and maintenance windows. Ordered by severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,39 +108,11 @@ pub struct StatusPage<'a> {
     fleet: &'a Fleet,
 }
 
-pub fn run(args: &StatusArgs) -> Result<(), CommandError> {
-    let fleet = crate::cli::load_fleet(&args.config)?;
-    let now_ms = args.now.unwrap_or_else(jiff::Timestamp::now).as_millisecond();
-    let store = super::open_existing_store(&fleet, &args.store)?;
-    let index = write(&fleet, store.as_ref(), &args.output, now_ms, args.days)?;
-    eprintln!("fleetprobe: status page written to {}", index.display());
-    Ok(())
-}
-
-/// Analyzes the last `days` UTC days up to `now_ms` and writes `index.html` and `feed.atom` into
-/// `dir` (created if missing). Returns the path of `index.html`. The demo calls this too.
-pub fn write(
-    fleet: &Fleet,
-    store: &dyn crate::store::Store,
-    dir: &Path,
-    now_ms: i64,
-    days: u32,
-) -> Result<PathBuf, CommandError> {
-    let days = days.max(1);
+/// The UTC days the page covers: `days` days up to the one holding `now_ms`, as the span
+/// [start of the first, end of today).
+pub fn window(now_ms: i64, days: u32) -> Span {
     let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
-    let start_ms = today - (i64::from(days) - 1) * DAY_MS;
-    let analysis = super::availability::analyze(fleet, store, start_ms, today + DAY_MS, now_ms)?;
-    let updates = store
-        .incident_updates(Some(start_ms - LOOKBACK_MS), Some(now_ms.saturating_add(1)))
-        .map_err(|e| CommandError::store(e.to_string()))?;
-    let page = build(fleet, &analysis, &updates, now_ms, days);
-    let write_error = |path: &Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
-    std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
-    for (name, content) in [("index.html", html(&page)), ("feed.atom", atom(&page))] {
-        let path = dir.join(name);
-        std::fs::write(&path, content).map_err(|e| write_error(&path, e))?;
-    }
-    Ok(dir.join("index.html"))
+    Span::new(today - (i64::from(days.max(1)) - 1) * DAY_MS, today + DAY_MS)
 }
 
 /// Builds the page's content from an analysis of the last `days` days (UTC) up to `now_ms`.

@@ -3,16 +3,6 @@
 
 use std::io::Write;
 
-/// Output formats shared by the tabular reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Csv,
-    Json,
-    Markdown,
-    Html,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
     Left,

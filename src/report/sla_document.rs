@@ -1,106 +1,21 @@
-//! Writes the SLA PDFs: fills the PDF view model from a customer's SLA and renders it; for
-//! `--all`, one PDF per customer (with a progress bar when a person watches), `credits.csv` for
-//! billing and `summary.html`, one printable page for the account-management team.
+//! The SLA PDF's content: fills the PDF view model from a customer's SLA and renders it; and
+//! `summary.html`, one printable page for the account-management team.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-
-use super::availability::Availability;
+use super::ReportError;
 use super::pdf::{self, Branding, SlaDocument};
 use super::period::Period;
-use super::sla::{CreditRow, credits_table, money, pdf_file_name};
+use super::sla::{CreditRow, money};
 use super::sla_charts::LatencyCharts;
 use super::table::{duration, escape_html};
 use crate::analysis::incidents::MaintenanceOverlap;
+use crate::analysis::period::Availability;
 use crate::analysis::sla::{CustomerSla, minutes};
-use crate::cli::CommandError;
 use crate::fleet::Fleet;
 use crate::probe::{Failure, Phase};
 use crate::store::Store;
 
-#[allow(clippy::too_many_arguments)]
-pub fn write(
-    fleet: &Fleet,
-    period: &Period,
-    analysis: &Availability,
-    slas: &[CustomerSla],
-    rows: &[CreditRow],
-    target: &Path,
-    all: bool,
-    branding_path: Option<&Path>,
-    config_path: Option<&Path>,
-    store: &dyn Store,
-) -> Result<(), CommandError> {
-    let branding = load_branding(branding_path, config_path)?;
-    let io = |path: &Path, e: std::io::Error| CommandError::internal(format!("{}: {e}", path.display()));
-    if !all {
-        let sla = &slas[0];
-        if sla.availability.is_none() {
-            return Err(CommandError::store(format!(
-                "customer {} has no monitored time in {}; there is nothing to report",
-                fleet.customers[sla.customer].id, period.label
-            )));
-        }
-        let bytes = render(fleet, period, analysis, sla, &branding, store, &mut LatencyCharts::default())?;
-        return std::fs::write(target, bytes).map_err(|e| io(target, e));
-    }
-
-    std::fs::create_dir_all(target).map_err(|e| io(target, e))?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(slas.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} SLA PDFs [{bar:40}] {pos}/{len} ({eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
-    let mut skipped = Vec::new();
-    let mut latency_charts = LatencyCharts::default();
-    for sla in slas {
-        if let Some(bar) = &bar {
-            bar.inc(1);
-        }
-        let customer = &fleet.customers[sla.customer];
-        if sla.availability.is_none() {
-            skipped.push(customer.id.clone());
-            continue;
-        }
-        let path = target.join(pdf_file_name(&customer.id, &period.label));
-        let bytes = render(fleet, period, analysis, sla, &branding, store, &mut latency_charts)?;
-        std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let credits = target.join("credits.csv");
-    let mut file = std::fs::File::create(&credits).map_err(|e| io(&credits, e))?;
-    credits_table(rows).write_csv(&mut file).map_err(|e| io(&credits, e))?;
-    let summary = target.join("summary.html");
-    std::fs::write(&summary, summary_html(period, slas, rows, &branding)).map_err(|e| io(&summary, e))?;
-    let written = slas.len() - skipped.len();
-    eprintln!(
-        "wrote {written} SLA PDFs, credits.csv and summary.html to {}{}",
-        target.display(),
-        if skipped.is_empty() {
-            String::new()
-        } else {
-            format!(" ({} customers without monitored time skipped: {})", skipped.len(), skipped.join(", "))
-        }
-    );
-    Ok(())
-}
-
-/// `--branding`, else `reports/branding.toml` beside or above the configuration, else built in.
-fn load_branding(explicit: Option<&Path>, config_path: Option<&Path>) -> Result<Branding, CommandError> {
-    let found: Option<PathBuf> = explicit.map(Path::to_path_buf).or_else(|| {
-        let dir = config_path.and_then(Path::parent).unwrap_or(Path::new("."));
-        [dir.join("reports/branding.toml"), dir.join("../reports/branding.toml")].into_iter().find(|p| p.exists())
-    });
-    Branding::load(found.as_deref()).map_err(|e| CommandError::config(e.to_string()))
-}
-
-fn render(
+/// One customer's SLA PDF.
+pub fn render(
     fleet: &Fleet,
     period: &Period,
     analysis: &Availability,
@@ -108,10 +23,10 @@ fn render(
     branding: &Branding,
     store: &dyn Store,
     latency_charts: &mut LatencyCharts,
-) -> Result<Vec<u8>, CommandError> {
+) -> Result<Vec<u8>, ReportError> {
     let doc = document(fleet, period, analysis, sla, store, latency_charts);
     pdf::render_sla_pdf(&doc, branding)
-        .map_err(|e| CommandError::internal(format!("SLA PDF of {}: {e}", fleet.customers[sla.customer].id)))
+        .map_err(|e| ReportError::Render(format!("SLA PDF of {}: {e}", fleet.customers[sla.customer].id)))
 }
 
 /// The view model of one customer's PDF.
@@ -254,7 +169,7 @@ pub fn cause_words(failure: Failure) -> &'static str {
     }
 }
 
-fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], branding: &Branding) -> String {
+pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], branding: &Branding) -> String {
     let below: Vec<&CreditRow> = {
         let mut below: Vec<&CreditRow> = rows.iter().filter(|r| !r.met || r.goodwill != "0.00").collect();
         below.sort_by(|a, b| {

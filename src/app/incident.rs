@@ -2,7 +2,7 @@
 //! optionally its title and cause), in the manner of the hourly updates providers post during
 //! long outages. Updates are stored with the incident and shown on the status page and its feed.
 
-use super::{CommandError, ConfigArgs, StoreArgs};
+use super::{Context, Error, Result};
 use crate::fleet::Fleet;
 use crate::store::IncidentUpdate;
 
@@ -13,57 +13,41 @@ pub const MAX_TITLE: usize = 120;
 /// Longest cause, in characters.
 pub const MAX_CAUSE: usize = 1000;
 
-#[derive(clap::Subcommand)]
-pub enum IncidentCommand {
-    /// Post an update on an incident (shown on the status page and in its feed).
-    Update(UpdateArgs),
-}
-
-#[derive(clap::Args)]
-pub struct UpdateArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// The incident's id: its cluster and start in UTC, e.g. fra-1-20261014T2200 (see `report incidents`)
+/// An update as posted: the incident's id, the text, optionally a new title and the cause.
+#[derive(Debug, Clone)]
+pub struct UpdateRequest {
+    /// The incident's id: its cluster and start in UTC, e.g. fra-1-20261014T2200.
     pub id: String,
-    /// What is known and being done, for customers to read
     pub text: String,
-    /// A new title for the incident, e.g. "Storage failure on fra-1"
-    #[arg(long)]
     pub title: Option<String>,
-    /// The cause, once known
-    #[arg(long)]
     pub cause: Option<String>,
-    /// When the update was posted (UTC, RFC 3339) instead of now
-    #[arg(long, value_name = "TIMESTAMP", env = "FLEETPROBE_AT")]
+    /// When the update was posted; now when not given.
     pub at: Option<jiff::Timestamp>,
 }
 
-pub fn run(command: &IncidentCommand) -> Result<(), CommandError> {
-    match command {
-        IncidentCommand::Update(args) => update(args),
-    }
-}
-
-fn update(args: &UpdateArgs) -> Result<(), CommandError> {
-    let fleet = super::load_fleet(&args.config)?;
-    let update = validate(&fleet, args)?;
-    let mut store = crate::report::open_existing_store(&fleet, &args.store)?;
-    if !incident_exists(&fleet, store.as_ref(), &update.incident_id)? {
+/// `fleetprobe incident update`: validates the update and stores it with the incident.
+pub fn update(context: &Context, request: &UpdateRequest) -> Result<()> {
+    let fleet = &context.fleet;
+    let update = validate(fleet, request)?;
+    let mut store = context.open_existing_store()?;
+    if !incident_exists(fleet, store.as_ref(), &update.incident_id)? {
         eprintln!(
             "fleetprobe: warning: the store shows no incident {} (yet); the update is kept and appears once it does",
             update.incident_id
         );
     }
-    store.add_incident_update(&update).map_err(|e| CommandError::store(e.to_string()))?;
-    eprintln!("fleetprobe: update on {} stored ({})", update.incident_id, super::format_ms(update.posted_at_ms));
+    store.add_incident_update(&update)?;
+    eprintln!(
+        "fleetprobe: update on {} stored ({})",
+        update.incident_id,
+        crate::report::format_ms(update.posted_at_ms)
+    );
     Ok(())
 }
 
 /// Whether the stored results make an incident with this id: the analysis of the day from the
 /// minute it names (with the usual lookback before it).
-fn incident_exists(fleet: &Fleet, store: &dyn crate::store::Store, id: &str) -> Result<bool, CommandError> {
+fn incident_exists(fleet: &Fleet, store: &dyn crate::store::Store, id: &str) -> Result<bool> {
     let Some(stamp) = id.rsplit('-').next() else { return Ok(false) };
     let Ok(start) =
         jiff::civil::DateTime::strptime("%Y%m%dT%H%M", stamp).and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC))
@@ -73,12 +57,12 @@ fn incident_exists(fleet: &Fleet, store: &dyn crate::store::Store, id: &str) -> 
     let start_ms = start.timestamp().as_millisecond();
     // A day from its start: the outages that make it are confirmed only after later runs.
     let end_ms = start_ms + 24 * 3600 * 1000;
-    let analysis = crate::report::availability::analyze(fleet, store, start_ms, end_ms, end_ms)?;
+    let analysis = super::analyze::analyze(fleet, store, start_ms, end_ms, end_ms)?;
     Ok(analysis.incidents.iter().any(|i| i.id == id))
 }
 
 /// Checks the id, text, title and cause; errors name the argument and what was expected.
-pub fn validate(fleet: &Fleet, args: &UpdateArgs) -> Result<IncidentUpdate, CommandError> {
+pub fn validate(fleet: &Fleet, args: &UpdateRequest) -> Result<IncidentUpdate> {
     let id = args.id.trim();
     check_id(fleet, id)?;
     let text = checked_text("the update text", &args.text, MAX_TEXT, true)?;
@@ -89,7 +73,7 @@ pub fn validate(fleet: &Fleet, args: &UpdateArgs) -> Result<IncidentUpdate, Comm
 }
 
 /// An incident id is `<cluster>-YYYYMMDDTHHMM` with a cluster of the fleet.
-pub fn check_id(fleet: &Fleet, id: &str) -> Result<(), CommandError> {
+pub fn check_id(fleet: &Fleet, id: &str) -> Result<()> {
     let known = fleet.clusters.iter().any(|c| {
         id.strip_prefix(c.name.as_str())
             .and_then(|rest| rest.strip_prefix('-'))
@@ -99,7 +83,7 @@ pub fn check_id(fleet: &Fleet, id: &str) -> Result<(), CommandError> {
         return Ok(());
     }
     let clusters: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
-    Err(CommandError::config(format!(
+    Err(Error::config(format!(
         "incident id `{id}`: expected a cluster name ({}) and the start minute in UTC, e.g. {}-20261014T2200 (see `fleetprobe report incidents`)",
         clusters.join(", "),
         clusters.first().copied().unwrap_or("fra-1"),
@@ -108,18 +92,18 @@ pub fn check_id(fleet: &Fleet, id: &str) -> Result<(), CommandError> {
 
 /// Trimmed text of 1 to `max` characters; control characters other than line breaks (when
 /// allowed) are refused.
-fn checked_text(what: &str, text: &str, max: usize, multiline: bool) -> Result<String, CommandError> {
+fn checked_text(what: &str, text: &str, max: usize, multiline: bool) -> Result<String> {
     let text = text.trim();
     let length = text.chars().count();
     if length == 0 {
-        return Err(CommandError::config(format!("{what} is empty; expected 1 to {max} characters")));
+        return Err(Error::config(format!("{what} is empty; expected 1 to {max} characters")));
     }
     if length > max {
-        return Err(CommandError::config(format!("{what} has {length} characters; expected at most {max}")));
+        return Err(Error::config(format!("{what} has {length} characters; expected at most {max}")));
     }
     let bad = |c: char| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r'));
     if let Some(c) = text.chars().find(|&c| bad(c)) {
-        return Err(CommandError::config(format!(
+        return Err(Error::config(format!(
             "{what} contains the control character U+{:04X}; expected {}",
             c as u32,
             if multiline { "printable text and line breaks" } else { "one line of printable text" }

@@ -6,25 +6,12 @@
 //! written unless the whole file is valid. Each run is then stored in its own transaction.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{CommandError, ConfigArgs, StoreArgs, load_fleet, store_location};
+use super::{Context, Error, ErrorKind, Result};
 use crate::fleet::{FleetError, FleetErrors, SiteIdx};
 use crate::probe::{CheckKind, CheckResult, Outcome, Timings};
 use crate::store::{self, RunMeta, RunSummary};
-
-#[derive(clap::Args)]
-pub struct ImportArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// Vantage for rows without a `vantage` column
-    #[arg(long, default_value = "import")]
-    pub vantage: String,
-    /// The CSV file to load
-    pub file: PathBuf,
-}
 
 const REQUIRED: [&str; 4] = ["run_started_at", "site_id", "check", "outcome"];
 
@@ -34,45 +21,44 @@ struct PendingRun {
     results: Vec<CheckResult>,
 }
 
-pub fn run(args: &ImportArgs) -> Result<(), CommandError> {
-    let fleet = load_fleet(&args.config)?;
-    let runs =
-        read(&args.file, &fleet, &args.vantage).map_err(|e| CommandError::config(format!("nothing imported:\n{e}")))?;
-    let location = store_location(&fleet, &args.store)?;
-    let _lock = match store::lock_path(&location) {
-        Some(path) => {
-            Some(store::RunLock::acquire(&path).map_err(|e| CommandError { exit: 4, message: e.to_string() })?)
-        }
+/// Validates `file` against the fleet and stores its runs; rows without a `vantage` column get
+/// `vantage`.
+pub fn run(context: &Context, file: &Path, vantage: &str) -> Result<()> {
+    let fleet = &context.fleet;
+    let runs = read(file, fleet, vantage).map_err(|e| Error::config(format!("nothing imported:\n{e}")))?;
+    let location = &context.store;
+    let _lock = match store::lock_path(location) {
+        Some(path) => Some(store::RunLock::acquire(&path).map_err(|e| Error::new(ErrorKind::Locked, e.to_string()))?),
         None => None,
     };
-    let mut store = store::open(&location).map_err(|e| CommandError::store(e.to_string()))?;
+    let mut store = store::open(location).map_err(|e| Error::store(e.to_string()))?;
     let existing: HashSet<(String, i64)> = store
         .runs(None, None)
-        .map_err(|e| CommandError::store(e.to_string()))?
+        .map_err(|e| Error::store(e.to_string()))?
         .into_iter()
         .map(|r| (r.vantage, r.started_at_ms))
         .collect();
     let clash: Vec<String> = runs
         .keys()
         .filter(|k| existing.contains(*k))
-        .map(|(v, ms)| format!("{} by {v}", super::format_ms(*ms)))
+        .map(|(v, ms)| format!("{} by {v}", crate::report::format_ms(*ms)))
         .take(5)
         .collect();
     if !clash.is_empty() {
-        return Err(CommandError::store(format!(
+        return Err(Error::store(format!(
             "nothing imported: the store already holds runs at {} (import each run once)",
             clash.join(", ")
         )));
     }
-    let sites = store::site_records(&fleet);
+    let sites = store::site_records(fleet);
     let (mut run_count, mut result_count) = (0, 0);
     for ((vantage, started_at_ms), run) in runs {
         let meta = RunMeta { vantage, started_at_ms };
-        let mut writer = store.begin_run(&meta, &sites).map_err(|e| CommandError::store(e.to_string()))?;
+        let mut writer = store.begin_run(&meta, &sites).map_err(|e| Error::store(e.to_string()))?;
         let mut latencies = store::histogram::RunLatencies::default();
         let mut failures = 0;
         for result in &run.results {
-            writer.insert(result).map_err(|e| CommandError::store(e.to_string()))?;
+            writer.insert(result).map_err(|e| Error::store(e.to_string()))?;
             latencies.record(fleet.sites[result.site].cluster, result);
             failures += u64::from(!result.outcome.is_ok());
         }
@@ -84,12 +70,12 @@ pub fn run(args: &ImportArgs) -> Result<(), CommandError> {
             checks: run.results.len() as u64,
             failures,
         };
-        let records = latencies.into_records(&fleet);
-        writer.finish(&summary, &records).map_err(|e| CommandError::store(e.to_string()))?;
+        let records = latencies.into_records(fleet);
+        writer.finish(&summary, &records).map_err(|e| Error::store(e.to_string()))?;
         run_count += 1;
         result_count += run.results.len();
     }
-    eprintln!("imported {result_count} results in {run_count} runs from {}", args.file.display());
+    eprintln!("imported {result_count} results in {run_count} runs from {}", file.display());
     Ok(())
 }
 
@@ -98,7 +84,7 @@ fn read(
     path: &Path,
     fleet: &crate::fleet::Fleet,
     default_vantage: &str,
-) -> Result<BTreeMap<(String, i64), PendingRun>, FleetErrors> {
+) -> std::result::Result<BTreeMap<(String, i64), PendingRun>, FleetErrors> {
     let mut errors = FleetErrors::default();
     let text = std::fs::read_to_string(path)
         .map_err(|e| FleetErrors::one(FleetError::file(path, format!("cannot read: {e}"))))?;

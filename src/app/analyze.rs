@@ -1,0 +1,80 @@
+//! Analysing a period: reads its runs from the store (with a lookback before it) and runs the
+//! availability analysis on them. The one place where the reports' figures meet the store.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::analysis::availability;
+use crate::analysis::incidents;
+use crate::analysis::outages::{CheckedSites, Tracker};
+use crate::analysis::period::{Availability, LOOKBACK_MS};
+use crate::analysis::{self, Observation, Run, Settings, Span};
+use crate::fleet::{Fleet, SiteIdx};
+use crate::report::period::Period;
+use crate::store::{Roster, Store, StoreError};
+
+/// Analyzes a report's period, up to its "now".
+pub fn analyze_period(fleet: &Fleet, store: &dyn Store, period: &Period) -> Result<Availability, StoreError> {
+    analyze(fleet, store, period.start_ms(), period.end_ms(), period.now.as_millisecond())
+}
+
+/// Loads `[start, end)` (and the lookback before it) and analyzes it. `now` bounds the data: a
+/// period that reaches into the future ends at now.
+pub fn analyze(
+    fleet: &Fleet,
+    store: &dyn Store,
+    start_ms: i64,
+    end_ms: i64,
+    now_ms: i64,
+) -> Result<Availability, StoreError> {
+    let period = Span::new(start_ms, end_ms);
+    let elapsed = Span::new(start_ms, end_ms.min(now_ms));
+    let settings = Settings::from_fleet(fleet);
+    let maintenance = analysis::maintenance_by_site(fleet);
+    let confirm_after: Vec<u32> = fleet.sites.iter().map(|s| fleet.confirm_after(s.customer)).collect();
+    let site_index: HashMap<&str, SiteIdx> = fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+
+    // Store site keys to fleet sites; sites the fleet no longer has are left out.
+    let by_key: HashMap<i64, SiteIdx> = store
+        .site_keys()?
+        .into_iter()
+        .filter_map(|(key, id)| site_index.get(id.as_str()).map(|&site| (key, site)))
+        .collect();
+    let mut vantages = std::collections::BTreeSet::new();
+    let mut tracker = Tracker::new(period, settings, &confirm_after, &maintenance);
+    // The fleet's sites each recent store roster covers, recognised by the roster's `Arc`.
+    let mut checked_by_roster: Vec<(Arc<Roster>, Rc<CheckedSites>)> = Vec::new();
+    store.run_outcomes(Some(start_ms - LOOKBACK_MS), Some(elapsed.end), &mut |run, outcomes| {
+        if !vantages.contains(&run.vantage) {
+            vantages.insert(run.vantage.clone());
+        }
+        let roster = &outcomes.roster;
+        let checked = match checked_by_roster.iter().find(|(r, _)| Arc::ptr_eq(r, roster)) {
+            Some((_, checked)) => checked.clone(),
+            None => {
+                let sites = roster.iter().filter_map(|(key, _)| by_key.get(key).copied()).collect();
+                let checked = tracker.checked(sites);
+                checked_by_roster.insert(0, (roster.clone(), checked.clone()));
+                checked_by_roster.truncate(8);
+                checked
+            }
+        };
+        // A site's observation: the failure classes of its failed checks.
+        let mut failed: Vec<Observation> = Vec::new();
+        for &(row, outcome) in &outcomes.failed {
+            let (Some(failure), Some(&site)) = (outcome.failure(), by_key.get(&roster[row].0)) else { continue };
+            match failed.last_mut() {
+                // Rows are in key order, so a site's checks are next to each other.
+                Some(last) if last.site == site => last.failures.insert(failure),
+                _ => failed.push(Observation { site, failures: [failure].into_iter().collect() }),
+            }
+        }
+        tracker.run_checked(Run { id: run.id, started_at_ms: run.started_at_ms, valid: run.valid }, checked, failed);
+        Ok(())
+    })?;
+    let history = tracker.finish(elapsed.end);
+    let incidents = incidents::incidents(fleet, &history, &maintenance, &settings);
+    let accounts = availability::site_accounts(&history, &maintenance);
+    Ok(Availability { period, elapsed, history, incidents, accounts, maintenance, settings, vantages })
+}

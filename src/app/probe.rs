@@ -1,0 +1,226 @@
+//! One probe run: the lock, the control rounds, the sweep, the writer, then the rollups and the
+//! pruning that follow a stored run; and `prune`, the same housekeeping without a sweep.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Error, ErrorKind, Result};
+use crate::fleet::{Fleet, StoreLocation};
+use crate::probe::http::HttpProber;
+use crate::probe::{CheckResult, sweep};
+use crate::store::{self, RunLock, RunMeta, RunSummary};
+
+/// What a finished sweep reports back (the demo prints it its own way).
+pub struct ProbeReport {
+    pub run_id: store::RunId,
+    pub summary: RunSummary,
+    /// (cluster, failure class) → failed checks.
+    pub failures: BTreeMap<(String, String), u64>,
+    pub sites_down: usize,
+    pub elapsed: std::time::Duration,
+    /// Time spent rolling up and pruning after the run was stored.
+    pub housekeeping: std::time::Duration,
+    /// How the sweep kept to its planned start times.
+    pub schedule: sweep::SweepStats,
+}
+
+/// Runs a probe run prunes at most after storing its own (one expires per run in the steady
+/// state); `fleetprobe prune` does any backlog at once.
+const HOUSEKEEPING_RUNS: usize = 5;
+
+/// One locked, transactional run: control checks, the sweep, the writer, the histograms.
+pub fn run_probe(
+    fleet: Arc<Fleet>,
+    location: &StoreLocation,
+    tls: Arc<rustls::ClientConfig>,
+    at: Option<jiff::Timestamp>,
+    progress: bool,
+) -> Result<ProbeReport> {
+    let _lock = match store::lock_path(location) {
+        Some(path) => Some(RunLock::acquire(&path).map_err(|e| match e {
+            store::lock::LockError::Held { .. } => Error::new(ErrorKind::Locked, e.to_string()),
+            store::lock::LockError::Io { .. } => Error::store(e.to_string()),
+        })?),
+        None => None,
+    };
+    let mut store = store::open(location).map_err(|e| Error::store(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let http = HttpProber {
+        settings: Arc::new(fleet.probe.http.clone()),
+        timeouts: fleet.probe.timeouts,
+        resolvers: fleet.probe.resolvers.clone(),
+        tls,
+    };
+    let wall_start = std::time::Instant::now();
+
+    let has_control = !fleet.control.targets.is_empty();
+    let control_before = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &http)));
+
+    let sites = store::site_records(&fleet);
+    // The run starts when its sweep starts; `--at` pins that instant exactly, and later times
+    // (each result's start, the run's end) keep their real distance from it.
+    let real_start_ms = jiff::Timestamp::now().as_millisecond();
+    let started_at_ms = at.map_or(real_start_ms, |t| t.as_millisecond());
+    let now_ms = || jiff::Timestamp::now().as_millisecond() - real_start_ms + started_at_ms;
+    let meta = RunMeta { vantage: fleet.probe.vantage.clone(), started_at_ms };
+    let mut writer = store.begin_run(&meta, &sites).map_err(|e| Error::store(e.to_string()))?;
+
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<CheckResult>(4096);
+    let sweep_task = runtime.spawn(sweep::sweep(fleet.clone(), http.clone(), started_at_ms, sender));
+    let bar = progress.then(|| progress_bar(fleet.check_count() as u64));
+    let mut latencies = store::histogram::RunLatencies::default();
+    let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut down = vec![false; fleet.sites.len()];
+    let (mut checks, mut failed) = (0u64, 0u64);
+    while let Some(result) = next_result(&mut receiver) {
+        writer.insert(&result).map_err(|e| Error::store(format!("{e}; the run was not stored")))?;
+        checks += 1;
+        let cluster = fleet.sites[result.site].cluster;
+        match result.outcome.failure() {
+            None => latencies.record(cluster, &result),
+            Some(failure) => {
+                failed += 1;
+                down[result.site] = true;
+                *failures.entry((fleet.clusters[cluster].name.clone(), failure.to_string())).or_default() += 1;
+            }
+        }
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    }
+    let schedule = runtime.block_on(sweep_task).map_err(|e| Error::internal(format!("the sweep failed: {e}")))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let control_after = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &http)));
+
+    let min_ok = fleet.control.min_ok;
+    let invalid_reason = [("before", &control_before), ("after", &control_after)].iter().find_map(|(when, round)| {
+        round.as_ref().filter(|r| !r.passed(min_ok)).map(|r| {
+            format!(
+                "{} of {} control targets answered {when} the sweep (need {min_ok}): {}",
+                r.ok,
+                r.total,
+                r.failures.join("; ")
+            )
+        })
+    });
+    let summary = RunSummary {
+        finished_at_ms: now_ms(),
+        valid: invalid_reason.is_none(),
+        invalid_reason,
+        checks,
+        failures: failed,
+    };
+    let histogram_records = latencies.into_records(&fleet);
+    let run_id = writer
+        .finish(&summary, &histogram_records)
+        .map_err(|e| Error::store(format!("{e}; the run was not stored")))?;
+    let elapsed = wall_start.elapsed();
+
+    // The run is stored; now roll up the hours and days that just ended and drop what the
+    // retention no longer keeps, in small steps so that a sweep stays short.
+    let now = now_ms();
+    let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX);
+    store
+        .rollup(now, Some(store::rollup::site_budget(fleet.sites.len(), interval_ms)))
+        .and_then(|_| store.prune(now, &fleet.retention, Some(HOUSEKEEPING_RUNS)))
+        .map_err(|e| Error::store(format!("{e} (run {run_id} was stored)")))?;
+    let housekeeping = wall_start.elapsed() - elapsed;
+    log::debug!("rollup and prune after run {run_id}: {housekeeping:?}");
+    Ok(ProbeReport {
+        run_id,
+        summary,
+        failures,
+        sites_down: down.iter().filter(|&&d| d).count(),
+        elapsed,
+        housekeeping,
+        schedule,
+    })
+}
+
+/// The next result for the store writer. With none waiting it naps a millisecond before it
+/// blocks: a writer that blocks whenever it has caught up is woken once per result (a futex call
+/// and a context switch for a prober thread and for it), which cost more than the write.
+fn next_result(receiver: &mut tokio::sync::mpsc::Receiver<CheckResult>) -> Option<CheckResult> {
+    match receiver.try_recv() {
+        Ok(result) => Some(result),
+        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            receiver.blocking_recv()
+        }
+    }
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} probing [{bar:40}] {pos}/{len} checks ({per_sec}, {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `fleetprobe prune`: rolls up everything due and prunes in steps of a few hundred runs, so that a probe starting
+/// meanwhile waits for one short transaction at most.
+pub fn prune(context: &super::Context, now: jiff::Timestamp) -> Result<()> {
+    let fleet = &context.fleet;
+    let mut store = context.open_existing_store()?;
+    let now = now.as_millisecond();
+    let rolled = store.rollup(now, None)?;
+    let mut pruned = store::PruneStats::default();
+    loop {
+        let step = store.prune(now, &fleet.retention, Some(200))?;
+        pruned.runs += step.runs;
+        pruned.runs_left = step.runs_left;
+        pruned.hour_histograms += step.hour_histograms;
+        pruned.day_histograms += step.day_histograms;
+        pruned.site_day_histograms += step.site_day_histograms;
+        if step.runs == 0 {
+            break;
+        }
+    }
+    println!(
+        "rolled up {} hours, {} days, {} site days; removed {} runs, {} hour, {} day and {} site day histograms",
+        rolled.hours,
+        rolled.days,
+        rolled.site_days,
+        pruned.runs,
+        pruned.hour_histograms,
+        pruned.day_histograms,
+        pruned.site_day_histograms
+    );
+    if pruned.runs_left > 0 {
+        println!("{} runs past retention are kept until their hour and day are rolled up", pruned.runs_left);
+    }
+    Ok(())
+}
+
+/// `fleetprobe probe`: one run of the whole fleet. A run stored as invalid is an error of its
+/// own kind, returned after the report so the caller can print both.
+pub fn probe(
+    context: &super::Context,
+    at: Option<jiff::Timestamp>,
+    progress: bool,
+) -> Result<(ProbeReport, Option<Error>)> {
+    let fleet = Arc::new(context.fleet.clone());
+    let tls =
+        crate::probe::tls::client_config(fleet.probe.ca_file.as_deref()).map_err(|e| Error::config(e.to_string()))?;
+    let report = run_probe(fleet, &context.store, tls, at, progress)?;
+    let invalid = (!report.summary.valid).then(|| {
+        Error::new(
+            ErrorKind::InvalidRun,
+            format!(
+                "run {} stored as invalid: {}",
+                report.run_id,
+                report.summary.invalid_reason.as_deref().unwrap_or("control targets failed")
+            ),
+        )
+    });
+    Ok((report, invalid))
+}
