@@ -16,10 +16,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use fleetprobe::fleet::{Fleet, StoreLocation};
-use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome, Phase, Timings};
 use fleetprobe::analysis::period::Availability;
 use fleetprobe::app::analyze;
+use fleetprobe::fleet::{Fleet, StoreLocation};
+use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome, Phase, Timings};
 use fleetprobe::report::{clusters, period::PeriodSpec};
 use fleetprobe::store::{self, LatencyQuery, LatencyScope, RunMeta, RunSummary, histogram::RunLatencies};
 
@@ -96,8 +96,7 @@ fn main() {
     let rss_before = peak_rss_kb();
     for attempt in 1..=2 {
         let started = Instant::now();
-        let analysis =
-            analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
+        let analysis = analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
         let report = clusters::build(&fleet, &period, &analysis);
         let took = started.elapsed().as_secs_f64();
         check_against_schedule(&fleet, &analysis, start_ms, days);
@@ -147,8 +146,7 @@ fn main() {
 
     // SLA PDFs of the first customers, as `report sla --all -o DIR` writes them.
     let started = Instant::now();
-    let analysis =
-        analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
+    let analysis = analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
     let customers = pdf_count.min(fleet.customers.len());
     let slas: Vec<_> = (0..customers).map(|c| analysis.customer_sla(&fleet, c)).collect();
     let rows: Vec<_> = slas.iter().map(|s| fleetprobe::report::sla::credit_row(&fleet, &period, s)).collect();
@@ -156,7 +154,7 @@ fn main() {
     let branding = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
     let branding = fleetprobe::app::sla::load_branding(Some(&branding), None).unwrap_or_else(|e| panic!("{e}"));
     fleetprobe::app::sla::write_pdfs(&fleet, &period, &analysis, &slas, &rows, &out, true, &branding, store.as_ref())
-    .unwrap_or_else(|e| panic!("{}", e.message));
+        .unwrap_or_else(|e| panic!("{}", e.message));
     let pdfs = std::fs::read_dir(&out)
         .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "pdf"))).count())
         .unwrap_or(0);

@@ -111,8 +111,8 @@ pub fn time_zone(name: &str) -> Result<TimeZone, PeriodError> {
 }
 
 /// "2026" → the year, "2026-10" → the month, "2026-10-14" → the day, each in `tz`.
-fn calendar_period(text: &str, tz: &TimeZone) -> Result<(Timestamp, Timestamp), String> {
-    let bad = || format!("--period `{text}`: expected a year (2026), month (2026-10) or day (2026-10-14)");
+fn calendar_period(text: &str, tz: &TimeZone) -> Result<(Timestamp, Timestamp), PeriodError> {
+    let bad = || PeriodError(format!("--period `{text}`: expected a year (2026), month (2026-10) or day (2026-10-14)"));
     let parts: Vec<&str> = text.split('-').collect();
     let num = |s: &str| s.parse::<i16>().map_err(|_| bad());
     let (start, end) = match parts.as_slice() {
@@ -135,13 +135,14 @@ fn calendar_period(text: &str, tz: &TimeZone) -> Result<(Timestamp, Timestamp), 
 }
 
 /// A date (midnight in `tz`) or an RFC 3339 timestamp.
-pub fn instant(text: &str, tz: &TimeZone) -> Result<Timestamp, String> {
+pub fn instant(text: &str, tz: &TimeZone) -> Result<Timestamp, PeriodError> {
     if let Ok(t) = text.parse::<Timestamp>() {
         return Ok(t);
     }
-    let date: civil::Date =
-        text.parse().map_err(|_| format!("`{text}` is neither a date (2026-10-01) nor an RFC 3339 time"))?;
-    date.to_zoned(tz.clone()).map(|z| z.timestamp()).map_err(|e| e.to_string())
+    let date: civil::Date = text
+        .parse()
+        .map_err(|_| PeriodError(format!("`{text}` is neither a date (2026-10-01) nor an RFC 3339 time")))?;
+    date.to_zoned(tz.clone()).map(|z| z.timestamp()).map_err(|e| PeriodError(e.to_string()))
 }
 
 #[cfg(test)]
