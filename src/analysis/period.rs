@@ -34,6 +34,15 @@ impl Availability {
 
     /// A customer's SLA over this period: availability, credit and goodwill.
     pub fn customer_sla(&self, fleet: &Fleet, customer: CustomerIdx) -> super::sla::CustomerSla {
-        super::sla::customer_sla(fleet, customer, &self.accounts, &self.incidents, &fleet.goodwill, &self.elapsed)
+        super::sla::customer_sla(
+            fleet,
+            customer,
+            &self.history,
+            &self.maintenance,
+            &self.accounts,
+            &self.incidents,
+            &fleet.goodwill,
+            &self.elapsed,
+        )
     }
 }

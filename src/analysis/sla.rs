@@ -18,7 +18,14 @@ use crate::fleet::{CustomerIdx, Fleet, Goodwill, SiteIdx};
 pub struct CustomerSla {
     pub customer: CustomerIdx,
     pub sites: Vec<(SiteIdx, Account)>,
+    /// The customer's sites added up: site-time, so 7 sites down for 7 hours are 49 site-hours.
     pub account: Account,
+    /// Wall-clock time in which at least one of the customer's sites was down outside its
+    /// maintenance windows: the customer's downtime, as a person reads it.
+    pub downtime_ms: i64,
+    /// Wall-clock time in which at least one of the customer's sites was down inside a
+    /// maintenance window (shown, excluded from the SLA).
+    pub maintenance_downtime_ms: i64,
     /// Share of the customer's site-time in the elapsed period that was monitored.
     pub coverage: Option<f64>,
     /// SLA availability (maintenance left out); `None` when nothing was monitored.
@@ -48,9 +55,12 @@ impl CustomerSla {
 }
 
 /// The SLA of one customer.
+#[allow(clippy::too_many_arguments)]
 pub fn customer_sla(
     fleet: &Fleet,
     customer: CustomerIdx,
+    history: &SiteHistory,
+    maintenance_by_site: &[Vec<Span>],
     accounts: &[Account],
     incidents: &[Incident],
     goodwill: &[Goodwill],
@@ -60,6 +70,7 @@ pub fn customer_sla(
     let plan = &fleet.plans[c.plan];
     let site_ids: Vec<SiteIdx> = (0..fleet.sites.len()).filter(|&s| fleet.sites[s].customer == customer).collect();
     let account = total(accounts, &site_ids);
+    let (downtime_ms, maintenance_downtime_ms) = wall_clock_downtime(history, &site_ids, maintenance_by_site, elapsed);
     let availability = account.sla_availability();
     let possible = elapsed.len() * site_ids.len() as i64;
     let coverage = (possible > 0).then(|| account.monitored_ms as f64 / possible as f64);
@@ -83,6 +94,8 @@ pub fn customer_sla(
         customer,
         sites: site_ids.iter().map(|&s| (s, accounts[s])).collect(),
         account,
+        downtime_ms,
+        maintenance_downtime_ms,
         coverage,
         availability,
         target_percent: plan.target_percent,
@@ -95,6 +108,33 @@ pub fn customer_sla(
         monthly_fee_cents: c.monthly_fee_cents,
         incidents: touched,
     }
+}
+
+/// Wall-clock downtime of a set of sites within `within`: the time in which at least one of them
+/// was down outside its maintenance windows, and the time in which at least one was down inside
+/// one. Each instant counts once, however many sites were down at it.
+pub fn wall_clock_downtime(
+    history: &SiteHistory,
+    sites: &[SiteIdx],
+    maintenance_by_site: &[Vec<Span>],
+    within: &Span,
+) -> (i64, i64) {
+    let (mut outside, mut inside) = (Vec::new(), Vec::new());
+    for outage in history.outages.iter().filter(|o| sites.contains(&o.site)) {
+        let maintenance = &maintenance_by_site[outage.site];
+        for down in outage.down.iter().map(|d| d.intersect(within)).filter(|d| !d.is_empty()) {
+            // Cut the down span at the site's maintenance windows (sorted, disjoint).
+            let mut cursor = down.start;
+            for window in maintenance.iter().map(|m| m.intersect(&down)).filter(|m| !m.is_empty()) {
+                outside.push(Span::new(cursor, window.start));
+                inside.push(window);
+                cursor = window.end;
+            }
+            outside.push(Span::new(cursor, down.end));
+        }
+    }
+    let length = |spans: Vec<Span>| super::union(spans, 0).iter().map(Span::len).sum::<i64>();
+    (length(outside), length(inside))
 }
 
 /// `percent` of an amount in cents, rounded half up to the cent.
@@ -137,6 +177,60 @@ pub fn minutes(ms: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Span;
+    use super::super::outages::{Outage, SiteHistory};
+
+    fn history_of(outages: Vec<Outage>) -> SiteHistory {
+        SiteHistory {
+            period: Span::new(0, 0),
+            outages,
+            blips: Vec::new(),
+            sites: Vec::new(),
+            monitored: Vec::new(),
+            valid_runs: 0,
+            invalid_runs: 0,
+            unconfirmed: Vec::new(),
+        }
+    }
+
+    fn outage(site: usize, down: &[(i64, i64)]) -> Outage {
+        Outage {
+            site,
+            start_ms: down[0].0,
+            end_ms: Some(down[down.len() - 1].1),
+            down: down.iter().map(|&(a, b)| Span::new(a, b)).collect(),
+            failed_runs: 1,
+            classes: Default::default(),
+        }
+    }
+
+    /// Seven sites down for the same seven hours are seven hours of the customer's downtime (and
+    /// 49 site-hours); a four-hour window over all of them is four hours of maintenance.
+    #[test]
+    fn a_customers_downtime_is_wall_clock_time() {
+        let hour = 3_600_000;
+        let history = history_of((0..7).map(|s| outage(s, &[(10 * hour, 17 * hour)])).collect());
+        let sites: Vec<usize> = (0..7).collect();
+        let no_windows = vec![Vec::new(); 7];
+        let day = Span::new(0, 48 * hour);
+        assert_eq!(super::wall_clock_downtime(&history, &sites, &no_windows, &day), (7 * hour, 0));
+        // A window from 09:00 to 13:00 on every site: 3 h of the outage inside, 4 h outside.
+        let windows = vec![vec![Span::new(9 * hour, 13 * hour)]; 7];
+        assert_eq!(super::wall_clock_downtime(&history, &sites, &windows, &day), (4 * hour, 3 * hour));
+        // Staggered sites: 10-12 and 11-14 are 4 h, not 5; a site of another customer is left out.
+        let history = history_of(vec![
+            outage(0, &[(10 * hour, 12 * hour)]),
+            outage(1, &[(11 * hour, 14 * hour)]),
+            outage(9, &[(0, hour)]),
+        ]);
+        assert_eq!(super::wall_clock_downtime(&history, &[0, 1], &no_windows, &day), (4 * hour, 0));
+        // Only the part inside the period counts.
+        assert_eq!(
+            super::wall_clock_downtime(&history, &[0, 1], &no_windows, &Span::new(13 * hour, day.end)),
+            (hour, 0)
+        );
+    }
+
     #[test]
     fn percentages_round_half_up_to_the_cent() {
         assert_eq!(super::percent_of(1990, 10.0), 199);

@@ -28,8 +28,12 @@ pub struct CreditRow {
     pub goodwill: String,
     pub total_credit: String,
     pub currency: String,
+    /// Minutes in which at least one of the customer's sites was down outside maintenance.
     pub downtime_minutes: i64,
+    /// Minutes in which at least one of the customer's sites was down inside maintenance.
     pub maintenance_minutes: i64,
+    /// Each site's downtime outside maintenance, added up (site-minutes).
+    pub downtime_site_minutes: i64,
     pub coverage_percent: Option<f64>,
     pub sites: usize,
     pub incidents: usize,
@@ -82,8 +86,9 @@ pub fn credit_row(fleet: &Fleet, period: &Period, s: &CustomerSla) -> CreditRow 
         goodwill: money(s.goodwill_cents()),
         total_credit: money(s.total_credit_cents()),
         currency: s.currency.clone(),
-        downtime_minutes: sla::minutes(s.account.sla_downtime_ms()),
-        maintenance_minutes: sla::minutes(s.account.maintenance_downtime_ms),
+        downtime_minutes: sla::minutes(s.downtime_ms),
+        maintenance_minutes: sla::minutes(s.maintenance_downtime_ms),
+        downtime_site_minutes: sla::minutes(s.account.sla_downtime_ms()),
         coverage_percent: s.coverage.map(|c| round(c * 100.0, 2)),
         sites: s.sites.len(),
         incidents: s.incidents.len(),
@@ -106,6 +111,7 @@ pub fn credits_table(rows: &[CreditRow]) -> Table {
         ("currency", Align::Left),
         ("downtime min", Align::Right),
         ("maintenance min", Align::Right),
+        ("site-min down", Align::Right),
         ("coverage", Align::Right),
     ]);
     for r in rows {
@@ -124,6 +130,7 @@ pub fn credits_table(rows: &[CreditRow]) -> Table {
             r.currency.clone(),
             r.downtime_minutes.to_string(),
             r.maintenance_minutes.to_string(),
+            r.downtime_site_minutes.to_string(),
             percent(r.coverage_percent.map(|c| c / 100.0), 2),
         ]);
     }

@@ -54,8 +54,10 @@ pub fn document(
         availability_percent: sla.availability.map(|a| a * 100.0),
         target_percent: sla.target_percent,
         met: sla.met,
-        downtime_minutes: minutes(sla.account.sla_downtime_ms()),
-        maintenance_minutes: minutes(sla.account.maintenance_downtime_ms),
+        downtime_minutes: minutes(sla.downtime_ms),
+        maintenance_minutes: minutes(sla.maintenance_downtime_ms),
+        site_count: sla.sites.len(),
+        downtime_site_minutes: minutes(sla.account.sla_downtime_ms()),
         coverage_percent: sla.coverage.map(|c| c * 100.0),
         credit: sla.tier.map(|(below, percent)| pdf::CreditLine {
             tier: format!("below {below}%"),
@@ -183,7 +185,9 @@ pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], b
     }
     let totals: Vec<String> = totals.iter().map(|(c, cents)| format!("{c} {}", money(*cents))).collect();
     let met = slas.iter().filter(|s| s.met).count();
-    let downtime: i64 = slas.iter().map(|s| s.account.sla_downtime_ms()).sum();
+    let customers_down = slas.iter().filter(|s| s.downtime_ms > 0).count();
+    // Rows are the credit lines of `slas`, in the same order.
+    let longest = slas.iter().zip(rows).max_by_key(|(s, _)| s.downtime_ms).filter(|(s, _)| s.downtime_ms > 0);
     let mut table = super::table::Table::new(&[
         ("customer", super::table::Align::Left),
         ("name", super::table::Align::Left),
@@ -208,7 +212,7 @@ pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], b
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>SLA summary {period}</title>\n<style>{css}\
          @media print{{body{{margin:1cm}}}}</style>\n</head>\n<body>\n<h1>{provider}: SLA summary, {period}</h1>\n\
          <p>{count} customers; {met} met their target; {owed} owed a credit. Credits in total: <strong>{totals}</strong>. \
-         Downtime outside maintenance, all customers' sites together: {downtime}.</p>\n<h2>Customers owed a credit</h2>\n{table}\
+         {downtime}</p>\n<h2>Customers owed a credit</h2>\n{table}\
          <p>Per customer: the PDF in this folder. For billing: credits.csv.</p>\n</body>\n</html>\n",
         period = escape_html(&period_words(&period.label)),
         css = super::clusters::CSS,
@@ -217,7 +221,16 @@ pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], b
         met = met,
         owed = below.len(),
         totals = escape_html(&if totals.is_empty() { "none".to_string() } else { totals.join(", ") }),
-        downtime = duration(downtime),
+        downtime = match longest {
+            None => "No customer had downtime outside maintenance.".to_string(),
+            Some((worst, row)) => format!(
+                "{customers_down} customers had downtime outside maintenance (for each, the time in which any of its \
+                 sites was down); the longest: {} ({}), {}.",
+                escape_html(&row.customer),
+                escape_html(&row.customer_id),
+                duration(worst.downtime_ms),
+            ),
+        },
         table = if below.is_empty() { "<p>None.</p>\n".to_string() } else { table.html() },
     )
 }

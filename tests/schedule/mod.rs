@@ -192,9 +192,12 @@ impl Report {
     pub fn sla(&self, customer: &str) -> fleetprobe::analysis::sla::CustomerSla {
         let idx = self.fleet.customers.iter().position(|c| c.id == customer).unwrap();
         let elapsed = self.history.period;
+        let maintenance = fleetprobe::analysis::maintenance_by_site(&self.fleet);
         fleetprobe::analysis::sla::customer_sla(
             &self.fleet,
             idx,
+            &self.history,
+            &maintenance,
             &self.accounts,
             &self.incidents,
             &self.fleet.goodwill,

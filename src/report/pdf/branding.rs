@@ -158,6 +158,8 @@ phrases! {
     target: "Target";
     downtime: "Downtime counted";
     maintenance_excluded: "Maintenance downtime, excluded";
+    site_time_note: "Downtime is the time in which any of your {sites} sites was down; added up site by site it comes to {site_time} (see Sites)."
+        [sites, site_time];
     coverage: "Monitoring coverage";
     section_credit: "Service credit";
     credit_line: "{tier}: {credit_percent} of the monthly fee, {credit_amount}" [tier, credit_percent, credit_amount];

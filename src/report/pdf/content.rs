@@ -264,6 +264,13 @@ fn key_figures(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styl
         }
     }
     flow.y = top + height + 8.0;
+    if doc.site_count > 1 && doc.downtime_site_minutes > doc.downtime_minutes {
+        let (sites, site_time) = (doc.site_count.to_string(), duration(doc.downtime_site_minutes, p));
+        let note = fill(&p.site_time_note, &[("sites", &sites), ("site_time", &site_time)]);
+        let (left, width) = (flow.left(), flow.width());
+        flow.paragraph(left, width, s.small, &note);
+        flow.space(4.0);
+    }
     let y = flow.y;
     flow.rule(y, 0.6, colours.rule);
     flow.space(6.0);

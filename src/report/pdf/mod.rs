@@ -33,10 +33,15 @@ pub struct SlaDocument {
     pub availability_percent: Option<f64>,
     pub target_percent: f64,
     pub met: bool,
-    /// Downtime outside maintenance: what the availability counts.
+    /// Time in which any of the customer's sites was down outside maintenance (wall clock):
+    /// what the availability counts.
     pub downtime_minutes: i64,
-    /// Downtime inside maintenance windows: shown, excluded.
+    /// Time in which any site was down inside maintenance windows: shown, excluded.
     pub maintenance_minutes: i64,
+    /// Sites monitored, and their downtime outside maintenance added up site by site; the PDF
+    /// says so beside the wall-clock figure when there are several sites.
+    pub site_count: usize,
+    pub downtime_site_minutes: i64,
     /// Share of the period with a valid probe run, in percent; `None` when unknown.
     pub coverage_percent: Option<f64>,
     /// The plan's credit, when a tier was reached.
@@ -180,8 +185,10 @@ pub fn example_document() -> SlaDocument {
         availability_percent: Some(99.8712),
         target_percent: 99.9,
         met: false,
-        downtime_minutes: 172,
+        downtime_minutes: 200,
         maintenance_minutes: 120,
+        site_count: 4,
+        downtime_site_minutes: 290,
         coverage_percent: Some(99.97),
         credit: Some(CreditLine {
             tier: "below 99.9%".to_string(),
