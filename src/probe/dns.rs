@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_resolver::config::{ProtocolConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::NetError;
+use hickory_resolver::system_conf::read_system_conf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
@@ -30,8 +33,12 @@ use crate::fleet::{DnsSettings, RecordKind};
 const UDP_BUFFER: usize = 4096;
 /// Longest CNAME chain followed inside one answer.
 const MAX_CNAME_HOPS: usize = 16;
-/// The resolver configuration read when no nameserver is given.
+/// The resolver configuration `read_system_conf` reads, named in errors.
 const RESOLV_CONF: &str = "/etc/resolv.conf";
+/// Asked when the system lists no nameserver, as the C library does.
+const LOCAL_RESOLVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53);
+/// hickory-resolver's error for a configuration that lists no nameserver (an `io::Error` message).
+const NO_NAMESERVERS: &str = "no nameservers found in config";
 
 /// A usable answer: NOERROR with at least one address of the asked type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +147,10 @@ pub async fn check(
     timeout: Duration,
 ) -> Probed {
     let started = Instant::now();
-    let result = query(hostname, settings.record_type, or_system(servers), timeout, settings.tcp_fallback).await;
+    let result = match or_system(servers) {
+        Ok(servers) => query(hostname, settings.record_type, servers, timeout, settings.tcp_fallback).await,
+        Err(unread) => Err(unread),
+    };
     let total_us = micros(started.elapsed());
     match result {
         Ok(answer) => {
@@ -174,7 +184,7 @@ pub async fn resolve(
     if let Ok(address) = literal.parse::<IpAddr>() {
         return Ok((vec![address], Duration::ZERO));
     }
-    let servers = or_system(servers);
+    let servers = or_system(servers)?;
     let started = Instant::now();
     match query(hostname, RecordKind::A, servers, timeout, true).await {
         Ok(answer) => Ok((answer.addresses, answer.elapsed)),
@@ -195,35 +205,58 @@ pub async fn resolve(
     }
 }
 
-/// The nameservers listed in a resolv.conf text (`nameserver ADDRESS` lines), on port 53.
-/// Link-local IPv6 addresses with a zone (`fe80::1%eth0`) are skipped: they need an interface.
-pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.split(['#', ';']).next().unwrap_or_default();
-            let mut words = line.split_whitespace();
-            if words.next() != Some("nameserver") {
-                return None;
-            }
-            let address: IpAddr = words.next()?.parse().ok()?;
-            Some(SocketAddr::new(address, 53))
-        })
-        .collect()
-}
-
 /// `servers`, or the system's resolvers when it is empty.
-fn or_system(servers: &[SocketAddr]) -> &[SocketAddr] {
-    if servers.is_empty() { system_nameservers() } else { servers }
+fn or_system(servers: &[SocketAddr]) -> Result<&[SocketAddr], DnsFailure> {
+    if !servers.is_empty() {
+        return Ok(servers);
+    }
+    system_nameservers().map_err(|unread| DnsFailure::before_sending(unread.to_owned()))
 }
 
-/// The system's resolvers, read once per process. Without any, 127.0.0.1:53, as the C library does.
-fn system_nameservers() -> &'static [SocketAddr] {
-    static SYSTEM: OnceLock<Vec<SocketAddr>> = OnceLock::new();
-    SYSTEM.get_or_init(|| {
-        // A small file read once; blocking the runtime for it is harmless.
-        let listed = std::fs::read_to_string(RESOLV_CONF).map(|text| parse_resolv_conf(&text)).unwrap_or_default();
-        if listed.is_empty() { vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53)] } else { listed }
-    })
+/// The system's resolvers, read once per process by hickory-resolver's system configuration
+/// reader. Only the list of addresses is used: queries are still built, sent and timed here.
+fn system_nameservers() -> Result<&'static [SocketAddr], &'static str> {
+    static SYSTEM: OnceLock<Result<Vec<SocketAddr>, String>> = OnceLock::new();
+    SYSTEM
+        .get_or_init(|| {
+            // A small file read once; blocking the runtime for it is harmless.
+            let read = system_resolvers(read_system_conf());
+            if let Err(unread) = &read {
+                log::warn!("{unread}");
+            }
+            read
+        })
+        .as_deref()
+        .map_err(String::as_str)
+}
+
+/// The servers to ask, from what the system configuration reader returned: each listed
+/// nameserver on its UDP port (53 for resolv.conf). Without any listed nameserver, or without the
+/// file, 127.0.0.1:53, as the C library does. Link-local IPv6 addresses are skipped: the reader
+/// drops their zone (`fe80::1%eth0`), and without it they cannot be reached. Any other error
+/// (unreadable file, unparsable search domain) says which file and what to do instead.
+fn system_resolvers(read: Result<(ResolverConfig, ResolverOpts), NetError>) -> Result<Vec<SocketAddr>, String> {
+    let config = match read {
+        Ok((config, _)) => config,
+        Err(NetError::Io(e)) if e.kind() == io::ErrorKind::NotFound || e.to_string() == NO_NAMESERVERS => {
+            return Ok(vec![LOCAL_RESOLVER]);
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot read the system's nameservers from {RESOLV_CONF}: {e}; list them in probe.resolvers"
+            ));
+        }
+    };
+    let listed: Vec<SocketAddr> = config
+        .name_servers()
+        .iter()
+        .filter(|server| !matches!(server.ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+        .map(|server| {
+            let udp = server.connections.iter().find(|c| matches!(c.protocol, ProtocolConfig::Udp));
+            SocketAddr::new(server.ip, udp.map_or(53, |c| c.port))
+        })
+        .collect();
+    Ok(if listed.is_empty() { vec![LOCAL_RESOLVER] } else { listed })
 }
 
 fn question(name: &str, record_type: RecordKind) -> Result<Query, String> {
@@ -472,6 +505,11 @@ fn list(addresses: &[IpAddr], conjunction: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The mapping from hickory-resolver's reading of a resolv.conf text.
+    fn from_text(text: &str) -> Result<Vec<SocketAddr>, String> {
+        system_resolvers(hickory_resolver::system_conf::parse_resolv_conf(text))
+    }
+
     #[test]
     fn resolv_conf_nameservers() {
         let text = "# generated\nsearch example.test\nnameserver 127.0.0.53\n  nameserver\t::1 # local\n\
@@ -479,8 +517,37 @@ mod tests {
                     nameserver 127.0.0.54 ; trailing";
         let expected: Vec<SocketAddr> =
             vec!["127.0.0.53:53".parse().unwrap(), "[::1]:53".parse().unwrap(), "127.0.0.54:53".parse().unwrap()];
-        assert_eq!(parse_resolv_conf(text), expected);
-        assert!(parse_resolv_conf("").is_empty());
+        assert_eq!(from_text(text), Ok(expected));
+    }
+
+    #[test]
+    fn no_listed_nameserver_means_the_local_one() {
+        let local = Ok(vec![LOCAL_RESOLVER]);
+        assert_eq!(from_text(""), local);
+        assert_eq!(from_text("search example.test\noptions edns0\n"), local);
+        assert_eq!(from_text("nameserver fe80::1%eth0\n"), local);
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        assert_eq!(system_resolvers(Err(missing.into())), local);
+    }
+
+    #[test]
+    fn an_unreadable_configuration_is_a_clear_error() {
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let unread = system_resolvers(Err(denied.into())).unwrap_err();
+        assert!(unread.starts_with("cannot read the system's nameservers from /etc/resolv.conf: "), "{unread}");
+        assert!(unread.ends_with("; list them in probe.resolvers"), "{unread}");
+    }
+
+    #[test]
+    fn this_machine_has_nameservers_on_port_53() {
+        // Whatever /etc/resolv.conf holds here (or its absence), the system list is usable.
+        let servers = system_nameservers().expect("the system's resolver configuration reads");
+        assert!(!servers.is_empty());
+        assert!(servers.iter().all(|s| s.port() == 53), "{servers:?}");
+        // Given servers are used as they are.
+        let given: [SocketAddr; 1] = ["127.0.0.9:5353".parse().unwrap()];
+        assert_eq!(or_system(&given).unwrap(), &given);
+        assert_eq!(or_system(&[]).unwrap(), servers);
     }
 
     #[test]
