@@ -223,7 +223,9 @@ fn sla_credits_and_pdfs_for_every_customer() {
 
     // credits.csv, one row per customer; the figures by hand (plan: 10 % below 99.9, 25 % below
     // 99, 50 % below 95; fee 10.00):
-    // c1:  a1 47 min + b5 660 min of which 240 in maintenance: 1 - 467/2640 = 82.31 %, 50 % = 5.00
+    // c1:  a1 47 min + b5 660 min of which 240 in maintenance: 1 - 467/2640 = 82.31 %, 50 % = 5.00;
+    //      its downtime is wall-clock time: a1's 10:00-10:47 lies inside b5's 05:00-12:00 outside the
+    //      window, so 420 min (467 site-minutes)
     // c2:  a2 47 min: 1 - 47/1440 = 96.74 %, 25 % = 2.50
     // c4:  one blip, no downtime: 100 %, met
     // c11: b1 420 min counted of 1200 eligible: 65 %, 50 % = 5.00
@@ -235,7 +237,8 @@ fn sla_credits_and_pdfs_for_every_customer() {
         let r = &rows[id];
         (r[3].to_string(), r[5].to_string(), r[7].to_string(), r[8].to_string(), r[12].to_string(), r[13].to_string())
     };
-    assert_eq!(figures("c1"), ("82.311%".into(), "no".into(), "50".into(), "5.00".into(), "467".into(), "240".into()));
+    assert_eq!(figures("c1"), ("82.311%".into(), "no".into(), "50".into(), "5.00".into(), "420".into(), "240".into()));
+    assert_eq!(&rows["c1"][14], "467", "site-minutes down, added up");
     assert_eq!(figures("c2"), ("96.736%".into(), "no".into(), "25".into(), "2.50".into(), "47".into(), "0".into()));
     assert_eq!(figures("c4"), ("100.000%".into(), "yes".into(), "0".into(), "0.00".into(), "0".into(), "0".into()));
     assert_eq!(figures("c11"), ("65.000%".into(), "no".into(), "50".into(), "5.00".into(), "420".into(), "240".into()));
