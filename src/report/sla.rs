@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::period::Period;
 use super::render::{Render, write_json};
-use super::table::{Align, Table, percent};
+use super::table::{Align, Table, percent, truncate_to};
 use crate::analysis::sla::{self, CustomerSla};
 use crate::fleet::Fleet;
 
@@ -77,7 +77,7 @@ pub fn credit_row(fleet: &Fleet, period: &Period, s: &CustomerSla) -> CreditRow 
         customer: customer.name.clone(),
         plan: fleet.plans[customer.plan].name.clone(),
         period: period.label.clone(),
-        availability_percent: s.availability.map(|a| round(a * 100.0, 4)),
+        availability_percent: s.availability.map(|a| truncate_to(a * 100.0, 3)),
         target_percent: s.target_percent,
         met: s.met,
         tier: s.tier.map_or(String::new(), |(below, _)| format!("below {below}%")),
@@ -89,7 +89,7 @@ pub fn credit_row(fleet: &Fleet, period: &Period, s: &CustomerSla) -> CreditRow 
         downtime_minutes: sla::minutes(s.downtime_ms),
         maintenance_minutes: sla::minutes(s.maintenance_downtime_ms),
         downtime_site_minutes: sla::minutes(s.account.sla_downtime_ms()),
-        coverage_percent: s.coverage.map(|c| round(c * 100.0, 2)),
+        coverage_percent: s.coverage.map(|c| truncate_to(c * 100.0, 2)),
         sites: s.sites.len(),
         incidents: s.incidents.len(),
     }
@@ -140,11 +140,6 @@ pub fn credits_table(rows: &[CreditRow]) -> Table {
 /// Cents as a decimal amount: 250 → "2.50".
 pub fn money(cents: i64) -> String {
     format!("{}{}.{:02}", if cents < 0 { "-" } else { "" }, cents.abs() / 100, cents.abs() % 100)
-}
-
-fn round(value: f64, digits: i32) -> f64 {
-    let factor = 10f64.powi(digits);
-    (value * factor).round() / factor
 }
 
 /// Where the per-customer PDFs of `--all` go: `DIR/<customer_id>-<period>.pdf`, with characters

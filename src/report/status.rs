@@ -263,14 +263,14 @@ pub fn availability_text(share: f64) -> String {
     if share >= 1.0 {
         return "100 %".into();
     }
-    let hundredths = (share * 10_000.0).floor().max(0.0) / 100.0;
+    let hundredths = super::table::truncate_to(share * 100.0, 2).max(0.0);
     let text = format!("{hundredths:.2}");
     format!("{} %", text.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// A share of customers: "30 %", "0.5 %".
 fn share_text(share: f64) -> String {
-    let text = format!("{:.1}", share * 100.0);
+    let text = format!("{:.1}", super::table::truncate_to(share * 100.0, 1));
     format!("{} %", text.trim_end_matches('0').trim_end_matches('.'))
 }
 

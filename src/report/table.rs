@@ -135,9 +135,21 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
-/// A share as a percentage with enough digits to tell 99.9 from 99.95.
+/// The one rule for every percentage fleetprobe shows: cut (never rounded up) at the shown
+/// precision, so 99.8999 % shows as 99.899 % and a missed 99.9 % target never reads as met. The
+/// PDF, CSV, JSON, tables, the summary and the status page all go through here.
+pub fn truncate_to(value: f64, decimals: usize) -> f64 {
+    if !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powi(decimals as i32);
+    // A tiny nudge, so 99.87 held as 99.869999... stays 99.87.
+    ((value * scale) + 1e-6).floor() / scale
+}
+
+/// A share (0.9987) as a percentage ("99.870%") with `digits` decimals, cut by [`truncate_to`].
 pub fn percent(share: Option<f64>, digits: usize) -> String {
-    share.map_or("–".to_string(), |s| format!("{:.digits$}%", s * 100.0))
+    share.map_or("–".to_string(), |s| format!("{:.digits$}%", truncate_to(s * 100.0, digits)))
 }
 
 #[cfg(test)]
@@ -163,6 +175,11 @@ mod tests {
         assert_eq!(duration(660 * 60_000), "11h 0m");
         assert_eq!(duration((2 * 24 * 60 + 190) * 60_000), "2d 3h");
         assert_eq!(percent(Some(0.99875), 3), "99.875%");
+        // Cut, never rounded up: 97.9166 % is 97.916 %, 66.666 % is 66.66 %.
+        assert_eq!(percent(Some(0.979_166_6), 3), "97.916%");
+        assert_eq!(percent(Some(2.0 / 3.0), 2), "66.66%");
+        assert_eq!(percent(Some(0.9987), 3), "99.870%");
+        assert_eq!(truncate_to(99.899_999_9, 3), 99.899);
         assert_eq!(percent(None, 2), "–");
     }
 }

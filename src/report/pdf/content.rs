@@ -432,11 +432,13 @@ pub(crate) fn number(value: f64, max_decimals: usize, min_decimals: usize, floor
     if !value.is_finite() {
         return "–".to_string();
     }
-    let scale = 10f64.powi(max_decimals as i32);
-    // A tiny nudge so 99.87 stored as 99.869999... floors to 99.87.
-    let scaled = value * scale;
-    let rounded = if floor { (scaled + 1e-6).floor() } else { scaled.round() };
-    let text = format!("{:.*}", max_decimals, rounded / scale);
+    let shown = if floor {
+        crate::report::table::truncate_to(value, max_decimals)
+    } else {
+        let scale = 10f64.powi(max_decimals as i32);
+        (value * scale).round() / scale
+    };
+    let text = format!("{:.*}", max_decimals, shown);
     let (integer, decimals) = text.split_once('.').unwrap_or((&text, ""));
     let mut decimals = decimals.to_string();
     while decimals.len() > min_decimals && decimals.ends_with('0') {
