@@ -133,6 +133,9 @@ fn status_page_shows_states_incidents_updates_and_feed() {
     assert!(card(&html, "a").contains("<title>2026-10-01: "));
     assert!(card(&html, "d").contains("<li>2026-10-01: 100 % available, no incidents</li>"));
     assert!(card(&html, "d").contains("<li>2026-09-30: no data</li>"));
+    // One day of 90 has measurements: the figure says it covers that day only.
+    assert!(card(&html, "d").contains("100 % available over the 1 day of the last 90 days with measurements"));
+    assert!(!html.contains("available over the last 90 days"), "no 90-day figure from one day of data");
 
     // The incident with its title, cause and updates, newest first, escaped.
     assert!(html.contains("Storage &lt;failure&gt; on a"));
@@ -179,6 +182,18 @@ fn status_page_shows_states_incidents_updates_and_feed() {
         "{html}"
     );
     assert!(html.contains(escaped) && !html.contains("<script>"));
+    // Stale data never reads as operational: the banner and every cluster say the state is unknown.
+    let banner = &html[html.find("<p class=\"banner").unwrap()..];
+    let banner = &banner[..banner.find("</p>").unwrap()];
+    assert!(
+        banner.contains("s-unknown")
+            && banner.contains("Current state unknown: no measurements since 2026-10-01 11:00 UTC"),
+        "{banner}"
+    );
+    for cluster in ["a", "b", "c", "d"] {
+        assert!(card(&html, cluster).contains("State unknown"), "{}", card(&html, cluster));
+        assert!(!card(&html, cluster).contains(">Operational<") && !card(&html, cluster).contains(" Operational</p>"));
+    }
 }
 
 fn child<'a, 'input>(node: roxmltree::Node<'a, 'input>, name: &str) -> Option<roxmltree::Node<'a, 'input>> {

@@ -25,6 +25,8 @@ const MAX_INCIDENTS: usize = 50;
 /// A cluster's state now, from its incidents and maintenance windows. Ordered by severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
+    /// No recent measurement: the state is not known, and never shown as operational.
+    Unknown,
     Operational,
     Maintenance,
     Degraded,
@@ -35,6 +37,7 @@ pub enum State {
 impl State {
     pub fn label(self) -> &'static str {
         match self {
+            State::Unknown => "State unknown",
             State::Operational => "Operational",
             State::Maintenance => "Under maintenance",
             State::Degraded => "Degraded",
@@ -45,6 +48,7 @@ impl State {
 
     fn class(self) -> &'static str {
         match self {
+            State::Unknown => "unknown",
             State::Operational => "ok",
             State::Maintenance => "maint",
             State::Degraded => "degraded",
@@ -73,8 +77,10 @@ pub struct ClusterStatus {
     pub customers_down_now: usize,
     pub customers: usize,
     pub days: Vec<Day>,
-    /// Over all the days shown.
+    /// Over the days shown that have measurements.
     pub availability: Option<f64>,
+    /// Days shown with at least some measurement.
+    pub measured_days: usize,
     pub incidents: usize,
 }
 
@@ -128,7 +134,8 @@ pub fn build<'a>(
         .map(|d| Span::new(first_day + d * DAY_MS, first_day + (d + 1) * DAY_MS))
         .map(|d| Span::new(d.start, d.end.min(now_ms).max(d.start)))
         .collect();
-    let clusters = (0..fleet.clusters.len()).map(|c| cluster_status(fleet, analysis, c, &day_spans, now_ms)).collect();
+    let mut clusters: Vec<ClusterStatus> =
+        (0..fleet.clusters.len()).map(|c| cluster_status(fleet, analysis, c, &day_spans, now_ms)).collect();
 
     let mut by_incident: BTreeMap<&str, Vec<&IncidentUpdate>> = BTreeMap::new();
     for update in updates {
@@ -163,6 +170,12 @@ pub fn build<'a>(
         Some(end) if now_ms.saturating_sub(end) <= interval_ms.saturating_mul(2) => None,
         other => Some(other),
     };
+    // Missing data is never good news: without a recent measurement no cluster has a known state.
+    if stale.is_some() {
+        for cluster in &mut clusters {
+            cluster.state = State::Unknown;
+        }
+    }
     StatusPage {
         title: fleet.status.title.clone(),
         description: fleet.status.description.clone(),
@@ -219,7 +232,7 @@ fn cluster_status(fleet: &Fleet, analysis: &Availability, cluster: usize, days: 
     let incidents: Vec<&Incident> = analysis.incidents.iter().filter(|i| i.cluster == cluster).collect();
     let with_maintenance: Vec<usize> = sites.iter().copied().filter(|&s| !analysis.maintenance[s].is_empty()).collect();
     let (mut total_eligible, mut total_down) = (0i64, 0i64);
-    let bars = days
+    let bars: Vec<Day> = days
         .iter()
         .map(|day| {
             let monitored: Vec<Span> =
@@ -244,6 +257,7 @@ fn cluster_status(fleet: &Fleet, analysis: &Availability, cluster: usize, days: 
             }
         })
         .collect();
+    let measured_days = bars.iter().filter(|d| d.availability.is_some()).count();
     ClusterStatus {
         name: fleet.clusters[cluster].name.clone(),
         state,
@@ -252,6 +266,7 @@ fn cluster_status(fleet: &Fleet, analysis: &Availability, cluster: usize, days: 
         customers: customers.len(),
         days: bars,
         availability: (total_eligible > 0).then(|| 1.0 - total_down as f64 / total_eligible as f64),
+        measured_days,
         incidents: incidents.len(),
     }
 }
@@ -366,8 +381,19 @@ fn cluster_html(cluster: &ClusterStatus, days: u32) -> String {
             cluster.customers
         )
     };
+    // The figure covers the measured days only, and says how many those were.
     let summary = match cluster.availability {
-        Some(a) => format!("{} available over the last {days} days", availability_text(a)),
+        Some(a) if cluster.measured_days as u32 >= days => {
+            format!("{} available over the last {days} days", availability_text(a))
+        }
+        Some(a) => format!(
+            "{} available over the {} of the last {days} days with measurements",
+            availability_text(a),
+            match cluster.measured_days {
+                1 => "1 day".to_string(),
+                n => format!("{n} days"),
+            }
+        ),
         None => format!("no data over the last {days} days"),
     };
     let incidents = match cluster.incidents {
@@ -396,6 +422,7 @@ fn cluster_html(cluster: &ClusterStatus, days: u32) -> String {
 
 fn icon(state: State) -> &'static str {
     match state {
+        State::Unknown => "?",
         State::Operational => "✓",
         State::Maintenance => "◆",
         State::Degraded | State::PartialOutage => "▲",
@@ -528,12 +555,17 @@ fn banner(page: &StatusPage) -> (State, String) {
     let worst = page.clusters.iter().map(|c| c.state).max().unwrap_or(State::Operational);
     let affected = page.clusters.iter().filter(|c| c.state == worst).count();
     let of = page.clusters.len();
-    let words = match worst {
-        State::Operational => "All systems operational".to_string(),
-        State::Maintenance => format!("Scheduled maintenance in progress on {affected} of {of} clusters"),
-        State::Degraded => format!("Degraded service on {affected} of {of} clusters"),
-        State::PartialOutage => format!("Partial outage on {affected} of {of} clusters"),
-        State::MajorOutage => format!("Major outage on {affected} of {of} clusters"),
+    let words = match (worst, page.stale) {
+        (_, Some(Some(at))) => format!("Current state unknown: no measurements since {}", utc(at)),
+        (_, Some(None)) => format!("Current state unknown: no measurements in the last {} days", page.days),
+        (worst, None) => match worst {
+            State::Unknown => "Current state unknown".to_string(),
+            State::Operational => "All systems operational".to_string(),
+            State::Maintenance => format!("Scheduled maintenance in progress on {affected} of {of} clusters"),
+            State::Degraded => format!("Degraded service on {affected} of {of} clusters"),
+            State::PartialOutage => format!("Partial outage on {affected} of {of} clusters"),
+            State::MajorOutage => format!("Major outage on {affected} of {of} clusters"),
+        },
     };
     (worst, words)
 }
@@ -551,7 +583,7 @@ pub fn html(page: &StatusPage) -> String {
     let stale = match page.stale {
         None => String::new(),
         Some(Some(at)) => format!(
-            "<p class=\"stale\"><strong>Measurements are delayed:</strong> the last one covers up to {}; the states below are as of then.</p>\n",
+            "<p class=\"stale\"><strong>Measurements are delayed:</strong> the last one covers up to {}; what is happening now is not known.</p>\n",
             time_tag(at)
         ),
         Some(None) => format!(
@@ -628,6 +660,7 @@ a{color:#1d4ed8}\
 .stale{margin:0 0 1rem;padding:.6rem 1rem;border-radius:.5rem;background:#fff5d6;color:#5c4100;border:1px solid #a86b00}\
 .updated{margin:0 0 1rem;font-size:.9rem;color:#4a5568}\
 .s-ok{background:#e7f5ec;color:#14532d;border-color:#2f7d4f}\
+.s-unknown{background:#eef0f3;color:#333d4a;border-color:#7b8798}\
 .s-maint{background:#e6eeff;color:#1e3a8a;border-color:#3557b7}\
 .s-degraded{background:#fff5d6;color:#5c4100;border-color:#a86b00}\
 .s-partial{background:#ffeadb;color:#7c2d12;border-color:#c2410c}\
@@ -635,7 +668,7 @@ a{color:#1d4ed8}\
 ul.clusters,ol.incidents,ul.plain{list-style:none;margin:0;padding:0}\
 li.cluster,.incident,li.maintenance{background:#fff;border:1px solid #d5dbe5;border-left:6px solid;border-radius:.5rem;padding:.9rem 1rem;margin:0 0 .75rem}\
 li.cluster{color:inherit;background:#fff}\
-li.cluster.s-ok{border-left-color:#2f7d4f}li.cluster.s-maint{border-left-color:#3557b7}\
+li.cluster.s-unknown{border-left-color:#7b8798}li.cluster.s-ok{border-left-color:#2f7d4f}li.cluster.s-maint{border-left-color:#3557b7}\
 li.cluster.s-degraded{border-left-color:#a86b00}li.cluster.s-partial{border-left-color:#c2410c}\
 li.cluster.s-major{border-left-color:#b91c1c}\
 .short{display:none}\
