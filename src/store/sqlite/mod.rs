@@ -32,7 +32,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::*;
+use crate::fleet::Retention;
+use crate::probe::CheckKind;
+use crate::store::{
+    HistogramRecord, IncidentUpdate, LatencyQuery, PruneStats, ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes,
+    RunWriter, SiteRecord, Store, StoreError, StoreResult, StoredResult, StoredRun, TimedHistogram,
+};
 
 /// How long to wait for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -7,7 +7,8 @@ mod schema;
 use std::path::Path;
 
 use super::*;
-use crate::probe::{CheckKind, CheckResult, Failure, Outcome, Timings};
+use crate::probe::{CheckKind, CheckResult, Failure, Outcome, Phase, Timings};
+use crate::store::{RunSummary, columns, histogram, rollup};
 
 fn site(id: &str, customer: &str, cluster: &str) -> SiteRecord {
     SiteRecord { id: id.into(), customer: customer.into(), cluster: cluster.into(), hostname: format!("{id}.example") }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::*;
+use crate::store::{LatencyScope, columns, histogram, rollup};
 
 pub(super) const T0: i64 = 1_790_000_000_000 / rollup::DAY_MS * rollup::DAY_MS;
 pub(super) const MIN: i64 = 60_000;
