@@ -5,7 +5,8 @@ use rusqlite::Connection;
 
 use super::DataError;
 use crate::probe::Outcome;
-use crate::store::{RunId, columns};
+use crate::store::RunId;
+use crate::store::columns::{self, ColumnsError};
 
 /// One run's stored columns, borrowed from the row being read.
 pub(super) struct BlockRef<'a> {
@@ -66,7 +67,7 @@ pub(super) fn for_each_block(
 }
 
 /// Rows that failed, from a run's outcome column: (row index, outcome).
-pub(super) fn failed_rows(outcomes: &[u8], count: usize) -> Result<Vec<(usize, Outcome)>, String> {
+pub(super) fn failed_rows(outcomes: &[u8], count: usize) -> Result<Vec<(usize, Outcome)>, ColumnsError> {
     let mut failed = Vec::new();
     let mut at = 0;
     for (outcome, len) in columns::decode_outcomes(outcomes, count)? {

@@ -34,7 +34,7 @@ pub(super) fn latency_histograms(
         let mut sum: Option<Histogram<u64>> = None;
         for piece in rollup::cover(start_ms, end_ms, &pending, site_key.is_some()) {
             store.read_piece(query, site_key, piece, &mut |histogram| match &mut sum {
-                Some(sum) => rollup::merge(sum, &histogram).map_err(|m| store.corrupt(m)),
+                Some(sum) => rollup::merge(sum, &histogram).map_err(|e| store.corrupt(e.to_string())),
                 None => {
                     sum = Some(histogram);
                     Ok(())

@@ -56,15 +56,15 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens the store at `path`, creating the file (not its directory) and the schema if needed.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let open_error = |message: String| StoreError::Open { path: path.display().to_string(), message };
-        check_location(path).map_err(open_error)?;
+        check_location(path)?;
         // No SQLITE_OPEN_URI: a file name containing '?' is a file name.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(sqlite_open_message(&e)))?;
-        configure(&conn).map_err(open_error)?;
+        let mut conn =
+            Connection::open_with_flags(path, flags).map_err(|e| open_error(path, sqlite_open_message(&e)))?;
+        configure(&conn, path)?;
         // SQLite silently falls back to read-only for a write-protected file; the prober must write.
-        if conn.is_readonly("main").map_err(|e| open_error(sqlite_open_message(&e)))? {
-            return Err(open_error("the file is read-only; the store must be writable".into()));
+        if conn.is_readonly("main").map_err(|e| open_error(path, sqlite_open_message(&e)))? {
+            return Err(open_error(path, "the file is read-only; the store must be writable".into()));
         }
         schema::migrate(&mut conn, path)?;
         Ok(SqliteStore { conn, path: path.to_path_buf() })
@@ -139,26 +139,29 @@ impl Store for SqliteStore {
 }
 
 /// Turns the common mistakes into messages before SQLite's terse "unable to open database file".
-fn check_location(path: &Path) -> Result<(), String> {
+fn check_location(path: &Path) -> StoreResult<()> {
+    let error = |message: String| open_error(path, message);
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     match std::fs::metadata(dir) {
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(format!("directory {} does not exist", dir.display())),
-        Err(e) => return Err(format!("cannot use directory {}: {e}", dir.display())),
-        Ok(meta) if !meta.is_dir() => return Err(format!("{} is not a directory", dir.display())),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(error(format!("directory {} does not exist", dir.display())));
+        }
+        Err(e) => return Err(error(format!("cannot use directory {}: {e}", dir.display()))),
+        Ok(meta) if !meta.is_dir() => return Err(error(format!("{} is not a directory", dir.display()))),
         Ok(_) => {}
     }
     if path.is_dir() {
-        return Err("this is a directory; give a file path such as fleetprobe.db".into());
+        return Err(error("this is a directory; give a file path such as fleetprobe.db".into()));
     }
     // Creating the file here reports the operating system's reason (permission, read-only file
     // system); SQLite would only say it cannot open it. An empty file is an empty database.
     match OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(format!("cannot create the file: {e}")),
+        Err(e) => Err(error(format!("cannot create the file: {e}"))),
     }
 }
 
@@ -173,16 +176,20 @@ fn sqlite_open_message(e: &rusqlite::Error) -> String {
     }
 }
 
-fn configure(conn: &Connection) -> Result<(), String> {
-    let message = |e| sqlite_open_message(&e);
+fn configure(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let message = |e| open_error(path, sqlite_open_message(&e));
     conn.busy_timeout(BUSY_TIMEOUT).map_err(message)?;
     // WAL lets reports read while a sweep writes; NORMAL is durable across application crashes
     // and only risks the last commits on power loss, which is fine for one-minute runs.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(message)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(format!("cannot switch to WAL journal mode (still {mode})"));
+        return Err(open_error(path, format!("cannot switch to WAL journal mode (still {mode})")));
     }
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(message)
+}
+
+fn open_error(path: &Path, message: String) -> StoreError {
+    StoreError::Open { path: path.display().to_string(), message }
 }
 
 /// Errors while reading: a value that does not fit its type means the file holds bad data.
@@ -203,18 +210,16 @@ fn write_error(path: &Path, what: &str, e: rusqlite::Error) -> StoreError {
 }
 
 /// What can go wrong while reading stored data inside a longer operation.
+#[derive(Debug, thiserror::Error)]
 enum DataError {
-    Sql(rusqlite::Error),
+    #[error("{0}")]
+    Sql(#[from] rusqlite::Error),
     /// The stored data does not decode.
+    #[error("{0}")]
     Data(String),
     /// Raised by a caller's callback, passed through as is.
+    #[error("{0}")]
     Store(StoreError),
-}
-
-impl From<rusqlite::Error> for DataError {
-    fn from(e: rusqlite::Error) -> Self {
-        DataError::Sql(e)
-    }
 }
 
 impl From<rusqlite::types::FromSqlError> for DataError {
@@ -233,6 +238,6 @@ impl SqliteStore {
     }
 }
 
-fn check_kind(code: u8) -> Result<CheckKind, String> {
-    CheckKind::from_code(code).ok_or_else(|| format!("unknown check kind code {code}"))
+fn check_kind(code: u8) -> Result<CheckKind, DataError> {
+    CheckKind::from_code(code).ok_or_else(|| DataError::Data(format!("unknown check kind code {code}")))
 }

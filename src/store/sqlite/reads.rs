@@ -8,6 +8,7 @@ use rusqlite::types::Value;
 use super::blocks::{RosterCache, cert_at, failed_rows, for_each_block};
 use super::{DataError, SqliteStore, check_kind};
 use crate::probe::Phase;
+use crate::store::columns::ColumnsError;
 use crate::store::{
     HistogramRecord, ResultFilter, Roster, RunId, RunOutcomes, SiteRecord, StoreResult, StoredResult, StoredRun,
     histogram,
@@ -150,7 +151,7 @@ pub(super) fn run_outcomes(
             Some(roster_id) => {
                 let roster = rosters.get(&store.conn, roster_id).map_err(|e| store.data_error("results", e))?;
                 let outcome_runs = row.get_ref(9).and_then(|v| Ok(v.as_blob()?)).map_err(error)?;
-                let corrupt = |m: String| store.corrupt(format!("results of run {}: {m}", run.id));
+                let corrupt = |e: ColumnsError| store.corrupt(format!("results of run {}: {e}", run.id));
                 RunOutcomes {
                     failed: failed_rows(outcome_runs, roster.keys.len()).map_err(corrupt)?,
                     roster: roster.keys.clone(),
@@ -175,7 +176,7 @@ pub(super) fn run_histograms(store: &SqliteStore, run_id: RunId) -> StoreResult<
     let mut records = Vec::new();
     while let Some(row) = rows.next().map_err(error)? {
         let cluster: String = row.get(0).map_err(error)?;
-        let check = check_kind(row.get(1).map_err(error)?).map_err(|m| store.corrupt(m))?;
+        let check = check_kind(row.get(1).map_err(error)?).map_err(|e| store.data_error("histograms", e))?;
         let phase_code: u8 = row.get(2).map_err(error)?;
         let phase = Phase::from_code(phase_code)
             .ok_or_else(|| store.corrupt(format!("unknown phase code {phase_code} in run {run_id}")))?;

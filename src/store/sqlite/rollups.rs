@@ -219,7 +219,8 @@ fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), DataError> {
             let key: (String, u8, u8) = (row.get(1)?, row.get(2)?, row.get(3)?);
             let blob: Vec<u8> = row.get(4)?;
             let h = decode_row(&blob, || format!("histogram of run {run_id}, {}", key.0))?;
-            rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h).map_err(DataError::Data)?;
+            rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h)
+                .map_err(|e| DataError::Data(e.to_string()))?;
         }
     }
     // Runs whose per-run histograms were already pruned (a late run reopened the hour): their
@@ -254,7 +255,8 @@ fn roll_up_hour(tx: &Transaction<'_>, hour: i64) -> Result<(), DataError> {
                 }
             }
             for (key, h) in run {
-                rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h).map_err(DataError::Data)?;
+                rollup::add_to_bucket(&mut buckets, rollup::HOUR_MS, hour, key, h)
+                    .map_err(|e| DataError::Data(e.to_string()))?;
             }
             Ok(true)
         },
@@ -279,7 +281,8 @@ fn roll_up_day(tx: &Transaction<'_>, day: i64) -> Result<(), DataError> {
             let hour: i64 = row.get(3)?;
             let blob: Vec<u8> = row.get(4)?;
             let h = decode_row(&blob, || format!("hour histogram of {} at {hour}", key.0))?;
-            rollup::add_to_bucket(&mut buckets, rollup::DAY_MS, hour, key, h).map_err(DataError::Data)?;
+            rollup::add_to_bucket(&mut buckets, rollup::DAY_MS, hour, key, h)
+                .map_err(|e| DataError::Data(e.to_string()))?;
         }
     }
     insert_rollups(tx, 2, buckets)?;

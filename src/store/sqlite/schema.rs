@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::writer::{BlockBuilder, StoredRoster, WriteError};
-use super::{check_kind, sqlite_open_message};
+use super::{DataError, check_kind, sqlite_open_message};
 use crate::probe::{Outcome, Timings};
 use crate::store::{RunId, StoreError, StoreResult, columns};
 
@@ -18,7 +18,7 @@ pub(super) const MIGRATIONS: &[Migration] =
 
 pub(super) enum Migration {
     Sql(&'static str),
-    Code(fn(&Transaction<'_>) -> Result<(), String>),
+    Code(fn(&Transaction<'_>) -> Result<(), DataError>),
 }
 
 pub(super) const SCHEMA_V1: &str = "
@@ -233,57 +233,52 @@ ALTER TABLE site_latency_days_v4 RENAME TO site_latency_days;
 CREATE INDEX site_latency_days_by_day ON site_latency_days (day_ms);
 ";
 
-fn columns_v4(tx: &Transaction<'_>) -> Result<(), String> {
-    tx.execute_batch(SCHEMA_V4).map_err(|e| e.to_string())?;
+fn columns_v4(tx: &Transaction<'_>) -> Result<(), DataError> {
+    tx.execute_batch(SCHEMA_V4)?;
     let runs: Vec<(RunId, i64)> = {
-        let mut select = tx.prepare("SELECT id, started_at_ms FROM runs ORDER BY id").map_err(|e| e.to_string())?;
-        select
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| e.to_string())?
+        let mut select = tx.prepare("SELECT id, started_at_ms FROM runs ORDER BY id")?;
+        select.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).and_then(|rows| rows.collect())?
     };
     let mut certs: HashMap<i64, i64> = HashMap::new();
     let mut previous: Option<StoredRoster> = None;
-    let mut select = tx
-        .prepare(
-            "SELECT site_key, check_kind, outcome, started_at_ms, attempts, http_status, dns_us, connect_us, tls_us, \
+    let mut select = tx.prepare(
+        "SELECT site_key, check_kind, outcome, started_at_ms, attempts, http_status, dns_us, connect_us, tls_us, \
              first_byte_us, total_us, cert_not_after, detail FROM results WHERE run_id = ?1",
-        )
-        .map_err(|e| e.to_string())?;
+    )?;
     for (run_id, started_at_ms) in runs {
         let mut block = BlockBuilder::default();
-        let mut rows = select.query([run_id]).map_err(|e| e.to_string())?;
-        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-            let site_key: i64 = row.get(0).map_err(|e| e.to_string())?;
-            let code: u8 = row.get(2).map_err(|e| e.to_string())?;
-            let outcome =
-                Outcome::from_code(code).ok_or_else(|| format!("unknown outcome code {code} in run {run_id}"))?;
-            let cert_not_after: Option<i64> = row.get(11).map_err(|e| e.to_string())?;
+        let mut rows = select.query([run_id])?;
+        while let Some(row) = rows.next()? {
+            let site_key: i64 = row.get(0)?;
+            let code: u8 = row.get(2)?;
+            let outcome = Outcome::from_code(code)
+                .ok_or_else(|| DataError::Data(format!("unknown outcome code {code} in run {run_id}")))?;
+            let cert_not_after: Option<i64> = row.get(11)?;
             let result = columns::Row {
                 site_key,
-                check: check_kind(row.get(1).map_err(|e| e.to_string())?)?,
+                check: check_kind(row.get(1)?)?,
                 outcome,
-                offset_ms: row.get::<_, i64>(3).map_err(|e| e.to_string())? - started_at_ms,
-                attempts: row.get(4).map_err(|e| e.to_string())?,
-                http_status: row.get(5).map_err(|e| e.to_string())?,
+                offset_ms: row.get::<_, i64>(3)? - started_at_ms,
+                attempts: row.get(4)?,
+                http_status: row.get(5)?,
                 timings: Timings {
-                    dns_us: row.get(6).map_err(|e| e.to_string())?,
-                    connect_us: row.get(7).map_err(|e| e.to_string())?,
-                    tls_us: row.get(8).map_err(|e| e.to_string())?,
-                    first_byte_us: row.get(9).map_err(|e| e.to_string())?,
-                    total_us: row.get(10).map_err(|e| e.to_string())?,
+                    dns_us: row.get(6)?,
+                    connect_us: row.get(7)?,
+                    tls_us: row.get(8)?,
+                    first_byte_us: row.get(9)?,
+                    total_us: row.get(10)?,
                 },
                 has_cert: cert_not_after.is_some(),
             };
-            block.push(result, cert_not_after, row.get(12).map_err(|e| e.to_string())?);
+            block.push(result, cert_not_after, row.get(12)?);
         }
         previous = Some(block.write(tx, run_id, previous.as_ref(), &mut certs).map_err(|e| match e {
-            WriteError::Sql(e) => e.to_string(),
-            WriteError::Invalid(m) => m,
+            WriteError::Sql(e) => DataError::Sql(e),
+            WriteError::Invalid(m) => DataError::Data(m),
         })?);
     }
-    tx.execute_batch("DROP VIEW results_view; DROP TABLE results; DROP TABLE outcome_names; DROP TABLE check_names;")
-        .map_err(|e| e.to_string())
+    tx.execute_batch("DROP VIEW results_view; DROP TABLE results; DROP TABLE outcome_names; DROP TABLE check_names;")?;
+    Ok(())
 }
 
 pub(super) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
@@ -321,7 +316,7 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     for step in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
         match step {
             Migration::Sql(sql) => tx.execute_batch(sql).map_err(sqlite_error)?,
-            Migration::Code(step) => step(&tx).map_err(|m| open_error(format!("cannot upgrade the schema: {m}")))?,
+            Migration::Code(step) => step(&tx).map_err(|e| open_error(format!("cannot upgrade the schema: {e}")))?,
         }
     }
     tx.pragma_update(None, "user_version", supported).map_err(sqlite_error)?;

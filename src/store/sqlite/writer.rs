@@ -296,7 +296,8 @@ impl BlockBuilder {
         }
         match (stored, previous) {
             (Some(bytes), _) => {
-                let roster = columns::decode_roster(&bytes, block.count).map_err(WriteError::Invalid)?;
+                let roster =
+                    columns::decode_roster(&bytes, block.count).map_err(|e| WriteError::Invalid(e.to_string()))?;
                 Ok(StoredRoster { id: roster_id, roster })
             }
             (None, Some(previous)) => Ok(StoredRoster { id: previous.id, roster: previous.roster.clone() }),
