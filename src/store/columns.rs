@@ -19,7 +19,33 @@
 
 use std::sync::Arc;
 
+use miniz_oxide::inflate::TINFLStatus;
+
 use crate::probe::{CheckKind, Outcome, Timings};
+
+/// Why stored columns do not decode. Every error names the column: `roster`, `outcomes` or
+/// `details`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ColumnsError {
+    #[error("{column}: ends early")]
+    EndsEarly { column: &'static str },
+    #[error("{column}: a segment ends early")]
+    SegmentEndsEarly { column: &'static str },
+    #[error("{column}: {bytes} bytes left over")]
+    LeftOver { column: &'static str, bytes: usize },
+    #[error("{column}: cannot inflate: {status:?}")]
+    Inflate { column: &'static str, status: TINFLStatus },
+    #[error("{column}: a number longer than 64 bits")]
+    NumberTooLong { column: &'static str },
+    #[error("{column}: a run of {len} rows where {remain} remain")]
+    RunTooLong { column: &'static str, len: usize, remain: usize },
+    #[error("{column}: unknown {what} code {code}")]
+    UnknownCode { column: &'static str, what: &'static str, code: u64 },
+    #[error("{column}: {what} {value} out of range")]
+    OutOfRange { column: &'static str, what: &'static str, value: u64 },
+    #[error("{column}: {decoded} rows decoded, {expected} expected")]
+    RowCount { column: &'static str, decoded: usize, expected: usize },
+}
 
 /// One result as the columns hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +205,7 @@ fn mask(row: &Row) -> u8 {
 }
 
 /// Decodes a roster of `count` rows.
-pub fn decode_roster(bytes: &[u8], count: usize) -> Result<Roster, String> {
+pub fn decode_roster(bytes: &[u8], count: usize) -> Result<Roster, ColumnsError> {
     let raw = inflate(bytes, "roster")?;
     let mut reader = Reader::new(&raw, "roster");
     let mut keys = Vec::with_capacity(count);
@@ -188,7 +214,11 @@ pub fn decode_roster(bytes: &[u8], count: usize) -> Result<Roster, String> {
     for _ in 0..count {
         let site_key = previous + unzigzag(reader.varint()?);
         let code = reader.byte()?;
-        let check = CheckKind::from_code(code).ok_or_else(|| format!("roster: unknown check kind code {code}"))?;
+        let check = CheckKind::from_code(code).ok_or(ColumnsError::UnknownCode {
+            column: "roster",
+            what: "check kind",
+            code: u64::from(code),
+        })?;
         keys.push((site_key, check));
         bases.push(unzigzag(reader.varint()?));
         previous = site_key;
@@ -198,23 +228,24 @@ pub fn decode_roster(bytes: &[u8], count: usize) -> Result<Roster, String> {
 }
 
 /// Outcome runs of a block: (outcome, how many rows in a row).
-pub fn decode_outcomes(outcomes: &[u8], count: usize) -> Result<Vec<(Outcome, usize)>, String> {
+pub fn decode_outcomes(outcomes: &[u8], count: usize) -> Result<Vec<(Outcome, usize)>, ColumnsError> {
     let mut reader = Reader::new(outcomes, "outcomes");
     let runs = reader.runs(count)?;
     reader.end()?;
     runs.into_iter()
         .map(|(code, len)| {
-            let outcome = u8::try_from(code)
-                .ok()
-                .and_then(Outcome::from_code)
-                .ok_or_else(|| format!("outcomes: unknown outcome code {code}"))?;
+            let outcome = u8::try_from(code).ok().and_then(Outcome::from_code).ok_or(ColumnsError::UnknownCode {
+                column: "outcomes",
+                what: "outcome",
+                code,
+            })?;
             Ok((outcome, len))
         })
         .collect()
 }
 
 /// Every row of a run, in row order, from its roster and its outcome and detail columns.
-pub fn decode(roster: &Roster, outcomes: &[u8], details: &[u8]) -> Result<Vec<Row>, String> {
+pub fn decode(roster: &Roster, outcomes: &[u8], details: &[u8]) -> Result<Vec<Row>, ColumnsError> {
     decode_rows(roster, outcomes, details, 0..roster.keys.len())
 }
 
@@ -224,7 +255,7 @@ pub fn decode_rows(
     outcomes: &[u8],
     details: &[u8],
     range: std::ops::Range<usize>,
-) -> Result<Vec<Row>, String> {
+) -> Result<Vec<Row>, ColumnsError> {
     let count = roster.keys.len();
     let range = range.start.min(count)..range.end.min(count);
     let outcome_list: Vec<Outcome> = decode_outcomes(outcomes, count)?
@@ -241,7 +272,8 @@ pub fn decode_rows(
     for (index, &len) in lengths.iter().enumerate() {
         let first = index * SEGMENT_ROWS;
         let rows_here = first..(first + SEGMENT_ROWS).min(count);
-        let bytes = details.get(at..at.saturating_add(len)).ok_or("details: a segment ends early")?;
+        let bytes =
+            details.get(at..at.saturating_add(len)).ok_or(ColumnsError::SegmentEndsEarly { column: "details" })?;
         at += len;
         if rows_here.end <= range.start || range.end <= rows_here.start {
             continue;
@@ -257,7 +289,7 @@ pub fn decode_rows(
         rows.extend(decoded.into_iter().skip(skip).take(take));
     }
     if at != details.len() {
-        return Err(format!("details: {} bytes left over", details.len() - at));
+        return Err(ColumnsError::LeftOver { column: "details", bytes: details.len() - at });
     }
     Ok(rows)
 }
@@ -268,7 +300,7 @@ fn decode_segment(
     bases: &[i64],
     outcomes: &[Outcome],
     bytes: &[u8],
-) -> Result<Vec<Row>, String> {
+) -> Result<Vec<Row>, ColumnsError> {
     let count = keys.len();
     let raw = inflate(bytes, "details")?;
     let mut reader = Reader::new(&raw, "details");
@@ -276,7 +308,13 @@ fn decode_segment(
     let statuses = expand(reader.runs(count)?);
     let masks: Vec<u8> = expand(reader.runs(count)?)
         .into_iter()
-        .map(|mask| u8::try_from(mask).map_err(|_| format!("details: presence mask {mask} out of range")))
+        .map(|mask| {
+            u8::try_from(mask).map_err(|_| ColumnsError::OutOfRange {
+                column: "details",
+                what: "presence mask",
+                value: mask,
+            })
+        })
         .collect::<Result<_, _>>()?;
     let offsets = reader.planes::<8>(count)?;
     let mut rows = Vec::with_capacity(count);
@@ -286,9 +324,17 @@ fn decode_segment(
         let offset_ms = base + unzigzag(offset);
         let http_status = match status {
             0 => None,
-            s => Some(u16::try_from(s - 1).map_err(|_| format!("details: HTTP status {} out of range", s - 1))?),
+            s => Some(u16::try_from(s - 1).map_err(|_| ColumnsError::OutOfRange {
+                column: "details",
+                what: "HTTP status",
+                value: s - 1,
+            })?),
         };
-        let attempts = u8::try_from(attempts).map_err(|_| format!("details: {attempts} attempts out of range"))?;
+        let attempts = u8::try_from(attempts).map_err(|_| ColumnsError::OutOfRange {
+            column: "details",
+            what: "attempts",
+            value: attempts,
+        })?;
         rows.push(Row {
             site_key,
             check,
@@ -321,7 +367,7 @@ fn decode_segment(
     }
     reader.end()?;
     if rows.len() != count {
-        return Err(format!("details: {} rows decoded, {count} expected", rows.len()));
+        return Err(ColumnsError::RowCount { column: "details", decoded: rows.len(), expected: count });
     }
     Ok(rows)
 }
@@ -330,9 +376,9 @@ fn expand(runs: Vec<(u64, usize)>) -> Vec<u64> {
     runs.into_iter().flat_map(|(value, len)| std::iter::repeat_n(value, len)).collect()
 }
 
-fn inflate(data: &[u8], column: &str) -> Result<Vec<u8>, String> {
+fn inflate(data: &[u8], column: &'static str) -> Result<Vec<u8>, ColumnsError> {
     miniz_oxide::inflate::decompress_to_vec_with_limit(data, MAX_INFLATED)
-        .map_err(|e| format!("{column}: cannot inflate: {:?}", e.status))
+        .map_err(|e| ColumnsError::Inflate { column, status: e.status })
 }
 
 /// A timing as stored: exact below 2,048 µs; above, 11 significant bits rounded to nearest.
@@ -433,13 +479,13 @@ impl<'a> Reader<'a> {
         Reader { data, at: 0, column }
     }
 
-    fn byte(&mut self) -> Result<u8, String> {
-        let byte = *self.data.get(self.at).ok_or_else(|| format!("{}: ends early", self.column))?;
+    fn byte(&mut self) -> Result<u8, ColumnsError> {
+        let byte = *self.data.get(self.at).ok_or(ColumnsError::EndsEarly { column: self.column })?;
         self.at += 1;
         Ok(byte)
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
+    fn varint(&mut self) -> Result<u64, ColumnsError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -448,13 +494,13 @@ impl<'a> Reader<'a> {
                 return Ok(value);
             }
         }
-        Err(format!("{}: a number longer than 64 bits", self.column))
+        Err(ColumnsError::NumberTooLong { column: self.column })
     }
 
     /// `count` values written by [`put_planes`].
-    fn planes<const N: usize>(&mut self, count: usize) -> Result<Vec<u64>, String> {
+    fn planes<const N: usize>(&mut self, count: usize) -> Result<Vec<u64>, ColumnsError> {
         let bytes = count.checked_mul(N).filter(|&n| n <= self.data.len() - self.at);
-        let Some(bytes) = bytes else { return Err(format!("{}: ends early", self.column)) };
+        let Some(bytes) = bytes else { return Err(ColumnsError::EndsEarly { column: self.column }) };
         let data = &self.data[self.at..self.at + bytes];
         self.at += bytes;
         let mut values = vec![0u64; count];
@@ -466,27 +512,28 @@ impl<'a> Reader<'a> {
         Ok(values)
     }
 
-    fn timings(&mut self, count: usize) -> Result<Vec<u32>, String> {
+    fn timings(&mut self, count: usize) -> Result<Vec<u32>, ColumnsError> {
         self.planes::<2>(count)?
             .into_iter()
             .map(|code| {
-                u32::try_from(code)
-                    .ok()
-                    .and_then(timing_value)
-                    .ok_or_else(|| format!("{}: timing code {code} out of range", self.column))
+                u32::try_from(code).ok().and_then(timing_value).ok_or(ColumnsError::OutOfRange {
+                    column: self.column,
+                    what: "timing code",
+                    value: code,
+                })
             })
             .collect()
     }
 
     /// Runs covering exactly `count` rows.
-    fn runs(&mut self, count: usize) -> Result<Vec<(u64, usize)>, String> {
+    fn runs(&mut self, count: usize) -> Result<Vec<(u64, usize)>, ColumnsError> {
         let mut runs = Vec::new();
         let mut covered = 0usize;
         while covered < count {
             let value = self.varint()?;
             let len = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
             if len == 0 || len > count - covered {
-                return Err(format!("{}: a run of {len} rows where {} remain", self.column, count - covered));
+                return Err(ColumnsError::RunTooLong { column: self.column, len, remain: count - covered });
             }
             covered += len;
             runs.push((value, len));
@@ -494,11 +541,11 @@ impl<'a> Reader<'a> {
         Ok(runs)
     }
 
-    fn end(&self) -> Result<(), String> {
+    fn end(&self) -> Result<(), ColumnsError> {
         if self.at == self.data.len() {
             Ok(())
         } else {
-            Err(format!("{}: {} bytes left over", self.column, self.data.len() - self.at))
+            Err(ColumnsError::LeftOver { column: self.column, bytes: self.data.len() - self.at })
         }
     }
 }
@@ -509,8 +556,8 @@ mod tests {
     use crate::probe::Failure;
     use proptest::prelude::*;
 
-    fn decode_block(block: &Block) -> Result<Vec<Row>, String> {
-        let roster = block.roster.as_ref().ok_or("the test gives no previous roster")?;
+    fn decode_block(block: &Block) -> Result<Vec<Row>, ColumnsError> {
+        let roster = block.roster.as_ref().expect("a block encoded without a previous roster carries one");
         decode(&decode_roster(roster, block.count)?, &block.outcomes, &block.details)
     }
 
@@ -645,7 +692,7 @@ mod tests {
             assert!(decode_block(&broken).is_err());
         }
         let too_many = Block { count: 3, ..block.clone() };
-        assert!(decode_block(&too_many).unwrap_err().contains("roster: ends early"));
+        assert!(decode_block(&too_many).unwrap_err().to_string().contains("roster: ends early"));
         let bad_outcome = Block { outcomes: vec![200, 1, 0, 1], ..block.clone() };
         assert!(decode_block(&bad_outcome).is_err());
         assert!(timing_value(u32::MAX).is_none());

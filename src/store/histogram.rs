@@ -7,7 +7,7 @@
 use hdrhistogram::Histogram;
 
 use crate::probe::{CheckKind, CheckResult, Phase};
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{DeserializeError, Deserializer, Serializer, V2DeflateSerializer};
 
 /// Highest latency kept: one hour, in microseconds. Larger values are clamped.
 pub const MAX_MICROS: u64 = 3_600_000_000;
@@ -66,8 +66,13 @@ pub fn encode(histogram: &Histogram<u64>) -> Vec<u8> {
     bytes
 }
 
-pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, String> {
-    Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(|e| format!("bad histogram: {e:?}"))
+/// A stored histogram that does not deserialize.
+#[derive(Debug, thiserror::Error)]
+#[error("bad histogram: {0:?}")]
+pub struct DecodeError(DeserializeError);
+
+pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, DecodeError> {
+    Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(DecodeError)
 }
 
 #[cfg(test)]

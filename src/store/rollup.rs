@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hdrhistogram::Histogram;
+use hdrhistogram::errors::{AdditionError, RecordError};
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
@@ -43,17 +44,25 @@ pub fn bucket_start(ms: i64, len_ms: i64) -> i64 {
 
 /// Adds `from` into `into`. Both come from [`super::histogram::new_latency_histogram`] (or were
 /// decoded from it), so the bucket layouts match and the sum is exact.
-pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) -> Result<(), String> {
+pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) -> Result<(), MergeError> {
     // A run's histogram holds a few hundred distinct values in 45,000 buckets: adding what was
     // recorded is far cheaper than `add`, which walks every bucket.
     if usize::try_from(from.len()).unwrap_or(usize::MAX) < from.distinct_values() / 8 {
         for value in from.iter_recorded() {
-            into.record_n(value.value_iterated_to(), value.count_at_value())
-                .map_err(|e| format!("cannot merge latency histograms: {e:?}"))?;
+            into.record_n(value.value_iterated_to(), value.count_at_value()).map_err(MergeError::Record)?;
         }
         return Ok(());
     }
-    into.add(from).map_err(|e| format!("cannot merge latency histograms: {e:?}"))
+    into.add(from).map_err(MergeError::Add)
+}
+
+/// Two latency histograms that do not add up: their bucket layouts differ.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("cannot merge latency histograms: {0:?}")]
+    Record(RecordError),
+    #[error("cannot merge latency histograms: {0:?}")]
+    Add(AdditionError),
 }
 
 /// Buckets of a rollup in progress: (bucket start, key) → merged histogram.
@@ -67,7 +76,7 @@ pub fn add_to_bucket<K: Ord>(
     at_ms: i64,
     key: K,
     histogram: Histogram<u64>,
-) -> Result<(), String> {
+) -> Result<(), MergeError> {
     match buckets.entry((bucket_start(at_ms, len_ms), key)) {
         std::collections::btree_map::Entry::Occupied(mut sum) => merge(sum.get_mut(), &histogram),
         std::collections::btree_map::Entry::Vacant(slot) => {
@@ -82,7 +91,7 @@ pub fn add_to_bucket<K: Ord>(
 pub fn roll_up<K: Ord>(
     items: impl IntoIterator<Item = (i64, K, Histogram<u64>)>,
     len_ms: i64,
-) -> Result<Buckets<K>, String> {
+) -> Result<Buckets<K>, MergeError> {
     let mut buckets = Buckets::new();
     for (at_ms, key, histogram) in items {
         add_to_bucket(&mut buckets, len_ms, at_ms, key, histogram)?;

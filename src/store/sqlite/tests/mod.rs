@@ -1,0 +1,385 @@
+//! The SQLite store against a real file: runs written and read back, errors people see. Opening
+//! and migrations are in `schema.rs`, latency rollups in `rollups.rs`.
+
+mod rollups;
+mod schema;
+
+use std::path::Path;
+
+use super::*;
+use crate::probe::{CheckKind, CheckResult, Failure, Outcome, Phase, Timings};
+use crate::store::{RunSummary, columns, histogram, rollup};
+
+fn site(id: &str, customer: &str, cluster: &str) -> SiteRecord {
+    SiteRecord { id: id.into(), customer: customer.into(), cluster: cluster.into(), hostname: format!("{id}.example") }
+}
+
+fn fleet() -> Vec<SiteRecord> {
+    vec![site("a", "acme", "web1"), site("b", "acme", "web1"), site("c", "bolt", "web2")]
+}
+
+fn ok(site: usize, check: CheckKind, started_at_ms: i64) -> CheckResult {
+    CheckResult {
+        site,
+        check,
+        outcome: Outcome::Ok,
+        started_at_ms,
+        attempts: 1,
+        http_status: Some(200),
+        timings: Timings {
+            dns_us: Some(1_200),
+            connect_us: Some(800),
+            tls_us: Some(4_000),
+            first_byte_us: Some(20_000),
+            total_us: 26_000,
+        },
+        cert_not_after: Some(1_800_000_000),
+        detail: None,
+    }
+}
+
+fn failed(site: usize, check: CheckKind, failure: Failure, started_at_ms: i64) -> CheckResult {
+    CheckResult {
+        site,
+        check,
+        outcome: Outcome::Failed(failure),
+        started_at_ms,
+        attempts: 3,
+        http_status: None,
+        timings: Timings { total_us: 5_000_000, ..Timings::default() },
+        cert_not_after: None,
+        detail: Some(format!("{failure} on site #{site}")),
+    }
+}
+
+fn summary(finished_at_ms: i64, results: &[CheckResult]) -> RunSummary {
+    RunSummary {
+        finished_at_ms,
+        valid: true,
+        invalid_reason: None,
+        checks: results.len() as u64,
+        failures: results.iter().filter(|r| !r.outcome.is_ok()).count() as u64,
+    }
+}
+
+fn write_run(store: &mut SqliteStore, started_at_ms: i64, sites: &[SiteRecord], results: &[CheckResult]) -> RunId {
+    let meta = RunMeta { vantage: "probe-1".into(), started_at_ms };
+    let mut writer = store.begin_run(&meta, sites).unwrap();
+    for result in results {
+        writer.insert(result).unwrap();
+    }
+    writer.finish(&summary(started_at_ms + 30_000, results), &[]).unwrap()
+}
+
+fn collect(store: &SqliteStore, filter: &ResultFilter) -> Vec<StoredResult> {
+    let mut found = Vec::new();
+    store
+        .results(filter, &mut |r| {
+            found.push(r);
+            Ok(())
+        })
+        .unwrap();
+    found
+}
+
+fn open_temp() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("fleetprobe.db")).unwrap();
+    (dir, store)
+}
+
+fn open_message(path: &Path) -> String {
+    match SqliteStore::open(path) {
+        Err(e @ StoreError::Open { .. }) => e.to_string(),
+        Err(e) => panic!("expected an Open error, got {e:?}"),
+        Ok(_) => panic!("opening {} should fail", path.display()),
+    }
+}
+
+#[test]
+fn a_run_round_trips_with_every_field() {
+    let (_dir, mut store) = open_temp();
+    let results = vec![
+        ok(0, CheckKind::Http, 1_000),
+        ok(0, CheckKind::Dns, 1_001),
+        failed(1, CheckKind::Http, Failure::Timeout(Phase::FirstByte), 1_002),
+        failed(2, CheckKind::Dns, Failure::DnsNxdomain, 1_003),
+    ];
+    let run_id = write_run(&mut store, 1_000, &fleet(), &results);
+
+    let runs = store.runs(None, None).unwrap();
+    let expected_run = StoredRun {
+        id: run_id,
+        vantage: "probe-1".into(),
+        started_at_ms: 1_000,
+        finished_at_ms: 31_000,
+        valid: true,
+        invalid_reason: None,
+        checks: 4,
+        failures: 2,
+    };
+    assert_eq!(runs, vec![expected_run]);
+
+    let stored = collect(&store, &ResultFilter::default());
+    let expected: Vec<StoredResult> = results
+        .iter()
+        .map(|r| StoredResult {
+            run_id,
+            site: fleet()[r.site].clone(),
+            check: r.check,
+            outcome: r.outcome,
+            started_at_ms: r.started_at_ms,
+            attempts: r.attempts,
+            http_status: r.http_status,
+            timings: columns::as_stored(&r.timings),
+            cert_not_after: r.cert_not_after,
+            detail: r.detail.clone(),
+        })
+        .collect();
+    assert_eq!(stored, expected);
+}
+
+#[test]
+fn invalid_runs_keep_their_reason() {
+    let (_dir, mut store) = open_temp();
+    let meta = RunMeta { vantage: "probe-2".into(), started_at_ms: 5 };
+    let writer = store.begin_run(&meta, &fleet()).unwrap();
+    let summary = RunSummary {
+        finished_at_ms: 9,
+        valid: false,
+        invalid_reason: Some("control targets unreachable".into()),
+        checks: 0,
+        failures: 0,
+    };
+    writer.finish(&summary, &[]).unwrap();
+    let run = &store.runs(None, None).unwrap()[0];
+    assert!(!run.valid);
+    assert_eq!(run.invalid_reason.as_deref(), Some("control targets unreachable"));
+}
+
+#[test]
+fn filters_narrow_the_selection() {
+    let (_dir, mut store) = open_temp();
+    let run_results = |t| {
+        vec![
+            ok(0, CheckKind::Http, t),
+            failed(1, CheckKind::Http, Failure::ConnectRefused, t),
+            ok(2, CheckKind::Http, t),
+            failed(2, CheckKind::Dns, Failure::DnsServfail, t),
+        ]
+    };
+    let first = write_run(&mut store, 60_000, &fleet(), &run_results(60_000));
+    let second = write_run(&mut store, 120_000, &fleet(), &run_results(120_000));
+    let keys = |filter: ResultFilter| -> Vec<(RunId, String, CheckKind)> {
+        collect(&store, &filter).into_iter().map(|r| (r.run_id, r.site.id, r.check)).collect()
+    };
+    let key = |run, site: &str, check| (run, site.to_string(), check);
+
+    assert_eq!(keys(ResultFilter::default()).len(), 8);
+    assert_eq!(keys(ResultFilter { run_id: Some(second), ..Default::default() }).len(), 4);
+    assert_eq!(
+        keys(ResultFilter { site_id: Some("c".into()), ..Default::default() }),
+        vec![
+            key(first, "c", CheckKind::Http),
+            key(first, "c", CheckKind::Dns),
+            key(second, "c", CheckKind::Http),
+            key(second, "c", CheckKind::Dns)
+        ]
+    );
+    assert_eq!(
+        keys(ResultFilter { cluster: Some("web1".into()), failed_only: true, ..Default::default() }),
+        vec![key(first, "b", CheckKind::Http), key(second, "b", CheckKind::Http)]
+    );
+    // Half-open: a run starting exactly at `to` is left out, one at `from` is kept.
+    assert_eq!(
+        keys(ResultFilter { from_ms: Some(60_000), to_ms: Some(120_000), failed_only: true, ..Default::default() }),
+        vec![key(first, "b", CheckKind::Http), key(first, "c", CheckKind::Dns)]
+    );
+    assert_eq!(keys(ResultFilter { from_ms: Some(60_001), ..Default::default() }).len(), 4);
+    assert_eq!(
+        keys(ResultFilter { cluster: Some("web2".into()), limit: Some(3), ..Default::default() }),
+        vec![key(first, "c", CheckKind::Http), key(first, "c", CheckKind::Dns), key(second, "c", CheckKind::Http)]
+    );
+    assert_eq!(
+        keys(ResultFilter { cluster: Some("web1".into()), from_ms: Some(120_000), ..Default::default() }),
+        vec![key(second, "a", CheckKind::Http), key(second, "b", CheckKind::Http)]
+    );
+    assert!(keys(ResultFilter { cluster: Some("nowhere".into()), ..Default::default() }).is_empty());
+    assert!(keys(ResultFilter { from_ms: Some(500_000), ..Default::default() }).is_empty());
+
+    let run_ids = |from, to| store.runs(from, to).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(run_ids(None, None), vec![first, second]);
+    assert_eq!(run_ids(Some(60_000), Some(120_000)), vec![first]);
+    assert_eq!(run_ids(Some(60_001), None), vec![second]);
+}
+
+#[test]
+fn a_dropped_writer_leaves_nothing_behind() {
+    let (_dir, mut store) = open_temp();
+    {
+        let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 1_000 };
+        let mut writer = store.begin_run(&meta, &fleet()).unwrap();
+        writer.insert(&ok(0, CheckKind::Http, 1_000)).unwrap();
+        // Dropped here, as when the sweep fails halfway.
+    }
+    assert!(store.runs(None, None).unwrap().is_empty());
+    assert!(collect(&store, &ResultFilter::default()).is_empty());
+    let sites: i64 = store.conn.query_row("SELECT count(*) FROM sites", [], |row| row.get(0)).unwrap();
+    assert_eq!(sites, 0);
+
+    let run_id = write_run(&mut store, 2_000, &fleet(), &[ok(2, CheckKind::Dns, 2_000)]);
+    assert_eq!(store.runs(None, None).unwrap().len(), 1);
+    let stored = collect(&store, &ResultFilter::default());
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].run_id, stored[0].site.id.as_str()), (run_id, "c"));
+}
+
+#[test]
+fn a_result_for_an_unknown_site_index_is_an_error() {
+    let (_dir, mut store) = open_temp();
+    let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 1_000 };
+    let mut writer = store.begin_run(&meta, &fleet()).unwrap();
+    let error = writer.insert(&ok(7, CheckKind::Http, 1_000)).unwrap_err();
+    assert!(matches!(error, StoreError::Query { .. }), "{error:?}");
+}
+
+#[test]
+fn a_site_moving_cluster_is_updated_in_place() {
+    let (_dir, mut store) = open_temp();
+    write_run(&mut store, 1_000, &fleet(), &[ok(0, CheckKind::Http, 1_000)]);
+    let mut moved = fleet();
+    moved[0].cluster = "web2".into();
+    moved.push(site("d", "corn", "web3"));
+    let second = write_run(&mut store, 2_000, &moved, &[ok(0, CheckKind::Http, 2_000), ok(3, CheckKind::Http, 2_000)]);
+
+    let in_web2 =
+        collect(&store, &ResultFilter { run_id: Some(second), cluster: Some("web2".into()), ..Default::default() });
+    assert_eq!(in_web2.len(), 1);
+    assert_eq!(in_web2[0].site, moved[0]);
+    let sites: i64 = store.conn.query_row("SELECT count(*) FROM sites", [], |row| row.get(0)).unwrap();
+    assert_eq!(sites, 4);
+    // Both runs' results stay attached to the one site.
+    assert_eq!(collect(&store, &ResultFilter { site_id: Some("a".into()), ..Default::default() }).len(), 2);
+}
+
+#[test]
+fn histograms_round_trip() {
+    let (_dir, mut store) = open_temp();
+    let mut records = Vec::new();
+    for (cluster, check, phase) in [
+        ("web1", CheckKind::Http, Phase::FirstByte),
+        ("web1", CheckKind::Http, Phase::Total),
+        ("web2", CheckKind::Dns, Phase::Dns),
+    ] {
+        let mut h = histogram::new_latency_histogram();
+        for v in 1..=500u64 {
+            histogram::record_micros(&mut h, v * 97);
+        }
+        records.push(HistogramRecord { cluster: cluster.into(), check, phase, histogram: h });
+    }
+    let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 1_000 };
+    let writer = store.begin_run(&meta, &fleet()).unwrap();
+    let run_id = writer.finish(&summary(2_000, &[]), &records).unwrap();
+
+    let stored = store.run_histograms(run_id).unwrap();
+    assert_eq!(stored.len(), records.len());
+    for (got, want) in stored.iter().zip(&records) {
+        assert_eq!((got.cluster.as_str(), got.check, got.phase), (want.cluster.as_str(), want.check, want.phase));
+        assert_eq!(got.histogram, want.histogram);
+    }
+    assert!(store.run_histograms(run_id + 1).unwrap().is_empty());
+}
+
+#[test]
+fn unknown_codes_are_reported_as_corrupt() {
+    let (_dir, mut store) = open_temp();
+    let run_id = write_run(&mut store, 1_000, &fleet(), &[ok(0, CheckKind::Http, 1_000)]);
+    // A run whose outcome column names a code no build ever wrote.
+    store.conn.execute("UPDATE run_results SET outcomes = x'6301'", []).unwrap();
+    let error = store.results(&ResultFilter::default(), &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(error.to_string().contains(&format!("run {run_id}")), "{error}");
+    assert!(error.to_string().contains("unknown outcome code 99"), "{error}");
+    let error = store.run_outcomes(None, None, &mut |_, _| Ok(())).unwrap_err();
+    assert!(error.to_string().contains("unknown outcome code 99"), "{error}");
+
+    store.conn.execute("UPDATE rosters SET roster = x'00ff'", []).unwrap();
+    store.conn.execute("UPDATE run_results SET outcomes = x'0001'", []).unwrap();
+    let error = store.results(&ResultFilter::default(), &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(error.to_string().contains("roster"), "{error}");
+}
+
+#[test]
+fn incident_updates_read_back_by_time() {
+    let (_dir, mut store) = open_temp();
+    let update = |at: i64, text: &str, title: Option<&str>| IncidentUpdate {
+        incident_id: "a-20261001T1000".into(),
+        posted_at_ms: at,
+        text: text.into(),
+        title: title.map(String::from),
+        cause: None,
+    };
+    store.add_incident_update(&update(2_000, "later <b>", Some("Storage"))).unwrap();
+    store.add_incident_update(&update(1_000, "first", None)).unwrap();
+    store.add_incident_update(&update(3_000, "too late", None)).unwrap();
+    let read = store.incident_updates(Some(1_000), Some(3_000)).unwrap();
+    assert_eq!(read, vec![update(1_000, "first", None), update(2_000, "later <b>", Some("Storage"))]);
+    assert_eq!(store.incident_updates(None, None).unwrap().len(), 3);
+}
+#[test]
+fn certificate_dates_are_stored_when_they_change_and_read_back_per_run() {
+    let (_dir, mut store) = open_temp();
+    let with_cert = |at: i64, cert: i64| {
+        let mut r = ok(0, CheckKind::Http, at);
+        r.cert_not_after = Some(cert);
+        vec![r]
+    };
+    for (at, cert) in [(0, 100), (60_000, 100), (120_000, 200), (180_000, 200)] {
+        write_run(&mut store, at, &fleet(), &with_cert(at, cert));
+    }
+    let certs: Vec<Option<i64>> = collect(&store, &ResultFilter::default()).iter().map(|r| r.cert_not_after).collect();
+    assert_eq!(certs, [Some(100), Some(100), Some(200), Some(200)]);
+    let rows: i64 = store.conn.query_row("SELECT count(*) FROM site_certs", [], |row| row.get(0)).unwrap();
+    assert_eq!(rows, 2, "one row per change, not per run");
+}
+
+#[test]
+fn two_results_for_one_site_and_check_are_refused() {
+    let (_dir, mut store) = open_temp();
+    let meta = RunMeta { vantage: "p".into(), started_at_ms: 0 };
+    let mut writer = store.begin_run(&meta, &fleet()).unwrap();
+    writer.insert(&ok(1, CheckKind::Dns, 0)).unwrap();
+    writer.insert(&ok(1, CheckKind::Dns, 5)).unwrap();
+    let results = [ok(1, CheckKind::Dns, 0), ok(1, CheckKind::Dns, 5)];
+    let error = writer.finish(&summary(10, &results), &[]).unwrap_err().to_string();
+    assert!(error.contains("two dns results for site"), "{error}");
+    assert!(store.runs(None, None).unwrap().is_empty());
+}
+
+#[test]
+fn run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet() {
+    let (_dir, mut store) = open_temp();
+    let healthy = |t| vec![ok(0, CheckKind::Http, t), ok(1, CheckKind::Http, t), ok(2, CheckKind::Dns, t)];
+    write_run(&mut store, 0, &fleet(), &healthy(0));
+    let mut second = healthy(60_000);
+    second[1] = failed(1, CheckKind::Http, Failure::ConnectRefused, 60_000);
+    write_run(&mut store, 60_000, &fleet(), &second);
+    let mut third = healthy(120_000);
+    third.pop();
+    write_run(&mut store, 120_000, &fleet(), &third);
+    let mut seen = Vec::new();
+    store
+        .run_outcomes(None, None, &mut |run, outcomes| {
+            seen.push((run.started_at_ms, outcomes.roster.clone(), outcomes.failed.clone()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 3);
+    assert!(std::sync::Arc::ptr_eq(&seen[0].1, &seen[1].1), "same roster, decoded once");
+    assert_eq!(seen[2].1.len(), 2, "the third run checked one result less");
+    let rosters: i64 = store.conn.query_row("SELECT count(*) FROM rosters", [], |row| row.get(0)).unwrap();
+    assert_eq!(rosters, 2, "one roster stored per change of the fleet, not per run");
+    assert_eq!(seen[0].2, vec![]);
+    assert_eq!(seen[1].2, vec![(1, Outcome::Failed(Failure::ConnectRefused))]);
+}
