@@ -262,3 +262,39 @@ fn an_empty_unmonitored_report_still_reads_well() {
         assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
     }
 }
+
+/// The method note and the key figures say what a person reads: no "location(s)", no "once 1
+/// consecutive checks"; several sites get the site-time note beside the wall-clock downtime.
+#[test]
+fn method_note_and_downtime_read_as_plain_sentences() {
+    if !poppler_available() {
+        return;
+    }
+    let branding = Branding::default();
+    let mut doc = example_document();
+    doc.method.vantages = 1;
+    doc.method.confirm_after = 1;
+    let text = read_back("one-location", &render_sla_pdf(&doc, &branding).expect("render"));
+    assert!(text.contains("from one monitoring location."), "{text}");
+    assert!(text.contains("counts as down as soon as a check fails;"), "{text}");
+    assert!(!text.contains("location(s)") && !text.contains("1 consecutive"), "{text}");
+    // Wall-clock downtime in the key figures, the four sites' own downtime added up beside it.
+    assert!(
+        text.contains(
+            "Downtime is the time in which any of your 4 sites was down; added up site by site it comes to 4 h 50 min"
+        ),
+        "{text}"
+    );
+
+    doc.method.vantages = 3;
+    doc.method.confirm_after = 2;
+    let text = read_back("three-locations", &render_sla_pdf(&doc, &branding).expect("render"));
+    assert!(text.contains("from 3 monitoring locations."), "{text}");
+    assert!(text.contains("once 2 consecutive checks fail;"), "{text}");
+
+    // One site: its downtime is the customer's; no note.
+    doc.sites.truncate(1);
+    doc.site_count = 1;
+    let text = read_back("one-site", &render_sla_pdf(&doc, &branding).expect("render"));
+    assert!(!text.contains("added up site by site"), "{text}");
+}

@@ -189,8 +189,12 @@ phrases! {
     in_maintenance_full: "yes";
     section_charts: "Charts";
     section_method: "How availability is measured";
-    method: "Every site is checked every {interval} from {vantages} monitoring location(s). A site counts as down once {confirm_after} consecutive checks fail; the outage runs from the first failed check to the first successful one. Downtime inside an announced maintenance window is listed but excluded; downtime past the end of the window counts. Time without a valid check is left out of the calculation and shown as monitoring coverage. Availability is the monitored time without counted downtime, divided by the monitored time, over all your sites."
-        [interval, vantages, confirm_after];
+    locations_one: "one monitoring location";
+    locations_many: "{count} monitoring locations" [count];
+    confirmation_one: "as soon as a check fails";
+    confirmation_many: "once {count} consecutive checks fail" [count];
+    method: "Every site is checked every {interval} from {locations}. A site counts as down {confirmation}; the outage runs from the first failed check to the first successful one. Downtime inside an announced maintenance window is listed but excluded; downtime past the end of the window counts. Time without a valid check is left out of the calculation and shown as monitoring coverage. Availability is the monitored time without counted downtime, divided by the monitored time, over all your sites."
+        [interval, locations, confirmation, vantages, confirm_after];
     page_of: "Page {page} of {pages}" [page, pages];
     percent: "{value}%" [value];
     money: "{currency} {amount}" [currency, amount];

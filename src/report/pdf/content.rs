@@ -57,12 +57,23 @@ pub(crate) fn lay_out(doc: &SlaDocument, branding: &Branding, fonts: &Fonts, ass
         flow.space(height + 8.0);
     }
     let interval = interval(doc.method.probe_interval_seconds, p);
+    let (vantages, confirm_after) = (doc.method.vantages.to_string(), doc.method.confirm_after.to_string());
+    let locations = match doc.method.vantages {
+        1 => p.locations_one.clone(),
+        _ => fill(&p.locations_many, &[("count", &vantages)]),
+    };
+    let confirmation = match doc.method.confirm_after {
+        0 | 1 => p.confirmation_one.clone(),
+        _ => fill(&p.confirmation_many, &[("count", &confirm_after)]),
+    };
     let method = fill(
         &p.method,
         &[
             ("interval", &interval),
-            ("vantages", &doc.method.vantages.to_string()),
-            ("confirm_after", &doc.method.confirm_after.to_string()),
+            ("locations", &locations),
+            ("confirmation", &confirmation),
+            ("vantages", &vantages),
+            ("confirm_after", &confirm_after),
         ],
     );
     heading(&mut flow, &styles, &p.section_method, 4.0 * styles.body.line_height());
