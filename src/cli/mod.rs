@@ -16,8 +16,7 @@ mod import;
 pub mod incident;
 
 use crate::fleet::{Fleet, StoreLocation};
-use crate::probe::http::HttpProber;
-use crate::probe::{CheckResult, sweep, tls};
+use crate::probe::{CheckResult, Probers, sweep, tls};
 use crate::store::{self, ResultFilter, RunLock, RunMeta, RunSummary, StoredResult};
 
 #[derive(Parser)]
@@ -293,16 +292,11 @@ pub fn run_probe(
         .enable_all()
         .build()
         .map_err(|e| CommandError::internal(format!("cannot start the async runtime: {e}")))?;
-    let http = HttpProber {
-        settings: Arc::new(fleet.probe.http.clone()),
-        timeouts: fleet.probe.timeouts,
-        resolvers: fleet.probe.resolvers.clone(),
-        tls,
-    };
+    let probers = Probers::new(&fleet, tls);
     let wall_start = std::time::Instant::now();
 
     let has_control = !fleet.control.targets.is_empty();
-    let control_before = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &http)));
+    let control_before = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &probers)));
 
     let sites = store::site_records(&fleet);
     // The run starts when its sweep starts; `--at` pins that instant exactly, and later times
@@ -314,7 +308,7 @@ pub fn run_probe(
     let mut writer = store.begin_run(&meta, &sites).map_err(|e| CommandError::store(e.to_string()))?;
 
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<CheckResult>(4096);
-    let sweep_task = runtime.spawn(sweep::sweep(fleet.clone(), http.clone(), started_at_ms, sender));
+    let sweep_task = runtime.spawn(sweep::sweep(fleet.clone(), probers.clone(), started_at_ms, sender));
     let bar = progress.then(|| progress_bar(fleet.check_count() as u64));
     let mut latencies = store::histogram::RunLatencies::default();
     let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -341,7 +335,7 @@ pub fn run_probe(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let control_after = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &http)));
+    let control_after = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &probers)));
 
     let min_ok = fleet.control.min_ok;
     let invalid_reason = [("before", &control_before), ("after", &control_after)].iter().find_map(|(when, round)| {

@@ -140,7 +140,11 @@ pub fn choose_faults(fleet: &Fleet) -> Vec<Fault> {
     let by_cluster = |cluster: &str, tls: Option<bool>| -> Vec<SiteIdx> {
         let Some(c) = fleet.cluster_index(cluster) else { return Vec::new() };
         (0..fleet.sites.len())
-            .filter(|&i| fleet.sites[i].cluster == c && fleet.sites[i].checks.http && fleet.sites[i].checks.dns)
+            .filter(|&i| {
+                fleet.sites[i].cluster == c
+                    && fleet.sites[i].checks.contains(CheckKind::Http)
+                    && fleet.sites[i].checks.contains(CheckKind::Dns)
+            })
             .filter(|&i| tls.is_none_or(|t| fleet.sites[i].url.tls == t))
             .collect()
     };

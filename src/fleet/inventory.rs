@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::config::{Parsed, known};
+use crate::probe::CheckKind;
+
 use super::{Checks, Customer, ExpectedAddresses, FleetError, FleetErrors, PlanIdx, Site, SiteUrl, Source};
 
 const SITE_COLUMNS: &[(&str, bool)] = &[
@@ -280,7 +282,7 @@ pub(crate) fn read_sites(
             Ok(c) => c,
             Err(m) => {
                 errors.push(err("checks", m));
-                Checks { http: true, dns: true }
+                Checks::default_for_site()
             }
         };
         if errors.len() == before {
@@ -349,18 +351,37 @@ fn parse_expected(text: &str) -> Result<ExpectedAddresses, String> {
     }
 }
 
+/// Parses the `checks` column: kinds separated by spaces, `;` or `+`, each `kind` or
+/// `kind:PORT` (for kinds that connect to a port the site names). Empty: HTTP and DNS.
 fn parse_checks(text: &str) -> Result<Checks, String> {
     if text.trim().is_empty() {
-        return Ok(Checks { http: true, dns: true });
+        return Ok(Checks::default_for_site());
     }
-    let mut checks = Checks { http: false, dns: false };
+    let mut checks = Checks::default();
     for word in text.split([' ', ';', '+']).filter(|s| !s.is_empty()) {
-        match word.to_ascii_lowercase().as_str() {
-            "http" => checks.http = true,
-            "dns" => checks.dns = true,
-            other => {
-                return Err(format!("unknown check `{other}`; expected `http`, `dns` or both (e.g. \"http dns\")"));
+        let (name, port) = match word.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (word, None),
+        };
+        let kind: CheckKind = name.parse().map_err(|e: crate::probe::UnknownCheckKind| {
+            format!("{e} (each `kind` or `kind:PORT`, e.g. \"http dns\")")
+        })?;
+        match port {
+            None => checks.insert(kind),
+            Some(_) if !kind.takes_port() => {
+                return Err(format!(
+                    "`{word}`: the {kind} check takes no port from the site; ports are for: {}",
+                    known(CheckKind::ALL.into_iter().filter(|k| k.takes_port()).map(CheckKind::as_str))
+                ));
             }
+            Some(port) => match port.parse::<u16>() {
+                Ok(port) if port > 0 => checks.insert_with_port(kind, port),
+                _ => {
+                    return Err(format!(
+                        "`{word}`: `{port}` is not a port; expected {kind}:PORT with PORT from 1 to 65535"
+                    ));
+                }
+            },
         }
     }
     Ok(checks)
@@ -408,9 +429,12 @@ mod tests {
 
     #[test]
     fn checks_and_expected() {
-        assert_eq!(parse_checks("http dns").unwrap(), Checks { http: true, dns: true });
-        assert_eq!(parse_checks("dns").unwrap(), Checks { http: false, dns: true });
-        assert!(parse_checks("icmp").is_err());
+        assert_eq!(parse_checks("http dns").unwrap(), Checks::default_for_site());
+        assert_eq!(parse_checks("").unwrap(), Checks::default_for_site());
+        assert_eq!(parse_checks("DNS").unwrap(), [CheckKind::Dns].into_iter().collect());
+        let unknown = parse_checks("http icmp").unwrap_err();
+        assert!(unknown.contains("unknown check `icmp`; expected one of: http, dns"), "{unknown}");
+        assert!(parse_checks("http:8080").unwrap_err().contains("takes no port"));
         assert_eq!(parse_expected("").unwrap(), ExpectedAddresses::ClusterFrontends);
         assert_eq!(parse_expected("*").unwrap(), ExpectedAddresses::Any);
         assert_eq!(

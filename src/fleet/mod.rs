@@ -20,6 +20,8 @@ pub use config::{
 };
 pub use error::{FleetError, FleetErrors};
 
+use crate::probe::CheckKind;
+
 /// Index of a cluster in [`Fleet::clusters`].
 pub type ClusterIdx = usize;
 /// Index of a customer in [`Fleet::customers`].
@@ -171,11 +173,63 @@ pub enum ExpectedAddresses {
     List(Vec<IpAddr>),
 }
 
-/// Which checks run for a site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which checks run for a site, and the port of each check that takes one from the site.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checks {
-    pub http: bool,
-    pub dns: bool,
+    /// One bit per kind, by [`CheckKind::code`].
+    kinds: u32,
+    /// `kind:PORT` from the inventory; empty for most sites (and then without an allocation).
+    ports: Vec<(CheckKind, u16)>,
+}
+
+impl Checks {
+    /// What a site runs when its `checks` column is empty: HTTP and DNS.
+    pub fn default_for_site() -> Checks {
+        [CheckKind::Http, CheckKind::Dns].into_iter().collect()
+    }
+
+    pub fn insert(&mut self, kind: CheckKind) {
+        self.kinds |= 1 << kind.code();
+    }
+
+    /// Runs `kind` against `port` rather than the kind's configured one.
+    pub fn insert_with_port(&mut self, kind: CheckKind, port: u16) {
+        self.insert(kind);
+        self.ports.retain(|(k, _)| *k != kind);
+        self.ports.push((kind, port));
+    }
+
+    pub fn contains(&self, kind: CheckKind) -> bool {
+        self.kinds & (1 << kind.code()) != 0
+    }
+
+    /// The port the site gives for `kind`, if it gives one.
+    pub fn port(&self, kind: CheckKind) -> Option<u16> {
+        self.ports.iter().find(|(k, _)| *k == kind).map(|&(_, port)| port)
+    }
+
+    /// The kinds that run, in [`CheckKind::ALL`] order.
+    pub fn kinds(&self) -> impl Iterator<Item = CheckKind> + '_ {
+        CheckKind::ALL.into_iter().filter(|&kind| self.contains(kind))
+    }
+
+    pub fn len(&self) -> usize {
+        self.kinds.count_ones() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds == 0
+    }
+}
+
+impl FromIterator<CheckKind> for Checks {
+    fn from_iter<I: IntoIterator<Item = CheckKind>>(kinds: I) -> Checks {
+        let mut checks = Checks::default();
+        for kind in kinds {
+            checks.insert(kind);
+        }
+        checks
+    }
 }
 
 /// A scheduled maintenance window on a cluster or on a list of sites. Half-open [start, end).
@@ -257,7 +311,7 @@ impl Fleet {
 
     /// Number of checks one sweep performs.
     pub fn check_count(&self) -> usize {
-        self.sites.iter().map(|s| s.checks.http as usize + s.checks.dns as usize).sum()
+        self.sites.iter().map(|s| s.checks.len()).sum()
     }
 
     /// Per cluster: (sites, distinct customers).

@@ -24,7 +24,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::stamp::StampedUdp;
 use super::{Failure, Probed, Timings, micros};
-use crate::fleet::{DnsSettings, RecordKind};
+use crate::fleet::{DnsSettings, ExpectedAddresses, Fleet, RecordKind, SiteIdx};
 
 /// Replies without EDNS are at most 512 bytes; a larger buffer tolerates servers that ignore that.
 const UDP_BUFFER: usize = 4096;
@@ -132,6 +132,21 @@ pub async fn query(
 
 /// The DNS check of a site: `query`, then every answered address must be one of `expected`
 /// (when `expected` is empty, any answer will do). With no `servers`, the system's resolvers.
+/// The DNS check of a site: its hostname asked of its cluster's nameservers (or the probe's
+/// resolvers), the answer judged against the site's expected addresses.
+pub async fn check_site(fleet: &Fleet, site_idx: SiteIdx) -> Probed {
+    let site = &fleet.sites[site_idx];
+    let cluster = &fleet.clusters[site.cluster];
+    let expected: &[IpAddr] = match &site.expected_addresses {
+        ExpectedAddresses::ClusterFrontends => &cluster.frontends,
+        ExpectedAddresses::Any => &[],
+        ExpectedAddresses::List(list) => list,
+    };
+    let servers: &[SocketAddr] =
+        if cluster.nameservers.is_empty() { &fleet.probe.resolvers } else { &cluster.nameservers };
+    check(&site.hostname, expected, &fleet.probe.dns, servers, fleet.probe.timeouts.dns).await
+}
+
 pub async fn check(
     hostname: &str,
     expected: &[IpAddr],

@@ -31,7 +31,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::stamp::{self, Exchange, StampedTcp};
 use super::{Failure, Phase, Probed, Timings, dns, micros, tls};
-use crate::fleet::{HttpSettings, SiteUrl, Timeouts};
+use crate::fleet::{Fleet, HttpSettings, ProbeSettings, SiteIdx, SiteUrl, Timeouts, Via};
 
 /// Everything an HTTP check needs that is the same for the whole sweep.
 #[derive(Clone)]
@@ -60,6 +60,27 @@ enum Hop {
 }
 
 impl HttpProber {
+    /// The HTTP prober of a fleet's probe settings, trusting `tls` for HTTPS.
+    pub fn new(probe: &ProbeSettings, tls: Arc<ClientConfig>) -> HttpProber {
+        HttpProber {
+            settings: Arc::new(probe.http.clone()),
+            timeouts: probe.timeouts,
+            resolvers: probe.resolvers.clone(),
+            tls,
+        }
+    }
+
+    /// The HTTP check of a site: its URL, through DNS or straight to its cluster's frontend
+    /// (`probe.http.via`), with the site's keyword.
+    pub async fn check_site(&self, fleet: &Fleet, site_idx: SiteIdx) -> Probed {
+        let site = &fleet.sites[site_idx];
+        let connect_to = match self.settings.via {
+            Via::Dns => None,
+            Via::Frontend => super::frontend_of(fleet, site_idx),
+        };
+        self.check(&HttpTarget { url: &site.url, connect_to, keyword: site.keyword.as_deref() }).await
+    }
+
     /// Runs one HTTP check. Never fails: every problem is a [`Failure`] in the result.
     pub async fn check(&self, target: &HttpTarget<'_>) -> Probed {
         let start = Instant::now();

@@ -31,9 +31,9 @@ pub struct LatencyArgs {
     /// A site id (repeat, or separate with commas, to compare sites)
     #[arg(long, value_delimiter = ',')]
     pub site: Vec<String>,
-    /// Which check's latencies
-    #[arg(long, value_enum, default_value = "http")]
-    pub check: CheckArg,
+    /// Which check's latencies: any check kind (http, dns, ...)
+    #[arg(long, default_value = "http", value_parser = parse_check)]
+    pub check: CheckKind,
     #[command(flatten)]
     pub period: PeriodArgs,
     /// One row per hour or day instead of one for the whole period (tables)
@@ -45,7 +45,7 @@ pub struct LatencyArgs {
     /// Draw a chart instead of a table (needs -o FILE.png or FILE.svg)
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
-    /// The phase charted by bands, heatmap and cdf [default: first_byte for http, dns for dns]
+    /// The phase charted by bands, heatmap and cdf [default: the check's own: first_byte for http, dns for dns]
     #[arg(long, value_parser = parse_phase)]
     pub phase: Option<Phase>,
     /// Write here: FILE.png or FILE.svg for a chart, any other name for the table
@@ -54,12 +54,6 @@ pub struct LatencyArgs {
     /// Chart size in pixels
     #[arg(long, default_value = "1000x500", value_parser = parse_size)]
     pub size: ChartSize,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum CheckArg {
-    Http,
-    Dns,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,21 +97,8 @@ fn parse_size(text: &str) -> Result<ChartSize, String> {
     Ok(ChartSize { width, height })
 }
 
-impl CheckArg {
-    fn kind(self) -> CheckKind {
-        match self {
-            CheckArg::Http => CheckKind::Http,
-            CheckArg::Dns => CheckKind::Dns,
-        }
-    }
-}
-
-/// Phases a check kind records, in the order they happen.
-pub fn phases_of(check: CheckKind) -> &'static [Phase] {
-    match check {
-        CheckKind::Http => &[Phase::Dns, Phase::Connect, Phase::Tls, Phase::FirstByte, Phase::Total],
-        CheckKind::Dns => &[Phase::Dns, Phase::Total],
-    }
+fn parse_check(text: &str) -> Result<CheckKind, String> {
+    text.parse::<CheckKind>().map_err(|e| e.to_string())
 }
 
 /// One row of the percentile table.
@@ -138,7 +119,7 @@ pub fn run(args: &LatencyArgs) -> Result<(), CommandError> {
     let period = args.period.resolve("24h").map_err(CommandError::config)?;
     let scopes = scopes(&fleet, args)?;
     let store = crate::report::open_existing_store(&fleet, &args.store)?;
-    let check = args.check.kind();
+    let check = args.check;
     let chart_path = args.output.as_ref().filter(|p| chart::ChartFormat::from_path(p).is_ok());
     match (args.kind, chart_path) {
         (Some(kind), Some(path)) => {
@@ -237,7 +218,7 @@ pub fn table_rows(
 ) -> Result<Vec<LatencyRow>, CommandError> {
     let mut rows = Vec::new();
     for scope in scopes {
-        for &phase in phases_of(check) {
+        for &phase in check.phases() {
             each_bucket(store, scope, check, phase, period, bucket_ms, &mut |bucket| {
                 if let Some(figures) = analysis::percentiles(&bucket.histogram) {
                     rows.push(LatencyRow {
@@ -303,7 +284,7 @@ fn write_table(args: &LatencyArgs, rows: &[LatencyRow], period: &Period) -> Resu
             writeln!(
                 out,
                 "{} latency, {} ({} – {})",
-                args.check.kind(),
+                args.check,
                 period.label,
                 period.show(period.start_ms()),
                 period.show(period.elapsed_end_ms())
@@ -388,10 +369,7 @@ pub fn build_chart(
     kind: KindArg,
     period: &Period,
 ) -> Result<Chart, CommandError> {
-    let phase = phase.unwrap_or(match check {
-        CheckKind::Http => Phase::FirstByte,
-        CheckKind::Dns => Phase::Dns,
-    });
+    let phase = phase.unwrap_or(check.headline_phase());
     let (from_ms, to_ms) = (period.start_ms(), period.elapsed_end_ms());
     let site = scopes.iter().any(|s| matches!(s, LatencyScope::Site(_)));
     let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms, site);
@@ -456,7 +434,7 @@ pub fn build_chart(
             })
         }
         KindArg::Phases => {
-            let stacked: Vec<Phase> = phases_of(check).iter().copied().filter(|p| *p != Phase::Total).collect();
+            let stacked: Vec<Phase> = check.phases().iter().copied().filter(|p| *p != Phase::Total).collect();
             let mut groups = Vec::new();
             let over_time = scopes.len() == 1;
             if over_time {
