@@ -255,7 +255,7 @@ const HOUSEKEEPING_RUNS: usize = 5;
 fn probe(args: &ProbeArgs) -> Result<ProbeReport, CommandError> {
     let fleet = Arc::new(load_fleet(&args.config)?);
     let location = store_location(&fleet, &args.store)?;
-    let tls = tls::client_config(fleet.probe.ca_file.as_deref()).map_err(CommandError::config)?;
+    let tls = tls::client_config(fleet.probe.ca_file.as_deref()).map_err(|e| CommandError::config(e.to_string()))?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let report = run_probe(fleet.clone(), &location, tls, args.at, progress)?;
     print_probe_report(&fleet, &report, args.verbose, args.quiet);

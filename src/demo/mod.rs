@@ -87,7 +87,7 @@ fn run_once(dir: &Path) -> Result<(), CommandError> {
     let servers = servers_runtime.block_on(serve_fleet(&fleet, &faults, &ca))?;
 
     let store = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
-    let tls = tls::client_config_with_roots(ca.roots()).map_err(CommandError::internal)?;
+    let tls = tls::client_config_with_roots(ca.roots()).map_err(|e| CommandError::internal(e.to_string()))?;
     let progress = std::io::stderr().is_terminal();
     let report = run_probe(fleet.clone(), &store, tls, None, progress)?;
     drop(servers);

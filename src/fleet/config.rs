@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::error::line_of;
 use super::{
-    Cluster, Control, ControlTarget, CreditTier, FleetError, FleetErrors, MaintenanceScope, MaintenanceWindow, Plan,
-    PlanIdx, SiteIdx, SiteUrl, parse_duration,
+    Cluster, Control, ControlTarget, CreditTier, FleetError, FleetErrors, InvalidValue, MaintenanceScope,
+    MaintenanceWindow, Plan, PlanIdx, SiteIdx, SiteUrl, parse_duration,
 };
 
 /// Where the configuration and the inventory files come from.
@@ -84,16 +84,16 @@ pub enum StoreLocation {
 
 impl StoreLocation {
     /// Parses `--store` or `store.url`: a path, `sqlite://PATH`, or `postgres://...`.
-    pub fn parse(text: &str, base_dir: &Path) -> Result<StoreLocation, String> {
+    pub fn parse(text: &str, base_dir: &Path) -> Result<StoreLocation, InvalidValue> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(StoreLocation::Postgres(text.to_string()));
         }
         let path = text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")).unwrap_or(text);
         if path.is_empty() {
-            return Err("empty store path; expected a file path, sqlite://PATH or postgres://...".into());
+            return Err(InvalidValue::EmptyStorePath);
         }
         if path.contains("://") {
-            return Err(format!("unknown store URL `{text}`; expected a file path, sqlite://PATH or postgres://..."));
+            return Err(InvalidValue::StoreUrl(text.to_string()));
         }
         Ok(StoreLocation::Sqlite(base_dir.join(path)))
     }
@@ -460,7 +460,7 @@ struct At<'a> {
 }
 
 impl At<'_> {
-    fn err<T>(&self, spanned: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) -> FleetError {
+    fn err<T>(&self, spanned: &Spanned<T>, field: impl Into<String>, message: impl std::fmt::Display) -> FleetError {
         FleetError::at(self.path, Some(line_of(self.text, spanned.span().start)), field, message)
     }
 }
@@ -606,11 +606,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         let text = t.get_ref().trim();
         let target = if let Some(addr) = text.strip_prefix("tcp://") {
             parse_socket_addr(addr, 0).and_then(|a| {
-                if a.port() == 0 {
-                    Err("a tcp:// control target needs a port".into())
-                } else {
-                    Ok(ControlTarget::Tcp(a))
-                }
+                if a.port() == 0 { Err(InvalidValue::ControlTargetWithoutPort) } else { Ok(ControlTarget::Tcp(a)) }
             })
         } else {
             SiteUrl::parse(text).map(ControlTarget::Http)
@@ -971,7 +967,7 @@ pub(crate) fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Parses `192.0.2.1`, `192.0.2.1:5353`, `[2001:db8::1]:53` or `2001:db8::1`.
-pub(crate) fn parse_socket_addr(text: &str, default_port: u16) -> Result<SocketAddr, String> {
+pub(crate) fn parse_socket_addr(text: &str, default_port: u16) -> Result<SocketAddr, InvalidValue> {
     let text = text.trim();
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
@@ -979,13 +975,13 @@ pub(crate) fn parse_socket_addr(text: &str, default_port: u16) -> Result<SocketA
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, default_port));
     }
-    Err(format!("`{text}` is not an address; expected e.g. 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53"))
+    Err(InvalidValue::SocketAddr(text.to_string()))
 }
 
 /// Parses "200", "200-299" or "2xx".
-pub(crate) fn parse_status_range(text: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_status_range(text: &str) -> Result<(u16, u16), InvalidValue> {
     let text = text.trim();
-    let bad = || format!("`{text}` is not a status or range; expected e.g. \"200\", \"200-399\" or \"2xx\"");
+    let bad = || InvalidValue::StatusRange(text.to_string());
     let status = |s: &str| s.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c));
     if let Some(class) = text.strip_suffix("xx").and_then(|c| c.parse::<u16>().ok()).filter(|c| (1..=5).contains(c)) {
         return Ok((class * 100, class * 100 + 99));

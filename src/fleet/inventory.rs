@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use super::config::{Parsed, known};
 use crate::probe::CheckKind;
 
-use super::{Checks, Customer, ExpectedAddresses, FleetError, FleetErrors, PlanIdx, Site, SiteUrl, Source};
+use super::{
+    Checks, Customer, ExpectedAddresses, FleetError, FleetErrors, InvalidValue, PlanIdx, Site, SiteUrl, Source,
+};
 
 const SITE_COLUMNS: &[(&str, bool)] = &[
     ("site_id", true),
@@ -177,7 +179,7 @@ pub(crate) fn read_customers(
         let monthly_fee_cents = match parse_money(get("monthly_fee")) {
             Ok(cents) => cents,
             Err(m) => {
-                errors.push(err("monthly_fee", m));
+                errors.push(err("monthly_fee", m.to_string()));
                 ok = false;
                 0
             }
@@ -255,7 +257,7 @@ pub(crate) fn read_sites(
         let hostname = match normalize_hostname(get("hostname")) {
             Ok(h) => h,
             Err(m) => {
-                errors.push(err("hostname", m));
+                errors.push(err("hostname", m.to_string()));
                 String::new()
             }
         };
@@ -266,7 +268,7 @@ pub(crate) fn read_sites(
             match SiteUrl::parse(url_text) {
                 Ok(u) => Some(u),
                 Err(m) => {
-                    errors.push(err("url", m));
+                    errors.push(err("url", m.to_string()));
                     None
                 }
             }
@@ -274,14 +276,14 @@ pub(crate) fn read_sites(
         let expected_addresses = match parse_expected(get("expected_addresses")) {
             Ok(e) => e,
             Err(m) => {
-                errors.push(err("expected_addresses", m));
+                errors.push(err("expected_addresses", m.to_string()));
                 ExpectedAddresses::Any
             }
         };
         let checks = match parse_checks(get("checks")) {
             Ok(c) => c,
             Err(m) => {
-                errors.push(err("checks", m));
+                errors.push(err("checks", m.to_string()));
                 Checks::default_for_site()
             }
         };
@@ -312,16 +314,16 @@ pub(crate) fn read_sites(
 }
 
 /// Lower-cases a DNS name, drops a trailing dot, and checks label syntax (ASCII; IDNs as punycode).
-pub(crate) fn normalize_hostname(text: &str) -> Result<String, String> {
+pub(crate) fn normalize_hostname(text: &str) -> Result<String, InvalidValue> {
     let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
     if name.is_empty() {
-        return Err("empty; expected a DNS name such as www.example.com".into());
+        return Err(InvalidValue::EmptyHostname);
     }
     if !name.is_ascii() {
-        return Err(format!("`{text}` is not ASCII; write internationalized names in punycode (xn--...)"));
+        return Err(InvalidValue::HostnameNotAscii(text.to_string()));
     }
     if name.len() > 253 {
-        return Err(format!("`{text}` is longer than 253 characters"));
+        return Err(InvalidValue::HostnameTooLong(text.to_string()));
     }
     for label in name.split('.') {
         let ok = !label.is_empty()
@@ -330,22 +332,20 @@ pub(crate) fn normalize_hostname(text: &str) -> Result<String, String> {
             && !label.ends_with('-')
             && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
-            return Err(format!(
-                "`{text}` is not a valid DNS name (label `{label}`); expected labels of letters, digits and '-'"
-            ));
+            return Err(InvalidValue::HostnameLabel { name: text.to_string(), label: label.to_string() });
         }
     }
     Ok(name)
 }
 
-fn parse_expected(text: &str) -> Result<ExpectedAddresses, String> {
+fn parse_expected(text: &str) -> Result<ExpectedAddresses, InvalidValue> {
     match text.trim() {
         "" => Ok(ExpectedAddresses::ClusterFrontends),
         "*" => Ok(ExpectedAddresses::Any),
         list => list
             .split([' ', ';'])
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<IpAddr>().map_err(|_| format!("`{s}` is not an IP address; expected addresses separated by spaces or ';', `*` for any, or empty for the cluster's frontends")))
+            .map(|s| s.parse::<IpAddr>().map_err(|_| InvalidValue::ExpectedAddress(s.to_string())))
             .collect::<Result<Vec<_>, _>>()
             .map(ExpectedAddresses::List),
     }
@@ -353,7 +353,7 @@ fn parse_expected(text: &str) -> Result<ExpectedAddresses, String> {
 
 /// Parses the `checks` column: kinds separated by spaces, `;` or `+`, each `kind` or
 /// `kind:PORT` (for kinds that connect to a port the site names). Empty: HTTP and DNS.
-fn parse_checks(text: &str) -> Result<Checks, String> {
+fn parse_checks(text: &str) -> Result<Checks, InvalidValue> {
     if text.trim().is_empty() {
         return Ok(Checks::default_for_site());
     }
@@ -363,23 +363,20 @@ fn parse_checks(text: &str) -> Result<Checks, String> {
             Some((name, port)) => (name, Some(port)),
             None => (word, None),
         };
-        let kind: CheckKind = name.parse().map_err(|e: crate::probe::UnknownCheckKind| {
-            format!("{e} (each `kind` or `kind:PORT`, e.g. \"http dns\")")
-        })?;
+        let kind: CheckKind = name.parse()?;
         match port {
             None => checks.insert(kind),
             Some(_) if !kind.takes_port() => {
-                return Err(format!(
-                    "`{word}`: the {kind} check takes no port from the site; ports are for: {}",
-                    known(CheckKind::ALL.into_iter().filter(|k| k.takes_port()).map(CheckKind::as_str))
-                ));
+                return Err(InvalidValue::CheckTakesNoPort {
+                    token: word.to_string(),
+                    kind,
+                    takes_ports: known(CheckKind::ALL.into_iter().filter(|k| k.takes_port()).map(CheckKind::as_str)),
+                });
             }
             Some(port) => match port.parse::<u16>() {
                 Ok(port) if port > 0 => checks.insert_with_port(kind, port),
                 _ => {
-                    return Err(format!(
-                        "`{word}`: `{port}` is not a port; expected {kind}:PORT with PORT from 1 to 65535"
-                    ));
+                    return Err(InvalidValue::CheckPort { token: word.to_string(), kind, port: port.to_string() });
                 }
             },
         }
@@ -388,8 +385,8 @@ fn parse_checks(text: &str) -> Result<Checks, String> {
 }
 
 /// Parses a non-negative amount with at most two decimals ("20", "20.5", "20.50") into cents.
-pub(crate) fn parse_money(text: &str) -> Result<i64, String> {
-    let bad = || format!("`{text}` is not an amount; expected e.g. 20.00 (a dot for decimals, no currency sign)");
+pub(crate) fn parse_money(text: &str) -> Result<i64, InvalidValue> {
+    let bad = || InvalidValue::Money(text.to_string());
     let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
     if whole.is_empty()
         || !whole.chars().all(|c| c.is_ascii_digit())
@@ -423,7 +420,7 @@ mod tests {
         assert_eq!(normalize_hostname("WWW.Example.COM.").unwrap(), "www.example.com");
         assert!(normalize_hostname("bad_host!.com").is_err());
         assert!(normalize_hostname("-a.com").is_err());
-        assert!(normalize_hostname("bücher.de").unwrap_err().contains("punycode"));
+        assert!(normalize_hostname("bücher.de").unwrap_err().to_string().contains("punycode"));
         assert!(normalize_hostname("a..b").is_err());
     }
 
@@ -432,9 +429,9 @@ mod tests {
         assert_eq!(parse_checks("http dns").unwrap(), Checks::default_for_site());
         assert_eq!(parse_checks("").unwrap(), Checks::default_for_site());
         assert_eq!(parse_checks("DNS").unwrap(), [CheckKind::Dns].into_iter().collect());
-        let unknown = parse_checks("http icmp").unwrap_err();
+        let unknown = parse_checks("http icmp").unwrap_err().to_string();
         assert!(unknown.contains("unknown check `icmp`; expected one of: http, dns"), "{unknown}");
-        assert!(parse_checks("http:8080").unwrap_err().contains("takes no port"));
+        assert!(parse_checks("http:8080").unwrap_err().to_string().contains("takes no port"));
         assert_eq!(parse_expected("").unwrap(), ExpectedAddresses::ClusterFrontends);
         assert_eq!(parse_expected("*").unwrap(), ExpectedAddresses::Any);
         assert_eq!(

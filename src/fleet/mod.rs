@@ -18,7 +18,7 @@ pub use config::{
     AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StatusSettings,
     StoreLocation, Timeouts, Via,
 };
-pub use error::{FleetError, FleetErrors};
+pub use error::{FleetError, FleetErrors, InvalidValue};
 
 use crate::probe::CheckKind;
 
@@ -121,21 +121,18 @@ pub struct SiteUrl {
 
 impl SiteUrl {
     /// Parses an absolute `http://` or `https://` URL.
-    pub fn parse(text: &str) -> Result<SiteUrl, String> {
+    pub fn parse(text: &str) -> Result<SiteUrl, InvalidValue> {
         let uri: hyper::Uri =
-            text.parse().map_err(|e| format!("not a valid URL ({e}); expected e.g. https://www.example.com/"))?;
+            text.parse().map_err(|e: hyper::http::uri::InvalidUri| InvalidValue::Url(e.to_string()))?;
         let tls = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            Some(other) => return Err(format!("scheme `{other}` is not supported; expected http or https")),
-            None => return Err("missing scheme; expected an absolute URL such as https://www.example.com/".into()),
+            Some(other) => return Err(InvalidValue::UrlScheme(other.to_string())),
+            None => return Err(InvalidValue::UrlWithoutScheme),
         };
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or("missing host; expected an absolute URL such as https://www.example.com/")?;
+        let host = uri.host().filter(|h| !h.is_empty()).ok_or(InvalidValue::UrlWithoutHost)?;
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err("user information in URLs is not supported".into());
+            return Err(InvalidValue::UrlUserInfo);
         }
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -332,11 +329,11 @@ impl Fleet {
 }
 
 /// Parses durations written as "60s", "1m 30s", "500ms", "7d" (a day is 24 hours here) or ISO 8601.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration; expected e.g. \"10s\", \"500ms\", \"1m 30s\", \"7d\"");
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidValue> {
+    let bad = || InvalidValue::Duration(text.to_string());
     let span: jiff::Span = text.trim().parse().map_err(|_| bad())?;
     let signed = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).map_err(|_| bad())?;
-    Duration::try_from(signed).map_err(|_| format!("`{text}` is negative; expected a positive duration"))
+    Duration::try_from(signed).map_err(|_| InvalidValue::NegativeDuration(text.to_string()))
 }
 
 #[cfg(test)]
@@ -353,8 +350,8 @@ mod tests {
         assert_eq!(u.authority(), "shop.example.com");
         let u = SiteUrl::parse("http://a.test:8080").unwrap();
         assert_eq!((u.port, u.path_and_query.as_str(), u.authority().as_str()), (8080, "/", "a.test:8080"));
-        assert!(SiteUrl::parse("ftp://a.test/").unwrap_err().contains("scheme `ftp`"));
-        assert!(SiteUrl::parse("www.example.com").unwrap_err().contains("missing scheme"));
+        assert!(SiteUrl::parse("ftp://a.test/").unwrap_err().to_string().contains("scheme `ftp`"));
+        assert!(SiteUrl::parse("www.example.com").unwrap_err().to_string().contains("missing scheme"));
         assert!(SiteUrl::parse("http://u:p@a.test/").is_err());
     }
 

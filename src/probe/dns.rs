@@ -77,7 +77,7 @@ pub async fn query(
 ) -> Result<DnsAnswer, DnsFailure> {
     let started = Instant::now();
     let deadline = started + timeout;
-    let question = question(name, record_type).map_err(DnsFailure::before_sending)?;
+    let question = question(name, record_type).map_err(|e| DnsFailure::before_sending(e.to_string()))?;
     if servers.is_empty() {
         return Err(DnsFailure::before_sending("no nameserver to ask".into()));
     }
@@ -241,15 +241,25 @@ fn system_nameservers() -> &'static [SocketAddr] {
     })
 }
 
-fn question(name: &str, record_type: RecordKind) -> Result<Query, String> {
+/// A name that cannot be asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BadName {
+    #[error("empty host name")]
+    Empty,
+    #[error("`{name}` is not a DNS name: {reason}")]
+    Syntax { name: String, reason: String },
+}
+
+fn question(name: &str, record_type: RecordKind) -> Result<Query, BadName> {
     if name.is_empty() {
-        return Err("empty host name".into());
+        return Err(BadName::Empty);
     }
     // ASCII names (nearly all, punycode included) skip the IDNA mapping, which showed in the profile.
     let ascii = if name.is_ascii() { Name::from_ascii(name).ok() } else { None };
     let mut qname = match ascii {
         Some(qname) => qname,
-        None => Name::from_str_relaxed(name).map_err(|e| format!("`{name}` is not a DNS name: {e}"))?,
+        None => Name::from_str_relaxed(name)
+            .map_err(|e| BadName::Syntax { name: name.to_string(), reason: e.to_string() })?,
     };
     qname.set_fqdn(true);
     let record_type = match record_type {

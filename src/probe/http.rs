@@ -31,7 +31,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::stamp::{self, Exchange, StampedTcp};
 use super::{Failure, Phase, Probed, Timings, dns, micros, tls};
-use crate::fleet::{Fleet, HttpSettings, ProbeSettings, SiteIdx, SiteUrl, Timeouts, Via};
+use crate::fleet::{Fleet, HttpSettings, InvalidValue, ProbeSettings, SiteIdx, SiteUrl, Timeouts, Via};
 
 /// Everything an HTTP check needs that is the same for the whole sweep.
 #[derive(Clone)]
@@ -363,7 +363,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Resolves a Location header against the URL that sent it.
-fn join_location(base: &SiteUrl, location: &str) -> Result<SiteUrl, String> {
+fn join_location(base: &SiteUrl, location: &str) -> Result<SiteUrl, InvalidValue> {
     let location = location.trim();
     let has_scheme = location.split_once("://").is_some_and(|(scheme, _)| {
         !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
