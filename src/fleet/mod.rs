@@ -14,10 +14,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use config::{
-    AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StatusSettings,
-    StoreLocation, Timeouts, Via,
-};
+pub use config::probe::*;
+pub use config::{AnalysisSettings, Retention, Source, StatusSettings, StoreLocation};
 pub use error::{FleetError, FleetErrors, InvalidValue};
 
 use crate::probe::CheckKind;
