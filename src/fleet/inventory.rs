@@ -287,6 +287,14 @@ pub(crate) fn read_sites(
                 Checks::default_for_site()
             }
         };
+        for kind in checks.kinds().filter(|&k| k.takes_port()) {
+            if checks.port(kind).is_none() && parsed.probe.default_port(kind).is_none() {
+                errors.push(err(
+                    "checks",
+                    format!("the {kind} check needs a port; expected `{kind}:PORT` here or `port` in [probe.{kind}]"),
+                ));
+            }
+        }
         if errors.len() == before {
             if let (Some(customer), Some(cluster), Some(url)) = (customer, cluster, url) {
                 seen.insert(id.to_string(), line);

@@ -7,6 +7,7 @@
 //! [`Probers`] dispatches to each kind's file; `sweep.rs` schedules the checks of a whole fleet
 //! under concurrency limits and knows nothing of any one kind.
 
+mod connect;
 pub mod dns;
 pub mod http;
 pub mod stamp;

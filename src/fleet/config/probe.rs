@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::{At, parse_socket_addr, parse_status_range};
 use crate::fleet::{FleetError, FleetErrors, parse_duration};
+use crate::probe::CheckKind;
 
 /// How the prober runs a sweep.
 #[derive(Debug, Clone)]
@@ -37,6 +38,16 @@ pub struct ProbeSettings {
     pub dns: DnsSettings,
     /// Consecutive failed runs before a site outage is confirmed (plans may override).
     pub confirm_after: u32,
+}
+
+impl ProbeSettings {
+    /// The port a kind that takes one ([`CheckKind::takes_port`]) connects to when the site
+    /// names none: its section's `port`.
+    pub fn default_port(&self, kind: CheckKind) -> Option<u16> {
+        match kind {
+            CheckKind::Http | CheckKind::Dns => None,
+        }
+    }
 }
 
 /// A timeout for every phase of a check, and one for the whole check.
