@@ -1,7 +1,7 @@
 //! Probing: one check of one site, and the sweep that runs them all.
 //!
 //! Second stage of the data flow. Each protocol has its own file with the same shape (`http.rs`,
-//! `dns.rs`): it builds its target from the fleet and the site, checks it and returns a
+//! `dns.rs`, `tcp.rs`): it builds its target from the fleet and the site, checks it and returns a
 //! [`Probed`]. A failing site is data, never an error: every way a check can go wrong is a
 //! [`Failure`] class. [`CheckKind`] says what the rest of the code needs to know of a kind and
 //! [`Probers`] dispatches to each kind's file; `sweep.rs` schedules the checks of a whole fleet
@@ -12,6 +12,7 @@ pub mod dns;
 pub mod http;
 pub mod stamp;
 pub mod sweep;
+pub mod tcp;
 pub mod tls;
 
 use std::fmt;
@@ -39,6 +40,7 @@ impl Probers {
         match kind {
             CheckKind::Http => self.http.check_site(fleet, site).await,
             CheckKind::Dns => dns::check_site(fleet, site).await,
+            CheckKind::Tcp => tcp::check_site(fleet, site).await,
         }
     }
 }
@@ -68,15 +70,17 @@ pub(crate) fn fnv1a(text: &str) -> u64 {
 pub enum CheckKind {
     Http,
     Dns,
+    Tcp,
 }
 
 impl CheckKind {
-    pub const ALL: [CheckKind; 2] = [CheckKind::Http, CheckKind::Dns];
+    pub const ALL: [CheckKind; 3] = [CheckKind::Http, CheckKind::Dns, CheckKind::Tcp];
 
     pub fn as_str(self) -> &'static str {
         match self {
             CheckKind::Http => "http",
             CheckKind::Dns => "dns",
+            CheckKind::Tcp => "tcp",
         }
     }
 
@@ -85,6 +89,7 @@ impl CheckKind {
         match self {
             CheckKind::Http => 0,
             CheckKind::Dns => 1,
+            CheckKind::Tcp => 2,
         }
     }
 
@@ -101,6 +106,7 @@ impl CheckKind {
         match self {
             CheckKind::Http => &[Phase::Dns, Phase::Connect, Phase::Tls, Phase::FirstByte, Phase::Total],
             CheckKind::Dns => &[Phase::Dns, Phase::Total],
+            CheckKind::Tcp => &[Phase::Dns, Phase::Connect, Phase::FirstByte, Phase::Total],
         }
     }
 
@@ -110,6 +116,8 @@ impl CheckKind {
         match self {
             CheckKind::Http => Phase::FirstByte,
             CheckKind::Dns => Phase::Dns,
+            // Every TCP check connects; only those that wait for a banner have a first byte.
+            CheckKind::Tcp => Phase::Connect,
         }
     }
 
@@ -118,6 +126,7 @@ impl CheckKind {
     pub fn takes_port(self) -> bool {
         match self {
             CheckKind::Http | CheckKind::Dns => false,
+            CheckKind::Tcp => true,
         }
     }
 
@@ -223,13 +232,16 @@ pub enum Failure {
     RedirectLoop,
     /// More redirects than allowed.
     TooManyRedirects,
-    /// The server answered with something that is not HTTP, or broke off mid-response.
+    /// The server answered with something that is not HTTP, broke off mid-response, or closed
+    /// the connection before sending the banner a TCP check waits for.
     ProtocolError,
+    /// A TCP check's banner does not start with the expected text.
+    BannerMismatch,
 }
 
 impl Failure {
     /// Every failure class, for listings and tests.
-    pub const ALL: [Failure; 22] = [
+    pub const ALL: [Failure; 23] = [
         Failure::DnsNxdomain,
         Failure::DnsServfail,
         Failure::DnsRefused,
@@ -252,6 +264,7 @@ impl Failure {
         Failure::TooManyRedirects,
         Failure::ProtocolError,
         Failure::Timeout(Phase::Dns),
+        Failure::BannerMismatch,
     ];
 
     /// The class name used in reports, CSV and the store's views.
@@ -275,6 +288,7 @@ impl Failure {
             Failure::RedirectLoop => "redirect_loop",
             Failure::TooManyRedirects => "too_many_redirects",
             Failure::ProtocolError => "protocol_error",
+            Failure::BannerMismatch => "banner_mismatch",
         }
     }
 
@@ -307,6 +321,7 @@ impl Failure {
             Failure::RedirectLoop => 42,
             Failure::TooManyRedirects => 43,
             Failure::ProtocolError => 44,
+            Failure::BannerMismatch => 45,
         }
     }
 

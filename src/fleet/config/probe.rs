@@ -1,5 +1,5 @@
 //! `[probe]`: how the prober runs a sweep, and each check kind's own section
-//! (`[probe.http]`, `[probe.dns]`), with the timeouts every phase is bounded by.
+//! (`[probe.http]`, `[probe.dns]`, `[probe.tcp]`), with the timeouts every phase is bounded by.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,7 @@ pub struct ProbeSettings {
     pub ca_file: Option<PathBuf>,
     pub http: HttpSettings,
     pub dns: DnsSettings,
+    pub tcp: TcpSettings,
     /// Consecutive failed runs before a site outage is confirmed (plans may override).
     pub confirm_after: u32,
 }
@@ -46,6 +47,7 @@ impl ProbeSettings {
     pub fn default_port(&self, kind: CheckKind) -> Option<u16> {
         match kind {
             CheckKind::Http | CheckKind::Dns => None,
+            CheckKind::Tcp => self.tcp.port,
         }
     }
 }
@@ -113,6 +115,22 @@ pub struct DnsSettings {
     pub tcp_fallback: bool,
 }
 
+/// `[probe.tcp]`: a TCP check connects to the site's host and port and, when a banner is
+/// expected, reads its first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSettings {
+    /// Where the check connects: the site's hostname through DNS, or its cluster's frontend.
+    pub via: Via,
+    /// The port of sites that name none (`tcp` rather than `tcp:PORT` in the inventory).
+    pub port: Option<u16>,
+    /// Text the banner's first line must start with (`220` for SMTP, `SSH-` for SSH); `None`:
+    /// connecting is enough.
+    pub banner: Option<String>,
+}
+
+/// The longest banner prefix `[probe.tcp] banner` may ask for.
+pub const MAX_BANNER_PREFIX: usize = 64;
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawProbe {
@@ -133,6 +151,8 @@ pub(super) struct RawProbe {
     http: RawHttp,
     #[serde(default)]
     dns: RawDns,
+    #[serde(default)]
+    tcp: RawTcp,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,6 +182,14 @@ struct RawHttp {
 struct RawDns {
     record_type: Option<RecordKind>,
     tcp_fallback: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTcp {
+    via: Option<Via>,
+    port: Option<Spanned<i64>>,
+    banner: Option<Spanned<String>>,
 }
 
 pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &mut FleetErrors) -> ProbeSettings {
@@ -258,8 +286,36 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
             record_type: raw.dns.record_type.unwrap_or(RecordKind::A),
             tcp_fallback: raw.dns.tcp_fallback.unwrap_or(true),
         },
+        tcp: tcp_settings(&raw.tcp, at, errors),
         confirm_after: confirm_after.max(1),
     }
+}
+
+/// Checks `[probe.tcp]`: a port from 1 to 65535, a banner prefix of printable text.
+fn tcp_settings(raw: &RawTcp, at: &At, errors: &mut FleetErrors) -> TcpSettings {
+    let port = raw.port.as_ref().and_then(|p| match u16::try_from(*p.get_ref()) {
+        Ok(port) if port > 0 => Some(port),
+        _ => {
+            errors.push(at.err(p, "probe.tcp.port", format!("{} is not a port; expected 1 to 65535", p.get_ref())));
+            None
+        }
+    });
+    let banner = raw.banner.as_ref().and_then(|b| {
+        let text = b.get_ref();
+        if text.is_empty() || text.len() > MAX_BANNER_PREFIX || text.chars().any(|c| c.is_control()) {
+            errors.push(at.err(
+                b,
+                "probe.tcp.banner",
+                format!(
+                    "expected the text the banner starts with, 1 to {MAX_BANNER_PREFIX} printable characters, \
+                     e.g. \"220\" (SMTP) or \"SSH-\"; leave it out to only connect"
+                ),
+            ));
+            return None;
+        }
+        Some(text.clone())
+    });
+    TcpSettings { via: raw.via.unwrap_or(Via::Dns), port, banner }
 }
 
 fn default_vantage() -> String {
