@@ -279,6 +279,26 @@ async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Resul
             .push(servers::http::spawn(address, tls_config, hosts.clone()).await.map_err(|e| bind_error(address, e))?);
         listener_hosts.push((sites, hosts));
     }
+    // TCP: a mail server's greeting on each frontend address and port that a TCP check connects to.
+    let tcp_ports: BTreeSet<(IpAddr, u16)> = fleet
+        .sites
+        .iter()
+        .filter_map(|s| {
+            s.checks
+                .port(CheckKind::Tcp)
+                .or(fleet.probe.tcp.port)
+                .filter(|_| s.checks.contains(CheckKind::Tcp))
+                .map(|p| (s.cluster, p))
+        })
+        .flat_map(|(cluster, port)| fleet.clusters[cluster].frontends.iter().map(move |&ip| (ip, port)))
+        .collect();
+    for (ip, port) in tcp_ports.into_iter().filter(|(ip, _)| ip.is_loopback()) {
+        let address = SocketAddr::new(ip, port);
+        let greeting = servers::tcp::BannerBehavior::Banner(format!("220 {ip} ESMTP fleetprobe demo"));
+        handles.push(
+            servers::tcp::spawn(address, Arc::new(RwLock::new(greeting))).await.map_err(|e| bind_error(address, e))?,
+        );
+    }
     Ok(DemoServers { _handles: handles, zone, listeners: listener_hosts })
 }
 
