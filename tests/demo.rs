@@ -20,7 +20,7 @@ fn demo_finds_exactly_the_sites_it_broke() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("403 sites of 145 customers on 4 clusters"), "{stdout}");
-    assert!(stdout.contains("probed 806 checks"), "{stdout}");
+    assert!(stdout.contains("probed 810 checks"), "{stdout}");
     assert!(stdout.contains("10 failed, 7 sites down"), "{stdout}");
 
     // The store holds every check; read it back through the results command.
@@ -41,7 +41,7 @@ fn demo_finds_exactly_the_sites_it_broke() {
             failed.insert(format!("{} {}", &row[3], &row[7]), row[8].to_string());
         }
     }
-    assert_eq!(rows, 806);
+    assert_eq!(rows, 810);
     let expected: std::collections::BTreeMap<String, String> = [
         ("c0002-s1 http", "redirect_loop"),
         ("c0003-s2 http", "dns_servfail"),

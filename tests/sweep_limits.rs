@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fleetprobe::fleet::Fleet;
-use fleetprobe::probe::http::HttpProber;
-use fleetprobe::probe::{CheckResult, sweep, tls};
+use fleetprobe::probe::{CheckResult, Probers, sweep, tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// In-flight requests now, and the most seen at once.
@@ -83,14 +82,9 @@ fn write_fleet(dir: &Path, servers: [SocketAddr; 2], sites_per_cluster: usize, p
 
 async fn run_sweep(fleet: Fleet) -> Vec<CheckResult> {
     let fleet = Arc::new(fleet);
-    let http = HttpProber {
-        settings: Arc::new(fleet.probe.http.clone()),
-        timeouts: fleet.probe.timeouts,
-        resolvers: Vec::new(),
-        tls: tls::client_config(None).unwrap(),
-    };
+    let probers = Probers::new(&fleet, tls::client_config(None).unwrap());
     let (sender, mut receiver) = tokio::sync::mpsc::channel(1024);
-    let sweep = tokio::spawn(sweep::sweep(fleet, http, 0, sender));
+    let sweep = tokio::spawn(sweep::sweep(fleet, probers, 0, sender));
     let mut results = Vec::new();
     while let Some(result) = receiver.recv().await {
         results.push(result);

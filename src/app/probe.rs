@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use super::{Error, ErrorKind, Result};
 use crate::fleet::{Fleet, StoreLocation};
-use crate::probe::http::HttpProber;
-use crate::probe::{CheckResult, sweep};
+use crate::probe::{CheckResult, Probers, sweep};
 use crate::store::{self, RunLock, RunMeta, RunSummary};
 
 /// What a finished sweep reports back (the demo prints it its own way).
@@ -48,16 +47,11 @@ pub fn run_probe(
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-    let http = HttpProber {
-        settings: Arc::new(fleet.probe.http.clone()),
-        timeouts: fleet.probe.timeouts,
-        resolvers: fleet.probe.resolvers.clone(),
-        tls,
-    };
+    let probers = Probers::new(&fleet, tls);
     let wall_start = std::time::Instant::now();
 
     let has_control = !fleet.control.targets.is_empty();
-    let control_before = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &http)));
+    let control_before = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &probers)));
 
     let sites = store::site_records(&fleet);
     // The run starts when its sweep starts; `--at` pins that instant exactly, and later times
@@ -69,7 +63,7 @@ pub fn run_probe(
     let mut writer = store.begin_run(&meta, &sites).map_err(|e| Error::store(e.to_string()))?;
 
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<CheckResult>(4096);
-    let sweep_task = runtime.spawn(sweep::sweep(fleet.clone(), http.clone(), started_at_ms, sender));
+    let sweep_task = runtime.spawn(sweep::sweep(fleet.clone(), probers.clone(), started_at_ms, sender));
     let bar = progress.then(|| progress_bar(fleet.check_count() as u64));
     let mut latencies = store::histogram::RunLatencies::default();
     let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -95,7 +89,7 @@ pub fn run_probe(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let control_after = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &http)));
+    let control_after = has_control.then(|| runtime.block_on(sweep::control_round(&fleet, &probers)));
 
     let min_ok = fleet.control.min_ok;
     let invalid_reason = [("before", &control_before), ("after", &control_after)].iter().find_map(|(when, round)| {

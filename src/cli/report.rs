@@ -122,7 +122,7 @@ pub struct LatencyArgs {
     /// Draw a chart instead of a table (needs -o FILE.png or FILE.svg)
     #[arg(long, value_enum)]
     pub kind: Option<ChartArg>,
-    /// The phase charted by bands, heatmap and cdf [default: the check's main phase, first_byte for http]
+    /// The phase charted by bands, heatmap and cdf [default: the check's own: first_byte for http, dns for dns, connect for tcp]
     #[arg(long, value_parser = parse_phase)]
     pub phase: Option<Phase>,
     /// Write here: FILE.png or FILE.svg for a chart, any other name for the table

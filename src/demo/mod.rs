@@ -77,7 +77,7 @@ fn run_once(dir: &Path) -> Result<(), Error> {
     let servers = servers_runtime.block_on(serve_fleet(&fleet, &faults, &ca))?;
 
     let store = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
-    let tls = tls::client_config_with_roots(ca.roots()).map_err(Error::internal)?;
+    let tls = tls::client_config_with_roots(ca.roots()).map_err(|e| Error::internal(e.to_string()))?;
     let progress = std::io::stderr().is_terminal();
     let report = run_probe(fleet.clone(), &store, tls, None, progress)?;
     drop(servers);
@@ -130,7 +130,11 @@ pub fn choose_faults(fleet: &Fleet) -> Vec<Fault> {
     let by_cluster = |cluster: &str, tls: Option<bool>| -> Vec<SiteIdx> {
         let Some(c) = fleet.cluster_index(cluster) else { return Vec::new() };
         (0..fleet.sites.len())
-            .filter(|&i| fleet.sites[i].cluster == c && fleet.sites[i].checks.http && fleet.sites[i].checks.dns)
+            .filter(|&i| {
+                fleet.sites[i].cluster == c
+                    && fleet.sites[i].checks.contains(CheckKind::Http)
+                    && fleet.sites[i].checks.contains(CheckKind::Dns)
+            })
             .filter(|&i| tls.is_none_or(|t| fleet.sites[i].url.tls == t))
             .collect()
     };
@@ -261,6 +265,26 @@ async fn serve_fleet(fleet: &Fleet, faults: &[Fault], ca: &pki::TestCa) -> Resul
         handles
             .push(servers::http::spawn(address, tls_config, hosts.clone()).await.map_err(|e| bind_error(address, e))?);
         listener_hosts.push((sites, hosts));
+    }
+    // TCP: a mail server's greeting on each frontend address and port that a TCP check connects to.
+    let tcp_ports: BTreeSet<(IpAddr, u16)> = fleet
+        .sites
+        .iter()
+        .filter_map(|s| {
+            s.checks
+                .port(CheckKind::Tcp)
+                .or(fleet.probe.tcp.port)
+                .filter(|_| s.checks.contains(CheckKind::Tcp))
+                .map(|p| (s.cluster, p))
+        })
+        .flat_map(|(cluster, port)| fleet.clusters[cluster].frontends.iter().map(move |&ip| (ip, port)))
+        .collect();
+    for (ip, port) in tcp_ports.into_iter().filter(|(ip, _)| ip.is_loopback()) {
+        let address = SocketAddr::new(ip, port);
+        let greeting = servers::tcp::BannerBehavior::Banner(format!("220 {ip} ESMTP fleetprobe demo"));
+        handles.push(
+            servers::tcp::spawn(address, Arc::new(RwLock::new(greeting))).await.map_err(|e| bind_error(address, e))?,
+        );
     }
     Ok(DemoServers { _handles: handles, zone, listeners: listener_hosts })
 }

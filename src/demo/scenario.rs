@@ -92,7 +92,7 @@ impl Scenario {
         };
         let span = |v: &Spanned<String>, field: &str, err: &mut dyn FnMut(std::ops::Range<usize>, String, String)| {
             parse_duration(v.get_ref()).unwrap_or_else(|m| {
-                err(v.span(), field.into(), m);
+                err(v.span(), field.into(), m.to_string());
                 Duration::from_secs(60)
             })
         };

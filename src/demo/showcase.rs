@@ -63,7 +63,7 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
-    let client_tls = tls::client_config_with_roots(ca.roots()).map_err(Error::internal)?;
+    let client_tls = tls::client_config_with_roots(ca.roots()).map_err(|e| Error::internal(e.to_string()))?;
 
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(u64::from(scenario.runs));

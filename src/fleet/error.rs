@@ -14,12 +14,12 @@ pub struct FleetError {
 }
 
 impl FleetError {
-    pub fn file(file: &Path, message: impl Into<String>) -> Self {
-        FleetError { file: file.to_path_buf(), line: None, field: None, message: message.into() }
+    pub fn file(file: &Path, message: impl fmt::Display) -> Self {
+        FleetError { file: file.to_path_buf(), line: None, field: None, message: message.to_string() }
     }
 
-    pub fn at(file: &Path, line: Option<u64>, field: impl Into<String>, message: impl Into<String>) -> Self {
-        FleetError { file: file.to_path_buf(), line, field: Some(field.into()), message: message.into() }
+    pub fn at(file: &Path, line: Option<u64>, field: impl Into<String>, message: impl fmt::Display) -> Self {
+        FleetError { file: file.to_path_buf(), line, field: Some(field.into()), message: message.to_string() }
     }
 }
 
@@ -34,6 +34,56 @@ impl fmt::Display for FleetError {
         }
         write!(f, ": {}", self.message)
     }
+}
+
+/// A value that is not what was expected, and what was. The caller knows where it was written
+/// and wraps it in a [`FleetError`] with file, line and field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    #[error("`{0}` is not a duration; expected e.g. \"10s\", \"500ms\", \"1m 30s\", \"7d\"")]
+    Duration(String),
+    #[error("`{0}` is negative; expected a positive duration")]
+    NegativeDuration(String),
+    #[error("not a valid URL ({0}); expected e.g. https://www.example.com/")]
+    Url(String),
+    #[error("scheme `{0}` is not supported; expected http or https")]
+    UrlScheme(String),
+    #[error("missing scheme; expected an absolute URL such as https://www.example.com/")]
+    UrlWithoutScheme,
+    #[error("missing host; expected an absolute URL such as https://www.example.com/")]
+    UrlWithoutHost,
+    #[error("user information in URLs is not supported")]
+    UrlUserInfo,
+    #[error("empty; expected a DNS name such as www.example.com")]
+    EmptyHostname,
+    #[error("`{0}` is not ASCII; write internationalized names in punycode (xn--...)")]
+    HostnameNotAscii(String),
+    #[error("`{0}` is longer than 253 characters")]
+    HostnameTooLong(String),
+    #[error("`{name}` is not a valid DNS name (label `{label}`); expected labels of letters, digits and '-'")]
+    HostnameLabel { name: String, label: String },
+    #[error(
+        "`{0}` is not an IP address; expected addresses separated by spaces or ';', `*` for any, or empty for the cluster's frontends"
+    )]
+    ExpectedAddress(String),
+    #[error("`{0}` is not an address; expected e.g. 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53")]
+    SocketAddr(String),
+    #[error("a tcp:// control target needs a port")]
+    ControlTargetWithoutPort,
+    #[error("`{0}` is not a status or range; expected e.g. \"200\", \"200-399\" or \"2xx\"")]
+    StatusRange(String),
+    #[error("`{0}` is not an amount; expected e.g. 20.00 (a dot for decimals, no currency sign)")]
+    Money(String),
+    #[error("empty store path; expected a file path, sqlite://PATH or postgres://...")]
+    EmptyStorePath,
+    #[error("unknown store URL `{0}`; expected a file path, sqlite://PATH or postgres://...")]
+    StoreUrl(String),
+    #[error("{0} (each `kind` or `kind:PORT`, e.g. \"http dns\")")]
+    UnknownCheck(#[from] crate::probe::UnknownCheckKind),
+    #[error("`{token}`: the {kind} check takes no port from the site; ports are for: {takes_ports}")]
+    CheckTakesNoPort { token: String, kind: crate::probe::CheckKind, takes_ports: String },
+    #[error("`{token}`: `{port}` is not a port; expected {kind}:PORT with PORT from 1 to 65535")]
+    CheckPort { token: String, kind: crate::probe::CheckKind, port: String },
 }
 
 /// All problems found in one validation pass, in the order they were found.

@@ -7,7 +7,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::config::{Parsed, known};
-use super::{Checks, Customer, ExpectedAddresses, FleetError, FleetErrors, PlanIdx, Site, SiteUrl, Source};
+use crate::probe::CheckKind;
+
+use super::{
+    Checks, Customer, ExpectedAddresses, FleetError, FleetErrors, InvalidValue, PlanIdx, Site, SiteUrl, Source,
+};
 
 const SITE_COLUMNS: &[(&str, bool)] = &[
     ("site_id", true),
@@ -175,7 +179,7 @@ pub(crate) fn read_customers(
         let monthly_fee_cents = match parse_money(get("monthly_fee")) {
             Ok(cents) => cents,
             Err(m) => {
-                errors.push(err("monthly_fee", m));
+                errors.push(err("monthly_fee", m.to_string()));
                 ok = false;
                 0
             }
@@ -253,7 +257,7 @@ pub(crate) fn read_sites(
         let hostname = match normalize_hostname(get("hostname")) {
             Ok(h) => h,
             Err(m) => {
-                errors.push(err("hostname", m));
+                errors.push(err("hostname", m.to_string()));
                 String::new()
             }
         };
@@ -264,7 +268,7 @@ pub(crate) fn read_sites(
             match SiteUrl::parse(url_text) {
                 Ok(u) => Some(u),
                 Err(m) => {
-                    errors.push(err("url", m));
+                    errors.push(err("url", m.to_string()));
                     None
                 }
             }
@@ -272,17 +276,25 @@ pub(crate) fn read_sites(
         let expected_addresses = match parse_expected(get("expected_addresses")) {
             Ok(e) => e,
             Err(m) => {
-                errors.push(err("expected_addresses", m));
+                errors.push(err("expected_addresses", m.to_string()));
                 ExpectedAddresses::Any
             }
         };
         let checks = match parse_checks(get("checks")) {
             Ok(c) => c,
             Err(m) => {
-                errors.push(err("checks", m));
-                Checks { http: true, dns: true }
+                errors.push(err("checks", m.to_string()));
+                Checks::default_for_site()
             }
         };
+        for kind in checks.kinds().filter(|&k| k.takes_port()) {
+            if checks.port(kind).is_none() && parsed.probe.default_port(kind).is_none() {
+                errors.push(err(
+                    "checks",
+                    format!("the {kind} check needs a port; expected `{kind}:PORT` here or `port` in [probe.{kind}]"),
+                ));
+            }
+        }
         if errors.len() == before {
             if let (Some(customer), Some(cluster), Some(url)) = (customer, cluster, url) {
                 seen.insert(id.to_string(), line);
@@ -310,16 +322,16 @@ pub(crate) fn read_sites(
 }
 
 /// Lower-cases a DNS name, drops a trailing dot, and checks label syntax (ASCII; IDNs as punycode).
-pub(crate) fn normalize_hostname(text: &str) -> Result<String, String> {
+pub(crate) fn normalize_hostname(text: &str) -> Result<String, InvalidValue> {
     let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
     if name.is_empty() {
-        return Err("empty; expected a DNS name such as www.example.com".into());
+        return Err(InvalidValue::EmptyHostname);
     }
     if !name.is_ascii() {
-        return Err(format!("`{text}` is not ASCII; write internationalized names in punycode (xn--...)"));
+        return Err(InvalidValue::HostnameNotAscii(text.to_string()));
     }
     if name.len() > 253 {
-        return Err(format!("`{text}` is longer than 253 characters"));
+        return Err(InvalidValue::HostnameTooLong(text.to_string()));
     }
     for label in name.split('.') {
         let ok = !label.is_empty()
@@ -328,47 +340,61 @@ pub(crate) fn normalize_hostname(text: &str) -> Result<String, String> {
             && !label.ends_with('-')
             && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
-            return Err(format!(
-                "`{text}` is not a valid DNS name (label `{label}`); expected labels of letters, digits and '-'"
-            ));
+            return Err(InvalidValue::HostnameLabel { name: text.to_string(), label: label.to_string() });
         }
     }
     Ok(name)
 }
 
-fn parse_expected(text: &str) -> Result<ExpectedAddresses, String> {
+fn parse_expected(text: &str) -> Result<ExpectedAddresses, InvalidValue> {
     match text.trim() {
         "" => Ok(ExpectedAddresses::ClusterFrontends),
         "*" => Ok(ExpectedAddresses::Any),
         list => list
             .split([' ', ';'])
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<IpAddr>().map_err(|_| format!("`{s}` is not an IP address; expected addresses separated by spaces or ';', `*` for any, or empty for the cluster's frontends")))
+            .map(|s| s.parse::<IpAddr>().map_err(|_| InvalidValue::ExpectedAddress(s.to_string())))
             .collect::<Result<Vec<_>, _>>()
             .map(ExpectedAddresses::List),
     }
 }
 
-fn parse_checks(text: &str) -> Result<Checks, String> {
+/// Parses the `checks` column: kinds separated by spaces, `;` or `+`, each `kind` or
+/// `kind:PORT` (for kinds that connect to a port the site names). Empty: HTTP and DNS.
+fn parse_checks(text: &str) -> Result<Checks, InvalidValue> {
     if text.trim().is_empty() {
-        return Ok(Checks { http: true, dns: true });
+        return Ok(Checks::default_for_site());
     }
-    let mut checks = Checks { http: false, dns: false };
+    let mut checks = Checks::default();
     for word in text.split([' ', ';', '+']).filter(|s| !s.is_empty()) {
-        match word.to_ascii_lowercase().as_str() {
-            "http" => checks.http = true,
-            "dns" => checks.dns = true,
-            other => {
-                return Err(format!("unknown check `{other}`; expected `http`, `dns` or both (e.g. \"http dns\")"));
+        let (name, port) = match word.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (word, None),
+        };
+        let kind: CheckKind = name.parse()?;
+        match port {
+            None => checks.insert(kind),
+            Some(_) if !kind.takes_port() => {
+                return Err(InvalidValue::CheckTakesNoPort {
+                    token: word.to_string(),
+                    kind,
+                    takes_ports: known(CheckKind::ALL.into_iter().filter(|k| k.takes_port()).map(CheckKind::as_str)),
+                });
             }
+            Some(port) => match port.parse::<u16>() {
+                Ok(port) if port > 0 => checks.insert_with_port(kind, port),
+                _ => {
+                    return Err(InvalidValue::CheckPort { token: word.to_string(), kind, port: port.to_string() });
+                }
+            },
         }
     }
     Ok(checks)
 }
 
 /// Parses a non-negative amount with at most two decimals ("20", "20.5", "20.50") into cents.
-pub(crate) fn parse_money(text: &str) -> Result<i64, String> {
-    let bad = || format!("`{text}` is not an amount; expected e.g. 20.00 (a dot for decimals, no currency sign)");
+pub(crate) fn parse_money(text: &str) -> Result<i64, InvalidValue> {
+    let bad = || InvalidValue::Money(text.to_string());
     let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
     if whole.is_empty()
         || !whole.chars().all(|c| c.is_ascii_digit())
@@ -402,15 +428,18 @@ mod tests {
         assert_eq!(normalize_hostname("WWW.Example.COM.").unwrap(), "www.example.com");
         assert!(normalize_hostname("bad_host!.com").is_err());
         assert!(normalize_hostname("-a.com").is_err());
-        assert!(normalize_hostname("bücher.de").unwrap_err().contains("punycode"));
+        assert!(normalize_hostname("bücher.de").unwrap_err().to_string().contains("punycode"));
         assert!(normalize_hostname("a..b").is_err());
     }
 
     #[test]
     fn checks_and_expected() {
-        assert_eq!(parse_checks("http dns").unwrap(), Checks { http: true, dns: true });
-        assert_eq!(parse_checks("dns").unwrap(), Checks { http: false, dns: true });
-        assert!(parse_checks("icmp").is_err());
+        assert_eq!(parse_checks("http dns").unwrap(), Checks::default_for_site());
+        assert_eq!(parse_checks("").unwrap(), Checks::default_for_site());
+        assert_eq!(parse_checks("DNS").unwrap(), [CheckKind::Dns].into_iter().collect());
+        let unknown = parse_checks("http icmp").unwrap_err().to_string();
+        assert!(unknown.contains("unknown check `icmp`; expected one of: http, dns"), "{unknown}");
+        assert!(parse_checks("http:8080").unwrap_err().to_string().contains("takes no port"));
         assert_eq!(parse_expected("").unwrap(), ExpectedAddresses::ClusterFrontends);
         assert_eq!(parse_expected("*").unwrap(), ExpectedAddresses::Any);
         assert_eq!(

@@ -14,11 +14,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use config::{
-    AnalysisSettings, DnsSettings, HttpSettings, ProbeSettings, RecordKind, Retention, Source, StatusSettings,
-    StoreLocation, Timeouts, Via,
-};
-pub use error::{FleetError, FleetErrors};
+pub use config::probe::*;
+pub use config::{AnalysisSettings, Retention, Source, StatusSettings, StoreLocation};
+pub use error::{FleetError, FleetErrors, InvalidValue};
+
+use crate::probe::CheckKind;
 
 /// Index of a cluster in [`Fleet::clusters`].
 pub type ClusterIdx = usize;
@@ -119,21 +119,18 @@ pub struct SiteUrl {
 
 impl SiteUrl {
     /// Parses an absolute `http://` or `https://` URL.
-    pub fn parse(text: &str) -> Result<SiteUrl, String> {
+    pub fn parse(text: &str) -> Result<SiteUrl, InvalidValue> {
         let uri: hyper::Uri =
-            text.parse().map_err(|e| format!("not a valid URL ({e}); expected e.g. https://www.example.com/"))?;
+            text.parse().map_err(|e: hyper::http::uri::InvalidUri| InvalidValue::Url(e.to_string()))?;
         let tls = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            Some(other) => return Err(format!("scheme `{other}` is not supported; expected http or https")),
-            None => return Err("missing scheme; expected an absolute URL such as https://www.example.com/".into()),
+            Some(other) => return Err(InvalidValue::UrlScheme(other.to_string())),
+            None => return Err(InvalidValue::UrlWithoutScheme),
         };
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or("missing host; expected an absolute URL such as https://www.example.com/")?;
+        let host = uri.host().filter(|h| !h.is_empty()).ok_or(InvalidValue::UrlWithoutHost)?;
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err("user information in URLs is not supported".into());
+            return Err(InvalidValue::UrlUserInfo);
         }
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -180,11 +177,63 @@ pub struct Goodwill {
     pub note: String,
 }
 
-/// Which checks run for a site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which checks run for a site, and the port of each check that takes one from the site.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checks {
-    pub http: bool,
-    pub dns: bool,
+    /// One bit per kind, by [`CheckKind::code`].
+    kinds: u32,
+    /// `kind:PORT` from the inventory; empty for most sites (and then without an allocation).
+    ports: Vec<(CheckKind, u16)>,
+}
+
+impl Checks {
+    /// What a site runs when its `checks` column is empty: HTTP and DNS.
+    pub fn default_for_site() -> Checks {
+        [CheckKind::Http, CheckKind::Dns].into_iter().collect()
+    }
+
+    pub fn insert(&mut self, kind: CheckKind) {
+        self.kinds |= 1 << kind.code();
+    }
+
+    /// Runs `kind` against `port` rather than the kind's configured one.
+    pub fn insert_with_port(&mut self, kind: CheckKind, port: u16) {
+        self.insert(kind);
+        self.ports.retain(|(k, _)| *k != kind);
+        self.ports.push((kind, port));
+    }
+
+    pub fn contains(&self, kind: CheckKind) -> bool {
+        self.kinds & (1 << kind.code()) != 0
+    }
+
+    /// The port the site gives for `kind`, if it gives one.
+    pub fn port(&self, kind: CheckKind) -> Option<u16> {
+        self.ports.iter().find(|(k, _)| *k == kind).map(|&(_, port)| port)
+    }
+
+    /// The kinds that run, in [`CheckKind::ALL`] order.
+    pub fn kinds(&self) -> impl Iterator<Item = CheckKind> + '_ {
+        CheckKind::ALL.into_iter().filter(|&kind| self.contains(kind))
+    }
+
+    pub fn len(&self) -> usize {
+        self.kinds.count_ones() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds == 0
+    }
+}
+
+impl FromIterator<CheckKind> for Checks {
+    fn from_iter<I: IntoIterator<Item = CheckKind>>(kinds: I) -> Checks {
+        let mut checks = Checks::default();
+        for kind in kinds {
+            checks.insert(kind);
+        }
+        checks
+    }
 }
 
 /// A scheduled maintenance window on a cluster or on a list of sites. Half-open [start, end).
@@ -266,7 +315,7 @@ impl Fleet {
 
     /// Number of checks one sweep performs.
     pub fn check_count(&self) -> usize {
-        self.sites.iter().map(|s| s.checks.http as usize + s.checks.dns as usize).sum()
+        self.sites.iter().map(|s| s.checks.len()).sum()
     }
 
     /// Per cluster: (sites, distinct customers).
@@ -287,11 +336,11 @@ impl Fleet {
 }
 
 /// Parses durations written as "60s", "1m 30s", "500ms", "7d" (a day is 24 hours here) or ISO 8601.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration; expected e.g. \"10s\", \"500ms\", \"1m 30s\", \"7d\"");
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidValue> {
+    let bad = || InvalidValue::Duration(text.to_string());
     let span: jiff::Span = text.trim().parse().map_err(|_| bad())?;
     let signed = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).map_err(|_| bad())?;
-    Duration::try_from(signed).map_err(|_| format!("`{text}` is negative; expected a positive duration"))
+    Duration::try_from(signed).map_err(|_| InvalidValue::NegativeDuration(text.to_string()))
 }
 
 #[cfg(test)]
@@ -308,8 +357,8 @@ mod tests {
         assert_eq!(u.authority(), "shop.example.com");
         let u = SiteUrl::parse("http://a.test:8080").unwrap();
         assert_eq!((u.port, u.path_and_query.as_str(), u.authority().as_str()), (8080, "/", "a.test:8080"));
-        assert!(SiteUrl::parse("ftp://a.test/").unwrap_err().contains("scheme `ftp`"));
-        assert!(SiteUrl::parse("www.example.com").unwrap_err().contains("missing scheme"));
+        assert!(SiteUrl::parse("ftp://a.test/").unwrap_err().to_string().contains("scheme `ftp`"));
+        assert!(SiteUrl::parse("www.example.com").unwrap_err().to_string().contains("missing scheme"));
         assert!(SiteUrl::parse("http://u:p@a.test/").is_err());
     }
 

@@ -27,7 +27,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::stamp::StampedUdp;
 use super::{Failure, Probed, Timings, micros};
-use crate::fleet::{DnsSettings, RecordKind};
+use crate::fleet::{DnsSettings, ExpectedAddresses, Fleet, RecordKind, SiteIdx};
 
 /// Replies without EDNS are at most 512 bytes; a larger buffer tolerates servers that ignore that.
 const UDP_BUFFER: usize = 4096;
@@ -84,7 +84,7 @@ pub async fn query(
 ) -> Result<DnsAnswer, DnsFailure> {
     let started = Instant::now();
     let deadline = started + timeout;
-    let question = question(name, record_type).map_err(DnsFailure::before_sending)?;
+    let question = question(name, record_type).map_err(|e| DnsFailure::before_sending(e.to_string()))?;
     if servers.is_empty() {
         return Err(DnsFailure::before_sending("no nameserver to ask".into()));
     }
@@ -139,6 +139,21 @@ pub async fn query(
 
 /// The DNS check of a site: `query`, then every answered address must be one of `expected`
 /// (when `expected` is empty, any answer will do). With no `servers`, the system's resolvers.
+/// The DNS check of a site: its hostname asked of its cluster's nameservers (or the probe's
+/// resolvers), the answer judged against the site's expected addresses.
+pub async fn check_site(fleet: &Fleet, site_idx: SiteIdx) -> Probed {
+    let site = &fleet.sites[site_idx];
+    let cluster = &fleet.clusters[site.cluster];
+    let expected: &[IpAddr] = match &site.expected_addresses {
+        ExpectedAddresses::ClusterFrontends => &cluster.frontends,
+        ExpectedAddresses::Any => &[],
+        ExpectedAddresses::List(list) => list,
+    };
+    let servers: &[SocketAddr] =
+        if cluster.nameservers.is_empty() { &fleet.probe.resolvers } else { &cluster.nameservers };
+    check(&site.hostname, expected, &fleet.probe.dns, servers, fleet.probe.timeouts.dns).await
+}
+
 pub async fn check(
     hostname: &str,
     expected: &[IpAddr],
@@ -259,15 +274,25 @@ fn system_resolvers(read: Result<(ResolverConfig, ResolverOpts), NetError>) -> R
     Ok(if listed.is_empty() { vec![LOCAL_RESOLVER] } else { listed })
 }
 
-fn question(name: &str, record_type: RecordKind) -> Result<Query, String> {
+/// A name that cannot be asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BadName {
+    #[error("empty host name")]
+    Empty,
+    #[error("`{name}` is not a DNS name: {reason}")]
+    Syntax { name: String, reason: String },
+}
+
+fn question(name: &str, record_type: RecordKind) -> Result<Query, BadName> {
     if name.is_empty() {
-        return Err("empty host name".into());
+        return Err(BadName::Empty);
     }
     // ASCII names (nearly all, punycode included) skip the IDNA mapping, which showed in the profile.
     let ascii = if name.is_ascii() { Name::from_ascii(name).ok() } else { None };
     let mut qname = match ascii {
         Some(qname) => qname,
-        None => Name::from_str_relaxed(name).map_err(|e| format!("`{name}` is not a DNS name: {e}"))?,
+        None => Name::from_str_relaxed(name)
+            .map_err(|e| BadName::Syntax { name: name.to_string(), reason: e.to_string() })?,
     };
     qname.set_fqdn(true);
     let record_type = match record_type {

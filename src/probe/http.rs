@@ -1,7 +1,7 @@
 //! HTTP(S) checks over our own TCP and TLS streams, each phase timed on its own.
 //!
 //! A check resolves the site's name (or goes straight to the cluster's frontend address with the
-//! site's Host header and SNI), connects, shakes hands, sends one GET with hyper's low-level
+//! site's Host header and SNI) and connects (both in `connect`), shakes hands, sends one GET with hyper's low-level
 //! connection API and reads a bounded body. Each phase has its own timeout, all bounded by the
 //! check's total timeout. Phases are timed at the network events themselves (see `stamp`): the
 //! connect phase is the kernel's measure of the TCP handshake, the first byte runs from the
@@ -15,7 +15,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -24,14 +23,14 @@ use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::stamp::{self, Exchange, StampedTcp};
-use super::{Failure, Phase, Probed, Timings, dns, micros, tls};
-use crate::fleet::{HttpSettings, SiteUrl, Timeouts};
+use super::connect::{self, add, phase_limit};
+use super::stamp::{Exchange, StampedTcp};
+use super::{Failure, Phase, Probed, Timings, micros, tls};
+use crate::fleet::{Fleet, HttpSettings, InvalidValue, ProbeSettings, SiteIdx, SiteUrl, Timeouts, Via};
 
 /// Everything an HTTP check needs that is the same for the whole sweep.
 #[derive(Clone)]
@@ -60,6 +59,27 @@ enum Hop {
 }
 
 impl HttpProber {
+    /// The HTTP prober of a fleet's probe settings, trusting `tls` for HTTPS.
+    pub fn new(probe: &ProbeSettings, tls: Arc<ClientConfig>) -> HttpProber {
+        HttpProber {
+            settings: Arc::new(probe.http.clone()),
+            timeouts: probe.timeouts,
+            resolvers: probe.resolvers.clone(),
+            tls,
+        }
+    }
+
+    /// The HTTP check of a site: its URL, through DNS or straight to its cluster's frontend
+    /// (`probe.http.via`), with the site's keyword.
+    pub async fn check_site(&self, fleet: &Fleet, site_idx: SiteIdx) -> Probed {
+        let site = &fleet.sites[site_idx];
+        let connect_to = match self.settings.via {
+            Via::Dns => None,
+            Via::Frontend => super::frontend_of(fleet, site_idx),
+        };
+        self.check(&HttpTarget { url: &site.url, connect_to, keyword: site.keyword.as_deref() }).await
+    }
+
     /// Runs one HTTP check. Never fails: every problem is a [`Failure`] in the result.
     pub async fn check(&self, target: &HttpTarget<'_>) -> Probed {
         let start = Instant::now();
@@ -120,43 +140,14 @@ impl HttpProber {
         deadline: Instant,
         timings: &mut Timings,
     ) -> Hop {
-        // DNS
-        let literal: Option<IpAddr> = url.host.parse().ok();
-        let ip = match connect_to.or(literal) {
-            Some(ip) => ip,
-            None => {
-                let (limit, _) = phase_limit(self.timeouts.dns, deadline);
-                // The network time of the queries, from the first send to the answer's arrival.
-                let resolved = dns::resolve(&url.host, &self.resolvers, limit).await;
-                add(&mut timings.dns_us, resolved.as_ref().map_or_else(|e| e.elapsed, |(_, elapsed)| *elapsed));
-                match resolved {
-                    Ok((addresses, _)) => match addresses.first() {
-                        Some(&ip) => ip,
-                        None => return done(Failure::DnsNoData, format!("{} has no address", url.host)),
-                    },
-                    Err(e) => return done(e.failure, format!("resolving {}: {}", url.host, e.detail)),
-                }
-            }
-        };
-
-        // TCP connect
-        let address = SocketAddr::new(ip, url.port);
-        let (limit, total_bound) = phase_limit(self.timeouts.connect, deadline);
-        let started = Instant::now();
-        let connected = tokio::time::timeout(limit, TcpStream::connect(address)).await;
-        let waited = started.elapsed();
-        // The handshake as the kernel timed it, unless the wait for it was shorter (it cannot be).
-        let handshake = connected.as_ref().ok().and_then(|c| c.as_ref().ok()).and_then(stamp::handshake_rtt);
-        add(&mut timings.connect_us, handshake.filter(|&rtt| rtt <= waited).unwrap_or(waited));
-        let tcp = match connected {
-            Err(_) if total_bound => return done(Failure::Timeout(Phase::Total), format!("connecting to {address}")),
-            Err(_) => return done(Failure::ConnectTimeout, format!("no connection to {address} within {limit:?}")),
-            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return done(Failure::ConnectRefused, format!("{address} refused the connection"));
-            }
-            Ok(Err(e)) => return done(Failure::ConnectError, format!("connecting to {address}: {e}")),
-            Ok(Ok(tcp)) => tcp,
-        };
+        // DNS and TCP connect
+        let (tcp, address) =
+            match connect::open(&url.host, url.port, connect_to, &self.resolvers, &self.timeouts, deadline, timings)
+                .await
+            {
+                Ok(opened) => opened,
+                Err(failed) => return Hop::Done(failed),
+            };
         let _ = tcp.set_nodelay(true);
         let mut tcp = StampedTcp::new(tcp);
         let exchange = tcp.exchange();
@@ -290,17 +281,6 @@ fn done(failure: Failure, detail: String) -> Hop {
     Hop::Done(Probed::failed(failure, detail))
 }
 
-/// The time a phase may take: its own timeout, or what is left of the total if that is less.
-/// The flag says whether the total is the binding limit.
-fn phase_limit(phase: Duration, deadline: Instant) -> (Duration, bool) {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left < phase { (left, true) } else { (phase, false) }
-}
-
-fn add(slot: &mut Option<u32>, elapsed: Duration) {
-    *slot = Some(slot.unwrap_or(0).saturating_add(micros(elapsed)));
-}
-
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -342,7 +322,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Resolves a Location header against the URL that sent it.
-fn join_location(base: &SiteUrl, location: &str) -> Result<SiteUrl, String> {
+fn join_location(base: &SiteUrl, location: &str) -> Result<SiteUrl, InvalidValue> {
     let location = location.trim();
     let has_scheme = location.split_once("://").is_some_and(|(scheme, _)| {
         !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))

@@ -1,35 +1,86 @@
 //! Probing: one check of one site, and the sweep that runs them all.
 //!
 //! Second stage of the data flow. Each protocol has its own file with the same shape (`http.rs`,
-//! `dns.rs`): it takes a target and the probe settings and returns a [`CheckResult`]. A failing
-//! site is data, never an error: every way a check can go wrong is a [`Failure`] class.
-//! `sweep.rs` schedules the checks of a whole fleet under concurrency limits.
+//! `dns.rs`, `tcp.rs`): it builds its target from the fleet and the site, checks it and returns a
+//! [`Probed`]. A failing site is data, never an error: every way a check can go wrong is a
+//! [`Failure`] class. [`CheckKind`] says what the rest of the code needs to know of a kind and
+//! [`Probers`] dispatches to each kind's file; `sweep.rs` schedules the checks of a whole fleet
+//! under concurrency limits and knows nothing of any one kind.
 
+mod connect;
 pub mod dns;
 pub mod http;
 pub mod stamp;
 pub mod sweep;
+pub mod tcp;
 pub mod tls;
 
 use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::fleet::SiteIdx;
+use crate::fleet::{Fleet, SiteIdx};
+
+/// Each kind's prober, built once for a sweep; [`Probers::check`] is the one place that picks a
+/// kind's code. Each kind's file builds its own target from the fleet and the site.
+#[derive(Clone)]
+pub struct Probers {
+    pub http: http::HttpProber,
+}
+
+impl Probers {
+    /// The probers for a fleet's probe settings, trusting `tls` for HTTPS.
+    pub fn new(fleet: &Fleet, tls: Arc<rustls::ClientConfig>) -> Probers {
+        Probers { http: http::HttpProber::new(&fleet.probe, tls) }
+    }
+
+    /// One attempt of one check of one site. Never fails: a failing site is a [`Failure`].
+    pub async fn check(&self, fleet: &Fleet, site: SiteIdx, kind: CheckKind) -> Probed {
+        match kind {
+            CheckKind::Http => self.http.check_site(fleet, site).await,
+            CheckKind::Dns => dns::check_site(fleet, site).await,
+            CheckKind::Tcp => tcp::check_site(fleet, site).await,
+        }
+    }
+}
+
+/// The frontend of a site's cluster that checks connecting to "the frontend" use: one of
+/// several, the same one every run.
+pub fn frontend_of(fleet: &Fleet, site: SiteIdx) -> Option<IpAddr> {
+    let site = &fleet.sites[site];
+    let frontends = &fleet.clusters[site.cluster].frontends;
+    if frontends.is_empty() {
+        return None;
+    }
+    frontends.get((fnv1a(&site.id) % frontends.len() as u64) as usize).copied()
+}
+
+/// FNV-1a: a fixed hash, so offsets and frontend choices stay the same across builds.
+pub(crate) fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
 
 /// The kinds of check fleetprobe runs against a site.
+///
+/// Everything the rest of the code asks of a kind is here: its name, its stable number in the
+/// store, the phases it times and the one charts show first. Adding a kind is a variant, its
+/// answers below, its own file in `probe/` and one arm in [`Probers::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CheckKind {
     Http,
     Dns,
+    Tcp,
 }
 
 impl CheckKind {
-    pub const ALL: [CheckKind; 2] = [CheckKind::Http, CheckKind::Dns];
+    pub const ALL: [CheckKind; 3] = [CheckKind::Http, CheckKind::Dns, CheckKind::Tcp];
 
     pub fn as_str(self) -> &'static str {
         match self {
             CheckKind::Http => "http",
             CheckKind::Dns => "dns",
+            CheckKind::Tcp => "tcp",
         }
     }
 
@@ -38,19 +89,65 @@ impl CheckKind {
         match self {
             CheckKind::Http => 0,
             CheckKind::Dns => 1,
+            CheckKind::Tcp => 2,
         }
     }
 
     pub fn from_code(code: u8) -> Option<CheckKind> {
-        match code {
-            0 => Some(CheckKind::Http),
-            1 => Some(CheckKind::Dns),
-            _ => None,
-        }
+        CheckKind::ALL.into_iter().find(|k| k.code() == code)
     }
 
     pub fn parse(text: &str) -> Option<CheckKind> {
         CheckKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// The phases this kind times, in the order they happen.
+    pub fn phases(self) -> &'static [Phase] {
+        match self {
+            CheckKind::Http => &[Phase::Dns, Phase::Connect, Phase::Tls, Phase::FirstByte, Phase::Total],
+            CheckKind::Dns => &[Phase::Dns, Phase::Total],
+            CheckKind::Tcp => &[Phase::Dns, Phase::Connect, Phase::FirstByte, Phase::Total],
+        }
+    }
+
+    /// The phase a latency chart shows when none is asked for: the one that says most about
+    /// the service behind the check.
+    pub fn headline_phase(self) -> Phase {
+        match self {
+            CheckKind::Http => Phase::FirstByte,
+            CheckKind::Dns => Phase::Dns,
+            // Every TCP check connects; only those that wait for a banner have a first byte.
+            CheckKind::Tcp => Phase::Connect,
+        }
+    }
+
+    /// Whether a site may name the port this kind connects to (`kind:PORT` in the inventory).
+    /// HTTP takes its port from the site's URL, DNS from the cluster's nameservers.
+    pub fn takes_port(self) -> bool {
+        match self {
+            CheckKind::Http | CheckKind::Dns => false,
+            CheckKind::Tcp => true,
+        }
+    }
+
+    /// The kinds' names, for messages that list what is accepted ("http, dns").
+    pub fn names() -> String {
+        CheckKind::ALL.map(CheckKind::as_str).join(", ")
+    }
+}
+
+/// A check kind's name that is none of [`CheckKind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown check `{name}`; expected one of: {known}", known = CheckKind::names())]
+pub struct UnknownCheckKind {
+    pub name: String,
+}
+
+impl std::str::FromStr for CheckKind {
+    type Err = UnknownCheckKind;
+
+    fn from_str(text: &str) -> Result<CheckKind, UnknownCheckKind> {
+        CheckKind::parse(&text.to_ascii_lowercase()).ok_or_else(|| UnknownCheckKind { name: text.to_string() })
     }
 }
 
@@ -135,13 +232,16 @@ pub enum Failure {
     RedirectLoop,
     /// More redirects than allowed.
     TooManyRedirects,
-    /// The server answered with something that is not HTTP, or broke off mid-response.
+    /// The server answered with something that is not HTTP, broke off mid-response, or closed
+    /// the connection before sending the banner a TCP check waits for.
     ProtocolError,
+    /// A TCP check's banner does not start with the expected text.
+    BannerMismatch,
 }
 
 impl Failure {
     /// Every failure class, for listings and tests.
-    pub const ALL: [Failure; 22] = [
+    pub const ALL: [Failure; 23] = [
         Failure::DnsNxdomain,
         Failure::DnsServfail,
         Failure::DnsRefused,
@@ -164,6 +264,7 @@ impl Failure {
         Failure::TooManyRedirects,
         Failure::ProtocolError,
         Failure::Timeout(Phase::Dns),
+        Failure::BannerMismatch,
     ];
 
     /// The class name used in reports, CSV and the store's views.
@@ -187,6 +288,7 @@ impl Failure {
             Failure::RedirectLoop => "redirect_loop",
             Failure::TooManyRedirects => "too_many_redirects",
             Failure::ProtocolError => "protocol_error",
+            Failure::BannerMismatch => "banner_mismatch",
         }
     }
 
@@ -219,6 +321,7 @@ impl Failure {
             Failure::RedirectLoop => 42,
             Failure::TooManyRedirects => 43,
             Failure::ProtocolError => 44,
+            Failure::BannerMismatch => 45,
         }
     }
 
@@ -368,5 +471,19 @@ mod tests {
         }
         assert_eq!(Outcome::from_code(0), Some(Outcome::Ok));
         assert_eq!(Outcome::from_code(255), None);
+    }
+
+    #[test]
+    fn check_kinds_round_trip_and_time_their_headline_phase() {
+        let mut codes = std::collections::HashSet::new();
+        for kind in CheckKind::ALL {
+            assert!(codes.insert(kind.code()), "duplicate code for {kind}");
+            assert_eq!(CheckKind::from_code(kind.code()), Some(kind));
+            assert_eq!(kind.as_str().parse::<CheckKind>(), Ok(kind));
+            assert!(kind.phases().contains(&kind.headline_phase()), "{kind}");
+            assert_eq!(kind.phases().last(), Some(&Phase::Total), "{kind}");
+        }
+        let unknown = "icmp".parse::<CheckKind>().unwrap_err().to_string();
+        assert_eq!(unknown, format!("unknown check `icmp`; expected one of: {}", CheckKind::names()));
     }
 }

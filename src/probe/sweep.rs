@@ -8,7 +8,6 @@
 //! others. Results stream out through a channel to a single
 //! writer; the sweep itself never touches the store.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
-use super::http::{HttpProber, HttpTarget};
-use super::{CheckKind, CheckResult, Probed, dns};
-use crate::fleet::{ControlTarget, ExpectedAddresses, Fleet, SiteIdx, Via};
+use super::http::HttpTarget;
+use super::{CheckKind, CheckResult, Probed, Probers, fnv1a};
+use crate::fleet::{ControlTarget, Fleet, SiteIdx};
 
 /// How the sweep kept to its schedule: whether any check started late.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,7 +63,7 @@ impl SweepStats {
 /// the receiver is gone (the writer failed), with how well the checks kept to their planned starts.
 pub async fn sweep(
     fleet: Arc<Fleet>,
-    http: HttpProber,
+    probers: Probers,
     started_at_ms: i64,
     results: mpsc::Sender<CheckResult>,
 ) -> SweepStats {
@@ -73,14 +72,8 @@ pub async fn sweep(
     let mut per_cluster: Vec<Vec<(Duration, SiteIdx, CheckKind)>> = vec![Vec::new(); fleet.clusters.len()];
     for (idx, site) in fleet.sites.iter().enumerate() {
         let offset = spread_offset(&site.id, fleet.probe.spread);
-        for kind in CheckKind::ALL {
-            let wanted = match kind {
-                CheckKind::Http => site.checks.http,
-                CheckKind::Dns => site.checks.dns,
-            };
-            if wanted {
-                per_cluster[site.cluster].push((offset, idx, kind));
-            }
+        for kind in site.checks.kinds() {
+            per_cluster[site.cluster].push((offset, idx, kind));
         }
     }
     let mut workers = tokio::task::JoinSet::new();
@@ -90,7 +83,7 @@ pub async fn sweep(
         let count = fleet.probe.cluster_concurrency.min(fleet.probe.concurrency).min(checks.len()).max(1);
         let cluster = Arc::new(ClusterSweep {
             fleet: fleet.clone(),
-            http: http.clone(),
+            probers: probers.clone(),
             global: global.clone(),
             cluster_permits: Arc::new(Semaphore::new(fleet.probe.cluster_concurrency)),
             results: results.clone(),
@@ -121,7 +114,7 @@ pub async fn sweep(
 /// wake-ups than the check's own work.
 struct ClusterSweep {
     fleet: Arc<Fleet>,
-    http: HttpProber,
+    probers: Probers,
     global: Arc<Semaphore>,
     cluster_permits: Arc<Semaphore>,
     results: mpsc::Sender<CheckResult>,
@@ -143,7 +136,7 @@ impl ClusterSweep {
             let Some(permits) = self.permits().await else { break };
             let attempt_start = Instant::now();
             stats.note(offset, attempt_start - self.start);
-            let probed = check_once(&self.fleet, &self.http, site, kind).await;
+            let probed = self.probers.check(&self.fleet, site, kind).await;
             drop(permits);
             if probed.failure.is_none() || self.fleet.probe.retries == 0 {
                 if !self.send(site, kind, probed, attempt_start, 1).await {
@@ -168,7 +161,7 @@ impl ClusterSweep {
             let Some(permits) = self.permits().await else { return };
             attempts = attempts.saturating_add(1);
             let attempt_start = Instant::now();
-            let probed = check_once(&self.fleet, &self.http, site, kind).await;
+            let probed = self.probers.check(&self.fleet, site, kind).await;
             drop(permits);
             if probed.failure.is_none() || u32::from(attempts) > self.fleet.probe.retries {
                 self.send(site, kind, probed, attempt_start, attempts).await;
@@ -202,32 +195,6 @@ impl ClusterSweep {
     }
 }
 
-/// One attempt of one check of one site.
-pub async fn check_once(fleet: &Fleet, http: &HttpProber, site_idx: SiteIdx, kind: CheckKind) -> Probed {
-    let site = &fleet.sites[site_idx];
-    let cluster = &fleet.clusters[site.cluster];
-    match kind {
-        CheckKind::Http => {
-            let connect_to = match fleet.probe.http.via {
-                Via::Dns => None,
-                Via::Frontend => pick(&cluster.frontends, &site.id),
-            };
-            let target = HttpTarget { url: &site.url, connect_to, keyword: site.keyword.as_deref() };
-            http.check(&target).await
-        }
-        CheckKind::Dns => {
-            let expected: &[IpAddr] = match &site.expected_addresses {
-                ExpectedAddresses::ClusterFrontends => &cluster.frontends,
-                ExpectedAddresses::Any => &[],
-                ExpectedAddresses::List(list) => list,
-            };
-            let servers: &[SocketAddr] =
-                if cluster.nameservers.is_empty() { &fleet.probe.resolvers } else { &cluster.nameservers };
-            dns::check(&site.hostname, expected, &fleet.probe.dns, servers, fleet.probe.timeouts.dns).await
-        }
-    }
-}
-
 /// A site's fixed start offset within the spread window.
 pub fn spread_offset(site_id: &str, spread: Duration) -> Duration {
     if spread.is_zero() {
@@ -235,19 +202,6 @@ pub fn spread_offset(site_id: &str, spread: Duration) -> Duration {
     }
     let millis = spread.as_millis().max(1) as u64;
     Duration::from_millis(fnv1a(site_id) % millis)
-}
-
-/// Picks one of several frontends for a site, the same one every run.
-fn pick(frontends: &[IpAddr], site_id: &str) -> Option<IpAddr> {
-    if frontends.is_empty() {
-        return None;
-    }
-    frontends.get((fnv1a(site_id) % frontends.len() as u64) as usize).copied()
-}
-
-/// FNV-1a: a fixed hash, so offsets and frontend choices stay the same across builds.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Outcome of checking the prober's own network.
@@ -266,10 +220,10 @@ impl ControlRound {
 }
 
 /// Checks every control target once, concurrently.
-pub async fn control_round(fleet: &Fleet, http: &HttpProber) -> ControlRound {
+pub async fn control_round(fleet: &Fleet, probers: &Probers) -> ControlRound {
     let mut checks = tokio::task::JoinSet::new();
     for target in fleet.control.targets.clone() {
-        let http = http.clone();
+        let http = probers.http.clone();
         let connect_timeout = fleet.probe.timeouts.connect;
         checks.spawn(async move {
             match &target {

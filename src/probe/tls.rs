@@ -1,7 +1,7 @@
 //! TLS for HTTPS checks: the client configuration, failure classes, and certificate expiry.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
@@ -13,30 +13,46 @@ use super::Failure;
 /// Builds the client configuration shared by every HTTPS check of a sweep: the public web PKI
 /// roots plus any extra CA certificates, HTTP/1.1 by ALPN, and no session resumption so that every
 /// check pays (and measures) a full handshake.
-pub fn client_config(extra_ca_pem: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+/// Why the TLS client configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{}: cannot read CA certificates: {source}", path.display())]
+    ReadCa { path: PathBuf, source: rustls::pki_types::pem::Error },
+    #[error("{}: not a PEM certificate file: {source}", path.display())]
+    NotPem { path: PathBuf, source: rustls::pki_types::pem::Error },
+    #[error("{}: no certificates found; expected PEM `BEGIN CERTIFICATE` blocks", path.display())]
+    NoCertificates { path: PathBuf },
+    #[error("{}: unusable CA certificate: {source}", path.display())]
+    UnusableCa { path: PathBuf, source: rustls::Error },
+    #[error("TLS setup: {0}")]
+    Provider(rustls::Error),
+}
+
+pub fn client_config(extra_ca_pem: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = extra_ca_pem {
+        let path_buf = || path.to_path_buf();
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("{}: cannot read CA certificates: {e}", path.display()))?
+            .map_err(|source| TlsSetupError::ReadCa { path: path_buf(), source })?
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
+            .map_err(|source| TlsSetupError::NotPem { path: path_buf(), source })?;
         if certs.is_empty() {
-            return Err(format!("{}: no certificates found; expected PEM `BEGIN CERTIFICATE` blocks", path.display()));
+            return Err(TlsSetupError::NoCertificates { path: path_buf() });
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+            roots.add(cert).map_err(|source| TlsSetupError::UnusableCa { path: path_buf(), source })?;
         }
     }
     client_config_with_roots(roots)
 }
 
 /// Like [`client_config`], trusting exactly the given roots (the demo's own CA, tests).
-pub fn client_config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
+        .map_err(TlsSetupError::Provider)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -47,14 +47,6 @@ pub enum ChartKind {
     Cdf,
 }
 
-/// Phases a check kind records, in the order they happen.
-pub fn phases_of(check: CheckKind) -> &'static [Phase] {
-    match check {
-        CheckKind::Http => &[Phase::Dns, Phase::Connect, Phase::Tls, Phase::FirstByte, Phase::Total],
-        CheckKind::Dns => &[Phase::Dns, Phase::Total],
-    }
-}
-
 /// One row of the percentile table.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyRow {
@@ -108,7 +100,7 @@ pub fn table_rows(
 ) -> Result<Vec<LatencyRow>, ReportError> {
     let mut rows = Vec::new();
     for scope in scopes {
-        for &phase in phases_of(check) {
+        for &phase in check.phases() {
             each_bucket(store, scope, check, phase, period, bucket_ms, &mut |bucket| {
                 if let Some(figures) = analysis::percentiles(&bucket.histogram) {
                     rows.push(LatencyRow {
@@ -275,10 +267,7 @@ pub fn build_chart(
     kind: ChartKind,
     period: &Period,
 ) -> Result<Chart, ReportError> {
-    let phase = phase.unwrap_or(match check {
-        CheckKind::Http => Phase::FirstByte,
-        CheckKind::Dns => Phase::Dns,
-    });
+    let phase = phase.unwrap_or(check.headline_phase());
     let (from_ms, to_ms) = (period.start_ms(), period.elapsed_end_ms());
     let site = scopes.iter().any(|s| matches!(s, LatencyScope::Site(_)));
     let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms, site);
@@ -343,7 +332,7 @@ pub fn build_chart(
             })
         }
         ChartKind::Phases => {
-            let stacked: Vec<Phase> = phases_of(check).iter().copied().filter(|p| *p != Phase::Total).collect();
+            let stacked: Vec<Phase> = check.phases().iter().copied().filter(|p| *p != Phase::Total).collect();
             let mut groups = Vec::new();
             let over_time = scopes.len() == 1;
             if over_time {

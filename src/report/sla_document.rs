@@ -168,6 +168,7 @@ pub fn cause_words(failure: Failure) -> &'static str {
         Failure::BodyMismatch => "the site showed the wrong content",
         Failure::RedirectLoop | Failure::TooManyRedirects => "the site redirected in a loop",
         Failure::ProtocolError => "the web server sent a broken answer",
+        Failure::BannerMismatch => "the service greeted connections with the wrong banner",
     }
 }
 

@@ -1,5 +1,5 @@
-//! Loopback servers that the demo and the tests probe: HTTP virtual hosts and an authoritative
-//! DNS server, each able to misbehave in the ways real fleets do.
+//! Loopback servers that the demo and the tests probe: HTTP virtual hosts, an authoritative
+//! DNS server and a banner listener for TCP checks, each able to misbehave in the ways real fleets do.
 //!
 //! They sit outside the data flow: they play the fleet that `probe` watches. Their behaviour
 //! lives behind an `Arc<RwLock<..>>` so a scenario can flip faults while they serve.
@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod http;
 pub mod pki;
+pub mod tcp;
 
 use std::net::SocketAddr;
 

@@ -701,7 +701,7 @@ mod tests {
     fn any_row() -> impl Strategy<Value = Row> {
         (
             0i64..50,
-            any::<bool>(),
+            proptest::sample::select(CheckKind::ALL.to_vec()),
             prop_oneof![Just(0u8), 1u8..12],
             -100_000i64..100_000,
             1u8..4,
@@ -711,9 +711,9 @@ mod tests {
             any::<bool>(),
         )
             .prop_map(
-                |(site_key, http, code, offset_ms, attempts, http_status, phases, total_us, has_cert)| Row {
+                |(site_key, check, code, offset_ms, attempts, http_status, phases, total_us, has_cert)| Row {
                     site_key,
-                    check: if http { CheckKind::Http } else { CheckKind::Dns },
+                    check,
                     outcome: Outcome::from_code(code).unwrap_or(Outcome::Ok),
                     offset_ms,
                     attempts,

@@ -1,4 +1,15 @@
 //! The TOML configuration: raw structs as written, then checked settings.
+//!
+//! This file reads the whole file and checks stores, clusters, control targets, retention,
+//! analysis and the status page; `probe.rs` holds the `[probe]` section and each check kind's
+//! settings, `plans.rs` plans, goodwill and maintenance windows.
+
+mod plans;
+pub mod probe;
+
+pub(crate) use plans::resolve_maintenance;
+use plans::{RawGoodwill, RawMaintenance, RawPlan};
+use probe::{ProbeSettings, RawProbe, probe_settings};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,8 +21,7 @@ use toml::Spanned;
 
 use super::error::line_of;
 use super::{
-    Cluster, Control, ControlTarget, CreditTier, FleetError, FleetErrors, MaintenanceScope, MaintenanceWindow, Plan,
-    PlanIdx, SiteIdx, SiteUrl, parse_duration,
+    Cluster, Control, ControlTarget, FleetError, FleetErrors, InvalidValue, Plan, PlanIdx, SiteUrl, parse_duration,
 };
 
 /// Where the configuration and the inventory files come from.
@@ -84,16 +94,16 @@ pub enum StoreLocation {
 
 impl StoreLocation {
     /// Parses `--store` or `store.url`: a path, `sqlite://PATH`, or `postgres://...`.
-    pub fn parse(text: &str, base_dir: &Path) -> Result<StoreLocation, String> {
+    pub fn parse(text: &str, base_dir: &Path) -> Result<StoreLocation, InvalidValue> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(StoreLocation::Postgres(text.to_string()));
         }
         let path = text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")).unwrap_or(text);
         if path.is_empty() {
-            return Err("empty store path; expected a file path, sqlite://PATH or postgres://...".into());
+            return Err(InvalidValue::EmptyStorePath);
         }
         if path.contains("://") {
-            return Err(format!("unknown store URL `{text}`; expected a file path, sqlite://PATH or postgres://..."));
+            return Err(InvalidValue::StoreUrl(text.to_string()));
         }
         Ok(StoreLocation::Sqlite(base_dir.join(path)))
     }
@@ -106,97 +116,6 @@ impl std::fmt::Display for StoreLocation {
             StoreLocation::Postgres(url) => write!(f, "{url}"),
         }
     }
-}
-
-/// How the prober runs a sweep.
-#[derive(Debug, Clone)]
-pub struct ProbeSettings {
-    /// Name of this prober (its vantage point), stored with every run.
-    pub vantage: String,
-    /// Expected time between runs; a longer gap is unmonitored time.
-    pub interval: Duration,
-    /// Check start times are spread over this window so the fleet is not hit all at once.
-    pub spread: Duration,
-    /// Checks in flight at once, over the whole fleet.
-    pub concurrency: usize,
-    /// Checks in flight at once against one cluster.
-    pub cluster_concurrency: usize,
-    /// Extra attempts for a failed check within the same sweep.
-    pub retries: u32,
-    pub retry_delay: Duration,
-    pub timeouts: Timeouts,
-    /// Resolvers for HTTP checks that go through DNS, and for DNS checks of clusters without
-    /// nameservers. Empty: the system's (/etc/resolv.conf).
-    pub resolvers: Vec<SocketAddr>,
-    /// Extra trusted CA certificates (PEM), e.g. a provider's internal CA.
-    pub ca_file: Option<PathBuf>,
-    pub http: HttpSettings,
-    pub dns: DnsSettings,
-    /// Consecutive failed runs before a site outage is confirmed (plans may override).
-    pub confirm_after: u32,
-}
-
-/// A timeout for every phase of a check, and one for the whole check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub dns: Duration,
-    pub connect: Duration,
-    pub tls: Duration,
-    pub first_byte: Duration,
-    pub body: Duration,
-    pub total: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            dns: Duration::from_secs(2),
-            connect: Duration::from_secs(3),
-            tls: Duration::from_secs(3),
-            first_byte: Duration::from_secs(5),
-            body: Duration::from_secs(5),
-            total: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Where an HTTP check connects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Via {
-    /// Resolve the site's hostname and connect to the answer (what a visitor does).
-    Dns,
-    /// Connect to the cluster's frontend address with the site's Host header and SNI, so the web
-    /// tier is judged apart from DNS.
-    Frontend,
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub via: Via,
-    /// Accepted status ranges, inclusive.
-    pub expect_status: Vec<(u16, u16)>,
-    /// A text the body must contain (sites may set their own).
-    pub keyword: Option<String>,
-    /// At most this many body bytes are read (the keyword must appear within them).
-    pub max_body_bytes: usize,
-    pub max_redirects: u32,
-    pub user_agent: String,
-}
-
-/// Record type a DNS check asks for (named as in DNS).
-#[allow(clippy::upper_case_acronyms)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum RecordKind {
-    A,
-    AAAA,
-}
-
-#[derive(Debug, Clone)]
-pub struct DnsSettings {
-    pub record_type: RecordKind,
-    /// Retry over TCP when a UDP answer is truncated.
-    pub tcp_fallback: bool,
 }
 
 /// How long stored data is kept (`[retention]`). Each level must be kept at least as long as
@@ -285,15 +204,6 @@ impl Default for StatusSettings {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGoodwill {
-    incident: Spanned<String>,
-    months: Spanned<f64>,
-    #[serde(default)]
-    note: String,
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawRetention {
@@ -327,57 +237,6 @@ struct RawStore {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawProbe {
-    vantage: Option<String>,
-    interval: Option<Spanned<String>>,
-    spread: Option<Spanned<String>>,
-    concurrency: Option<usize>,
-    cluster_concurrency: Option<usize>,
-    retries: Option<u32>,
-    retry_delay: Option<Spanned<String>>,
-    #[serde(default)]
-    resolvers: Vec<Spanned<String>>,
-    ca_file: Option<String>,
-    confirm_after: Option<u32>,
-    #[serde(default)]
-    timeouts: RawTimeouts,
-    #[serde(default)]
-    http: RawHttp,
-    #[serde(default)]
-    dns: RawDns,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawTimeouts {
-    dns: Option<Spanned<String>>,
-    connect: Option<Spanned<String>>,
-    tls: Option<Spanned<String>>,
-    first_byte: Option<Spanned<String>>,
-    body: Option<Spanned<String>>,
-    total: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    via: Option<Via>,
-    expect_status: Option<Vec<Spanned<String>>>,
-    keyword: Option<String>,
-    max_body_bytes: Option<usize>,
-    max_redirects: Option<u32>,
-    user_agent: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawDns {
-    record_type: Option<RecordKind>,
-    tcp_fallback: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawInventory {
     sites: String,
     customers: String,
@@ -391,40 +250,6 @@ struct RawCluster {
     frontends: Vec<Spanned<String>>,
     #[serde(default)]
     nameservers: Vec<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlan {
-    name: Spanned<String>,
-    target: Spanned<f64>,
-    #[serde(default = "default_currency")]
-    currency: String,
-    #[serde(default)]
-    credits: Vec<RawCredit>,
-    confirm_after: Option<u32>,
-}
-
-fn default_currency() -> String {
-    "EUR".into()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCredit {
-    below: Spanned<f64>,
-    credit: f64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMaintenance {
-    cluster: Option<Spanned<String>>,
-    sites: Option<Vec<Spanned<String>>>,
-    start: Spanned<String>,
-    end: Spanned<String>,
-    #[serde(default)]
-    note: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -460,7 +285,7 @@ struct At<'a> {
 }
 
 impl At<'_> {
-    fn err<T>(&self, spanned: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) -> FleetError {
+    fn err<T>(&self, spanned: &Spanned<T>, field: impl Into<String>, message: impl std::fmt::Display) -> FleetError {
         FleetError::at(self.path, Some(line_of(self.text, spanned.span().start)), field, message)
     }
 }
@@ -541,63 +366,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         ));
     }
 
-    let mut plans = Vec::new();
-    let mut plan_index = HashMap::new();
-    for (i, rp) in raw.plan.into_iter().enumerate() {
-        let field = |f: &str| format!("plan[{i}].{f}");
-        let name = rp.name.get_ref().trim().to_string();
-        if !valid_name(&name) {
-            errors.push(at.err(
-                &rp.name,
-                field("name"),
-                format!("`{name}` is not a valid plan name; expected letters, digits, '-', '_' or '.'"),
-            ));
-        } else if plan_index.contains_key(&name) {
-            errors.push(at.err(&rp.name, field("name"), format!("duplicate plan `{name}`")));
-        }
-        let target = *rp.target.get_ref();
-        if !(0.0..=100.0).contains(&target) {
-            errors.push(at.err(
-                &rp.target,
-                field("target"),
-                format!("{target} is not a percentage; expected e.g. 99.9"),
-            ));
-        }
-        let mut credit_tiers = Vec::new();
-        for (j, c) in rp.credits.iter().enumerate() {
-            let below = *c.below.get_ref();
-            if !(0.0..=100.0).contains(&below) || !(0.0..=100.0).contains(&c.credit) {
-                errors.push(at.err(
-                    &c.below,
-                    format!("plan[{i}].credits[{j}]"),
-                    "`below` and `credit` are percentages; expected values from 0 to 100",
-                ));
-            }
-            credit_tiers.push(CreditTier { below_percent: below, credit_percent: c.credit });
-        }
-        credit_tiers.sort_by(|a, b| b.below_percent.total_cmp(&a.below_percent));
-        if rp.currency.len() != 3 || !rp.currency.chars().all(|c| c.is_ascii_uppercase()) {
-            errors.push(at.err(
-                &rp.name,
-                field("currency"),
-                format!("`{}` is not a currency code; expected three capital letters such as EUR", rp.currency),
-            ));
-        }
-        if rp.confirm_after == Some(0) {
-            errors.push(at.err(&rp.name, field("confirm_after"), "must be at least 1"));
-        }
-        plan_index.insert(name.clone(), plans.len());
-        plans.push(Plan {
-            name,
-            target_percent: target,
-            credit_tiers,
-            currency: rp.currency,
-            confirm_after: rp.confirm_after,
-        });
-    }
-    if plans.is_empty() {
-        errors.push(FleetError::at(path, None, "plan", "no plans defined; expected at least one [[plan]] table"));
-    }
+    let (plans, plan_index) = plans::plans(raw.plan, &at, errors);
 
     // Without control targets there is nothing to require; with some, one answering is enough by default.
     let default_min_ok = usize::from(!raw.control.targets.is_empty());
@@ -606,11 +375,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         let text = t.get_ref().trim();
         let target = if let Some(addr) = text.strip_prefix("tcp://") {
             parse_socket_addr(addr, 0).and_then(|a| {
-                if a.port() == 0 {
-                    Err("a tcp:// control target needs a port".into())
-                } else {
-                    Ok(ControlTarget::Tcp(a))
-                }
+                if a.port() == 0 { Err(InvalidValue::ControlTargetWithoutPort) } else { Ok(ControlTarget::Tcp(a)) }
             })
         } else {
             SiteUrl::parse(text).map(ControlTarget::Http)
@@ -649,26 +414,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         }
     };
 
-    let mut goodwill = Vec::new();
-    for (i, g) in raw.goodwill.iter().enumerate() {
-        let id = g.incident.get_ref().trim();
-        let cluster_known = clusters.iter().any(|c| {
-            id.strip_prefix(c.name.as_str())
-                .and_then(|rest| rest.strip_prefix('-'))
-                .is_some_and(|stamp| jiff::civil::DateTime::strptime("%Y%m%dT%H%M", stamp).is_ok())
-        });
-        if !cluster_known {
-            errors.push(at.err(&g.incident, format!("goodwill[{i}].incident"), format!("`{id}` is not an incident id; expected a cluster name and the start in UTC, e.g. fra-1-20261014T2200 (see `report incidents`)")));
-        }
-        if !(*g.months.get_ref() > 0.0 && *g.months.get_ref() <= 24.0) {
-            errors.push(at.err(
-                &g.months,
-                format!("goodwill[{i}].months"),
-                format!("{} is not a number of months from 0 to 24", g.months.get_ref()),
-            ));
-        }
-        goodwill.push(super::Goodwill { incident: id.to_string(), months: *g.months.get_ref(), note: g.note.clone() });
-    }
+    let goodwill = plans::goodwill(&raw.goodwill, &clusters, &at, errors);
 
     let status = status_settings(&raw.status, &at, errors);
 
@@ -780,180 +526,6 @@ fn retention(raw: &RawRetention, at: &At, errors: &mut FleetErrors) -> Retention
     kept
 }
 
-fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &mut FleetErrors) -> ProbeSettings {
-    let mut duration = |value: &Option<Spanned<String>>, field: &str, default: Duration| -> Duration {
-        match value {
-            None => default,
-            Some(v) => match parse_duration(v.get_ref()) {
-                Ok(d) if d.is_zero() && field.starts_with("probe.timeouts") => {
-                    errors.push(at.err(
-                        v,
-                        field,
-                        "a timeout of zero would fail every check; expected a positive duration",
-                    ));
-                    default
-                }
-                Ok(d) => d,
-                Err(m) => {
-                    errors.push(at.err(v, field, m));
-                    default
-                }
-            },
-        }
-    };
-    let defaults = Timeouts::default();
-    let timeouts = Timeouts {
-        dns: duration(&raw.timeouts.dns, "probe.timeouts.dns", defaults.dns),
-        connect: duration(&raw.timeouts.connect, "probe.timeouts.connect", defaults.connect),
-        tls: duration(&raw.timeouts.tls, "probe.timeouts.tls", defaults.tls),
-        first_byte: duration(&raw.timeouts.first_byte, "probe.timeouts.first_byte", defaults.first_byte),
-        body: duration(&raw.timeouts.body, "probe.timeouts.body", defaults.body),
-        total: duration(&raw.timeouts.total, "probe.timeouts.total", defaults.total),
-    };
-    let interval = duration(&raw.interval, "probe.interval", Duration::from_secs(60));
-    let spread = duration(&raw.spread, "probe.spread", Duration::from_secs(20));
-    let retry_delay = duration(&raw.retry_delay, "probe.retry_delay", Duration::from_secs(2));
-    if spread >= interval {
-        errors.push(FleetError::at(
-            at.path,
-            None,
-            "probe.spread",
-            format!("spread ({spread:?}) must be shorter than the interval ({interval:?}) or sweeps would overlap"),
-        ));
-    }
-
-    let mut resolvers = Vec::new();
-    for r in &raw.resolvers {
-        match parse_socket_addr(r.get_ref(), 53) {
-            Ok(addr) => resolvers.push(addr),
-            Err(m) => errors.push(at.err(r, "probe.resolvers", m)),
-        }
-    }
-
-    let mut expect_status = Vec::new();
-    for s in raw.http.expect_status.as_deref().unwrap_or_default() {
-        match parse_status_range(s.get_ref()) {
-            Ok(range) => expect_status.push(range),
-            Err(m) => errors.push(at.err(s, "probe.http.expect_status", m)),
-        }
-    }
-    if raw.http.expect_status.is_none() {
-        expect_status.push((200, 399));
-    }
-
-    let concurrency = raw.concurrency.unwrap_or(256);
-    let cluster_concurrency = raw.cluster_concurrency.unwrap_or(64);
-    if concurrency == 0 || cluster_concurrency == 0 {
-        errors.push(FleetError::at(at.path, None, "probe.concurrency", "concurrency limits must be at least 1"));
-    }
-    let confirm_after = raw.confirm_after.unwrap_or(2);
-    if confirm_after == 0 {
-        errors.push(FleetError::at(at.path, None, "probe.confirm_after", "must be at least 1"));
-    }
-
-    ProbeSettings {
-        vantage: raw.vantage.unwrap_or_else(default_vantage),
-        interval,
-        spread,
-        concurrency: concurrency.max(1),
-        cluster_concurrency: cluster_concurrency.max(1),
-        retries: raw.retries.unwrap_or(1),
-        retry_delay,
-        timeouts,
-        resolvers,
-        ca_file: raw.ca_file.map(|f| base_dir.join(f)),
-        http: HttpSettings {
-            via: raw.http.via.unwrap_or(Via::Dns),
-            expect_status,
-            keyword: raw.http.keyword.filter(|k| !k.is_empty()),
-            max_body_bytes: raw.http.max_body_bytes.unwrap_or(64 * 1024),
-            max_redirects: raw.http.max_redirects.unwrap_or(5),
-            user_agent: raw.http.user_agent.unwrap_or_else(|| format!("fleetprobe/{}", env!("CARGO_PKG_VERSION"))),
-        },
-        dns: DnsSettings {
-            record_type: raw.dns.record_type.unwrap_or(RecordKind::A),
-            tcp_fallback: raw.dns.tcp_fallback.unwrap_or(true),
-        },
-        confirm_after: confirm_after.max(1),
-    }
-}
-
-pub(crate) fn resolve_maintenance(
-    source: &Source,
-    parsed: &Parsed,
-    site_index: &HashMap<&str, SiteIdx>,
-    errors: &mut FleetErrors,
-) -> Vec<MaintenanceWindow> {
-    let path = source.config_path();
-    let Ok(text) = source.config_text() else { return Vec::new() };
-    let at = At { path, text };
-    let mut windows = Vec::new();
-    for (i, m) in parsed.raw_maintenance.iter().enumerate() {
-        let field = |f: &str| format!("maintenance[{i}].{f}");
-        let time = |v: &Spanned<String>, f: &str, errors: &mut FleetErrors| match v.get_ref().parse::<jiff::Timestamp>()
-        {
-            Ok(t) => Some(t),
-            Err(_) => {
-                errors.push(at.err(
-                    v,
-                    field(f),
-                    format!("`{}` is not a UTC timestamp; expected e.g. 2026-10-14T22:00:00Z", v.get_ref()),
-                ));
-                None
-            }
-        };
-        let start = time(&m.start, "start", errors);
-        let end = time(&m.end, "end", errors);
-        let scope = match (&m.cluster, &m.sites) {
-            (Some(c), None) => match parsed.cluster_index.get(c.get_ref().trim()) {
-                Some(&idx) => Some(MaintenanceScope::Cluster(idx)),
-                None => {
-                    errors.push(at.err(
-                        c,
-                        field("cluster"),
-                        format!(
-                            "unknown cluster `{}`; expected one of: {}",
-                            c.get_ref(),
-                            known(parsed.clusters.iter().map(|c| c.name.as_str()))
-                        ),
-                    ));
-                    None
-                }
-            },
-            (None, Some(sites)) if !sites.is_empty() => {
-                let mut idx = Vec::new();
-                for s in sites {
-                    match site_index.get(s.get_ref().trim()) {
-                        Some(&i) => idx.push(i),
-                        None => errors.push(at.err(
-                            s,
-                            field("sites"),
-                            format!("unknown site `{}`; expected a site id from the sites inventory", s.get_ref()),
-                        )),
-                    }
-                }
-                Some(MaintenanceScope::Sites(idx))
-            }
-            _ => {
-                errors.push(at.err(
-                    &m.start,
-                    format!("maintenance[{i}]"),
-                    "expected exactly one of `cluster` or a non-empty `sites` list",
-                ));
-                None
-            }
-        };
-        if let (Some(start), Some(end), Some(scope)) = (start, end, scope) {
-            if end <= start {
-                errors.push(at.err(&m.end, field("end"), format!("end {end} is not after start {start}")));
-                continue;
-            }
-            windows.push(MaintenanceWindow { scope, start, end, note: m.note.clone() });
-        }
-    }
-    windows
-}
-
 /// Names of clusters, plans: printable, no spaces, usable in file names and URLs.
 pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -967,7 +539,7 @@ pub(crate) fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Parses `192.0.2.1`, `192.0.2.1:5353`, `[2001:db8::1]:53` or `2001:db8::1`.
-pub(crate) fn parse_socket_addr(text: &str, default_port: u16) -> Result<SocketAddr, String> {
+pub(crate) fn parse_socket_addr(text: &str, default_port: u16) -> Result<SocketAddr, InvalidValue> {
     let text = text.trim();
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
@@ -975,13 +547,13 @@ pub(crate) fn parse_socket_addr(text: &str, default_port: u16) -> Result<SocketA
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, default_port));
     }
-    Err(format!("`{text}` is not an address; expected e.g. 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53"))
+    Err(InvalidValue::SocketAddr(text.to_string()))
 }
 
 /// Parses "200", "200-299" or "2xx".
-pub(crate) fn parse_status_range(text: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_status_range(text: &str) -> Result<(u16, u16), InvalidValue> {
     let text = text.trim();
-    let bad = || format!("`{text}` is not a status or range; expected e.g. \"200\", \"200-399\" or \"2xx\"");
+    let bad = || InvalidValue::StatusRange(text.to_string());
     let status = |s: &str| s.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c));
     if let Some(class) = text.strip_suffix("xx").and_then(|c| c.parse::<u16>().ok()).filter(|c| (1..=5).contains(c)) {
         return Ok((class * 100, class * 100 + 99));
@@ -991,15 +563,6 @@ pub(crate) fn parse_status_range(text: &str) -> Result<(u16, u16), String> {
         return if a <= b { Ok((a, b)) } else { Err(bad()) };
     }
     status(text).map(|s| (s, s)).ok_or_else(bad)
-}
-
-fn default_vantage() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "local".into())
 }
 
 #[cfg(test)]
