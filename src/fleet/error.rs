@@ -79,11 +79,11 @@ pub enum InvalidValue {
     #[error("unknown store URL `{0}`; expected a file path, sqlite://PATH or postgres://...")]
     StoreUrl(String),
     #[error("{0} (each `kind` or `kind:PORT`, e.g. \"http dns\")")]
-    UnknownCheck(#[from] crate::probe::UnknownCheckKind),
+    UnknownCheck(#[from] super::checks::UnknownCheckKind),
     #[error("`{token}`: the {kind} check takes no port from the site; ports are for: {takes_ports}")]
-    CheckTakesNoPort { token: String, kind: crate::probe::CheckKind, takes_ports: String },
+    CheckTakesNoPort { token: String, kind: super::checks::CheckKind, takes_ports: String },
     #[error("`{token}`: `{port}` is not a port; expected {kind}:PORT with PORT from 1 to 65535")]
-    CheckPort { token: String, kind: crate::probe::CheckKind, port: String },
+    CheckPort { token: String, kind: super::checks::CheckKind, port: String },
 }
 
 /// All problems found in one validation pass, in the order they were found.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::config::{Parsed, known};
-use crate::probe::CheckKind;
+use crate::fleet::checks::CheckKind;
 
 use super::{
     Checks, Customer, ExpectedAddresses, FleetError, FleetErrors, InvalidValue, PlanIdx, Site, SiteUrl, Source,

@@ -5,6 +5,7 @@
 //! invalid state. Every problem found is collected (file, line, field, what was expected) and
 //! returned together, so a provider fixing an export sees all of them in one pass.
 
+pub mod checks;
 mod config;
 mod error;
 mod inventory;
@@ -18,7 +19,7 @@ pub use config::probe::*;
 pub use config::{AnalysisSettings, Retention, Source, StatusSettings, StoreLocation};
 pub use error::{FleetError, FleetErrors, InvalidValue};
 
-use crate::probe::CheckKind;
+use checks::CheckKind;
 
 /// Index of a cluster in [`Fleet::clusters`].
 pub type ClusterIdx = usize;

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{At, parse_socket_addr, parse_status_range};
+use crate::fleet::checks::CheckKind;
 use crate::fleet::{FleetError, FleetErrors, parse_duration};
-use crate::probe::CheckKind;
 
 /// How the prober runs a sweep.
 #[derive(Debug, Clone)]
