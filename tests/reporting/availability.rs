@@ -6,11 +6,9 @@
 //! minutes, major above half of a cluster's customers. Each schedule says which site fails in
 //! which minutes; the expected minutes and shares are worked out by hand in the comments.
 
-mod schedule;
-
+use crate::schedule::{Schedule, at, minutes};
 use fleetprobe::analysis::incidents::{MaintenanceOverlap, Scope};
 use fleetprobe::probe::Failure;
-use schedule::{Schedule, at, minutes};
 
 #[test]
 fn storage_failure_hits_30_percent_of_one_cluster_for_47_minutes() {

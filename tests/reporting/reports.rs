@@ -274,9 +274,9 @@ fn sla_credits_and_pdfs_for_every_customer() {
 /// customer it belongs to, and that is the chart a single PDF would draw on its own.
 #[test]
 fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
+    use fleetprobe::app::analyze;
     use fleetprobe::report::chart::Chart;
     use fleetprobe::report::sla_charts::LatencyCharts;
-    use fleetprobe::app::analyze;
     use fleetprobe::report::{latency, period::PeriodSpec, sla_document};
     use fleetprobe::store::LatencyScope;
 
@@ -327,8 +327,7 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     }
     .resolve("30d")
     .unwrap();
-    let analysis =
-        analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
+    let analysis = analyze::analyze_period(&fleet, store.as_ref(), &period).unwrap_or_else(|e| panic!("{e}"));
     let slas: Vec<_> = (0..fleet.customers.len()).map(|c| analysis.customer_sla(&fleet, c)).collect();
     let latency_svg = |charts: &[fleetprobe::report::pdf::SvgChart]| {
         charts.iter().find(|c| c.title == "Time to first byte").map(|c| c.svg.clone()).expect("a latency chart")

@@ -1,0 +1,5 @@
+//! The binary's commands driven end to end: validation errors, the run lock, unusable stores,
+//! exit codes, and `fleetprobe demo`. One test binary, so it links once.
+
+mod cli;
+mod demo;

@@ -1,0 +1,9 @@
+//! The probers and the loopback servers they are tested against: HTTP and DNS checks per failure
+//! class, what the servers put on the wire, the sweep's concurrency limits and spread, and the
+//! kernel timestamps behind the phase timings. One test binary, so it links once.
+
+mod dns_probe;
+mod http_probe;
+mod http_server;
+mod sweep_limits;
+mod timestamps;
