@@ -238,9 +238,7 @@ fn a_short_outage_reaches_only_the_first_tier() {
 
 #[test]
 fn goodwill_credits_go_to_every_customer_of_the_incident() {
-    let mut s = Schedule::day().with_extra(
-        "\n[[goodwill]]\nincident = \"b-20261001T0100\"\nmonths = 2\nnote = \"two months free after the storage outage\"\n",
-    );
+    let mut s = Schedule::day().with_goodwill("b-20261001T0100", 2.0, "two months free after the storage outage");
     for site in ["b1", "b5"] {
         s.down(site, "01:00", "02:00", Failure::ConnectRefused);
     }

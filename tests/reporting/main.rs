@@ -2,6 +2,8 @@
 //! cluster, incident and SLA reports, the SLA PDF read back, and the status page. One test
 //! binary, so it links once.
 
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
 #[path = "../schedule/mod.rs"]
 mod schedule;
 
