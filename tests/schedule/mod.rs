@@ -12,6 +12,8 @@ use fleetprobe::analysis::{self, FailureSet, MINUTE_MS, Observation, Run, Settin
 use fleetprobe::fleet::{Fleet, SiteIdx};
 use fleetprobe::probe::Failure;
 
+use crate::fixtures::{FleetFiles, clusters_a_and_b, temp_dir};
+
 const DAY_START: &str = "2026-10-01T00:00:00Z";
 
 /// Milliseconds of a clock time ("10:47", "24:00") on 2026-10-01 UTC.
@@ -29,6 +31,8 @@ pub fn minutes(ms: i64) -> i64 {
 
 #[derive(Clone)]
 pub struct Schedule {
+    /// What `fleet` was loaded from.
+    files: FleetFiles,
     pub fleet: Fleet,
     /// Run start → valid.
     pub runs: BTreeMap<i64, bool>,
@@ -44,53 +48,33 @@ pub struct Report {
 }
 
 impl Schedule {
-    /// The test fleet with one valid run every minute of the day.
+    /// The test fleet with one valid run every minute of the day: `clusters_a_and_b`, a run
+    /// every minute, `confirm_after = 2`, incidents merged across gaps under 5 minutes, major
+    /// above half of a cluster's customers.
     pub fn day() -> Schedule {
-        Schedule::with_extra_config("")
-    }
-
-    fn with_extra_config(extra: &str) -> Schedule {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sites = String::from("site_id,customer,cluster,hostname\n");
-        let mut customers = String::from("customer_id,name,plan,monthly_fee\n");
-        for i in 1..=10 {
-            sites.push_str(&format!("a{i},c{i},a,a{i}.test\n"));
-            customers.push_str(&format!("c{i},Customer {i},basic,10\n"));
-        }
-        for i in 1..=4 {
-            sites.push_str(&format!("b{i},c{},b,b{i}.test\n", 10 + i));
-            customers.push_str(&format!("c{},Customer {},basic,10\n", 10 + i, 10 + i));
-        }
-        sites.push_str("b5,c1,b,b5.test\n");
-        let config = format!(
-            "[probe]\ninterval = \"60s\"\nconfirm_after = 2\n\n[analysis]\nincident_merge_gap = \"5m\"\nmajor_share = 0.5\n\n\
-             [inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
-             [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[plan]]\nname = \"basic\"\ntarget = 99.9\n\
-             credits = [{{ below = 99.9, credit = 10 }}, {{ below = 99.0, credit = 25 }}, {{ below = 95.0, credit = 50 }}]\n{extra}"
-        );
-        std::fs::write(dir.path().join("fleet.toml"), config).unwrap();
-        std::fs::write(dir.path().join("sites.csv"), sites).unwrap();
-        std::fs::write(dir.path().join("customers.csv"), customers).unwrap();
-        let fleet = Fleet::load(&dir.path().join("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let files = clusters_a_and_b()
+            .probe("interval", "60s")
+            .probe("confirm_after", 2)
+            .analysis("incident_merge_gap", "5m")
+            .analysis("major_share", 0.5);
         let runs = (0..1440).map(|m| (at("00:00") + m * MINUTE_MS, true)).collect();
-        Schedule { fleet, runs, failures: BTreeMap::new() }
+        Schedule { fleet: load(&files), files, runs, failures: BTreeMap::new() }
     }
 
     pub fn with_maintenance(self, cluster: &str, from: &str, to: &str) -> Schedule {
         let iso = |clock: &str| jiff::Timestamp::from_millisecond(at(clock)).unwrap().to_string();
-        self.with_extra(&format!(
-            "\n[[maintenance]]\ncluster = \"{cluster}\"\nstart = \"{}\"\nend = \"{}\"\nnote = \"test window\"\n",
-            iso(from),
-            iso(to)
-        ))
+        let files = self.files.clone().maintenance(cluster, &iso(from), &iso(to), "test window");
+        self.with_files(files)
     }
 
-    /// The same schedule with more configuration appended (e.g. goodwill credits).
-    pub fn with_extra(self, extra: &str) -> Schedule {
-        let mut s = Schedule::with_extra_config(extra);
-        s.runs = self.runs;
-        s.failures = self.failures;
-        s
+    /// The same schedule with a goodwill credit of `months` monthly fees for an incident.
+    pub fn with_goodwill(self, incident: &str, months: f64, note: &str) -> Schedule {
+        let files = self.files.clone().goodwill(incident, months, note);
+        self.with_files(files)
+    }
+
+    fn with_files(self, files: FleetFiles) -> Schedule {
+        Schedule { fleet: load(&files), files, ..self }
     }
 
     pub fn site(&self, id: &str) -> SiteIdx {
@@ -233,6 +217,11 @@ impl Schedule {
             *valid = false;
         }
     }
+}
+
+fn load(files: &FleetFiles) -> Fleet {
+    let dir = temp_dir();
+    Fleet::load(&files.write(dir.path())).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What a failing property prints: the schedule's faults, not the whole fleet.

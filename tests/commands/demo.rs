@@ -5,32 +5,26 @@
 use std::process::Command;
 use std::sync::Mutex;
 
+use crate::fixtures::{fleetprobe, stderr, temp_dir};
+
 /// The demo serves fixed loopback addresses: its tests take turns.
 static DEMO: Mutex<()> = Mutex::new(());
 
 #[test]
 fn demo_finds_exactly_the_sites_it_broke() {
     let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
-        .args(["demo", "--once", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let dir = temp_dir();
+    let out = fleetprobe().args(["demo", "--once", "--dir"]).arg(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
     assert!(stdout.contains("403 sites of 145 customers on 4 clusters"), "{stdout}");
     assert!(stdout.contains("probed 810 checks"), "{stdout}");
     assert!(stdout.contains("10 failed, 7 sites down"), "{stdout}");
 
     // The store holds every check; read it back through the results command.
     let config = dir.path().join("fleetprobe.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
-        .args(["results", "--run", "latest", "--format", "csv", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fleetprobe().args(["results", "--run", "latest", "--format", "csv", "-c"]).arg(&config).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     let mut csv = csv::Reader::from_reader(out.stdout.as_slice());
     let mut failed = std::collections::BTreeMap::new();
     let mut rows = 0;
@@ -63,7 +57,7 @@ fn demo_finds_exactly_the_sites_it_broke() {
 #[test]
 fn a_short_scenario_writes_reports_that_parse() {
     let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     // Six simulated hours of 15-minute runs: a 503 storage failure on 40% of fra-1 for an hour.
     let scenario = dir.path().join("scenario.toml");
     std::fs::write(
@@ -74,15 +68,9 @@ fn a_short_scenario_writes_reports_that_parse() {
     )
     .unwrap();
     let out_dir = dir.path().join("demo");
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
-        .args(["demo", "--scenario"])
-        .arg(&scenario)
-        .arg("--dir")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = fleetprobe().args(["demo", "--scenario"]).arg(&scenario).arg("--dir").arg(&out_dir).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
     assert!(stdout.contains("24 runs of 403 sites"), "{stdout}");
 
     // The cluster report: HTML with inline SVG charts that parse as XML, and the incident.
@@ -130,7 +118,7 @@ fn a_short_scenario_writes_reports_that_parse() {
 
 #[test]
 fn a_broken_scenario_is_refused_with_every_problem_named() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let scenario = dir.path().join("scenario.toml");
     std::fs::write(
         &scenario,
@@ -138,7 +126,7 @@ fn a_broken_scenario_is_refused_with_every_problem_named() {
          kind = \"meltdown\"\ncluster = \"zz\"\nfrom = \"2026-10-13T12:00:00Z\"\nto = \"soon\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
+    let out = fleetprobe()
         .args(["demo", "--scenario"])
         .arg(&scenario)
         .arg("--dir")
@@ -146,7 +134,7 @@ fn a_broken_scenario_is_refused_with_every_problem_named() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     for expected in [
         "scenario.toml:6: fault[0].kind: unknown kind `meltdown`",
         "scenario.toml:7: fault[0].cluster: unknown cluster `zz`",

@@ -4,63 +4,47 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use crate::fixtures::{Customer, FleetFiles, Site, TempFleet, ok, stderr};
 
 const NOW: &str = "2026-10-01T11:00:00Z";
 const HOSTILE: &str = "<script>alert(1)</script> & \"quoted\" ]]> 'single' مرحبا بالعالم";
-
-fn fleetprobe(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
-        .args(args)
-        .args(["-c", dir.join("fleet.toml").to_str().unwrap()])
-        .env("FLEETPROBE_NOW", NOW)
-        .env_remove("FLEETPROBE_TZ")
-        .env_remove("FLEETPROBE_AT")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
 
 /// Cluster `a`: a1..a10 of customers c1..c10; `b`: b1..b4 of c11..c14 and b5 of c1; `c`: c1s,
 /// c2s of c15, c16 (maintenance 10:00-12:00, no faults); `d`: d1 of c17 (never down).
 /// One run a minute from 2026-10-01 00:00 to 11:00 (now). Faults: a4 down 03:00-03:30 (resolved,
 /// isolated); a1-a3 down from 10:00 (ongoing, 30 %: partial); b1-b5 refused from 01:00 (ongoing,
 /// all customers: major; maintenance 01:00-05:00 overrun).
-fn write_fixture(dir: &Path, show_names: bool) {
-    let mut sites = String::from("site_id,customer,cluster,hostname\n");
-    let mut customers = String::from("customer_id,name,plan,monthly_fee,contact\n");
-    for i in 1..=10 {
-        writeln!(sites, "a{i},c{i},a,a{i}.test").unwrap();
-    }
-    for i in 1..=17 {
-        let name = if i == 1 { format!("\"{HOSTILE}\"") } else { format!("Customer {i}") };
-        writeln!(customers, "c{i},{name},basic,10,").unwrap();
-    }
-    for i in 1..=4 {
-        writeln!(sites, "b{i},c{},b,b{i}.test", 10 + i).unwrap();
-    }
-    sites.push_str("b5,c1,b,b5.test\nc1s,c15,c,c1s.test\nc2s,c16,c,c2s.test\nd1,c17,d,d1.test\n");
-    std::fs::write(dir.join("sites.csv"), sites).unwrap();
-    std::fs::write(dir.join("customers.csv"), customers).unwrap();
-    let note = HOSTILE.replace('"', "\\\"");
-    std::fs::write(
-        dir.join("fleet.toml"),
-        format!(
-            "[store]\nurl = \"store.db\"\n\n[probe]\nconfirm_after = 2\n\n[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
-             [status]\ntitle = \"Example <Hosting> & Co status\"\ndescription = \"Web hosting clusters\"\nshow_customer_names = {show_names}\n\n\
-             [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[cluster]]\nname = \"c\"\n\n[[cluster]]\nname = \"d\"\n\n\
-             [[plan]]\nname = \"basic\"\ntarget = 99.9\ncredits = [{{ below = 99.9, credit = 10 }}]\n\n\
-             [[maintenance]]\ncluster = \"b\"\nstart = \"2026-10-01T01:00:00Z\"\nend = \"2026-10-01T05:00:00Z\"\nnote = \"storage firmware\"\n\n\
-             [[maintenance]]\ncluster = \"c\"\nstart = \"2026-10-01T10:00:00Z\"\nend = \"2026-10-01T12:00:00Z\"\nnote = \"kernel upgrade\"\n\n\
-             [[maintenance]]\ncluster = \"d\"\nstart = \"2026-10-05T22:00:00Z\"\nend = \"2026-10-06T02:00:00Z\"\nnote = \"{note}\"\n"
-        ),
-    )
-    .unwrap();
-
+fn write_fixture(show_names: bool) -> TempFleet {
+    let customers = (1..=17).map(|i| {
+        let name = if i == 1 { HOSTILE.to_string() } else { format!("Customer {i}") };
+        Customer::new(format!("c{i}"), name, "basic", "10")
+    });
+    let fleet = FleetFiles::new()
+        .store("store.db")
+        .probe("confirm_after", 2)
+        .status("title", "Example <Hosting> & Co status")
+        .status("description", "Web hosting clusters")
+        .status("show_customer_names", show_names)
+        .cluster("a", &[])
+        .cluster("b", &[])
+        .cluster("c", &[])
+        .cluster("d", &[])
+        .plan("basic", 99.9, &[(99.9, 10.0)])
+        .maintenance("b", "2026-10-01T01:00:00Z", "2026-10-01T05:00:00Z", "storage firmware")
+        .maintenance("c", "2026-10-01T10:00:00Z", "2026-10-01T12:00:00Z", "kernel upgrade")
+        .maintenance("d", "2026-10-05T22:00:00Z", "2026-10-06T02:00:00Z", HOSTILE)
+        .customers(customers)
+        .sites((1..=10).map(|i| Site::new(format!("a{i}"), format!("c{i}"), "a", format!("a{i}.test"))))
+        .sites((1..=4).map(|i| Site::new(format!("b{i}"), format!("c{}", 10 + i), "b", format!("b{i}.test"))))
+        .site(Site::new("b5", "c1", "b", "b5.test"))
+        .site(Site::new("c1s", "c15", "c", "c1s.test"))
+        .site(Site::new("c2s", "c16", "c", "c2s.test"))
+        .site(Site::new("d1", "c17", "d", "d1.test"))
+        .write_temp()
+        .at(NOW);
+    let dir = fleet.dir();
     let mut csv = String::from("run_started_at,site_id,check,outcome,http_status,total_ms\n");
     let site_ids: Vec<String> = (1..=10)
         .map(|i| format!("a{i}"))
@@ -82,7 +66,8 @@ fn write_fixture(dir: &Path, show_names: bool) {
         }
     }
     std::fs::write(dir.join("results.csv"), csv).unwrap();
-    ok(&fleetprobe(dir, &["import", dir.join("results.csv").to_str().unwrap()]));
+    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+    fleet
 }
 
 /// The text of a cluster's card, from the `<li ... id="cluster-NAME">` to its end.
@@ -94,31 +79,30 @@ fn card<'a>(html: &'a str, cluster: &str) -> &'a str {
 
 #[test]
 fn status_page_shows_states_incidents_updates_and_feed() {
-    let dir = tempfile::tempdir().unwrap();
-    write_fixture(dir.path(), false);
+    let fleet = write_fixture(false);
 
     // Bad updates are refused with what was expected.
-    let bad = fleetprobe(dir.path(), &["incident", "update", "x-20261001T1000", "text"]);
+    let bad = fleet.run(&["incident", "update", "x-20261001T1000", "text"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected a cluster name (a, b, c, d)"));
-    let empty = fleetprobe(dir.path(), &["incident", "update", "a-20261001T1000", "  "]);
-    assert!(String::from_utf8_lossy(&empty.stderr).contains("empty"), "{:?}", empty);
+    assert!(stderr(&bad).contains("expected a cluster name (a, b, c, d)"));
+    let empty = fleet.run(&["incident", "update", "a-20261001T1000", "  "]);
+    assert!(stderr(&empty).contains("empty"), "{:?}", empty);
     let long = "x".repeat(5000);
-    let too_long = fleetprobe(dir.path(), &["incident", "update", "a-20261001T1000", &long]);
-    assert!(String::from_utf8_lossy(&too_long.stderr).contains("at most 4000"));
+    let too_long = fleet.run(&["incident", "update", "a-20261001T1000", &long]);
+    assert!(stderr(&too_long).contains("at most 4000"));
 
     let update = |at: &str, text: &str, extra: &[&str]| {
         let mut args = vec!["incident", "update", "a-20261001T1000", text, "--at", at];
         args.extend_from_slice(extra);
-        ok(&fleetprobe(dir.path(), &args));
+        ok(&fleet.run(&args));
     };
-    let unknown = fleetprobe(dir.path(), &["incident", "update", "d-20261001T1000", "Looking into it"]);
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("warning: the store shows no incident d-20261001T1000"));
+    let unknown = fleet.run(&["incident", "update", "d-20261001T1000", "Looking into it"]);
+    assert!(stderr(&unknown).contains("warning: the store shows no incident d-20261001T1000"));
     update("2026-10-01T10:15:00Z", "We are investigating errors on some sites.", &[]);
     update("2026-10-01T10:45:00Z", HOSTILE, &["--title", "Storage <failure> on a", "--cause", "controller & \"disk\""]);
 
-    let out = dir.path().join("site");
-    ok(&fleetprobe(dir.path(), &["report", "status", "-o", out.to_str().unwrap()]));
+    let out = fleet.dir().join("site");
+    ok(&fleet.run(&["report", "status", "-o", out.to_str().unwrap()]));
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
 
     // States, by text.
@@ -159,21 +143,17 @@ fn status_page_shows_states_incidents_updates_and_feed() {
     open_in_chromium(&out);
 
     // With names configured, they appear, escaped.
-    let named = tempfile::tempdir().unwrap();
-    write_fixture(named.path(), true);
-    let out = named.path().join("site");
-    ok(&fleetprobe(named.path(), &["report", "status", "-o", out.to_str().unwrap(), "--days", "7"]));
+    let named = write_fixture(true);
+    let out = named.dir().join("site");
+    ok(&named.run(&["report", "status", "-o", out.to_str().unwrap(), "--days", "7"]));
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("a1.test") && html.contains("Customer 11"));
     assert!(html.contains("<div class=\"all\" style=") && !html.contains("class=\"long\""), "7 days fit a phone");
     assert!(!html.contains("Measurements are delayed"));
 
     // Two hours without a run: the page says its states are as of the last measurement.
-    let later = named.path().join("later");
-    ok(&fleetprobe(
-        named.path(),
-        &["report", "status", "-o", later.to_str().unwrap(), "--now", "2026-10-01T13:00:00Z"],
-    ));
+    let later = named.dir().join("later");
+    ok(&named.run(&["report", "status", "-o", later.to_str().unwrap(), "--now", "2026-10-01T13:00:00Z"]));
     let html = std::fs::read_to_string(later.join("index.html")).unwrap();
     assert!(
         html.contains(
@@ -287,27 +267,29 @@ fn chromium_command(chromium: &Path, profile: &Path) -> Command {
 
 #[test]
 fn status_settings_are_checked_with_file_line_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("sites.csv"), "site_id,customer,cluster,hostname\ns1,c1,one,s1.test\n").unwrap();
-    std::fs::write(dir.path().join("customers.csv"), "customer_id,name,plan,monthly_fee,contact\nc1,C,basic,10,\n")
-        .unwrap();
+    let fleet = FleetFiles::new()
+        .customer(Customer::new("c1", "C", "basic", "10"))
+        .site(Site::new("s1", "c1", "one", "s1.test"))
+        .write_temp()
+        .at(NOW);
+    // The errors name lines of exactly this text.
     let write = |status: &str| {
         std::fs::write(
-            dir.path().join("fleet.toml"),
+            fleet.config(),
             format!(
                 "[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[cluster]]\nname = \"one\"\n\n\
                  [[plan]]\nname = \"basic\"\ntarget = 99.9\n\n[status]\n{status}\n"
             ),
         )
         .unwrap();
-        fleetprobe(dir.path(), &["check"])
+        fleet.run(&["check"])
     };
     let unknown = write("show_customers = true");
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("show_customers"), "{unknown:?}");
+    assert!(stderr(&unknown).contains("show_customers"), "{unknown:?}");
     let empty = write("title = \"  \"");
-    assert!(String::from_utf8_lossy(&empty.stderr).contains("fleet.toml:13: status.title"), "{empty:?}");
+    assert!(stderr(&empty).contains("fleet.toml:13: status.title"), "{empty:?}");
     let url = write("url = \"javascript:alert(1)\"");
-    assert!(String::from_utf8_lossy(&url.stderr).contains("status.url: `javascript:alert(1)` is not an http(s) URL"));
+    assert!(stderr(&url).contains("status.url: `javascript:alert(1)` is not an http(s) URL"));
     ok(&write("title = \"Example status\"\nurl = \"https://status.example.net\"\nshow_customer_names = false"));
 }

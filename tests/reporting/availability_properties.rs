@@ -2,12 +2,10 @@
 //! period, shares stay in [0, 1], splitting a period in two and adding up gives the same
 //! downtime, and the order in which a run's results arrive does not matter.
 
-mod schedule;
-
+use crate::schedule::{Schedule, at};
 use fleetprobe::analysis::{MINUTE_MS, Span};
 use fleetprobe::probe::Failure;
 use proptest::prelude::*;
-use schedule::{Schedule, at};
 
 /// Random outages (site, first minute, length), missing runs and invalid runs over 6 hours.
 fn schedules() -> impl Strategy<Value = Schedule> {

@@ -6,11 +6,9 @@
 //! minutes, major above half of a cluster's customers. Each schedule says which site fails in
 //! which minutes; the expected minutes and shares are worked out by hand in the comments.
 
-mod schedule;
-
+use crate::schedule::{Schedule, at, minutes};
 use fleetprobe::analysis::incidents::{MaintenanceOverlap, Scope};
 use fleetprobe::probe::Failure;
-use schedule::{Schedule, at, minutes};
 
 #[test]
 fn storage_failure_hits_30_percent_of_one_cluster_for_47_minutes() {
@@ -240,9 +238,7 @@ fn a_short_outage_reaches_only_the_first_tier() {
 
 #[test]
 fn goodwill_credits_go_to_every_customer_of_the_incident() {
-    let mut s = Schedule::day().with_extra(
-        "\n[[goodwill]]\nincident = \"b-20261001T0100\"\nmonths = 2\nnote = \"two months free after the storage outage\"\n",
-    );
+    let mut s = Schedule::day().with_goodwill("b-20261001T0100", 2.0, "two months free after the storage outage");
     for site in ["b1", "b5"] {
         s.down(site, "01:00", "02:00", Failure::ConnectRefused);
     }

@@ -1,6 +1,7 @@
 //! Kernel timestamps and their user-space fallback (`probe::stamp`): both give the known delay
-//! of a server, and each says which it is. One test, because the switch is process-wide and this
-//! file is its own process: first with kernel stamps, then without.
+//! of a server, and each says which it is. One test, first with kernel stamps, then without;
+//! because the switch is process-wide, the test runs in a process of its own: the test binary
+//! started again for this one test, so the other probing tests never see the switch turned off.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, RwLock};
@@ -20,8 +21,29 @@ const DELAY: Duration = Duration::from_millis(40);
 /// Slack above the delay on a busy test machine; the lower bound is exact.
 const SLACK: Duration = Duration::from_millis(30);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kernel_stamps_and_the_user_space_fallback_both_time_a_known_delay() {
+/// Set in the process started for the test alone.
+const ALONE: &str = "FLEETPROBE_TEST_TIMESTAMPS_ALONE";
+
+#[test]
+fn kernel_stamps_and_the_user_space_fallback_both_time_a_known_delay() {
+    if std::env::var_os(ALONE).is_none() {
+        let name = concat!(module_path!(), "::kernel_stamps_and_the_user_space_fallback_both_time_a_known_delay");
+        let name = name.split_once("::").map_or(name, |(_, path)| path);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("test result: ok. 1 passed"), "the test ran in its own process:\n{stdout}");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(both_sources_time_a_known_delay());
+}
+
+async fn both_sources_time_a_known_delay() {
     let kernel = cfg!(target_os = "linux");
     assert_eq!(stamp::kernel_timestamps(), kernel, "kernel timestamps are on by default on Linux");
     for (mode, expected) in

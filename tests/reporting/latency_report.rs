@@ -4,78 +4,37 @@
 //! must survive pruning the raw runs (they then come from the rollups).
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use fleetprobe::servers::http::{Behavior, VirtualHosts};
 
+use crate::fixtures::{Customer, FleetFiles, Site, ok, run};
+
 const DELAY_MS: f64 = 30.0;
 
-fn fleetprobe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
-        .args(args)
-        .env_remove("FLEETPROBE_CONFIG")
-        .env_remove("FLEETPROBE_STORE")
-        .env_remove("FLEETPROBE_NOW")
-        .env_remove("FLEETPROBE_TZ")
-        .output()
-        .expect("the fleetprobe binary runs")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn write_fleet(dir: &Path, fast_port: u16, slow_port: u16) -> PathBuf {
-    let config = dir.join("fleet.toml");
-    std::fs::write(
-        &config,
-        r#"
-[store]
-url = "store.db"
-
-[probe]
-retries = 0
-spread = "0s"
-
-[retention]
-raw = "2d"
-hourly = "10d"
-
-[inventory]
-sites = "sites.csv"
-customers = "customers.csv"
-
-[[cluster]]
-name = "fast"
-frontends = ["127.0.0.1"]
-
-[[cluster]]
-name = "slow"
-frontends = ["127.0.0.1"]
-
-[[plan]]
-name = "basic"
-target = 99.9
-"#,
-    )
-    .unwrap();
-    std::fs::write(dir.join("customers.csv"), "customer_id,name,plan,monthly_fee\nc1,Alpha,basic,10.00\n").unwrap();
-    std::fs::write(
-        dir.join("sites.csv"),
-        format!(
-            "site_id,customer,cluster,hostname,url,checks\n\
-             f1,c1,fast,www.f1.test,http://127.0.0.1:{fast_port}/,http\n\
-             f2,c1,fast,www.f2.test,http://127.0.0.1:{fast_port}/two,http\n\
-             s1,c1,slow,www.s1.test,http://127.0.0.1:{slow_port}/,http\n\
-             s2,c1,slow,www.s2.test,http://127.0.0.1:{slow_port}/two,http\n"
-        ),
-    )
-    .unwrap();
-    config
+/// Clusters `fast` and `slow`, two sites each, all of customer c1, served on the given ports.
+fn two_speeds(fast_port: u16, slow_port: u16) -> FleetFiles {
+    let site = |id: &str, cluster: &str, port: u16, path: &str| {
+        Site::new(id, "c1", cluster, format!("www.{id}.test"))
+            .url(format!("http://127.0.0.1:{port}/{path}"))
+            .checks("http")
+    };
+    FleetFiles::new()
+        .store("store.db")
+        .probe("retries", 0)
+        .probe("spread", "0s")
+        .retention("raw", "2d")
+        .retention("hourly", "10d")
+        .cluster("fast", &["127.0.0.1"])
+        .cluster("slow", &["127.0.0.1"])
+        .plan("basic", 99.9, &[])
+        .customer(Customer::new("c1", "Alpha", "basic", "10.00"))
+        .site(site("f1", "fast", fast_port, ""))
+        .site(site("f2", "fast", fast_port, "two"))
+        .site(site("s1", "slow", slow_port, ""))
+        .site(site("s2", "slow", slow_port, "two"))
 }
 
 fn first_byte_p50(json: &str, scope: &str) -> (f64, u64) {
@@ -108,18 +67,17 @@ fn the_latency_report_shows_a_slow_clusters_first_byte() {
         };
         (serve(body).await.unwrap(), serve(slow).await.unwrap())
     });
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_fleet(dir.path(), fast_server.addr().port(), slow_server.addr().port());
-    let config = config.to_str().unwrap();
+    let fleet = two_speeds(fast_server.addr().port(), slow_server.addr().port()).write_temp();
+    let (dir, config) = (fleet.dir(), fleet.config().to_str().unwrap());
 
     for minute in 0..6 {
         let at = format!("2026-10-01T00:{minute:02}:00Z");
-        ok(&fleetprobe(&["probe", "-c", config, "--at", &at, "-q"]));
+        ok(&run(&["probe", "-c", config, "--at", &at, "-q"]));
     }
     let report = |extra: &[&str]| {
         let mut args = vec!["report", "latency", "-c", config, "--cluster", "fast,slow", "--period", "2026-10-01"];
         args.extend_from_slice(extra);
-        fleetprobe(&args)
+        run(&args)
     };
     let json = ok(&report(&["--format", "json"]));
     let (slow_p50, slow_count) = first_byte_p50(&json, "cluster slow");
@@ -139,44 +97,34 @@ fn the_latency_report_shows_a_slow_clusters_first_byte() {
     for kind in ["bands", "heatmap", "phases", "cdf"] {
         let scope: &[&str] =
             if matches!(kind, "phases" | "cdf") { &["--cluster", "fast,slow"] } else { &["--cluster", "slow"] };
-        let png = dir.path().join(format!("{kind}.png"));
+        let png = dir.join(format!("{kind}.png"));
         let mut args =
             vec!["report", "latency", "-c", config, "--from", "2026-10-01T00:00:00Z", "--to", "2026-10-01T00:10:00Z"];
         args.extend_from_slice(scope);
         args.extend_from_slice(&["--kind", kind, "--size", "800x400", "-o", png.to_str().unwrap()]);
-        ok(&fleetprobe(&args));
+        ok(&run(&args));
         assert_eq!(png_size(&png), (800, 400), "{kind}");
-        let svg = dir.path().join(format!("{kind}.svg"));
+        let svg = dir.join(format!("{kind}.svg"));
         *args.last_mut().unwrap() = svg.to_str().unwrap();
-        ok(&fleetprobe(&args));
+        ok(&run(&args));
         roxmltree::Document::parse(&std::fs::read_to_string(&svg).unwrap()).unwrap();
     }
-    let out = report(&["--kind", "bands", "-o", dir.path().join("x.png").to_str().unwrap()]);
+    let out = report(&["--kind", "bands", "-o", dir.join("x.png").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "bands of two clusters");
     assert!(String::from_utf8_lossy(&out.stderr).contains("charts one cluster or site"));
-    let out = fleetprobe(&["report", "latency", "-c", config, "--cluster", "nowhere"]);
+    let out = run(&["report", "latency", "-c", config, "--cluster", "nowhere"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown cluster `nowhere`; expected one of: fast, slow"));
 
     // Forty days on, the runs are gone and the same figures come from the rollups.
-    let pruned = ok(&fleetprobe(&["prune", "-c", config, "--now", "2026-11-10T00:00:00Z"]));
+    let pruned = ok(&run(&["prune", "-c", config, "--now", "2026-11-10T00:00:00Z"]));
     assert!(pruned.contains("rolled up 1 hours, 1 days, 4 site days; removed 6 runs"), "{pruned}");
-    let results = ok(&fleetprobe(&["results", "-c", config]));
+    let results = ok(&run(&["results", "-c", config]));
     assert!(results.contains("(no results match)"), "{results}");
     let after = ok(&report(&["--format", "json"]));
     assert_eq!(first_byte_p50(&after, "cluster slow"), (slow_p50, slow_count));
-    let site = ok(&fleetprobe(&[
-        "report",
-        "latency",
-        "-c",
-        config,
-        "--site",
-        "s1",
-        "--period",
-        "2026-10-01",
-        "--format",
-        "json",
-    ]));
+    let site =
+        ok(&run(&["report", "latency", "-c", config, "--site", "s1", "--period", "2026-10-01", "--format", "json"]));
     let (site_p50, site_count) = first_byte_p50(&site, "site s1");
     assert_eq!(site_count, 6);
     assert!((DELAY_MS..DELAY_MS + 25.0).contains(&site_p50), "site s1 first byte p50 {site_p50} ms");

@@ -3,7 +3,6 @@
 //! loopback record how many requests they serve at once.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,6 +10,8 @@ use std::time::Duration;
 use fleetprobe::fleet::Fleet;
 use fleetprobe::probe::{CheckResult, Probers, sweep, tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::fixtures::{Customer, FleetFiles, Site, temp_dir};
 
 /// In-flight requests now, and the most seen at once.
 #[derive(Default)]
@@ -62,22 +63,29 @@ async fn counting_server(ip: [u8; 4], hold: Duration, cluster: Arc<Gauge>, fleet
     addr
 }
 
-fn write_fleet(dir: &Path, servers: [SocketAddr; 2], sites_per_cluster: usize, probe: &str) -> Fleet {
-    let mut config = format!(
-        "[probe]\nretries = 0\n{probe}\n[probe.http]\nvia = \"frontend\"\n\n\
-         [inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[plan]]\nname = \"p\"\ntarget = 99.9\n"
-    );
-    let mut sites = String::from("site_id,customer,cluster,hostname,url,checks\n");
+/// Two clusters `c0` and `c1`, one per server, with `sites_per_cluster` sites each, checked
+/// through the cluster's frontend; no retries.
+fn two_clusters(servers: [SocketAddr; 2], sites_per_cluster: usize) -> FleetFiles {
+    let mut fleet = FleetFiles::new()
+        .probe("retries", 0)
+        .probe_http("via", "frontend")
+        .plan("p", 99.9, &[])
+        .customer(Customer::new("k1", "K", "p", "1"));
     for (c, server) in servers.iter().enumerate() {
-        config.push_str(&format!("\n[[cluster]]\nname = \"c{c}\"\nfrontends = [\"{}\"]\n", server.ip()));
-        for i in 0..sites_per_cluster {
-            sites.push_str(&format!("c{c}s{i},k1,c{c},s{i}.c{c}.test,http://s{i}.c{c}.test:{}/,http\n", server.port()));
-        }
+        let cluster = format!("c{c}");
+        let sites = (0..sites_per_cluster).map(|i| {
+            Site::new(format!("c{c}s{i}"), "k1", &cluster, format!("s{i}.c{c}.test"))
+                .url(format!("http://s{i}.c{c}.test:{}/", server.port()))
+                .checks("http")
+        });
+        fleet = fleet.cluster(&cluster, &[&server.ip().to_string()]).sites(sites);
     }
-    std::fs::write(dir.join("fleet.toml"), config).unwrap();
-    std::fs::write(dir.join("customers.csv"), "customer_id,name,plan,monthly_fee\nk1,K,p,1\n").unwrap();
-    std::fs::write(dir.join("sites.csv"), sites).unwrap();
-    Fleet::load(&dir.join("fleet.toml")).unwrap()
+    fleet
+}
+
+fn load(fleet: FleetFiles) -> Fleet {
+    let dir = temp_dir();
+    Fleet::load(&fleet.write(dir.path())).unwrap()
 }
 
 async fn run_sweep(fleet: Fleet) -> Vec<CheckResult> {
@@ -112,8 +120,9 @@ async fn setup(hold: Duration, ips: [[u8; 4]; 2]) -> Setup {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_cluster_limit_holds() {
     let s = setup(Duration::from_millis(40), [[127, 0, 0, 71], [127, 0, 0, 72]]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let fleet = write_fleet(dir.path(), s.servers, 30, "spread = \"0s\"\nconcurrency = 100\ncluster_concurrency = 3");
+    let fleet =
+        two_clusters(s.servers, 30).probe("spread", "0s").probe("concurrency", 100).probe("cluster_concurrency", 3);
+    let fleet = load(fleet);
     let results = run_sweep(fleet).await;
     assert_eq!(results.len(), 60);
     assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
@@ -128,8 +137,9 @@ async fn the_per_cluster_limit_holds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_global_limit_holds_across_clusters() {
     let s = setup(Duration::from_millis(40), [[127, 0, 0, 73], [127, 0, 0, 74]]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let fleet = write_fleet(dir.path(), s.servers, 20, "spread = \"0s\"\nconcurrency = 4\ncluster_concurrency = 10");
+    let fleet =
+        two_clusters(s.servers, 20).probe("spread", "0s").probe("concurrency", 4).probe("cluster_concurrency", 10);
+    let fleet = load(fleet);
     let results = run_sweep(fleet).await;
     assert_eq!(results.len(), 40);
     assert!(s.fleet_gauge.peak() <= 4, "the fleet saw {} requests at once", s.fleet_gauge.peak());
@@ -140,8 +150,7 @@ async fn the_global_limit_holds_across_clusters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_starts_are_spread_over_the_window() {
     let s = setup(Duration::from_millis(1), [[127, 0, 0, 75], [127, 0, 0, 76]]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let fleet = write_fleet(dir.path(), s.servers, 40, "spread = \"800ms\"\nconcurrency = 100");
+    let fleet = load(two_clusters(s.servers, 40).probe("spread", "800ms").probe("concurrency", 100));
     let results = run_sweep(fleet).await;
     assert_eq!(results.len(), 80);
     let starts: Vec<i64> = results.iter().map(|r| r.started_at_ms).collect();

@@ -3,51 +3,22 @@
 //! back and compared with the schedule's truth, to the minute.
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn fleetprobe(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
-        .args(args)
-        .args(["-c", dir.join("fleet.toml").to_str().unwrap()])
-        .env("FLEETPROBE_NOW", "2026-10-02T00:00:00Z")
-        .env_remove("FLEETPROBE_TZ")
-        .output()
-        .unwrap()
-}
+use crate::fixtures::{Customer, FleetFiles, Site, TempFleet, clusters_a_and_b, ok, stderr};
 
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// Cluster `a`: a1..a10 of customers c1..c10. Cluster `b`: b1..b4 of c11..c14 and b5 of c1.
-/// Maintenance on b from 01:00 to 05:00. One run a minute over 2026-10-01.
-/// Faults: a1-a3 storage failure 10:00-10:47 (503); b1-b5 down 01:00-12:00 (refused), an
-/// overrun of 7 hours; a4 fails one run at 15:00 (a blip).
-fn write_fixture(dir: &Path) {
-    let mut sites = String::from("site_id,customer,cluster,hostname\n");
-    let mut customers = String::from("customer_id,name,plan,monthly_fee,contact\n");
-    for i in 1..=10 {
-        writeln!(sites, "a{i},c{i},a,a{i}.test").unwrap();
-        writeln!(customers, "c{i},Customer {i},basic,10,ops{i}@example.net").unwrap();
-    }
-    for i in 1..=4 {
-        writeln!(sites, "b{i},c{},b,b{i}.test", 10 + i).unwrap();
-        writeln!(customers, "c{},Customer {},basic,10,", 10 + i, 10 + i).unwrap();
-    }
-    sites.push_str("b5,c1,b,b5.test\n");
-    std::fs::write(dir.join("sites.csv"), sites).unwrap();
-    std::fs::write(dir.join("customers.csv"), customers).unwrap();
-    std::fs::write(
-        dir.join("fleet.toml"),
-        "[store]\nurl = \"store.db\"\n\n[probe]\nconfirm_after = 2\n\n[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
-         [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[plan]]\nname = \"basic\"\ntarget = 99.9\n\
-         credits = [{ below = 99.9, credit = 10 }, { below = 99.0, credit = 25 }, { below = 95.0, credit = 50 }]\n\n\
-         [[maintenance]]\ncluster = \"b\"\nstart = \"2026-10-01T01:00:00Z\"\nend = \"2026-10-01T05:00:00Z\"\nnote = \"storage firmware\"\n",
-    )
-    .unwrap();
-
+/// The fleet of `clusters_a_and_b` with a store, `confirm_after = 2` and maintenance on b from
+/// 01:00 to 05:00, and `results.csv`: one run a minute over 2026-10-01. Faults: a1-a3 storage
+/// failure 10:00-10:47 (503); b1-b5 down 01:00-12:00 (refused), an overrun of 7 hours; a4 fails
+/// one run at 15:00 (a blip).
+fn fault_day() -> TempFleet {
+    let fleet = clusters_a_and_b()
+        .store("store.db")
+        .probe("confirm_after", 2)
+        .maintenance("b", "2026-10-01T01:00:00Z", "2026-10-01T05:00:00Z", "storage firmware")
+        .write_temp()
+        .at("2026-10-02T00:00:00Z");
+    let dir = fleet.dir();
     let mut csv = String::from("run_started_at,site_id,check,outcome,http_status,total_ms\n");
     let site_ids: Vec<String> = (1..=10).map(|i| format!("a{i}")).chain((1..=5).map(|i| format!("b{i}"))).collect();
     for minute in 0..1440 {
@@ -65,17 +36,18 @@ fn write_fixture(dir: &Path) {
         }
     }
     std::fs::write(dir.join("results.csv"), csv).unwrap();
+    fleet
 }
 
 #[test]
 fn imported_fault_schedule_reads_back_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    write_fixture(dir.path());
-    let out = fleetprobe(dir.path(), &["import", dir.path().join("results.csv").to_str().unwrap()]);
+    let fleet = fault_day();
+    let dir = fleet.dir();
+    let out = fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]);
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("imported 21600 results in 1440 runs"));
+    assert!(stderr(&out).contains("imported 21600 results in 1440 runs"));
 
-    let json = ok(&fleetprobe(dir.path(), &["report", "clusters", "--period", "2026-10-01", "--format", "json"]));
+    let json = ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01", "--format", "json"]));
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["coverage"], 1.0);
     assert_eq!(report["valid_runs"], 1440);
@@ -120,38 +92,28 @@ fn imported_fault_schedule_reads_back_exactly() {
     assert_eq!(a["failure_classes"], serde_json::json!([["http_status", 141]]));
 
     // The terminal table says the same, readably.
-    let table = ok(&fleetprobe(dir.path(), &["report", "clusters", "--period", "2026-10-01"]));
+    let table = ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01"]));
     assert!(table.contains("7 of 14 customers (50.0%) had downtime"), "{table}");
     assert!(table.contains("overran maintenance by 7h 0m"), "{table}");
     assert!(table.contains("a-20261001T1000"), "{table}");
 
     // Filters.
-    let major = ok(&fleetprobe(
-        dir.path(),
-        &["report", "incidents", "--period", "2026-10", "--scope", "major", "--format", "csv"],
-    ));
+    let major = ok(&fleet.run(&["report", "incidents", "--period", "2026-10", "--scope", "major", "--format", "csv"]));
     assert_eq!(major.lines().count(), 2, "{major}");
     assert!(major.contains("b-20261001T0100"));
-    let on_a = ok(&fleetprobe(
-        dir.path(),
-        &["report", "incidents", "--period", "2026-10", "--cluster", "a", "--format", "csv"],
-    ));
+    let on_a = ok(&fleet.run(&["report", "incidents", "--period", "2026-10", "--cluster", "a", "--format", "csv"]));
     assert!(on_a.contains("a-20261001T1000") && !on_a.contains("b-2026"), "{on_a}");
 
     // An update on a known incident is stored without a warning; on an unknown one, with one.
-    let update = fleetprobe(dir.path(), &["incident", "update", "a-20261001T1000", "Storage controller replaced."]);
+    let update = fleet.run(&["incident", "update", "a-20261001T1000", "Storage controller replaced."]);
     ok(&update);
-    assert!(
-        !String::from_utf8_lossy(&update.stderr).contains("warning"),
-        "{}",
-        String::from_utf8_lossy(&update.stderr)
-    );
-    let update = fleetprobe(dir.path(), &["incident", "update", "a-20261001T0300", "Nothing happened here."]);
+    assert!(!stderr(&update).contains("warning"), "{}", stderr(&update));
+    let update = fleet.run(&["incident", "update", "a-20261001T0300", "Nothing happened here."]);
     ok(&update);
-    assert!(String::from_utf8_lossy(&update.stderr).contains("warning: the store shows no incident a-20261001T0300"));
+    assert!(stderr(&update).contains("warning: the store shows no incident a-20261001T0300"));
 
     // The customers to call about the storage failure, with contacts.
-    let affected = ok(&fleetprobe(dir.path(), &["report", "affected", "--incident", "a-20261001T1000"]));
+    let affected = ok(&fleet.run(&["report", "affected", "--incident", "a-20261001T1000"]));
     let rows: Vec<&str> = affected.lines().collect();
     assert_eq!(rows.len(), 4, "{affected}");
     assert_eq!(
@@ -166,14 +128,12 @@ fn imported_fault_schedule_reads_back_exactly() {
 
 #[test]
 fn reports_in_another_time_zone_cut_the_calendar_there() {
-    let dir = tempfile::tempdir().unwrap();
-    write_fixture(dir.path());
-    ok(&fleetprobe(dir.path(), &["import", dir.path().join("results.csv").to_str().unwrap()]));
+    let fleet = fault_day();
+    let dir = fleet.dir();
+    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
     // 2026-10-01 in Berlin is 2026-09-30T22:00Z to 2026-10-01T22:00Z: the data covers 22 hours.
-    let json = ok(&fleetprobe(
-        dir.path(),
-        &["report", "clusters", "--period", "2026-10-01", "--tz", "Europe/Berlin", "--format", "json"],
-    ));
+    let json =
+        ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01", "--tz", "Europe/Berlin", "--format", "json"]));
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["period"]["start"], "2026-10-01 00:00 CEST");
     let coverage = report["coverage"].as_f64().unwrap();
@@ -183,8 +143,8 @@ fn reports_in_another_time_zone_cut_the_calendar_there() {
 
 #[test]
 fn import_reports_every_bad_row_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    write_fixture(dir.path());
+    let fleet = fault_day();
+    let dir = fleet.dir();
     let bad = "run_started_at,site_id,check,outcome,total_ms\n\
                2026-10-01T00:00:00Z,a1,http,ok,10\n\
                yesterday,a1,http,ok,10\n\
@@ -193,10 +153,10 @@ fn import_reports_every_bad_row_and_writes_nothing() {
                2026-10-01T00:00:00Z,a3,http,exploded,10\n\
                2026-10-01T00:00:00Z,a4,http,ok,-3\n\
                2026-10-01T00:00:00Z,a1,http,ok,10\n";
-    std::fs::write(dir.path().join("bad.csv"), bad).unwrap();
-    let out = fleetprobe(dir.path(), &["import", dir.path().join("bad.csv").to_str().unwrap()]);
+    std::fs::write(dir.join("bad.csv"), bad).unwrap();
+    let out = fleet.run(&["import", dir.join("bad.csv").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     for expected in [
         "bad.csv:3: run_started_at: `yesterday` is not a UTC time",
         "bad.csv:4: site_id: unknown site `zz9`",
@@ -207,19 +167,18 @@ fn import_reports_every_bad_row_and_writes_nothing() {
     ] {
         assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
     }
-    assert!(!dir.path().join("store.db").exists(), "nothing may be written");
+    assert!(!dir.join("store.db").exists(), "nothing may be written");
 }
 
 #[test]
 fn sla_credits_and_pdfs_for_every_customer() {
-    let dir = tempfile::tempdir().unwrap();
-    write_fixture(dir.path());
-    ok(&fleetprobe(dir.path(), &["import", dir.path().join("results.csv").to_str().unwrap()]));
-    let out_dir = dir.path().join("sla");
-    let out =
-        fleetprobe(dir.path(), &["report", "sla", "--period", "2026-10-01", "--all", "-o", out_dir.to_str().unwrap()]);
+    let fleet = fault_day();
+    let dir = fleet.dir();
+    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+    let out_dir = dir.join("sla");
+    let out = fleet.run(&["report", "sla", "--period", "2026-10-01", "--all", "-o", out_dir.to_str().unwrap()]);
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote 14 SLA PDFs, credits.csv and summary.html"));
+    assert!(stderr(&out).contains("wrote 14 SLA PDFs, credits.csv and summary.html"));
 
     // credits.csv, one row per customer; the figures by hand (plan: 10 % below 99.9, 25 % below
     // 99, 50 % below 95; fee 10.00):
@@ -284,25 +243,27 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     use fleetprobe::report::{latency, period::PeriodSpec, sla_document};
     use fleetprobe::store::LatencyScope;
 
-    let dir = tempfile::tempdir().unwrap();
     // k1: x1 on a. k2: x2, x3 on a. k3: x4 on b, x5 and x6 on a.
-    std::fs::write(
-        dir.path().join("sites.csv"),
-        "site_id,customer,cluster,hostname\nx1,k1,a,x1.test\nx2,k2,a,x2.test\nx3,k2,a,x3.test\n\
-         x4,k3,b,x4.test\nx5,k3,a,x5.test\nx6,k3,a,x6.test\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("customers.csv"),
-        "customer_id,name,plan,monthly_fee\nk1,One,basic,10\nk2,Two,basic,10\nk3,Three,basic,10\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("fleet.toml"),
-        "[store]\nurl = \"store.db\"\n\n[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
-         [[cluster]]\nname = \"a\"\n\n[[cluster]]\nname = \"b\"\n\n[[plan]]\nname = \"basic\"\ntarget = 99.9\n",
-    )
-    .unwrap();
+    let sites = [
+        ("x1", "k1", "a"),
+        ("x2", "k2", "a"),
+        ("x3", "k2", "a"),
+        ("x4", "k3", "b"),
+        ("x5", "k3", "a"),
+        ("x6", "k3", "a"),
+    ];
+    let fleet = FleetFiles::new()
+        .store("store.db")
+        .cluster("a", &[])
+        .cluster("b", &[])
+        .plan("basic", 99.9, &[])
+        .customers(
+            [("k1", "One"), ("k2", "Two"), ("k3", "Three")].map(|(id, name)| Customer::new(id, name, "basic", "10")),
+        )
+        .sites(sites.map(|(id, customer, cluster)| Site::new(id, customer, cluster, format!("{id}.test"))))
+        .write_temp()
+        .at("2026-10-08T00:00:00Z");
+    let dir = fleet.dir();
     // Six days, a run every 5 minutes; each site answers in its own time.
     let mut csv = String::from("run_started_at,site_id,check,outcome,http_status,first_byte_ms,total_ms\n");
     for run in 0..6 * 288 {
@@ -311,16 +272,10 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
             writeln!(csv, "{at},x{site},http,ok,200,{},{}", 10 * site, 10 * site + 2).unwrap();
         }
     }
-    std::fs::write(dir.path().join("results.csv"), csv).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe"))
-        .args(["import", dir.path().join("results.csv").to_str().unwrap()])
-        .args(["-c", dir.path().join("fleet.toml").to_str().unwrap()])
-        .env("FLEETPROBE_NOW", "2026-10-08T00:00:00Z")
-        .output()
-        .unwrap();
-    ok(&out);
+    std::fs::write(dir.join("results.csv"), csv).unwrap();
+    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
 
-    let fleet = fleetprobe::fleet::Fleet::load(&dir.path().join("fleet.toml")).unwrap();
+    let fleet = fleetprobe::fleet::Fleet::load(fleet.config()).unwrap();
     let store = fleetprobe::store::open(&fleet.store).unwrap();
     let period = PeriodSpec {
         from: Some("2026-10-01".into()),
