@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,8 @@ use fleetprobe::probe::tcp::{self, TcpTarget};
 use fleetprobe::probe::{Failure, Phase, Probed};
 use fleetprobe::servers::ServerHandle;
 use fleetprobe::servers::tcp::{BannerBehavior, closed_port, spawn};
+
+use crate::fixtures::{self, Customer, FleetFiles, Site, ok};
 
 const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
@@ -100,43 +101,29 @@ async fn without_a_banner_to_expect_connecting_is_enough() {
     assert!(started.elapsed() < Duration::from_millis(300), "connect-only does not wait for a banner");
 }
 
-fn fleetprobe(args: &[&str], config: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe")).args(args).arg("-c").arg(config).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_with_tcp_checks_is_probed_stored_and_reported() {
     let good = listener(BannerBehavior::Banner("220 mx.example.test ESMTP".into())).await;
     let wrong = listener(BannerBehavior::Banner("554 go away".into())).await;
     let refused = closed_port(LOOPBACK).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("fleet.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[probe]\nretries = 0\nspread = \"0s\"\n\n[probe.tcp]\nvia = \"frontend\"\nport = {}\nbanner = \"220\"\n\n\
-             [inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
-             [[cluster]]\nname = \"mail\"\nfrontends = [\"127.0.0.1\"]\n\n\
-             [[plan]]\nname = \"p\"\ntarget = 99.9\n",
-            good.addr().port()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("customers.csv"), "customer_id,name,plan,monthly_fee\nk1,K,p,1\n").unwrap();
-    std::fs::write(
-        dir.path().join("sites.csv"),
-        format!(
-            "site_id,customer,cluster,hostname,checks\n\
-             mx1,k1,mail,mx1.example.test,tcp\n\
-             mx2,k1,mail,mx2.example.test,tcp:{}\n\
-             mx3,k1,mail,mx3.example.test,tcp:{}\n",
-            wrong.addr().port(),
-            refused.port()
-        ),
-    )
-    .unwrap();
+    let fleet = FleetFiles::new()
+        .probe("retries", 0)
+        .probe("spread", "0s")
+        .probe_tcp("via", "frontend")
+        .probe_tcp("port", i64::from(good.addr().port()))
+        .probe_tcp("banner", "220")
+        .cluster("mail", &["127.0.0.1"])
+        .plan("p", 99.9, &[])
+        .customer(Customer::new("k1", "K", "p", "1"))
+        .sites([
+            Site::new("mx1", "k1", "mail", "mx1.example.test").checks("tcp"),
+            Site::new("mx2", "k1", "mail", "mx2.example.test").checks(format!("tcp:{}", wrong.addr().port())),
+            Site::new("mx3", "k1", "mail", "mx3.example.test").checks(format!("tcp:{}", refused.port())),
+        ])
+        .write_temp();
+    let config = fleet.config().to_path_buf();
+    let fleetprobe =
+        |args: &[&str], config: &Path| ok(&fixtures::fleetprobe().args(args).arg("-c").arg(config).output().unwrap());
 
     let checked = fleetprobe(&["check"], &config);
     assert!(checked.contains("mail"), "{checked}");
@@ -186,7 +173,7 @@ fn tcp_settings_and_check_lists_are_validated_with_file_line_and_field() {
          mx3,k1,mail,mx3.test,tcp:0\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetprobe")).arg("check").arg("-c").arg(&config).output().unwrap();
+    let out = fixtures::fleetprobe().arg("check").arg("-c").arg(&config).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for expected in [
