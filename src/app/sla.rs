@@ -10,7 +10,7 @@ use crate::analysis::sla::CustomerSla;
 use crate::fleet::{CustomerIdx, Fleet};
 use crate::report::pdf::Branding;
 use crate::report::period::{Period, PeriodSpec};
-use crate::report::sla::{CreditRow, CreditsReport, credit_row, credits_table, pdf_file_name};
+use crate::report::sla::{CreditRow, CreditsReport, credit_row, credits_csv, pdf_file_name};
 use crate::report::sla_charts::LatencyCharts;
 use crate::report::sla_document::{render, summary_html};
 use crate::report::{Format, render as render_report};
@@ -115,7 +115,7 @@ pub fn write_pdfs(
     }
     let credits = target.join("credits.csv");
     let mut file = std::fs::File::create(&credits).map_err(|e| io(&credits, e))?;
-    credits_table(rows).write_csv(&mut file).map_err(|e| io(&credits, e))?;
+    credits_csv(rows).write_csv(&mut file).map_err(|e| io(&credits, e))?;
     let summary = target.join("summary.html");
     std::fs::write(&summary, summary_html(period, slas, rows, branding)).map_err(|e| io(&summary, e))?;
     let written = slas.len() - skipped.len();

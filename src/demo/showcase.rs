@@ -185,7 +185,7 @@ fn write_reports(
     let credits_path = dir.join("credits.csv");
     let rows: Vec<_> = slas.iter().map(|s| sla_report::credit_row(fleet, &period, s)).collect();
     let mut file = std::fs::File::create(&credits_path).map_err(|e| io(&credits_path, e))?;
-    sla_report::credits_table(&rows).write_csv(&mut file).map_err(|e| io(&credits_path, e))?;
+    sla_report::credits_csv(&rows).write_csv(&mut file).map_err(|e| io(&credits_path, e))?;
     written.push(("credits for billing (CSV)", credits_path));
 
     // The worst-hit customer: the largest credit, then the lowest availability.

@@ -30,9 +30,15 @@ pub struct ClusterReport {
 #[derive(Serialize)]
 pub struct PeriodInfo {
     pub label: String,
+    /// RFC 3339 in the report's zone.
     pub start: String,
     pub end: String,
     pub time_zone: String,
+    /// The same times as people read them ("2026-10-01 00:00 CEST").
+    #[serde(skip)]
+    pub start_shown: String,
+    #[serde(skip)]
+    pub end_shown: String,
 }
 
 #[derive(Serialize)]
@@ -56,9 +62,15 @@ pub struct ClusterRow {
 pub struct IncidentRow {
     pub id: String,
     pub cluster: String,
+    /// RFC 3339 in the report's zone.
     pub start: String,
     /// Empty while ongoing or past the period's end.
     pub end: String,
+    /// The same times as people read them, for tables and pages.
+    #[serde(skip)]
+    pub start_shown: String,
+    #[serde(skip)]
+    pub end_shown: String,
     pub state: &'static str,
     pub duration_minutes: i64,
     pub peak_sites_down: usize,
@@ -108,8 +120,10 @@ pub fn build(fleet: &Fleet, period: &Period, analysis: &Availability) -> Cluster
     ClusterReport {
         period: PeriodInfo {
             label: period.label.clone(),
-            start: period.show(period.start_ms()),
-            end: period.show(period.end_ms()),
+            start: period.rfc3339(period.start_ms()),
+            end: period.rfc3339(period.end_ms()),
+            start_shown: period.show(period.start_ms()),
+            end_shown: period.show(period.end_ms()),
             time_zone: period.tz.iana_name().unwrap_or("UTC").to_string(),
         },
         coverage: analysis.coverage(),
@@ -133,8 +147,10 @@ pub fn incident_row(fleet: &Fleet, period: &Period, i: &Incident) -> IncidentRow
     IncidentRow {
         id: i.id.clone(),
         cluster: fleet.clusters[i.cluster].name.clone(),
-        start: period.show(i.start_ms),
-        end: i.end_ms.map(|e| period.show(e)).unwrap_or_default(),
+        start: period.rfc3339(i.start_ms),
+        end: i.end_ms.map(|e| period.rfc3339(e)).unwrap_or_default(),
+        start_shown: period.show(i.start_ms),
+        end_shown: i.end_ms.map(|e| period.show(e)).unwrap_or_default(),
         state,
         duration_minutes: minutes(i.duration_ms()),
         peak_sites_down: i.peak_sites_down,
@@ -200,8 +216,8 @@ pub fn incident_table(rows: &[&IncidentRow]) -> Table {
     for i in rows {
         t.push(vec![
             i.id.clone(),
-            i.start.clone(),
-            if i.end.is_empty() { i.state.to_string() } else { i.end.clone() },
+            i.start_shown.clone(),
+            if i.end_shown.is_empty() { i.state.to_string() } else { i.end_shown.clone() },
             duration(i.duration_minutes * 60_000),
             i.peak_sites_down.to_string(),
             format!("{}/{}", i.customers, i.cluster_customers),
@@ -228,7 +244,7 @@ pub fn maintenance_words(i: &IncidentRow) -> String {
 
 fn headline(r: &ClusterReport) -> String {
     let hit = r.customers_with_downtime as f64 / r.customers.max(1) as f64;
-    let range = format!("{} – {}", r.period.start, r.period.end);
+    let range = format!("{} – {}", r.period.start_shown, r.period.end_shown);
     let label = if r.period.label == range || r.period.label.contains(" – ") {
         range
     } else {

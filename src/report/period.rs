@@ -56,6 +56,16 @@ impl Period {
     pub fn elapsed_end_ms(&self) -> i64 {
         self.end.min(self.now).as_millisecond().max(self.start_ms())
     }
+    /// A time as RFC 3339 in the report's zone, for programs: "2026-10-14T22:00:00+02:00", or
+    /// "2026-10-14T20:00:00Z" in UTC.
+    pub fn rfc3339(&self, ms: i64) -> String {
+        let Ok(t) = Timestamp::from_millisecond(ms) else { return ms.to_string() };
+        if self.tz == TimeZone::UTC {
+            return t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        }
+        t.to_zoned(self.tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    }
+
     /// A time in the report's zone, to the minute: "2026-10-14 22:00 CEST".
     pub fn show(&self, ms: i64) -> String {
         Timestamp::from_millisecond(ms)
@@ -168,6 +178,7 @@ mod tests {
         assert_eq!(p.start.to_string(), "2026-09-30T22:00:00Z");
         assert_eq!(p.end.to_string(), "2026-10-31T23:00:00Z");
         assert_eq!(p.show(p.start_ms()), "2026-10-01 00:00 CEST");
+        assert_eq!(p.rfc3339(p.start_ms()), "2026-10-01T00:00:00+02:00");
     }
 
     #[test]

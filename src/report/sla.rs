@@ -53,7 +53,7 @@ impl Render for CreditsReport {
         format!("SLA, {} ({})\n\n{}", self.period.label, tz_name(&self.period), credits_table(&self.rows).text(40))
     }
     fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        credits_table(&self.rows).write_csv(out)
+        credits_csv(&self.rows).write_csv(out)
     }
     fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         write_json(out, &self.rows)
@@ -95,7 +95,18 @@ pub fn credit_row(fleet: &Fleet, period: &Period, s: &CustomerSla) -> CreditRow 
     }
 }
 
+/// The credits as people read them: "–" where nothing was measured.
 pub fn credits_table(rows: &[CreditRow]) -> Table {
+    credits(rows, "–")
+}
+
+/// `credits.csv` for billing: empty cells where nothing was measured, so a spreadsheet sees no
+/// number rather than text, and `met` is empty rather than "no" for a period nobody measured.
+pub fn credits_csv(rows: &[CreditRow]) -> Table {
+    credits(rows, "")
+}
+
+fn credits(rows: &[CreditRow], unknown: &str) -> Table {
     let mut t = Table::new(&[
         ("customer_id", Align::Left),
         ("customer", Align::Left),
@@ -119,9 +130,13 @@ pub fn credits_table(rows: &[CreditRow]) -> Table {
             r.customer_id.clone(),
             r.customer.clone(),
             r.plan.clone(),
-            r.availability_percent.map_or("–".into(), |a| format!("{a:.3}%")),
+            r.availability_percent.map_or(unknown.into(), |a| format!("{a:.3}%")),
             format!("{}%", r.target_percent),
-            if r.met { "yes".into() } else { "no".into() },
+            match (r.availability_percent, r.met) {
+                (None, _) => unknown.into(),
+                (Some(_), true) => "yes".into(),
+                (Some(_), false) => "no".into(),
+            },
             r.tier.clone(),
             format!("{}", r.credit_percent),
             r.credit.clone(),
@@ -131,7 +146,7 @@ pub fn credits_table(rows: &[CreditRow]) -> Table {
             r.downtime_minutes.to_string(),
             r.maintenance_minutes.to_string(),
             r.downtime_site_minutes.to_string(),
-            percent(r.coverage_percent.map(|c| c / 100.0), 2),
+            r.coverage_percent.map_or(unknown.into(), |c| percent(Some(c / 100.0), 2)),
         ]);
     }
     t
@@ -157,6 +172,38 @@ pub fn pdf_file_name(customer_id: &str, period: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A customer nobody measured: empty cells in credits.csv (not "–", not met=no), "–" for people.
+    #[test]
+    fn unmeasured_customers_have_empty_cells_in_the_csv() {
+        let row = super::CreditRow {
+            customer_id: "c9".into(),
+            customer: "Nine".into(),
+            plan: "basic".into(),
+            period: "2026-10".into(),
+            availability_percent: None,
+            target_percent: 99.9,
+            met: false,
+            tier: String::new(),
+            credit_percent: 0.0,
+            credit: "0.00".into(),
+            goodwill: "0.00".into(),
+            total_credit: "0.00".into(),
+            currency: "EUR".into(),
+            downtime_minutes: 0,
+            maintenance_minutes: 0,
+            downtime_site_minutes: 0,
+            coverage_percent: None,
+            sites: 1,
+            incidents: 0,
+        };
+        let mut csv = Vec::new();
+        super::credits_csv(std::slice::from_ref(&row)).write_csv(&mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(csv.lines().nth(1), Some("c9,Nine,basic,,99.9%,,,0,0.00,0.00,0.00,EUR,0,0,0,"), "{csv}");
+        let text = super::credits_table(&[row]).text(40);
+        assert!(text.lines().nth(1).is_some_and(|l| l.contains('–') && !l.contains(" no ")), "{text}");
+    }
+
     #[test]
     fn money_and_file_names() {
         assert_eq!(super::money(250), "2.50");

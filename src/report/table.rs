@@ -21,9 +21,10 @@ impl Table {
         Table { columns: columns.to_vec(), rows: Vec::new() }
     }
 
+    /// Adds a row; untrusted text in it is neutralised once, here, for every format.
     pub fn push(&mut self, row: Vec<String>) {
         debug_assert_eq!(row.len(), self.columns.len());
-        self.rows.push(row);
+        self.rows.push(row.into_iter().map(|cell| neutralize(&cell).into_owned()).collect());
     }
 
     /// Aligned columns for a terminal; long cells are cut at `max_width` characters.
@@ -65,7 +66,8 @@ impl Table {
     }
 
     pub fn markdown(&self) -> String {
-        let escape = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
+        // Markdown renders inline HTML: a name like `<img src=x onerror=...>` must stay text.
+        let escape = |s: &str| escape_html(s).replace('|', "\\|").replace(['\n', '\r'], " ");
         let mut out = format!("| {} |\n", self.columns.iter().map(|(h, _)| *h).collect::<Vec<_>>().join(" | "));
         let rule: Vec<&str> =
             self.columns.iter().map(|(_, a)| if *a == Align::Right { "---:" } else { "---" }).collect();
@@ -108,10 +110,30 @@ fn class(align: Align) -> &'static str {
     if align == Align::Right { " class=\"num\"" } else { "" }
 }
 
-/// Escapes text for HTML element content and attribute values.
+/// Direction controls (overrides, embeddings, isolates, marks) let a customer's name reorder
+/// the text around it ("Trojan source"); they are dropped from every output, as the PDF does.
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Untrusted text (names, notes, details) made safe to print: direction controls dropped, other
+/// control characters but line breaks turned into spaces.
+pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| is_direction_control(c) || (c.is_control() && c != '\n');
+    if !text.chars().any(unsafe_char) {
+        return text.into();
+    }
+    text.chars()
+        .filter(|&c| !is_direction_control(c))
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect::<String>()
+        .into()
+}
+
+/// Escapes text for HTML element content and attribute values (direction controls dropped).
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in text.chars().filter(|&c| !is_direction_control(c)) {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -162,11 +184,26 @@ mod tests {
         t.push(vec!["<b>a|b</b>".into(), "7".into()]);
         t.push(vec!["=cmd()".into(), "12".into()]);
         assert_eq!(t.text(40), "name         n\n<b>a|b</b>   7\n=cmd()      12\n");
-        assert!(t.markdown().contains("| <b>a\\|b</b> | 7 |"));
+        assert!(t.markdown().contains("| &lt;b&gt;a\\|b&lt;/b&gt; | 7 |"), "{}", t.markdown());
         assert!(t.html().contains("<td>&lt;b&gt;a|b&lt;/b&gt;</td><td class=\"num\">7</td>"));
         let mut csv = Vec::new();
         t.write_csv(&mut csv).unwrap();
         assert_eq!(String::from_utf8(csv).unwrap(), "name,n\n<b>a|b</b>,7\n'=cmd(),12\n");
+    }
+
+    /// A right-to-left override in a customer's name cannot reorder what follows it, in any format.
+    #[test]
+    fn direction_controls_are_dropped_everywhere() {
+        let mut t = Table::new(&[("name", Align::Left)]);
+        t.push(vec!["evil\u{202E}gnp.exe\u{2066}x\u{7}y".into()]);
+        let mut csv = Vec::new();
+        t.write_csv(&mut csv).unwrap();
+        for out in [t.text(80), t.markdown(), t.html(), String::from_utf8(csv).unwrap()] {
+            assert!(out.contains("evilgnp.exex y"), "{out}");
+            assert!(!out.contains('\u{202E}') && !out.contains('\u{2066}') && !out.contains('\u{7}'), "{out:?}");
+        }
+        assert_eq!(escape_html("a\u{202E}<b>"), "a&lt;b&gt;");
+        assert_eq!(neutralize("plain"), "plain");
     }
 
     #[test]
