@@ -106,7 +106,7 @@ pub fn write_pdfs(
             skipped.push(customer.id.clone());
             continue;
         }
-        let path = target.join(pdf_file_name(&customer.id, &period.label));
+        let path = target.join(pdf_file_name(&customer.id, &period.file_label()));
         let bytes = render(fleet, period, analysis, sla, branding, store, &mut latency_charts)?;
         std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
     }

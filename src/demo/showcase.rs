@@ -188,11 +188,14 @@ fn write_reports(
     sla_report::credits_csv(&rows).write_csv(&mut file).map_err(|e| io(&credits_path, e))?;
     written.push(("credits for billing (CSV)", credits_path));
 
-    // The worst-hit customer: the largest credit, then the lowest availability.
+    // The worst-hit customer: the lowest availability, then the longest downtime, then the
+    // largest credit.
     if let Some(worst) = slas.iter().filter(|s| s.availability.is_some()).min_by(|a, b| {
-        b.total_credit_cents()
-            .cmp(&a.total_credit_cents())
-            .then(a.availability.unwrap_or(1.0).total_cmp(&b.availability.unwrap_or(1.0)))
+        a.availability
+            .unwrap_or(1.0)
+            .total_cmp(&b.availability.unwrap_or(1.0))
+            .then(b.downtime_ms.cmp(&a.downtime_ms))
+            .then(b.total_credit_cents().cmp(&a.total_credit_cents()))
     }) {
         let branding = Branding::load(Some(&dir.join("reports"))).map_err(|e| Error::config(e.to_string()))?;
         let doc = sla_document::document(

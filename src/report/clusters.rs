@@ -244,15 +244,17 @@ pub fn maintenance_words(i: &IncidentRow) -> String {
 
 fn headline(r: &ClusterReport) -> String {
     let hit = r.customers_with_downtime as f64 / r.customers.max(1) as f64;
-    let range = format!("{} – {}", r.period.start_shown, r.period.end_shown);
-    let label = if r.period.label == range || r.period.label.contains(" – ") {
-        range
+    // The period as people read it, its zone named once: "2026-10 (Europe/Berlin)", "2026-10-13 –
+    // 2026-10-15 (UTC)", "last 7d (2026-10-01 12:00 UTC – 2026-10-08 12:00 UTC)".
+    let label = if r.period.label.starts_with("last ") {
+        format!("{} ({} – {})", r.period.label, r.period.start_shown, r.period.end_shown)
+    } else if r.period.label.contains(':') {
+        r.period.label.clone()
     } else {
-        format!("{} ({range})", r.period.label)
+        format!("{} ({})", r.period.label, r.period.time_zone)
     };
     format!(
-        "Clusters, {label}, {}\ncoverage {} of the period monitored ({} valid runs, {} invalid) · {} of {} customers ({}) had downtime\n",
-        r.period.time_zone,
+        "Clusters, {label}\ncoverage {} of the period monitored ({} valid runs, {} invalid) · {} of {} customers ({}) had downtime\n",
         percent(r.coverage, 2),
         r.valid_runs,
         r.invalid_runs,

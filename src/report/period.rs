@@ -66,6 +66,19 @@ impl Period {
         t.to_zoned(self.tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
     }
 
+    /// The label made safe for a file name: "2026-10", "2026-10-13_to_2026-10-15", "last_7d".
+    pub fn file_label(&self) -> String {
+        self.label
+            .replace(" – ", "_to_")
+            .chars()
+            .filter_map(|c| match c {
+                c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => Some(c),
+                ' ' => Some('_'),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// A time in the report's zone, to the minute: "2026-10-14 22:00 CEST".
     pub fn show(&self, ms: i64) -> String {
         Timestamp::from_millisecond(ms)
@@ -89,7 +102,7 @@ impl PeriodSpec {
             if end <= start {
                 return Err(PeriodError(format!("--to ({to}) must be after --from ({from})")));
             }
-            return Ok(Period { start, end, label: format!("{from} – {to}"), tz, now });
+            return Ok(Period { start, end, label: range_label(start, end, &tz), tz, now });
         }
         let last = self.last.as_deref().unwrap_or(default_last);
         let length = crate::fleet::parse_duration(last).map_err(|e| format!("--last: {e}"))?;
@@ -109,6 +122,22 @@ impl PeriodSpec {
         let last_month = now.date().first_of_month().checked_sub(1.month()).map_err(|e| PeriodError(e.to_string()))?;
         PeriodSpec { period: Some(last_month.strftime("%Y-%m").to_string()), ..self.clone() }.resolve("30d")
     }
+}
+
+/// How people read explicit bounds, in the report's zone, with the last day included: whole days
+/// as dates ("2026-10-13 – 2026-10-15" for [13th, 16th)), else times ("2026-10-13 06:00 –
+/// 2026-10-15 18:00 CEST").
+fn range_label(start: Timestamp, end: Timestamp, tz: &TimeZone) -> String {
+    let (from, to) = (start.to_zoned(tz.clone()), end.to_zoned(tz.clone()));
+    let midnight = |z: &jiff::Zoned| z.time() == civil::Time::midnight();
+    if midnight(&from) && midnight(&to) {
+        let last = to.date().yesterday().unwrap_or(to.date());
+        if last <= from.date() {
+            return from.date().to_string();
+        }
+        return format!("{} – {}", from.date(), last);
+    }
+    format!("{} – {}", from.strftime("%Y-%m-%d %H:%M"), to.strftime("%Y-%m-%d %H:%M %Z"))
 }
 
 pub fn time_zone(name: &str) -> Result<TimeZone, PeriodError> {
@@ -193,6 +222,33 @@ mod tests {
             (p.start.to_string(), p.end.to_string()),
             ("2026-10-01T00:00:00Z".into(), "2026-10-08T06:00:00Z".into())
         );
+        // People read bounds with the last day included, in the report's zone.
+        assert_eq!(p.label, "2026-10-01 00:00 – 2026-10-08 06:00 UTC");
+        let days = args(|a| {
+            a.from = Some("2026-10-13".into());
+            a.to = Some("2026-10-16".into());
+        })
+        .resolve("7d")
+        .unwrap();
+        assert_eq!(
+            (days.label.as_str(), days.file_label().as_str()),
+            ("2026-10-13 – 2026-10-15", "2026-10-13_to_2026-10-15")
+        );
+        let one_day = args(|a| {
+            a.from = Some("2026-10-13".into());
+            a.to = Some("2026-10-14".into());
+        })
+        .resolve("7d")
+        .unwrap();
+        assert_eq!(one_day.label, "2026-10-13");
+        let berlin = args(|a| {
+            a.from = Some("2026-10-13T04:00:00Z".into());
+            a.to = Some("2026-10-15T16:00:00Z".into());
+            a.tz = "Europe/Berlin".into();
+        })
+        .resolve("7d")
+        .unwrap();
+        assert_eq!(berlin.label, "2026-10-13 06:00 – 2026-10-15 18:00 CEST");
         let p = args(|a| a.last = Some("24h".into())).resolve("7d").unwrap();
         assert_eq!(p.start.to_string(), "2026-11-04T12:00:00Z");
         let p = args(|_| {}).resolve("7d").unwrap();

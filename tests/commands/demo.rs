@@ -83,13 +83,20 @@ fn a_short_scenario_writes_reports_that_parse() {
     }
     // Credits: one row per customer.
     let mut credits = csv::Reader::from_path(out_dir.join("credits.csv")).unwrap();
-    assert_eq!(credits.records().count(), 145);
-    // The SLA PDF of the worst-hit customer: a fra-1 customer whose site was down for an hour.
+    let rows: Vec<csv::StringRecord> = credits.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 145);
+    // The SLA PDF is the worst-hit customer's: the lowest availability in credits.csv.
+    let availability = |r: &csv::StringRecord| r[3].trim_end_matches('%').parse::<f64>().unwrap_or(f64::INFINITY);
+    let worst = rows.iter().min_by(|a, b| availability(a).total_cmp(&availability(b))).unwrap();
     let pdf = std::fs::read_dir(&out_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "pdf"))
         .expect("an SLA PDF");
+    let pdf_customer =
+        pdf.file_name().unwrap().to_string_lossy().trim_start_matches("sla-").trim_end_matches(".pdf").to_string();
+    let pdf_row = rows.iter().find(|r| r[0] == pdf_customer).expect("the PDF's customer is in credits.csv");
+    assert_eq!(availability(pdf_row), availability(worst), "{pdf_row:?} is not the worst hit: {worst:?}");
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
     match Command::new("pdftotext").arg(&pdf).arg("-").output() {
         Ok(text) if text.status.success() => {

@@ -142,6 +142,10 @@ fn reports_in_another_time_zone_cut_the_calendar_there() {
     assert_eq!(report["incidents"][0]["start"], "2026-10-01T03:00:00+02:00");
     let table = ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01", "--tz", "Europe/Berlin"]));
     assert!(table.contains("2026-10-01 03:00 CEST"), "people read local times: {table}");
+    assert!(table.starts_with("Clusters, 2026-10-01 (Europe/Berlin)\n"), "the zone named once: {table}");
+    // Explicit bounds read with the last day included: [Oct 1, Oct 2) is the day of Oct 1.
+    let table = ok(&fleet.run(&["report", "clusters", "--from", "2026-10-01", "--to", "2026-10-02"]));
+    assert!(table.starts_with("Clusters, 2026-10-01 (UTC)\n"), "{table}");
 }
 
 #[test]
