@@ -33,6 +33,11 @@ pub struct CustomerSla {
     pub target_percent: f64,
     /// Availability at or above the target. Unmeasured is not met, and earns no credit either.
     pub met: bool,
+    /// Coverage below `sla.min_coverage`: too little was measured to judge the target, so no
+    /// credit is computed and the customer is marked for an account manager's review.
+    pub needs_review: bool,
+    /// The coverage the verdict needs (`sla.min_coverage`).
+    pub min_coverage: f64,
     /// The tier reached: its threshold ("below 99.9 %") and credit percentage.
     pub tier: Option<(f64, f64)>,
     pub credit_percent: f64,
@@ -74,10 +79,14 @@ pub fn customer_sla(
     let availability = account.sla_availability();
     let possible = elapsed.len() * site_ids.len() as i64;
     let coverage = (possible > 0).then(|| account.monitored_ms as f64 / possible as f64);
-    let met = availability.is_some_and(|a| a * 100.0 >= plan.target_percent - 1e-9);
+    // Too little measured to judge (but something was): no verdict and no automatic credit.
+    let min_coverage = fleet.sla.min_coverage;
+    let needs_review = availability.is_some() && coverage.is_some_and(|c| c < min_coverage - 1e-12);
+    let judged = availability.filter(|_| !needs_review);
+    let met = judged.is_some_and(|a| a * 100.0 >= plan.target_percent - 1e-9);
     // Tiers are sorted from the highest threshold down: the last one still above the
     // availability is the deepest tier reached.
-    let tier = availability
+    let tier = judged
         .and_then(|a| plan.credit_tiers.iter().rfind(|t| a * 100.0 < t.below_percent - 1e-9))
         .map(|t| (t.below_percent, t.credit_percent.min(100.0)));
     let credit_percent = tier.map_or(0.0, |(_, percent)| percent);
@@ -100,6 +109,8 @@ pub fn customer_sla(
         availability,
         target_percent: plan.target_percent,
         met,
+        needs_review,
+        min_coverage,
         tier,
         credit_percent,
         credit_cents,

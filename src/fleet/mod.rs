@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use config::probe::*;
-pub use config::{AnalysisSettings, Retention, Source, StatusSettings, StoreLocation};
+pub use config::{AnalysisSettings, Retention, SlaSettings, Source, StatusSettings, StoreLocation};
 pub use error::{FleetError, FleetErrors, InvalidValue};
 
 use checks::CheckKind;
@@ -50,6 +50,8 @@ pub struct Fleet {
     pub goodwill: Vec<Goodwill>,
     /// The public status page's settings (`[status]`).
     pub status: StatusSettings,
+    /// `[sla]`: the coverage an SLA verdict needs.
+    pub sla: SlaSettings,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -303,6 +305,7 @@ impl Fleet {
             analysis: parsed.analysis,
             goodwill: parsed.goodwill,
             status: parsed.status,
+            sla: parsed.sla,
         })
     }
 

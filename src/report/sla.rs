@@ -35,6 +35,8 @@ pub struct CreditRow {
     /// Each site's downtime outside maintenance, added up (site-minutes).
     pub downtime_site_minutes: i64,
     pub coverage_percent: Option<f64>,
+    /// Why an account manager must look at this customer before billing ("" when nothing).
+    pub review: String,
     pub sites: usize,
     pub incidents: usize,
 }
@@ -90,6 +92,15 @@ pub fn credit_row(fleet: &Fleet, period: &Period, s: &CustomerSla) -> CreditRow 
         maintenance_minutes: sla::minutes(s.maintenance_downtime_ms),
         downtime_site_minutes: sla::minutes(s.account.sla_downtime_ms()),
         coverage_percent: s.coverage.map(|c| truncate_to(c * 100.0, 2)),
+        review: if s.needs_review {
+            format!(
+                "coverage {} is under the {} needed: no credit computed",
+                percent(s.coverage, 2),
+                percent(Some(s.min_coverage), 0)
+            )
+        } else {
+            String::new()
+        },
         sites: s.sites.len(),
         incidents: s.incidents.len(),
     }
@@ -124,6 +135,7 @@ fn credits(rows: &[CreditRow], unknown: &str) -> Table {
         ("maintenance min", Align::Right),
         ("site-min down", Align::Right),
         ("coverage", Align::Right),
+        ("review", Align::Left),
     ]);
     for r in rows {
         t.push(vec![
@@ -147,6 +159,7 @@ fn credits(rows: &[CreditRow], unknown: &str) -> Table {
             r.maintenance_minutes.to_string(),
             r.downtime_site_minutes.to_string(),
             r.coverage_percent.map_or(unknown.into(), |c| percent(Some(c / 100.0), 2)),
+            r.review.clone(),
         ]);
     }
     t
@@ -193,13 +206,14 @@ mod tests {
             maintenance_minutes: 0,
             downtime_site_minutes: 0,
             coverage_percent: None,
+            review: String::new(),
             sites: 1,
             incidents: 0,
         };
         let mut csv = Vec::new();
         super::credits_csv(std::slice::from_ref(&row)).write_csv(&mut csv).unwrap();
         let csv = String::from_utf8(csv).unwrap();
-        assert_eq!(csv.lines().nth(1), Some("c9,Nine,basic,,99.9%,,,0,0.00,0.00,0.00,EUR,0,0,0,"), "{csv}");
+        assert_eq!(csv.lines().nth(1), Some("c9,Nine,basic,,99.9%,,,0,0.00,0.00,0.00,EUR,0,0,0,,"), "{csv}");
         let text = super::credits_table(&[row]).text(40);
         assert!(text.lines().nth(1).is_some_and(|l| l.contains('–') && !l.contains(" no ")), "{text}");
     }

@@ -59,6 +59,7 @@ pub fn document(
         site_count: sla.sites.len(),
         downtime_site_minutes: minutes(sla.account.sla_downtime_ms()),
         coverage_percent: sla.coverage.map(|c| c * 100.0),
+        min_coverage_percent: sla.needs_review.then_some(sla.min_coverage * 100.0),
         credit: sla.tier.map(|(below, percent)| pdf::CreditLine {
             tier: format!("below {below}%"),
             percent,
@@ -174,7 +175,7 @@ pub fn cause_words(failure: Failure) -> &'static str {
 
 pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], branding: &Branding) -> String {
     let below: Vec<&CreditRow> = {
-        let mut below: Vec<&CreditRow> = rows.iter().filter(|r| !r.met || r.goodwill != "0.00").collect();
+        let mut below: Vec<&CreditRow> = rows.iter().filter(|r| r.total_credit != "0.00").collect();
         below.sort_by(|a, b| {
             b.total_credit.parse::<f64>().unwrap_or(0.0).total_cmp(&a.total_credit.parse::<f64>().unwrap_or(0.0))
         });
@@ -198,6 +199,22 @@ pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], b
         ("goodwill", super::table::Align::Right),
         ("total", super::table::Align::Right),
     ]);
+    let mut review = super::table::Table::new(&[
+        ("customer", super::table::Align::Left),
+        ("name", super::table::Align::Left),
+        ("availability", super::table::Align::Right),
+        ("coverage", super::table::Align::Right),
+        ("why", super::table::Align::Left),
+    ]);
+    for r in rows.iter().filter(|r| !r.review.is_empty()) {
+        review.push(vec![
+            r.customer_id.clone(),
+            r.customer.clone(),
+            r.availability_percent.map_or("–".into(), |a| format!("{a:.3}%")),
+            r.coverage_percent.map_or("–".into(), |c| format!("{c:.2}%")),
+            r.review.clone(),
+        ]);
+    }
     for r in &below {
         table.push(vec![
             r.customer_id.clone(),
@@ -213,7 +230,7 @@ pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], b
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>SLA summary {period}</title>\n<style>{css}\
          @media print{{body{{margin:1cm}}}}</style>\n</head>\n<body>\n<h1>{provider}: SLA summary, {period}</h1>\n\
          <p>{count} customers; {met} met their target; {owed} owed a credit. Credits in total: <strong>{totals}</strong>. \
-         {downtime}</p>\n<h2>Customers owed a credit</h2>\n{table}\
+         {downtime}</p>\n<h2>Customers owed a credit</h2>\n{table}{review}\
          <p>Per customer: the PDF in this folder. For billing: credits.csv.</p>\n</body>\n</html>\n",
         period = escape_html(&period_words(&period.label)),
         css = super::clusters::CSS,
@@ -233,5 +250,14 @@ pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], b
             ),
         },
         table = if below.is_empty() { "<p>None.</p>\n".to_string() } else { table.html() },
+        review = if review.rows.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<h2>To review before billing</h2>\n<p>Too little of the period was measured to judge these \
+                 customers' targets; no credit was computed for them.</p>\n{}",
+                review.html()
+            )
+        },
     )
 }

@@ -227,6 +227,28 @@ fn sla_excludes_maintenance_but_counts_the_overrun() {
     assert_eq!((fine.availability, fine.met, fine.tier, fine.credit_cents), (Some(1.0), true, None, 0));
 }
 
+/// Measured over a twelfth of the day, c2 looks 66.7 % available; that is too little coverage to
+/// judge a 99.9 % target (`sla.min_coverage`, 90 % by default): no verdict and no credit, marked
+/// for review. At 95 % coverage the same kind of outage is judged and credited.
+#[test]
+fn too_little_coverage_marks_the_customer_for_review_instead_of_crediting() {
+    let mut s = Schedule::day();
+    s.gap("02:00", "24:00"); // only 00:00-02:00 measured: 120 of 1,440 minutes
+    s.down("a2", "01:00", "01:40", Failure::HttpStatus);
+    let sla = s.analyze_day().sla("c2");
+    assert!(sla.coverage.is_some_and(|c| c < 0.1), "{:?}", sla.coverage);
+    assert!(sla.availability.is_some_and(|a| a < 0.7), "the figure is still shown: {:?}", sla.availability);
+    assert!(sla.needs_review);
+    assert_eq!((sla.met, sla.tier, sla.credit_percent, sla.credit_cents), (false, None, 0.0, 0));
+
+    let mut s = Schedule::day();
+    s.gap("23:00", "24:00"); // 23 of 24 hours measured: 95.8 %
+    s.down("a2", "01:00", "01:40", Failure::HttpStatus);
+    let sla = s.analyze_day().sla("c2");
+    assert!(!sla.needs_review);
+    assert_eq!(sla.tier, Some((99.0, 25.0)), "97.1 % is judged and credited");
+}
+
 #[test]
 fn a_short_outage_reaches_only_the_first_tier() {
     let mut s = Schedule::day();

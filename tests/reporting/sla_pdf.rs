@@ -292,6 +292,19 @@ fn method_note_and_downtime_read_as_plain_sentences() {
     assert!(text.contains("from 3 monitoring locations."), "{text}");
     assert!(text.contains("once 2 consecutive checks fail;"), "{text}");
 
+    // Too little measured to judge: no verdict, no credit, the account manager reviews it.
+    let mut sparse = doc.clone();
+    sparse.coverage_percent = Some(6.45);
+    sparse.min_coverage_percent = Some(90.0);
+    let text = read_back("low-coverage", &render_sla_pdf(&sparse, &branding).expect("render"));
+    assert!(
+        text.contains(
+            "measured over only 6.45% of the period; 90% is needed to judge your 99.9% target, so no credit is computed"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("credit of") && !text.contains("applies"), "{text}");
+
     // One site: its downtime is the customer's; no note.
     doc.sites.truncate(1);
     doc.site_count = 1;

@@ -172,6 +172,29 @@ struct RawConfig {
     goodwill: Vec<RawGoodwill>,
     #[serde(default)]
     status: RawStatus,
+    #[serde(default)]
+    sla: RawSla,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSla {
+    min_coverage: Option<Spanned<f64>>,
+}
+
+/// `[sla]`: when an SLA verdict may be computed at all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlaSettings {
+    /// The share of a customer's site-time that must have been measured before its availability
+    /// is judged against the target and a credit computed; below it the customer is marked for
+    /// review instead.
+    pub min_coverage: f64,
+}
+
+impl Default for SlaSettings {
+    fn default() -> Self {
+        SlaSettings { min_coverage: 0.9 }
+    }
 }
 
 /// `[status]`: the public status page (`report status`).
@@ -275,6 +298,7 @@ pub(crate) struct Parsed {
     pub analysis: AnalysisSettings,
     pub goodwill: Vec<super::Goodwill>,
     pub status: StatusSettings,
+    pub sla: SlaSettings,
     raw_maintenance: Vec<RawMaintenance>,
 }
 
@@ -417,6 +441,18 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
     let goodwill = plans::goodwill(&raw.goodwill, &clusters, &at, errors);
 
     let status = status_settings(&raw.status, &at, errors);
+    let sla = match &raw.sla.min_coverage {
+        None => SlaSettings::default(),
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => SlaSettings { min_coverage: *v.get_ref() },
+        Some(v) => {
+            errors.push(at.err(
+                v,
+                "sla.min_coverage",
+                format!("{} is not a share; expected a number from 0 to 1, e.g. 0.9", v.get_ref()),
+            ));
+            SlaSettings::default()
+        }
+    };
 
     Some(Parsed {
         store,
@@ -432,6 +468,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         analysis: AnalysisSettings { incident_merge_gap, major_share },
         goodwill,
         status,
+        sla,
         raw_maintenance: raw.maintenance,
     })
 }

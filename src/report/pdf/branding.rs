@@ -152,6 +152,8 @@ phrases! {
     verdict_missed: "{availability} — below your {target} target" [availability, target];
     verdict_unmonitored: "No monitored time in this period: availability against your {target} target cannot be stated"
         [target];
+    verdict_low_coverage: "{availability} measured over only {coverage} of the period; {minimum} is needed to judge your {target} target, so no credit is computed and your account manager will review the period"
+        [availability, target, coverage, minimum];
     verdict_missed_credit: "{availability} — below your {target} target; a {credit_percent} credit of {credit_amount} applies"
         [availability, target, credit_percent, credit_amount];
     availability: "Availability";

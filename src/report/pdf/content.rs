@@ -183,6 +183,7 @@ fn verdict(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) 
     let p = &branding.phrases;
     let colour = match doc.availability_percent {
         None => branding.colours.muted,
+        Some(_) if doc.min_coverage_percent.is_some() => branding.colours.muted,
         Some(_) if doc.met => branding.colours.met,
         Some(_) => branding.colours.missed,
     };
@@ -190,6 +191,15 @@ fn verdict(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) 
     let target = percent(doc.target_percent, 3, 0, false, p);
     let sentence = match (&doc.credit, doc.met) {
         _ if doc.availability_percent.is_none() => fill(&p.verdict_unmonitored, &[("target", &target)]),
+        _ if doc.min_coverage_percent.is_some() => fill(
+            &p.verdict_low_coverage,
+            &[
+                ("availability", &availability),
+                ("target", &target),
+                ("coverage", &optional_percent(doc.coverage_percent, 2, 1, p)),
+                ("minimum", &optional_percent(doc.min_coverage_percent, 2, 0, p)),
+            ],
+        ),
         (_, true) => fill(&p.verdict_met, &[("availability", &availability), ("target", &target)]),
         (Some(credit), false) => fill(
             &p.verdict_missed_credit,
@@ -204,6 +214,7 @@ fn verdict(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) 
     };
     let status = match doc.availability_percent {
         None => &p.target_unknown,
+        Some(_) if doc.min_coverage_percent.is_some() => &p.target_unknown,
         Some(_) if doc.met => &p.target_met,
         Some(_) => &p.target_missed,
     };

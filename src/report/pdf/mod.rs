@@ -44,6 +44,9 @@ pub struct SlaDocument {
     pub downtime_site_minutes: i64,
     /// Share of the period with a valid probe run, in percent; `None` when unknown.
     pub coverage_percent: Option<f64>,
+    /// The coverage a verdict needs, in percent, when the period was measured less than that:
+    /// no verdict and no automatic credit, the customer is marked for review.
+    pub min_coverage_percent: Option<f64>,
     /// The plan's credit, when a tier was reached.
     pub credit: Option<CreditLine>,
     /// Credits granted per incident, listed apart from the plan's credit.
@@ -190,6 +193,7 @@ pub fn example_document() -> SlaDocument {
         site_count: 4,
         downtime_site_minutes: 290,
         coverage_percent: Some(99.97),
+        min_coverage_percent: None,
         credit: Some(CreditLine {
             tier: "below 99.9%".to_string(),
             percent: 10.0,
