@@ -250,18 +250,18 @@ fn insert_rollups(
     if buckets.is_empty() {
         return Ok(());
     }
-    let mut columns: (Vec<String>, Vec<i16>, Vec<i16>, Vec<i64>, Vec<Vec<u8>>) = Default::default();
+    let (mut clusters, mut checks, mut phases, mut starts, mut blobs) = (vec![], vec![], vec![], vec![], vec![]);
     for ((bucket, (cluster, check, phase)), h) in buckets {
-        columns.0.push(cluster);
-        columns.1.push(i16::from(check));
-        columns.2.push(i16::from(phase));
-        columns.3.push(bucket);
-        columns.4.push(histogram::encode(&h));
+        clusters.push(cluster);
+        checks.push(i16::from(check));
+        phases.push(i16::from(phase));
+        starts.push(bucket);
+        blobs.push(histogram::encode(&h));
     }
     tx.execute(
         "INSERT INTO latency_rollups (resolution, cluster, check_kind, phase, bucket_ms, hist) \
          SELECT $1::smallint, * FROM unnest($2::text[], $3::smallint[], $4::smallint[], $5::bigint[], $6::bytea[])",
-        &[&resolution, &columns.0, &columns.1, &columns.2, &columns.3, &columns.4],
+        &[&resolution, &clusters, &checks, &phases, &starts, &blobs],
     )?;
     Ok(())
 }
