@@ -14,6 +14,7 @@ pub mod reports;
 pub mod results;
 pub mod sla;
 pub mod status;
+pub mod store_copy;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -43,6 +43,11 @@ pub fn run_probe(
         None => None,
     };
     let mut store = store::open(location).map_err(|e| Error::store(e.to_string()))?;
+    // A store shared by several probers (PostgreSQL) locks per vantage instead of per file.
+    store.lock_vantage(&fleet.probe.vantage).map_err(|e| match e {
+        store::StoreError::Locked(message) => Error::new(ErrorKind::Locked, message),
+        e => Error::store(e.to_string()),
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -53,6 +53,23 @@ enum Command {
         #[command(subcommand)]
         command: IncidentCommand,
     },
+    /// The store itself: copy it to another place or backend.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum StoreCommand {
+    /// Copy a whole store (runs, results, histograms, rollups, incident updates) into a new,
+    /// empty one: SQLite to PostgreSQL, PostgreSQL to SQLite, or either to itself elsewhere.
+    Copy {
+        /// The store to copy: an SQLite file path, `sqlite://PATH`, or `postgres://USER@HOST:PORT/DB`
+        from: String,
+        /// The new store (an SQLite file is created; a PostgreSQL database must exist and be empty)
+        to: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -212,6 +229,7 @@ pub fn main() -> ExitCode {
                 },
             )
         }),
+        Command::Store { command: StoreCommand::Copy { from, to } } => store_copy(&from, &to),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -283,4 +301,13 @@ fn print_probe_report(fleet: &Fleet, report: &ProbeReport, verbose: bool, quiet:
             let _ = writeln!(out, "  {cluster:<width$}  {class:<24} {count:>7}");
         }
     }
+}
+
+/// `fleetprobe store copy FROM TO`: one line saying what was copied.
+fn store_copy(from: &str, to: &str) -> app::Result<()> {
+    let report = app::store_copy::copy(from, to)?;
+    let parts: Vec<String> = report.rows.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+    let what = if parts.is_empty() { "nothing (the store is empty)".to_string() } else { parts.join(", ") };
+    println!("copied {what}");
+    Ok(())
 }

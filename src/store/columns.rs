@@ -410,6 +410,31 @@ pub fn timing_value(code: u32) -> Option<u32> {
     mantissa.checked_shl(shift).filter(|v| v >> shift == mantissa)
 }
 
+/// Rows that failed, from a run's outcome column: (row index, outcome).
+pub fn failed_rows(outcomes: &[u8], count: usize) -> Result<Vec<(usize, Outcome)>, ColumnsError> {
+    let mut failed = Vec::new();
+    let mut at = 0;
+    for (outcome, len) in decode_outcomes(outcomes, count)? {
+        if !outcome.is_ok() {
+            failed.extend((at..at + len).map(|i| (i, outcome)));
+        }
+        at += len;
+    }
+    Ok(failed)
+}
+
+/// The expiry a site's certificate had at `run`, from its history (sorted by first run).
+pub fn cert_at(history: &[(i64, i64)], run: i64) -> Option<i64> {
+    let after = history.partition_point(|&(from_run, _)| from_run <= run);
+    after.checked_sub(1).map(|i| history[i].1)
+}
+
+/// A stable 64-bit FNV-1a hash of a roster's bytes, to find an equal stored roster.
+pub fn roster_hash(bytes: &[u8]) -> i64 {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    hash as i64
+}
+
 /// Timings as the columns give them back (exact below 2,048 µs, 11 significant bits above).
 #[cfg(test)]
 pub(crate) fn as_stored(t: &Timings) -> Timings {

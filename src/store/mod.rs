@@ -10,19 +10,20 @@
 //! and rolled up and pruned by [`Store::rollup`] and [`Store::prune`]; `rollup.rs` holds the pure
 //! part (buckets, merging, which resolution answers which stretch of a period).
 //!
-//! A second backend (PostgreSQL, for several probers writing to one database) is a folder beside
-//! `sqlite/` that implements [`Store`] and [`RunWriter`] over the values of `types.rs`, and one
-//! arm of [`open`]. It keeps the trait's contracts: a run is committed whole or not at all,
-//! periods are half-open and results come in the documented order, [`Store::rollup`] and
-//! [`Store::prune`] can be repeated and never drop data whose rollup is pending; histograms are
-//! stored with [`histogram::encode`] and merged with [`rollup::merge`]. Its errors become
-//! [`StoreError`]s naming the store's location, and no type of its database library appears
-//! here. `columns.rs` is the compact encoding of a run's results that the SQLite backend keeps;
-//! another backend may keep the same columns or rows of its own.
+//! The second backend, PostgreSQL (`postgres/`, for several probers writing to one database),
+//! implements [`Store`] and [`RunWriter`] over the values of `types.rs`. Both keep the trait's
+//! contracts: a run is committed whole or not at all, periods are half-open and results come in
+//! the documented order, [`Store::rollup`] and [`Store::prune`] can be repeated and never drop data whose rollup is pending; histograms are
+//! stored with [`histogram::encode`] and merged with [`rollup::merge`]. Their errors become
+//! [`StoreError`]s naming the store's location, and no type of a database library appears
+//! here. `columns.rs` is the compact encoding of a run's results that both backends keep, so
+//! [`Store::export`] and [`Store::import`] copy a store from one backend to the other row by
+//! row without decoding it.
 
 pub mod columns;
 pub mod histogram;
 pub mod lock;
+pub mod postgres;
 pub mod rollup;
 pub mod sqlite;
 mod types;
@@ -35,8 +36,9 @@ use crate::probe::CheckResult;
 pub use lock::RunLock;
 pub use rollup::Resolution;
 pub use types::{
-    HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, ResultFilter, RollupStats, Roster, RunId,
-    RunMeta, RunOutcomes, RunSummary, SiteRecord, StoredResult, StoredRun, TimedHistogram, site_records,
+    HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, RawColumns, RawRecord, ResultFilter,
+    RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteRecord, StoredResult, StoredRun, TimedHistogram,
+    site_records,
 };
 
 /// Why the store could not do what was asked. The binary prints these with the store's location.
@@ -54,6 +56,9 @@ pub enum StoreError {
     Corrupt { path: String, message: String },
     #[error("{0}")]
     Unsupported(String),
+    /// Another sweep of the same vantage holds the store's run lock.
+    #[error("{0}")]
+    Locked(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -64,6 +69,13 @@ pub trait RunWriter {
     fn insert(&mut self, result: &CheckResult) -> StoreResult<()>;
     /// Stores the run record and histograms and commits everything at once.
     fn finish(self: Box<Self>, summary: &RunSummary, histograms: &[HistogramRecord]) -> StoreResult<RunId>;
+}
+
+/// Takes a whole store's rows, in the order [`Store::export`] gives them.
+pub trait Importer {
+    fn add(&mut self, record: RawRecord) -> StoreResult<()>;
+    /// Commits everything at once (dropped without it, nothing is kept).
+    fn finish(self: Box<Self>) -> StoreResult<()>;
 }
 
 /// A place where runs are kept.
@@ -107,6 +119,21 @@ pub trait Store {
     fn add_incident_update(&mut self, update: &IncidentUpdate) -> StoreResult<()>;
     /// Incident updates posted in [from, to), oldest first.
     fn incident_updates(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<IncidentUpdate>>;
+    /// Keeps every other sweep of `vantage` from writing this store while it is open, or fails
+    /// with [`StoreError::Locked`] when one already does. Sweeps of other vantages go on. The
+    /// SQLite store has no such lock of its own: its lock file ([`lock_path`]) keeps a second
+    /// sweep out of the whole file.
+    fn lock_vantage(&mut self, vantage: &str) -> StoreResult<()> {
+        let _ = vantage;
+        Ok(())
+    }
+    /// Every stored row, for [`Store::import`] into another store: sites, rosters, runs with
+    /// their columns, result details, per-run histograms, certificate dates, rollups, site days,
+    /// pending rollups, incident updates, in that order.
+    fn export(&self, each: &mut dyn FnMut(RawRecord) -> StoreResult<()>) -> StoreResult<()>;
+    /// Starts loading another store's rows (from [`Store::export`]) into this one, which must
+    /// hold no runs, sites or incident updates yet.
+    fn import<'a>(&'a mut self) -> StoreResult<Box<dyn Importer + 'a>>;
     /// Where this store lives, for messages.
     fn location(&self) -> String;
 }
@@ -115,9 +142,7 @@ pub trait Store {
 pub fn open(location: &StoreLocation) -> StoreResult<Box<dyn Store>> {
     match location {
         StoreLocation::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path)?)),
-        StoreLocation::Postgres(url) => Err(StoreError::Unsupported(format!(
-            "store {url}: the PostgreSQL backend is not available in this build; use an SQLite file path"
-        ))),
+        StoreLocation::Postgres(url) => Ok(Box::new(postgres::PostgresStore::open(url)?)),
     }
 }
 

@@ -181,3 +181,75 @@ pub fn site_records(fleet: &crate::fleet::Fleet) -> Vec<SiteRecord> {
         })
         .collect()
 }
+
+/// A stored row as the store keeps it, for copying a whole store to another
+/// (`fleetprobe store copy`). Encoded columns and histograms travel as they are, never decoded
+/// and encoded again; keys (site keys, roster and run ids) are kept, since rosters refer to
+/// sites by key and certificate dates to runs by id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawRecord {
+    Site {
+        key: i64,
+        site: SiteRecord,
+        cert_not_after: Option<i64>,
+    },
+    Roster {
+        id: i64,
+        hash: i64,
+        count: i64,
+        roster: Vec<u8>,
+    },
+    /// A finished run with its columns (`None` for a run stored without results).
+    Run {
+        run: StoredRun,
+        columns: Option<RawColumns>,
+    },
+    Detail {
+        run_id: RunId,
+        site_key: i64,
+        check: u8,
+        detail: String,
+    },
+    Histogram {
+        run_id: RunId,
+        cluster: String,
+        check: u8,
+        phase: u8,
+        hist: Vec<u8>,
+    },
+    Cert {
+        site_key: i64,
+        from_run: RunId,
+        not_after: i64,
+    },
+    /// An hour (resolution 1) or day (2) histogram of a cluster.
+    Rollup {
+        resolution: u8,
+        cluster: String,
+        check: u8,
+        phase: u8,
+        bucket_ms: i64,
+        hist: Vec<u8>,
+    },
+    SiteDay {
+        site_key: i64,
+        check: u8,
+        phase: u8,
+        day_ms: i64,
+        hist: Vec<u8>,
+    },
+    Pending {
+        level: u8,
+        bucket_ms: i64,
+        next_site_key: i64,
+    },
+    IncidentUpdate(IncidentUpdate),
+}
+
+/// A run's results as stored (see `columns.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawColumns {
+    pub roster_id: i64,
+    pub outcomes: Vec<u8>,
+    pub details: Vec<u8>,
+}

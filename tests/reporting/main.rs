@@ -13,3 +13,4 @@ mod latency_report;
 mod reports;
 mod sla_pdf;
 mod status_page;
+mod store_copy;

@@ -11,7 +11,7 @@ use crate::fixtures::{Customer, FleetFiles, Site, TempFleet, clusters_a_and_b, o
 /// 01:00 to 05:00, and `results.csv`: one run a minute over 2026-10-01. Faults: a1-a3 storage
 /// failure 10:00-10:47 (503); b1-b5 down 01:00-12:00 (refused), an overrun of 7 hours; a4 fails
 /// one run at 15:00 (a blip).
-fn fault_day() -> TempFleet {
+pub(crate) fn fault_day() -> TempFleet {
     let fleet = clusters_a_and_b()
         .store("store.db")
         .probe("confirm_after", 2)

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use super::DataError;
 use crate::probe::Outcome;
 use crate::store::RunId;
-use crate::store::columns::{self, ColumnsError};
+use crate::store::columns;
 
 /// One run's stored columns, borrowed from the row being read.
 pub(super) struct BlockRef<'a> {
@@ -19,7 +19,7 @@ pub(super) struct BlockRef<'a> {
 
 impl BlockRef<'_> {
     pub(super) fn failed(&self, roster: &columns::Roster) -> Result<Vec<(usize, Outcome)>, DataError> {
-        failed_rows(self.outcomes, roster.keys.len())
+        columns::failed_rows(self.outcomes, roster.keys.len())
             .map_err(|m| DataError::Data(format!("results of run {}: {m}", self.run_id)))
     }
 
@@ -66,19 +66,6 @@ pub(super) fn for_each_block(
     Ok(())
 }
 
-/// Rows that failed, from a run's outcome column: (row index, outcome).
-pub(super) fn failed_rows(outcomes: &[u8], count: usize) -> Result<Vec<(usize, Outcome)>, ColumnsError> {
-    let mut failed = Vec::new();
-    let mut at = 0;
-    for (outcome, len) in columns::decode_outcomes(outcomes, count)? {
-        if !outcome.is_ok() {
-            failed.extend((at..at + len).map(|i| (i, outcome)));
-        }
-        at += len;
-    }
-    Ok(failed)
-}
-
 /// Decoded rosters of recent runs by id: runs over an unchanged fleet share one, decoded once.
 /// A few are kept, for probers that take turns with different shards.
 #[derive(Default)]
@@ -106,10 +93,4 @@ impl RosterCache {
         self.recent.truncate(Self::KEPT);
         Ok(roster)
     }
-}
-
-/// The expiry a site's certificate had at `run`, from its history (sorted by first run).
-pub(super) fn cert_at(history: &[(RunId, i64)], run: RunId) -> Option<i64> {
-    let after = history.partition_point(|&(from_run, _)| from_run <= run);
-    after.checked_sub(1).map(|i| history[i].1)
 }

@@ -12,17 +12,19 @@
 //! This file opens the store and answers the [`Store`] trait by handing each call to the file
 //! of its role: `schema.rs` (tables and migrations), `writer.rs` (a run's transaction),
 //! `reads.rs` (runs, results, outcomes, per-run histograms), `latency.rs` (latency queries over
-//! runs and rollups), `rollups.rs` (rollup and prune), `incidents.rs` (incident updates);
+//! runs and rollups), `rollups.rs` (rollup and prune), `incidents.rs` (incident updates), `copy.rs` (a whole store
+//! out and in, for `fleetprobe store copy`);
 //! `blocks.rs` reads a run's stored columns back for all of them.
 
 mod blocks;
+mod copy;
 mod incidents;
 mod latency;
 mod reads;
 mod rollups;
 mod schema;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod writer;
 
 use std::fs::OpenOptions;
@@ -35,8 +37,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::fleet::Retention;
 use crate::probe::CheckKind;
 use crate::store::{
-    HistogramRecord, IncidentUpdate, LatencyQuery, PruneStats, ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes,
-    RunWriter, SiteRecord, Store, StoreError, StoreResult, StoredResult, StoredRun, TimedHistogram,
+    HistogramRecord, Importer, IncidentUpdate, LatencyQuery, PruneStats, RawRecord, ResultFilter, RollupStats, RunId,
+    RunMeta, RunOutcomes, RunWriter, SiteRecord, Store, StoreError, StoreResult, StoredResult, StoredRun,
+    TimedHistogram,
 };
 
 /// How long to wait for another connection's lock before failing.
@@ -131,6 +134,14 @@ impl Store for SqliteStore {
 
     fn incident_updates(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<IncidentUpdate>> {
         incidents::incident_updates(self, from_ms, to_ms)
+    }
+
+    fn export(&self, each: &mut dyn FnMut(RawRecord) -> StoreResult<()>) -> StoreResult<()> {
+        copy::export(self, each)
+    }
+
+    fn import<'a>(&'a mut self) -> StoreResult<Box<dyn Importer + 'a>> {
+        copy::import(self)
     }
 
     fn location(&self) -> String {

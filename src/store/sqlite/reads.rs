@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use rusqlite::types::Value;
 
-use super::blocks::{RosterCache, cert_at, failed_rows, for_each_block};
+use super::blocks::{RosterCache, for_each_block};
 use super::{DataError, SqliteStore, check_kind};
 use crate::probe::Phase;
-use crate::store::columns::ColumnsError;
+use crate::store::columns::{self, ColumnsError};
 use crate::store::{
     HistogramRecord, ResultFilter, Roster, RunId, RunOutcomes, SiteRecord, StoreResult, StoredResult, StoredRun,
     histogram,
@@ -96,7 +96,7 @@ pub(super) fn results(
                 .ok_or_else(|| DataError::Data(format!("run {}: unknown site key {}", block.run_id, row.site_key)))?;
             let cert_not_after = row
                 .has_cert
-                .then(|| certs.get(&row.site_key).and_then(|history| cert_at(history, block.run_id)))
+                .then(|| certs.get(&row.site_key).and_then(|history| columns::cert_at(history, block.run_id)))
                 .flatten();
             each(StoredResult {
                 run_id: block.run_id,
@@ -153,7 +153,7 @@ pub(super) fn run_outcomes(
                 let outcome_runs = row.get_ref(9).and_then(|v| Ok(v.as_blob()?)).map_err(error)?;
                 let corrupt = |e: ColumnsError| store.corrupt(format!("results of run {}: {e}", run.id));
                 RunOutcomes {
-                    failed: failed_rows(outcome_runs, roster.keys.len()).map_err(corrupt)?,
+                    failed: columns::failed_rows(outcome_runs, roster.keys.len()).map_err(corrupt)?,
                     roster: roster.keys.clone(),
                 }
             }

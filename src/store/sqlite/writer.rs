@@ -198,12 +198,6 @@ pub(super) struct StoredRoster {
     roster: columns::Roster,
 }
 
-/// A stable 64-bit FNV-1a hash of a roster's bytes, to find an equal stored roster.
-fn roster_hash(bytes: &[u8]) -> i64 {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    hash as i64
-}
-
 /// A run's results gathered for [`columns::encode`], with what is kept beside the columns.
 #[derive(Default)]
 pub(super) struct BlockBuilder {
@@ -259,7 +253,7 @@ impl BlockBuilder {
             (None, Some(previous)) => (previous.id, None),
             (None, None) => unreachable!("encode gives a roster when there is no previous one"),
             (Some(bytes), _) => {
-                let hash = roster_hash(bytes);
+                let hash = columns::roster_hash(bytes);
                 let found: Option<i64> = tx
                     .prepare_cached("SELECT id FROM rosters WHERE hash = ?1 AND count = ?2 AND roster = ?3")?
                     .query_row(params![hash, block.count as i64, bytes], |row| row.get(0))

@@ -1,7 +1,7 @@
 //! The SQLite store against a real file: runs written and read back, errors people see. Opening
 //! and migrations are in `schema.rs`, latency rollups in `rollups.rs`.
 
-mod rollups;
+pub(crate) mod rollups;
 mod schema;
 
 use std::path::Path;
@@ -62,7 +62,7 @@ fn summary(finished_at_ms: i64, results: &[CheckResult]) -> RunSummary {
     }
 }
 
-fn write_run(store: &mut SqliteStore, started_at_ms: i64, sites: &[SiteRecord], results: &[CheckResult]) -> RunId {
+fn write_run(store: &mut dyn Store, started_at_ms: i64, sites: &[SiteRecord], results: &[CheckResult]) -> RunId {
     let meta = RunMeta { vantage: "probe-1".into(), started_at_ms };
     let mut writer = store.begin_run(&meta, sites).unwrap();
     for result in results {
@@ -71,7 +71,7 @@ fn write_run(store: &mut SqliteStore, started_at_ms: i64, sites: &[SiteRecord], 
     writer.finish(&summary(started_at_ms + 30_000, results), &[]).unwrap()
 }
 
-fn collect(store: &SqliteStore, filter: &ResultFilter) -> Vec<StoredResult> {
+fn collect(store: &dyn Store, filter: &ResultFilter) -> Vec<StoredResult> {
     let mut found = Vec::new();
     store
         .results(filter, &mut |r| {
@@ -88,6 +88,65 @@ fn open_temp() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
+fn open_some() -> Option<(tempfile::TempDir, SqliteStore)> {
+    Some(open_temp())
+}
+
+/// What the shared scenarios ask of a backend beyond the [`Store`] trait.
+pub(crate) trait TestStore: Store {
+    /// Rows in `table`.
+    fn count(&self, table: &str) -> i64;
+}
+
+impl TestStore for SqliteStore {
+    fn count(&self, table: &str) -> i64 {
+        self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0)).unwrap()
+    }
+}
+
+/// `#[test]`s that run the scenarios named (functions taking a store of the backend) against a
+/// fresh store from `$open`, which gives `None` to skip.
+macro_rules! store_scenarios {
+    ($open:path; $($scenario:path => $name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let Some((_guard, store)) = $open() else { return };
+                $scenario(store)
+            }
+        )*
+    };
+}
+pub(crate) use store_scenarios;
+
+/// The scenarios every backend passes, for [`store_scenarios!`].
+macro_rules! shared_scenarios {
+    ($open:path) => {
+        $crate::store::sqlite::tests::store_scenarios!($open;
+            $crate::store::sqlite::tests::a_run_round_trips_with_every_field => a_run_round_trips_with_every_field,
+            $crate::store::sqlite::tests::invalid_runs_keep_their_reason => invalid_runs_keep_their_reason,
+            $crate::store::sqlite::tests::filters_narrow_the_selection => filters_narrow_the_selection,
+            $crate::store::sqlite::tests::a_dropped_writer_leaves_nothing_behind => a_dropped_writer_leaves_nothing_behind,
+            $crate::store::sqlite::tests::a_result_for_an_unknown_site_index_is_an_error => a_result_for_an_unknown_site_index_is_an_error,
+            $crate::store::sqlite::tests::a_site_moving_cluster_is_updated_in_place => a_site_moving_cluster_is_updated_in_place,
+            $crate::store::sqlite::tests::histograms_round_trip => histograms_round_trip,
+            $crate::store::sqlite::tests::incident_updates_read_back_by_time => incident_updates_read_back_by_time,
+            $crate::store::sqlite::tests::certificate_dates_are_stored_when_they_change_and_read_back_per_run => certificate_dates_are_stored_when_they_change_and_read_back_per_run,
+            $crate::store::sqlite::tests::two_results_for_one_site_and_check_are_refused => two_results_for_one_site_and_check_are_refused,
+            $crate::store::sqlite::tests::run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet => run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet,
+            $crate::store::sqlite::tests::rollups::rolled_up_latencies_equal_the_runs_merged_directly => rolled_up_latencies_equal_the_runs_merged_directly,
+            $crate::store::sqlite::tests::rollups::a_late_run_reopens_its_hour_and_day_only => a_late_run_reopens_its_hour_and_day_only,
+            $crate::store::sqlite::tests::rollups::pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups => pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups,
+            $crate::store::sqlite::tests::rollups::site_days_are_built_within_the_budget_and_pending_data_stays_readable => site_days_are_built_within_the_budget_and_pending_data_stays_readable,
+        );
+    };
+}
+pub(crate) use shared_scenarios;
+
+mod on_sqlite {
+    super::shared_scenarios!(super::open_some);
+}
+
 fn open_message(path: &Path) -> String {
     match SqliteStore::open(path) {
         Err(e @ StoreError::Open { .. }) => e.to_string(),
@@ -96,9 +155,7 @@ fn open_message(path: &Path) -> String {
     }
 }
 
-#[test]
-fn a_run_round_trips_with_every_field() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn a_run_round_trips_with_every_field<S: TestStore>(mut store: S) {
     let results = vec![
         ok(0, CheckKind::Http, 1_000),
         ok(0, CheckKind::Dns, 1_001),
@@ -139,9 +196,7 @@ fn a_run_round_trips_with_every_field() {
     assert_eq!(stored, expected);
 }
 
-#[test]
-fn invalid_runs_keep_their_reason() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn invalid_runs_keep_their_reason<S: TestStore>(mut store: S) {
     let meta = RunMeta { vantage: "probe-2".into(), started_at_ms: 5 };
     let writer = store.begin_run(&meta, &fleet()).unwrap();
     let summary = RunSummary {
@@ -157,9 +212,7 @@ fn invalid_runs_keep_their_reason() {
     assert_eq!(run.invalid_reason.as_deref(), Some("control targets unreachable"));
 }
 
-#[test]
-fn filters_narrow_the_selection() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn filters_narrow_the_selection<S: TestStore>(mut store: S) {
     let run_results = |t| {
         vec![
             ok(0, CheckKind::Http, t),
@@ -213,9 +266,7 @@ fn filters_narrow_the_selection() {
     assert_eq!(run_ids(Some(60_001), None), vec![second]);
 }
 
-#[test]
-fn a_dropped_writer_leaves_nothing_behind() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn a_dropped_writer_leaves_nothing_behind<S: TestStore>(mut store: S) {
     {
         let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 1_000 };
         let mut writer = store.begin_run(&meta, &fleet()).unwrap();
@@ -224,7 +275,7 @@ fn a_dropped_writer_leaves_nothing_behind() {
     }
     assert!(store.runs(None, None).unwrap().is_empty());
     assert!(collect(&store, &ResultFilter::default()).is_empty());
-    let sites: i64 = store.conn.query_row("SELECT count(*) FROM sites", [], |row| row.get(0)).unwrap();
+    let sites: i64 = store.count("sites");
     assert_eq!(sites, 0);
 
     let run_id = write_run(&mut store, 2_000, &fleet(), &[ok(2, CheckKind::Dns, 2_000)]);
@@ -234,18 +285,14 @@ fn a_dropped_writer_leaves_nothing_behind() {
     assert_eq!((stored[0].run_id, stored[0].site.id.as_str()), (run_id, "c"));
 }
 
-#[test]
-fn a_result_for_an_unknown_site_index_is_an_error() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn a_result_for_an_unknown_site_index_is_an_error<S: TestStore>(mut store: S) {
     let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: 1_000 };
     let mut writer = store.begin_run(&meta, &fleet()).unwrap();
     let error = writer.insert(&ok(7, CheckKind::Http, 1_000)).unwrap_err();
     assert!(matches!(error, StoreError::Query { .. }), "{error:?}");
 }
 
-#[test]
-fn a_site_moving_cluster_is_updated_in_place() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn a_site_moving_cluster_is_updated_in_place<S: TestStore>(mut store: S) {
     write_run(&mut store, 1_000, &fleet(), &[ok(0, CheckKind::Http, 1_000)]);
     let mut moved = fleet();
     moved[0].cluster = "web2".into();
@@ -256,15 +303,13 @@ fn a_site_moving_cluster_is_updated_in_place() {
         collect(&store, &ResultFilter { run_id: Some(second), cluster: Some("web2".into()), ..Default::default() });
     assert_eq!(in_web2.len(), 1);
     assert_eq!(in_web2[0].site, moved[0]);
-    let sites: i64 = store.conn.query_row("SELECT count(*) FROM sites", [], |row| row.get(0)).unwrap();
+    let sites: i64 = store.count("sites");
     assert_eq!(sites, 4);
     // Both runs' results stay attached to the one site.
     assert_eq!(collect(&store, &ResultFilter { site_id: Some("a".into()), ..Default::default() }).len(), 2);
 }
 
-#[test]
-fn histograms_round_trip() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn histograms_round_trip<S: TestStore>(mut store: S) {
     let mut records = Vec::new();
     for (cluster, check, phase) in [
         ("web1", CheckKind::Http, Phase::FirstByte),
@@ -310,9 +355,7 @@ fn unknown_codes_are_reported_as_corrupt() {
     assert!(error.to_string().contains("roster"), "{error}");
 }
 
-#[test]
-fn incident_updates_read_back_by_time() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn incident_updates_read_back_by_time<S: TestStore>(mut store: S) {
     let update = |at: i64, text: &str, title: Option<&str>| IncidentUpdate {
         incident_id: "a-20261001T1000".into(),
         posted_at_ms: at,
@@ -327,9 +370,7 @@ fn incident_updates_read_back_by_time() {
     assert_eq!(read, vec![update(1_000, "first", None), update(2_000, "later <b>", Some("Storage"))]);
     assert_eq!(store.incident_updates(None, None).unwrap().len(), 3);
 }
-#[test]
-fn certificate_dates_are_stored_when_they_change_and_read_back_per_run() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn certificate_dates_are_stored_when_they_change_and_read_back_per_run<S: TestStore>(mut store: S) {
     let with_cert = |at: i64, cert: i64| {
         let mut r = ok(0, CheckKind::Http, at);
         r.cert_not_after = Some(cert);
@@ -340,13 +381,11 @@ fn certificate_dates_are_stored_when_they_change_and_read_back_per_run() {
     }
     let certs: Vec<Option<i64>> = collect(&store, &ResultFilter::default()).iter().map(|r| r.cert_not_after).collect();
     assert_eq!(certs, [Some(100), Some(100), Some(200), Some(200)]);
-    let rows: i64 = store.conn.query_row("SELECT count(*) FROM site_certs", [], |row| row.get(0)).unwrap();
+    let rows: i64 = store.count("site_certs");
     assert_eq!(rows, 2, "one row per change, not per run");
 }
 
-#[test]
-fn two_results_for_one_site_and_check_are_refused() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn two_results_for_one_site_and_check_are_refused<S: TestStore>(mut store: S) {
     let meta = RunMeta { vantage: "p".into(), started_at_ms: 0 };
     let mut writer = store.begin_run(&meta, &fleet()).unwrap();
     writer.insert(&ok(1, CheckKind::Dns, 0)).unwrap();
@@ -357,9 +396,7 @@ fn two_results_for_one_site_and_check_are_refused() {
     assert!(store.runs(None, None).unwrap().is_empty());
 }
 
-#[test]
-fn run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet<S: TestStore>(mut store: S) {
     let healthy = |t| vec![ok(0, CheckKind::Http, t), ok(1, CheckKind::Http, t), ok(2, CheckKind::Dns, t)];
     write_run(&mut store, 0, &fleet(), &healthy(0));
     let mut second = healthy(60_000);
@@ -378,7 +415,7 @@ fn run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet() {
     assert_eq!(seen.len(), 3);
     assert!(std::sync::Arc::ptr_eq(&seen[0].1, &seen[1].1), "same roster, decoded once");
     assert_eq!(seen[2].1.len(), 2, "the third run checked one result less");
-    let rosters: i64 = store.conn.query_row("SELECT count(*) FROM rosters", [], |row| row.get(0)).unwrap();
+    let rosters: i64 = store.count("rosters");
     assert_eq!(rosters, 2, "one roster stored per change of the fleet, not per run");
     assert_eq!(seen[0].2, vec![]);
     assert_eq!(seen[1].2, vec![(1, Outcome::Failed(Failure::ConnectRefused))]);

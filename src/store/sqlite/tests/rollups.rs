@@ -13,7 +13,7 @@ pub(super) const MIN: i64 = 60_000;
 
 /// A run where every site answers HTTP with its own first byte (µs), with the per-cluster
 /// histograms the prober would store for it.
-fn write_latency_run(store: &mut SqliteStore, at: i64, first_byte_us: [u32; 3], valid: bool) -> RunId {
+fn write_latency_run(store: &mut dyn Store, at: i64, first_byte_us: [u32; 3], valid: bool) -> RunId {
     let results: Vec<CheckResult> = (0..3)
         .map(|site| {
             let mut r = ok(site, CheckKind::Http, at);
@@ -54,7 +54,7 @@ fn first_byte(i: i64, site: usize) -> u32 {
 }
 
 /// Three days of runs every 10 minutes (and an invalid run that must not count).
-fn three_days(store: &mut SqliteStore) -> Vec<(i64, [u32; 3])> {
+fn three_days(store: &mut dyn Store) -> Vec<(i64, [u32; 3])> {
     let mut runs = Vec::new();
     for i in 0..(3 * 24 * 6) {
         let at = T0 + i * 10 * MIN + 7_000;
@@ -78,7 +78,7 @@ fn direct(runs: &[(i64, [u32; 3])], sites: &[usize], from: i64, to: i64) -> Hist
     h
 }
 
-fn query(store: &SqliteStore, scope: LatencyScope, from: i64, to: i64, bucket: Option<i64>) -> Vec<TimedHistogram> {
+fn query(store: &dyn Store, scope: LatencyScope, from: i64, to: i64, bucket: Option<i64>) -> Vec<TimedHistogram> {
     let q = LatencyQuery {
         scope,
         check: CheckKind::Http,
@@ -101,14 +101,12 @@ fn web1() -> LatencyScope {
     LatencyScope::Cluster("web1".into())
 }
 
-#[test]
-fn rolled_up_latencies_equal_the_runs_merged_directly() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn rolled_up_latencies_equal_the_runs_merged_directly<S: TestStore>(mut store: S) {
     let runs = three_days(&mut store);
     let end = T0 + 3 * rollup::DAY_MS;
     let odd_from = T0 + 90 * MIN;
     let odd_to = T0 + 2 * rollup::DAY_MS + 35 * MIN;
-    let whole = |store: &SqliteStore| query(store, web1(), T0, end, None);
+    let whole = |store: &dyn Store| query(store, web1(), T0, end, None);
     let before = whole(&store);
     assert_eq!(before.len(), 1);
     assert_eq!(before[0].histogram, direct(&runs, &[0, 1], T0, end), "runs alone, before any rollup");
@@ -138,7 +136,7 @@ fn rolled_up_latencies_equal_the_runs_merged_directly() {
     let pruned = store.prune(end + 2 * rollup::DAY_MS, &keep_one_day, None).unwrap();
     assert_eq!((pruned.runs, pruned.runs_left), (runs.len() + 1, 0));
     assert!(collect(&store, &ResultFilter::default()).is_empty());
-    let rosters: i64 = store.conn.query_row("SELECT count(*) FROM rosters", [], |row| row.get(0)).unwrap();
+    let rosters: i64 = store.count("rosters");
     assert_eq!(rosters, 0, "rosters of pruned runs go with them");
     assert_eq!(whole(&store)[0].histogram, before[0].histogram);
     let hours = query(&store, web1(), T0 + rollup::HOUR_MS, T0 + 5 * rollup::HOUR_MS, None);
@@ -148,9 +146,7 @@ fn rolled_up_latencies_equal_the_runs_merged_directly() {
     assert!(query(&store, LatencyScope::Site("nobody".into()), T0, end, None).is_empty());
 }
 
-#[test]
-fn a_late_run_reopens_its_hour_and_day_only() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn a_late_run_reopens_its_hour_and_day_only<S: TestStore>(mut store: S) {
     let mut runs = three_days(&mut store);
     let end = T0 + 3 * rollup::DAY_MS;
     store.rollup(end, None).unwrap();
@@ -168,9 +164,7 @@ fn a_late_run_reopens_its_hour_and_day_only() {
     assert_eq!(site_a[0].histogram, direct(&runs, &[0], T0, end));
 }
 
-#[test]
-fn pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups<S: TestStore>(mut store: S) {
     let mut runs = three_days(&mut store);
     let end = T0 + 3 * rollup::DAY_MS;
     store.rollup(end, None).unwrap();
@@ -193,15 +187,13 @@ fn pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups(
     assert_eq!(query(&store, web1(), T0, end, None)[0].histogram, direct(&runs, &[0, 1], T0, end));
 }
 
-#[test]
-fn site_days_are_built_within_the_budget_and_pending_data_stays_readable() {
-    let (_dir, mut store) = open_temp();
+pub(crate) fn site_days_are_built_within_the_budget_and_pending_data_stays_readable<S: TestStore>(mut store: S) {
     let runs = three_days(&mut store);
     let end = T0 + 3 * rollup::DAY_MS;
     let stats = store.rollup(end, Some(2)).unwrap();
     assert_eq!((stats.site_days, stats.site_days_unfinished), (2, 3));
     // Half-built days are still read from the raw results.
-    let site_b = |store: &SqliteStore| query(store, LatencyScope::Site("b".into()), T0, end, None)[0].histogram.clone();
+    let site_b = |store: &dyn Store| query(store, LatencyScope::Site("b".into()), T0, end, None)[0].histogram.clone();
     assert_eq!(site_b(&store), direct(&runs, &[1], T0, end));
     // The hour and day of the current time are not over: they stay pending.
     let stats = store.rollup(end, Some(4)).unwrap();

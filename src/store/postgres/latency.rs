@@ -1,0 +1,189 @@
+//! Latency queries: each output bucket merged from the coarsest stored histograms that cover it
+//! exactly (day and hour rollups, per-run histograms, or the results themselves where those
+//! were pruned or a site's latencies are asked for).
+
+use std::collections::HashSet;
+
+use hdrhistogram::Histogram;
+use postgres::types::ToSql;
+
+use super::blocks::{RosterCache, for_each_block};
+use super::{PENDING_DAY, PENDING_HOUR, PostgresStore};
+use crate::store::{LatencyQuery, LatencyScope, Resolution, StoreResult, TimedHistogram, histogram, rollup};
+
+pub(super) fn latency_histograms(
+    store: &PostgresStore,
+    query: &LatencyQuery,
+    each: &mut dyn FnMut(TimedHistogram) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let pending = store.pending()?;
+    let site_key = match &query.scope {
+        LatencyScope::Cluster(_) => None,
+        LatencyScope::Site(id) => {
+            let row = store
+                .with(|c| c.query_opt("SELECT key FROM sites WHERE site_id = $1", &[id]))
+                .map_err(|e| store.query_error("sites", e))?;
+            match row {
+                Some(row) => Some(row.try_get::<_, i64>(0).map_err(|e| store.query_error("sites", e))?),
+                // A site never probed has no latencies.
+                None => return Ok(()),
+            }
+        }
+    };
+    for (start_ms, end_ms) in rollup::output_buckets(query.from_ms, query.to_ms, query.bucket_ms) {
+        let mut sum: Option<Histogram<u64>> = None;
+        for piece in rollup::cover(start_ms, end_ms, &pending, site_key.is_some()) {
+            store.read_piece(query, site_key, piece, &mut |histogram| match &mut sum {
+                Some(sum) => rollup::merge(sum, &histogram).map_err(|e| store.corrupt(e.to_string())),
+                None => {
+                    sum = Some(histogram);
+                    Ok(())
+                }
+            })?;
+        }
+        if let Some(histogram) = sum.filter(|h| !h.is_empty()) {
+            each(TimedHistogram { start_ms, end_ms, histogram })?;
+        }
+    }
+    Ok(())
+}
+
+impl PostgresStore {
+    /// Buckets whose rollups are not up to date (few: the current hour and day, and backfills).
+    pub(super) fn pending(&self) -> StoreResult<rollup::Pending> {
+        let error = |e| self.query_error("pending rollups", e);
+        let rows = self.with(|c| c.query("SELECT level, bucket_ms FROM rollups_pending", &[])).map_err(error)?;
+        let mut pending = rollup::Pending::default();
+        for row in rows {
+            let (level, bucket): (i16, i64) = (row.try_get(0).map_err(error)?, row.try_get(1).map_err(error)?);
+            let set = match level {
+                PENDING_HOUR => &mut pending.hours,
+                PENDING_DAY => &mut pending.days,
+                _ => &mut pending.site_days,
+            };
+            set.insert(bucket);
+        }
+        Ok(pending)
+    }
+
+    /// The latencies of a cluster's sites in the valid runs of [a, b) whose per-run histograms
+    /// were pruned, computed from their results.
+    fn cluster_latencies_from_results(
+        &self,
+        cluster: &str,
+        query: &LatencyQuery,
+        a: i64,
+        b: i64,
+        each: &mut dyn FnMut(Histogram<u64>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let members: HashSet<i64> =
+            self.sites()?.into_iter().filter(|(_, s)| s.cluster == cluster).map(|(key, _)| key).collect();
+        let mut h = histogram::new_latency_histogram();
+        let mut rosters = RosterCache::default();
+        self.with(|client| {
+            for_each_block(
+                client,
+                "u.valid AND u.started_at_ms >= $1 AND u.started_at_ms < $2 \
+                 AND NOT EXISTS (SELECT 1 FROM histograms h WHERE h.run_id = u.id AND h.started_at_ms = u.started_at_ms)",
+                &[&a, &b],
+                &mut |client, block| {
+                    let roster = rosters.get(client, block.roster_id)?;
+                    for row in block.rows(&roster)? {
+                        if row.check == query.check
+                            && row.outcome.is_ok()
+                            && members.contains(&row.site_key)
+                            && let Some(us) = row.timings.get(query.phase)
+                        {
+                            histogram::record_micros(&mut h, u64::from(us));
+                        }
+                    }
+                    Ok(true)
+                },
+            )
+        })
+        .map_err(|e| self.data_error("latencies", e))?;
+        if h.is_empty() { Ok(()) } else { each(h) }
+    }
+
+    /// Reads one piece of a latency query and hands over its histograms one by one.
+    fn read_piece(
+        &self,
+        query: &LatencyQuery,
+        site_key: Option<i64>,
+        piece: rollup::Piece,
+        each: &mut dyn FnMut(Histogram<u64>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let error = |e| self.query_error("latency histograms", e);
+        let (check, phase) = (i16::from(query.check.code()), i16::from(query.phase.code()));
+        let (a, b) = (piece.start_ms, piece.end_ms);
+        let blobs =
+            |sql: &str, args: &[&(dyn ToSql + Sync)], each: &mut dyn FnMut(Histogram<u64>) -> StoreResult<()>| {
+                let rows = self.with(|c| c.query(sql, args)).map_err(error)?;
+                for row in rows {
+                    let blob: &[u8] = row.try_get(0).map_err(error)?;
+                    let h = histogram::decode(blob).map_err(|m| {
+                        self.corrupt(format!(
+                            "latency histogram of {:?} {} {}: {m}",
+                            query.scope,
+                            query.check,
+                            query.phase.as_str()
+                        ))
+                    })?;
+                    each(h)?;
+                }
+                Ok(())
+            };
+        match (&query.scope, site_key, piece.resolution) {
+            (LatencyScope::Cluster(cluster), _, Resolution::Run) => {
+                blobs(
+                    "SELECT h.hist FROM runs u JOIN histograms h ON h.run_id = u.id \
+                     AND h.started_at_ms = u.started_at_ms AND h.cluster = $1 AND h.check_kind = $2 AND h.phase = $3 \
+                     WHERE u.valid AND u.started_at_ms >= $4 AND u.started_at_ms < $5 \
+                     AND h.started_at_ms >= $4 AND h.started_at_ms < $5",
+                    &[cluster, &check, &phase, &a, &b],
+                    each,
+                )?;
+                self.cluster_latencies_from_results(cluster, query, a, b, each)
+            }
+            (LatencyScope::Cluster(cluster), _, resolution) => {
+                let resolution: i16 = if resolution == Resolution::Hour { 1 } else { 2 };
+                blobs(
+                    "SELECT hist FROM latency_rollups WHERE resolution = $1 AND cluster = $2 AND check_kind = $3 \
+                     AND phase = $4 AND bucket_ms >= $5 AND bucket_ms < $6",
+                    &[&resolution, cluster, &check, &phase, &a, &b],
+                    each,
+                )
+            }
+            (LatencyScope::Site(_), Some(key), Resolution::Day) => blobs(
+                "SELECT hist FROM site_latency_days WHERE site_key = $1 AND check_kind = $2 AND phase = $3 \
+                 AND day_ms >= $4 AND day_ms < $5",
+                &[&key, &check, &phase, &a, &b],
+                each,
+            ),
+            (LatencyScope::Site(_), Some(key), _) => {
+                let mut h = histogram::new_latency_histogram();
+                let mut rosters = RosterCache::default();
+                self.with(|client| {
+                    for_each_block(
+                        client,
+                        "u.valid AND u.started_at_ms >= $1 AND u.started_at_ms < $2",
+                        &[&a, &b],
+                        &mut |client, block| {
+                            let roster = rosters.get(client, block.roster_id)?;
+                            if let Ok(i) = roster.keys.binary_search(&(key, query.check)) {
+                                let row = &block.rows_in(&roster, i..i + 1)?[0];
+                                if let Some(us) = row.timings.get(query.phase).filter(|_| row.outcome.is_ok()) {
+                                    histogram::record_micros(&mut h, u64::from(us));
+                                }
+                            }
+                            Ok(true)
+                        },
+                    )
+                })
+                .map_err(|e| self.data_error("latencies", e))?;
+                each(h)
+            }
+            (LatencyScope::Site(_), None, _) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The PostgreSQL store against a real server: the scenarios every backend passes (those of the
+//! SQLite store's tests), the vantage lock, partitions, and copies to and from SQLite.
+//!
+//! Each test gets a database of its own on 127.0.0.1:5432 (user `postgres`; `FLEETPROBE_TEST_PG`
+//! gives another server's URL, without a database name), dropped afterwards. With no server
+//! there, the tests print `SKIPPED: no PostgreSQL at 127.0.0.1:5432` and pass, unless `CI` is
+//! set: then they fail.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::probe::{CheckKind, CheckResult, Outcome, Timings};
+use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::tests::{TestStore, shared_scenarios};
+use crate::store::{RunSummary, Store, rollup};
+
+fn server() -> String {
+    std::env::var("FLEETPROBE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database made for one test, dropped when this goes.
+pub(crate) struct TestDatabase {
+    name: String,
+    pub(crate) url: String,
+}
+
+impl TestDatabase {
+    /// A new empty database, or `None` (after saying so) when no server answers and `CI` is unset.
+    pub(crate) fn create() -> Option<TestDatabase> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let admin = format!("{}/test?sslmode=disable", server());
+        let mut client = match Client::connect(&admin, NoTls) {
+            Ok(client) => client,
+            Err(e) => {
+                assert!(std::env::var_os("CI").is_none(), "no PostgreSQL at 127.0.0.1:5432 ({e}) and CI is set");
+                println!("SKIPPED: no PostgreSQL at 127.0.0.1:5432");
+                return None;
+            }
+        };
+        let name = format!("fleetprobe_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let url = format!("{}/{name}?sslmode=disable", server());
+        Some(TestDatabase { name, url })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = Client::connect(&format!("{}/test?sslmode=disable", server()), NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+impl TestStore for PostgresStore {
+    fn count(&self, table: &str) -> i64 {
+        self.with(|c| c.query_one(&format!("SELECT count(*) FROM {table}"), &[]).unwrap().get(0))
+    }
+}
+
+fn open_fresh() -> Option<(TestDatabase, PostgresStore)> {
+    let db = TestDatabase::create()?;
+    let store = PostgresStore::open(&db.url).unwrap();
+    Some((db, store))
+}
+
+shared_scenarios!(open_fresh);
+
+fn site(id: &str, cluster: &str) -> SiteRecord {
+    SiteRecord { id: id.into(), customer: "acme".into(), cluster: cluster.into(), hostname: format!("{id}.example") }
+}
+
+fn write_run(store: &mut dyn Store, vantage: &str, at: i64, failed: bool) -> RunId {
+    let sites = [site("a", "web1"), site("b", "web2")];
+    let meta = RunMeta { vantage: vantage.into(), started_at_ms: at };
+    let mut writer = store.begin_run(&meta, &sites).unwrap();
+    for s in 0..2 {
+        writer
+            .insert(&CheckResult {
+                site: s,
+                check: CheckKind::Http,
+                outcome: if failed && s == 1 {
+                    Outcome::Failed(crate::probe::Failure::ConnectRefused)
+                } else {
+                    Outcome::Ok
+                },
+                started_at_ms: at + 10,
+                attempts: 1,
+                http_status: Some(200),
+                timings: Timings { total_us: 2_000 + s as u32, ..Timings::default() },
+                cert_not_after: None,
+                detail: (failed && s == 1).then(|| "refused".to_string()),
+            })
+            .unwrap();
+    }
+    let summary = RunSummary { finished_at_ms: at + 100, valid: true, invalid_reason: None, checks: 2, failures: 0 };
+    writer.finish(&summary, &[]).unwrap()
+}
+
+#[test]
+fn a_vantage_is_locked_against_itself_only() {
+    let Some(db) = TestDatabase::create() else { return };
+    let mut first = PostgresStore::open(&db.url).unwrap();
+    let mut second = PostgresStore::open(&db.url).unwrap();
+    first.lock_vantage("prober-1").unwrap();
+    let error = second.lock_vantage("prober-1").unwrap_err();
+    assert!(matches!(error, StoreError::Locked(_)), "{error:?}");
+    assert!(error.to_string().contains(&format!("fleetprobe pid {}", std::process::id())), "{error}");
+    second.lock_vantage("prober-2").unwrap();
+    // Both write at once: a run each, while the other's lock is held.
+    write_run(&mut first, "prober-1", 60_000, false);
+    write_run(&mut second, "prober-2", 60_000, true);
+    drop(first);
+    let mut third = PostgresStore::open(&db.url).unwrap();
+    third.lock_vantage("prober-1").unwrap();
+    assert_eq!(third.runs(None, None).unwrap().len(), 2);
+}
+
+#[test]
+fn runs_go_into_month_partitions_and_whole_months_are_dropped() {
+    let Some((_db, mut store)) = open_fresh() else { return };
+    let day = rollup::DAY_MS;
+    // 2026-09-30, 2026-10-01 and 2026-11-15 (UTC).
+    let (sep, oct, nov) = (1_790_726_400_000, 1_790_812_800_000, 1_794_700_800_000);
+    for at in [sep, oct, oct + day, nov] {
+        write_run(&mut store, "p", at, at == oct);
+    }
+    let parts: Vec<String> = store.with(|c| schema::partitions(c).unwrap()).into_iter().map(|p| p.0).collect();
+    assert_eq!(parts, ["y2026m09", "y2026m10", "y2026m11"]);
+    store.rollup(nov + 2 * day, None).unwrap();
+    // Retention reaching back to 14 November: September and October go whole (whatever the
+    // run budget), November stays.
+    let retention = Retention { raw: std::time::Duration::from_secs(3 * 86_400), ..Retention::default() };
+    let pruned = store.prune(nov + 2 * day, &retention, Some(1)).unwrap();
+    assert_eq!((pruned.runs, pruned.runs_left), (3, 0));
+    let parts: Vec<String> = store.with(|c| schema::partitions(c).unwrap()).into_iter().map(|p| p.0).collect();
+    assert_eq!(parts, ["y2026m11"]);
+    assert_eq!(store.count("result_details"), 0);
+    assert_eq!(store.count("rosters"), 1);
+    assert_eq!(store.runs(None, None).unwrap().len(), 1);
+}
+
+#[test]
+fn sslmode_require_is_refused_with_a_clear_message() {
+    let error = match PostgresStore::open("postgres://postgres@127.0.0.1:5432/test?sslmode=require") {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("sslmode=require must be refused"),
+    };
+    assert!(error.contains("TLS to PostgreSQL is not supported by this build; use sslmode=disable"), "{error}");
+    assert_eq!(redact("postgresql://u:secret@h:5/db?x=1"), "postgresql://u:***@h:5/db?x=1");
+}
+
+/// Every row of a store, as exported.
+fn dump(store: &dyn Store) -> Vec<RawRecord> {
+    let mut rows = Vec::new();
+    store
+        .export(&mut |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .unwrap();
+    rows
+}
+
+fn copy(from: &dyn Store, to: &mut dyn Store) {
+    let mut importer = to.import().unwrap();
+    from.export(&mut |r| importer.add(r)).unwrap();
+    importer.finish().unwrap();
+}
+
+#[test]
+fn a_store_copies_to_postgres_and_back_unchanged() {
+    let Some((_db, mut pg)) = open_fresh() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite = SqliteStore::open(&dir.path().join("a.db")).unwrap();
+    for i in 0..30 {
+        write_run(&mut sqlite, if i % 2 == 0 { "p1" } else { "p2" }, 1_790_000_000_000 + i * 600_000, i % 7 == 0);
+    }
+    sqlite.rollup(1_790_000_000_000 + 2 * rollup::DAY_MS, None).unwrap();
+    sqlite
+        .add_incident_update(&IncidentUpdate {
+            incident_id: "web2-20260922T0000".into(),
+            posted_at_ms: 1_790_000_100_000,
+            text: "looking".into(),
+            title: Some("Outage".into()),
+            cause: None,
+        })
+        .unwrap();
+    let original = dump(&sqlite);
+    copy(&sqlite, &mut pg);
+    assert_eq!(dump(&pg), original);
+    let mut back = SqliteStore::open(&dir.path().join("b.db")).unwrap();
+    copy(&pg, &mut back);
+    assert_eq!(dump(&back), original);
+    // A copy goes only into an empty store.
+    let error = pg.import().err().expect("pg is not empty").to_string();
+    assert!(error.contains("already holds data"), "{error}");
+    // New runs go on from the copied ids.
+    let next = write_run(&mut pg, "p1", 1_790_000_000_000 + 40 * 600_000, false);
+    assert_eq!(next, 31);
+}
