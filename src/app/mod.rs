@@ -36,6 +36,8 @@ pub enum ErrorKind {
     Locked,
     /// The run was stored but marked invalid (the prober's own network failed).
     InvalidRun,
+    /// Whoever read the output stopped reading (`| head`): not a failure, nothing to say.
+    OutputClosed,
 }
 
 /// A failed use case: what went wrong, for people, and its kind.
@@ -84,6 +86,15 @@ impl From<ReportError> for Error {
             ReportError::Write { .. } | ReportError::Render(_) => ErrorKind::Internal,
         };
         Error::new(kind, e.to_string())
+    }
+}
+
+/// The error for a failed write of `what` to the output. A reader that went away (`| head -1`)
+/// ends the command quietly, as Unix tools do; anything else is an internal error.
+pub fn write_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Error::new(ErrorKind::OutputClosed, String::new()),
+        _ => Error::internal(format!("writing {what}: {e}")),
     }
 }
 

@@ -17,9 +17,7 @@ use crate::store::LatencyScope;
 /// Renders `model` to the output and flushes it.
 fn write(model: &dyn Render, format: Format, output: Option<&std::path::Path>) -> Result<()> {
     let mut out = super::output(output)?;
-    render(model, format, &mut out)
-        .and_then(|_| out.flush())
-        .map_err(|e| Error::internal(format!("writing the report: {e}")))
+    render(model, format, &mut out).and_then(|_| out.flush()).map_err(super::write_error("the report"))
 }
 
 /// `report clusters`: availability, coverage and incidents per cluster, worst first.
@@ -87,7 +85,7 @@ pub fn affected(
     })?;
     let table = incidents::affected(fleet, &analysis, incident, &tz);
     let mut out = super::output(output.as_deref())?;
-    table.write_csv(&mut out).and_then(|_| out.flush()).map_err(|e| Error::internal(format!("writing the list: {e}")))
+    table.write_csv(&mut out).and_then(|_| out.flush()).map_err(super::write_error("the list"))
 }
 
 /// What `report latency` shows: a table of percentiles, or a chart.

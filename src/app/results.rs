@@ -47,18 +47,29 @@ pub fn list(context: &Context, args: &ResultsRequest) -> Result<()> {
         ..ResultFilter::default()
     };
     let sink = super::output(args.output.as_deref())?;
-    let write_error = |e: std::io::Error| Error::internal(format!("writing results: {e}"));
+    let write_error = super::write_error("results");
+    // A CSV error is an I/O error underneath (a closed pipe, a full disk).
+    let csv_error = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(io) => write_error(io),
+        other => Error::internal(format!("writing results: {other:?}")),
+    };
     if args.csv {
         let mut csv = csv::Writer::from_writer(sink);
-        csv.write_record(RESULT_COLUMNS).map_err(|e| Error::internal(e.to_string()))?;
-        store
-            .results(&filter, &mut |r| {
-                let row = result_row(&r, &vantages);
-                csv.write_record(row.iter().map(|c| crate::report::csv_safe(c).into_owned()))
-                    .map_err(|e| store::StoreError::Query { path: "output".into(), message: e.to_string() })
+        csv.write_record(RESULT_COLUMNS).map_err(csv_error)?;
+        let mut output_failed = None;
+        let read = store.results(&filter, &mut |r| {
+            let row = result_row(&r, &vantages);
+            csv.write_record(row.iter().map(|c| crate::report::csv_safe(c).into_owned())).map_err(|e| {
+                let message = e.to_string();
+                output_failed = Some(e);
+                store::StoreError::Query { path: "output".into(), message }
             })
-            .map_err(|e| Error::store(e.to_string()))?;
-        csv.flush().map_err(write_error)?;
+        });
+        if let Some(e) = output_failed {
+            return Err(csv_error(e));
+        }
+        read?;
+        csv.flush().map_err(&write_error)?;
     } else {
         let mut rows = Vec::new();
         store
@@ -68,7 +79,8 @@ pub fn list(context: &Context, args: &ResultsRequest) -> Result<()> {
             })
             .map_err(|e| Error::store(e.to_string()))?;
         let mut out = sink;
-        let shown = [0usize, 1, 3, 5, 7, 8, 9, 15, 17];
+        // run, start, site, customer, cluster, check, outcome, status, total, detail
+        let shown = [0usize, 1, 3, 4, 5, 7, 8, 9, 15, 17];
         let mut widths: Vec<usize> = shown.iter().map(|&i| RESULT_COLUMNS[i].len()).collect();
         for row in &rows {
             for (w, &i) in widths.iter_mut().zip(&shown) {
@@ -79,15 +91,15 @@ pub fn list(context: &Context, args: &ResultsRequest) -> Result<()> {
             cells.iter().zip(&widths).map(|(c, &w)| format!("{:<w$}", truncate(c, 60))).collect::<Vec<_>>().join("  ")
         };
         writeln!(out, "{}", line(shown.iter().map(|&i| RESULT_COLUMNS[i]).collect()).trim_end())
-            .map_err(write_error)?;
+            .map_err(&write_error)?;
         for row in &rows {
             writeln!(out, "{}", line(shown.iter().map(|&i| row[i].as_str()).collect()).trim_end())
-                .map_err(write_error)?;
+                .map_err(&write_error)?;
         }
         if rows.is_empty() {
-            writeln!(out, "(no results match)").map_err(write_error)?;
+            writeln!(out, "(no results match)").map_err(&write_error)?;
         }
-        out.flush().map_err(write_error)?;
+        out.flush().map_err(&write_error)?;
     }
     Ok(())
 }

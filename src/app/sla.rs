@@ -55,7 +55,7 @@ pub fn run(context: &Context, request: &SlaRequest) -> Result<()> {
     let mut out = super::output(request.output.as_deref())?;
     render_report(&CreditsReport { rows, period }, request.format, &mut out)
         .and_then(|_| out.flush())
-        .map_err(|e| Error::internal(format!("writing the report: {e}")))
+        .map_err(super::write_error("the report"))
 }
 
 /// Writes one customer's PDF to `target`, or with `all` one PDF per customer, `credits.csv` and

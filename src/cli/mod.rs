@@ -185,6 +185,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Store => 3,
         ErrorKind::Locked => 4,
         ErrorKind::InvalidRun => 5,
+        ErrorKind::OutputClosed => 0,
     }
 }
 
@@ -233,6 +234,7 @@ pub fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind == ErrorKind::OutputClosed => ExitCode::SUCCESS,
         Err(e) => {
             // Printed once, here; `tool: what went wrong`.
             let _ = std::io::stdout().flush();

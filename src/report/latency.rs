@@ -174,29 +174,40 @@ impl LatencyTable {
 impl Render for LatencyTable {
     fn text(&self) -> String {
         let period = &self.period;
-        let mut out = format!(
-            "{} latency, {} ({} – {})\n",
-            self.check,
-            period.label,
-            period.show(period.start_ms()),
-            period.show(period.elapsed_end_ms())
-        );
+        // The period once, its zone named: "last 24h (… – …)", "2026-10 (UTC)".
+        let when = if period.label.starts_with("last ") {
+            format!("{} ({} – {})", period.label, period.show(period.start_ms()), period.show(period.elapsed_end_ms()))
+        } else if period.label.contains(':') {
+            period.label.clone()
+        } else {
+            format!("{} ({})", period.label, period.tz.iana_name().unwrap_or("UTC"))
+        };
+        let mut out = format!("{} latency, {when}\n", self.check);
         if self.rows.is_empty() {
             out.push_str("(no latencies recorded: no successful checks in this period)\n");
             return out;
         }
         let scope_width = self.rows.iter().map(|r| r.scope.len()).max().unwrap_or(5).max(5);
-        let when = if self.by { format!("{:<17}  ", "from") } else { String::new() };
+        let starts: Vec<String> = self.rows.iter().map(|r| period.show(ms_of(&r.from))).collect();
+        let from_width = starts.iter().map(|s| s.chars().count()).max().unwrap_or(4).max(4);
+        let when = |from: &str| if self.by { format!("{from:<from_width$}  ") } else { String::new() };
         out.push_str(&format!(
-            "{:<scope_width$}  {when}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}\n",
-            "scope", "phase", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"
+            "{:<scope_width$}  {}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}\n",
+            "scope",
+            when("from"),
+            "phase",
+            "count",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms"
         ));
-        for r in &self.rows {
+        for (r, start) in self.rows.iter().zip(&starts) {
             let f = &r.figures;
-            let when = if self.by { format!("{:<17}  ", period.show(ms_of(&r.from))) } else { String::new() };
             out.push_str(&format!(
-                "{:<scope_width$}  {when}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}\n",
+                "{:<scope_width$}  {}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}\n",
                 r.scope,
+                when(start),
                 r.phase,
                 f.count,
                 short(f.p50_ms),
@@ -377,4 +388,52 @@ pub fn build_chart(
         }
     };
     Ok(chart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-hour rows line up under their header, and the period is printed once.
+    #[test]
+    fn hourly_rows_line_up_under_the_header() {
+        let period = crate::report::period::PeriodSpec {
+            period: Some("2026-10-01".into()),
+            tz: "Europe/Berlin".into(),
+            now: Some("2026-11-01T00:00:00Z".parse().unwrap()),
+            ..Default::default()
+        }
+        .resolve("24h")
+        .unwrap();
+        let figures = |p50_ms| Percentiles {
+            count: 12,
+            min_ms: 0.5,
+            p50_ms,
+            p90_ms: 2.0,
+            p99_ms: 3.0,
+            max_ms: 4.0,
+            mean_ms: 1.5,
+        };
+        let row = |from: &str, phase: &'static str| LatencyRow {
+            scope: "cluster a".into(),
+            check: "http",
+            phase,
+            from: from.into(),
+            to: String::new(),
+            figures: figures(1.25),
+        };
+        let table = LatencyTable {
+            rows: vec![row("2026-09-30T22:00:00Z", "connect"), row("2026-09-30T23:00:00Z", "first_byte")],
+            check: CheckKind::Http,
+            period,
+            by: true,
+        };
+        let text = table.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "http latency, 2026-10-01 (Europe/Berlin)");
+        let column = |line: &str, word: &str| line.find(word).unwrap();
+        assert_eq!(column(lines[1], "phase"), column(lines[2], "connect"), "{text}");
+        assert_eq!(column(lines[1], "phase"), column(lines[3], "first_byte"), "{text}");
+        assert!(lines[2].contains("2026-10-01 00:00 CEST"), "{text}");
+    }
 }

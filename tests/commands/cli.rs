@@ -276,3 +276,37 @@ fn a_killed_probe_leaves_no_half_run_behind() {
     let store = fleetprobe::store::open(&location).unwrap();
     assert_eq!(store.runs(None, None).unwrap().len(), 1);
 }
+
+/// `fleetprobe results | head -1`: the reader goes away after one line; the command ends quietly
+/// and successfully, as Unix tools do, in both formats.
+#[test]
+fn a_reader_that_stops_early_ends_results_quietly() {
+    use std::io::{BufRead, BufReader};
+
+    let fleet = refused_fleet().write_temp();
+    let mut csv = String::from("run_started_at,site_id,check,outcome\n");
+    for run in 0..4000 {
+        let at = jiff::Timestamp::from_second(1_790_812_800 + run * 60).unwrap();
+        csv.push_str(&format!("{at},s1,http,connect_refused\n"));
+    }
+    let file = fleet.dir().join("results.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = fleet.run(&["import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for format in ["csv", "table"] {
+        let mut child = fleetprobe()
+            .args(["results", "--format", format, "-c"])
+            .arg(fleet.config())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(first.starts_with("run_id"), "{first}");
+        // The reader is dropped here, as `head -1` exits.
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{format}: {}", stderr(&out));
+    }
+}
