@@ -169,6 +169,7 @@ pub fn cause_words(failure: Failure) -> &'static str {
         Failure::RedirectLoop | Failure::TooManyRedirects => "the site redirected in a loop",
         Failure::ProtocolError => "the web server sent a broken answer",
         Failure::BannerMismatch => "the service greeted connections with the wrong banner",
+        Failure::RedirectBlocked => "the site redirected visitors to a private or internal address",
     }
 }
 

@@ -6,3 +6,4 @@ mod fixtures;
 
 mod cli;
 mod demo;
+mod validation;

@@ -1,7 +1,7 @@
 //! `[probe]`: how the prober runs a sweep, and each check kind's own section
 //! (`[probe.http]`, `[probe.dns]`, `[probe.tcp]`), with the timeouts every phase is bounded by.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -98,6 +98,63 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub max_redirects: u32,
     pub user_agent: String,
+    /// Networks and hostnames a redirect may reach besides public addresses, the site's own
+    /// host and the fleet's frontends.
+    pub redirect_allow: Vec<RedirectAllow>,
+}
+
+/// An entry of `probe.http.redirect_allow`: a network (`10.20.0.0/16`, one address) or a hostname.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectAllow {
+    /// Addresses whose first `prefix` bits are those of `address`.
+    Network { address: IpAddr, prefix: u8 },
+    /// A hostname (lower case), allowed whatever it resolves to.
+    Host(String),
+}
+
+impl RedirectAllow {
+    /// Parses `10.20.0.0/16`, `2001:db8::/32`, `192.0.2.7` or `intranet.example.net`.
+    pub fn parse(text: &str) -> Result<RedirectAllow, String> {
+        let text = text.trim();
+        let expected = "expected a network (e.g. \"10.20.0.0/16\" or \"fd00::/8\"), an address or a hostname";
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        if let Ok(address) = address.parse::<IpAddr>() {
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix {
+                None => max,
+                Some(p) => match p.parse::<u8>() {
+                    Ok(p) if p <= max => p,
+                    _ => return Err(format!("`{text}`: the prefix length must be 0 to {max}; {expected}")),
+                },
+            };
+            return Ok(RedirectAllow::Network { address, prefix });
+        }
+        if prefix.is_some() {
+            return Err(format!("`{text}` is not a network; {expected}"));
+        }
+        crate::fleet::inventory::normalize_hostname(text)
+            .map(RedirectAllow::Host)
+            .map_err(|e| format!("{e}; {expected}"))
+    }
+
+    /// Whether `ip` is in this network (never, for a hostname).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let RedirectAllow::Network { address, prefix } = *self else { return false };
+        match (address, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Record type a DNS check asks for (named as in DNS).
@@ -175,6 +232,8 @@ struct RawHttp {
     max_body_bytes: Option<usize>,
     max_redirects: Option<u32>,
     user_agent: Option<String>,
+    #[serde(default)]
+    redirect_allow: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -253,6 +312,14 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
         expect_status.push((200, 399));
     }
 
+    let mut redirect_allow = Vec::new();
+    for (i, entry) in raw.http.redirect_allow.iter().enumerate() {
+        match RedirectAllow::parse(entry.get_ref()) {
+            Ok(allow) => redirect_allow.push(allow),
+            Err(m) => errors.push(at.err(entry, format!("probe.http.redirect_allow[{i}]"), m)),
+        }
+    }
+
     let concurrency = raw.concurrency.unwrap_or(256);
     let cluster_concurrency = raw.cluster_concurrency.unwrap_or(64);
     if concurrency == 0 || cluster_concurrency == 0 {
@@ -281,6 +348,7 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
             max_body_bytes: raw.http.max_body_bytes.unwrap_or(64 * 1024),
             max_redirects: raw.http.max_redirects.unwrap_or(5),
             user_agent: raw.http.user_agent.unwrap_or_else(|| format!("fleetprobe/{}", env!("CARGO_PKG_VERSION"))),
+            redirect_allow,
         },
         dns: DnsSettings {
             record_type: raw.dns.record_type.unwrap_or(RecordKind::A),
