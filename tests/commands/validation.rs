@@ -43,3 +43,111 @@ fn redirect_allow_takes_networks_and_hostnames() {
     let out = fleet.run(&["check"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `fleet.toml` with the line `key = placeholder` replaced by `key = value` as written: for
+/// numbers TOML's own integers cannot carry.
+fn with_literal(fleet: &TempFleet, key: &str, placeholder: &str, value: &str) {
+    let toml = std::fs::read_to_string(fleet.config()).unwrap();
+    let line = format!("{key} = {placeholder}\n");
+    assert!(toml.contains(&line), "`{line}` not in:\n{toml}");
+    std::fs::write(fleet.config(), toml.replace(&line, &format!("{key} = {value}\n"))).unwrap();
+}
+
+#[test]
+fn every_number_is_bounded_with_field_line_and_range() {
+    let fleet = fleet()
+        .probe("concurrency", 7_777)
+        .probe("retries", 4_294_967_295_i64)
+        .probe("confirm_after", 0)
+        .probe_http("max_body_bytes", 7_778)
+        .probe_http("max_redirects", 21)
+        .timeout("connect", "0s")
+        .timeout("total", "6m")
+        .probe("interval", "2d")
+        .write_temp();
+    with_literal(&fleet, "concurrency", "7777", "18446744073709551615");
+    with_literal(&fleet, "max_body_bytes", "7778", "18446744073709551615");
+    let errors = refused(&fleet);
+    for (text, expected) in [
+        ("18446744073709551615", "probe.concurrency: 18446744073709551615 is out of range; expected 1 to 65536"),
+        ("4294967295", "probe.retries: 4294967295 is out of range; expected 0 to 10"),
+        ("confirm_after", "probe.confirm_after: 0 is out of range; expected 1 to 100"),
+        ("max_redirects", "probe.http.max_redirects: 21 is out of range; expected 0 to 20"),
+        ("connect =", "probe.timeouts.connect: 0s is out of range; expected \"1ms\" to \"5m\""),
+        ("total =", "probe.timeouts.total: 6m is out of range; expected \"1ms\" to \"5m\""),
+        ("interval", "probe.interval: 2d is out of range; expected \"1s\" to \"1d\""),
+    ] {
+        let expected = format!("fleet.toml:{}: {expected}", line_of(&fleet, text));
+        assert!(errors.contains(&expected), "missing `{expected}` in:\n{errors}");
+    }
+    let body = line_of(&fleet, "max_body_bytes");
+    let expected = format!(
+        "fleet.toml:{body}: probe.http.max_body_bytes: 18446744073709551615 is out of range; expected 0 to 16777216"
+    );
+    assert!(errors.contains(&expected), "missing `{expected}` in:\n{errors}");
+}
+
+#[test]
+fn fields_compared_with_each_other_name_a_line() {
+    let fleet = fleet()
+        .probe("concurrency", 8)
+        .probe("cluster_concurrency", 9)
+        .probe("interval", "30s")
+        .probe("spread", "30s")
+        .plan("gold", 99.99, &[])
+        .write_temp();
+    let toml = std::fs::read_to_string(fleet.config()).unwrap();
+    std::fs::write(fleet.config(), toml.replace("name = \"gold\"", "name = \"gold\"\nconfirm_after = 101")).unwrap();
+    let errors = refused(&fleet);
+    for (text, expected) in [
+        ("cluster_concurrency", "probe.cluster_concurrency: 9 is out of range; expected 1 to 8"),
+        ("spread", "probe.spread: spread (\"30s\") must be shorter than the interval (\"30s\")"),
+        ("confirm_after = 101", "plan[1].confirm_after: 101 is out of range; expected 1 to 100"),
+    ] {
+        let expected = format!("fleet.toml:{}: {expected}", line_of(&fleet, text));
+        assert!(errors.contains(&expected), "missing `{expected}` in:\n{errors}");
+    }
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_field() {
+    let fleet = fleet().probe("concurrency", "lots").write_temp();
+    let errors = refused(&fleet);
+    let expected = format!(
+        "fleet.toml:{}: probe.concurrency: invalid type: string \"lots\", expected a whole number",
+        line_of(&fleet, "lots")
+    );
+    assert!(errors.contains(&expected), "missing `{expected}` in:\n{errors}");
+
+    let fleet = self::fleet().cluster("two", &["127.0.0.2"]).write_temp();
+    let toml = std::fs::read_to_string(fleet.config()).unwrap();
+    std::fs::write(fleet.config(), toml.replace("\"127.0.0.2\"", "7")).unwrap();
+    let errors = refused(&fleet);
+    assert!(errors.contains("cluster[1].frontends[0]: invalid type: integer `7`, expected a string"), "{errors}");
+}
+
+#[test]
+fn a_huge_value_is_cut_in_the_error() {
+    let huge = "x".repeat(5_000_000);
+    let fleet = fleet().timeout("connect", huge.as_str()).write_temp();
+    let errors = refused(&fleet);
+    assert!(errors.len() < 2_000, "{} bytes of errors", errors.len());
+    let shown = format!("probe.timeouts.connect: `{}…` is not a duration", "x".repeat(80));
+    assert!(errors.contains(&shown), "{errors}");
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_named_by_line() {
+    let fleet = fleet().write_temp();
+    let sites = b"site_id,customer,cluster,hostname\ns1,c1,one,www.alpha.test\ns2,c1,one,www.\xff.test\n";
+    std::fs::write(fleet.dir().join("sites.csv"), sites).unwrap();
+    let errors = refused(&fleet);
+    assert!(errors.contains("sites.csv:3: not UTF-8 text (invalid byte in column 15)"), "{errors}");
+
+    let mut toml = std::fs::read(fleet.config()).unwrap();
+    toml.extend_from_slice(b"\n# caf\xe9\n");
+    std::fs::write(fleet.config(), &toml).unwrap();
+    let line = toml.iter().filter(|&&b| b == b'\n').count();
+    let errors = refused(&fleet);
+    assert!(errors.contains(&format!("fleet.toml:{line}: not UTF-8 text")), "{errors}");
+}
