@@ -109,11 +109,33 @@ impl Table {
         header_ok.then_some(Table { path, columns, reader })
     }
 
-    /// Iterates rows as (line, record); malformed rows are reported and skipped.
+    /// Iterates rows as (line, record); malformed rows are reported and skipped, as are rows
+    /// with a line break inside a value that cannot hold one (an unclosed `"` swallows the rows
+    /// after it: the error names the line where the quote opened).
     fn rows<'a>(&'a mut self, errors: &'a mut FleetErrors) -> impl Iterator<Item = (u64, csv::StringRecord)> + 'a {
         let path = self.path.clone();
+        let columns = self.columns.clone();
         self.reader.records().filter_map(move |row| match row {
-            Ok(record) => Some((record.position().map_or(0, |p| p.line()), record)),
+            Ok(record) => {
+                let line = record.position().map_or(0, |p| p.line());
+                let mut field_line = line;
+                for (i, value) in record.iter().enumerate() {
+                    let name = columns.iter().find(|&(_, &c)| c == i).map(|(n, _)| *n);
+                    let breaks = value.matches('\n').count() as u64;
+                    if breaks > 0 && name.is_some_and(|n| !MULTILINE_COLUMNS.contains(&n)) {
+                        let message = format!(
+                            "a quoted value runs from here over {} more line{} (is a `\"` not closed?); \
+                             expected one line",
+                            breaks,
+                            if breaks == 1 { "" } else { "s" }
+                        );
+                        errors.push(FleetError::at(&path, Some(field_line), name.unwrap_or_default(), message));
+                        return None;
+                    }
+                    field_line += breaks;
+                }
+                Some((line, record))
+            }
             Err(e) => {
                 let line = e.position().map(|p| p.line());
                 let message = match e.kind() {
@@ -128,6 +150,10 @@ impl Table {
         })
     }
 }
+
+/// The columns whose values may span lines (a name or contact with a line break); every other
+/// value is one line.
+const MULTILINE_COLUMNS: [&str; 2] = ["name", "contact"];
 
 fn cell<'r>(table_columns: &HashMap<&'static str, usize>, record: &'r csv::StringRecord, column: &str) -> &'r str {
     table_columns.get(column).and_then(|&i| record.get(i)).unwrap_or("")

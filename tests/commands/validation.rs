@@ -151,3 +151,26 @@ fn bytes_that_are_not_utf8_are_named_by_line() {
     let errors = refused(&fleet);
     assert!(errors.contains(&format!("fleet.toml:{line}: not UTF-8 text")), "{errors}");
 }
+
+#[test]
+fn an_unclosed_quote_does_not_swallow_the_rows_after_it() {
+    let sites = "site_id,customer,cluster,hostname,keyword\n\
+                 s1,c1,one,www.alpha.test,\"Welcome\n\
+                 s2,c1,one,www.beta.test,\n\
+                 s3,c1,one,www.gamma.test,\n";
+    let fleet = fleet().sites_csv(sites).write_temp();
+    let errors = refused(&fleet);
+    assert!(
+        errors
+            .contains("sites.csv:2: keyword: a quoted value runs from here over 2 more lines (is a `\"` not closed?)"),
+        "{errors}"
+    );
+
+    // A name may hold a line break; the hostname after it is still on its own line.
+    let customers = "customer_id,name,plan,monthly_fee\nc1,\"Alpha\nGmbH\",basic,10.00\n";
+    let sites = "site_id,customer,cluster,hostname\ns1,c1,one,\"www.alpha\n.test\"\n";
+    let fleet = self::fleet().customers_csv(customers).sites_csv(sites).write_temp();
+    let errors = refused(&fleet);
+    assert!(errors.contains("sites.csv:2: hostname: a quoted value runs from here over 1 more line"), "{errors}");
+    assert!(!errors.contains("customers.csv"), "{errors}");
+}
