@@ -79,6 +79,8 @@ pub enum InvalidValue {
     StatusRange(String),
     #[error("`{0}` is not an amount; expected e.g. 20.00 (a dot for decimals, no currency sign)")]
     Money(String),
+    #[error("`{0}` is too large; expected at most 1000000.00 a month")]
+    MoneyTooLarge(String),
     #[error("empty store path; expected a file path, sqlite://PATH or postgres://...")]
     EmptyStorePath,
     #[error("unknown store URL `{0}`; expected a file path, sqlite://PATH or postgres://...")]

@@ -418,7 +418,12 @@ fn parse_checks(text: &str) -> Result<Checks, InvalidValue> {
     Ok(checks)
 }
 
-/// Parses a non-negative amount with at most two decimals ("20", "20.5", "20.50") into cents.
+/// The largest monthly fee accepted, in cents (1,000,000.00): credits and their totals stay far
+/// from overflowing.
+pub const MAX_MONTHLY_FEE_CENTS: i64 = 100_000_000;
+
+/// Parses a non-negative amount with at most two decimals ("20", "20.5", "20.50") into cents,
+/// at most [`MAX_MONTHLY_FEE_CENTS`].
 pub(crate) fn parse_money(text: &str) -> Result<i64, InvalidValue> {
     let bad = || InvalidValue::Money(text.to_string());
     let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
@@ -431,7 +436,11 @@ pub(crate) fn parse_money(text: &str) -> Result<i64, InvalidValue> {
     }
     let whole: i64 = whole.parse().map_err(|_| bad())?;
     let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| bad())? };
-    whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)
+    let cents = whole.checked_mul(100).and_then(|w| w.checked_add(frac));
+    match cents {
+        Some(cents) if cents <= MAX_MONTHLY_FEE_CENTS => Ok(cents),
+        _ => Err(InvalidValue::MoneyTooLarge(text.trim().to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -445,6 +454,9 @@ mod tests {
         assert_eq!(parse_money("0.07").unwrap(), 7);
         assert!(parse_money("-1").is_err());
         assert!(parse_money("1,50").is_err());
+        assert_eq!(parse_money("1000000.00").unwrap(), MAX_MONTHLY_FEE_CENTS);
+        assert!(parse_money("1000000.01").unwrap_err().to_string().contains("at most 1000000.00"));
+        assert!(parse_money("92233720368547758.07").is_err());
         assert!(parse_money("1.505").is_err());
         assert!(parse_money("").is_err());
     }

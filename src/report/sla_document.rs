@@ -183,7 +183,8 @@ pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], b
     };
     let mut totals: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for s in slas {
-        *totals.entry(s.currency.as_str()).or_default() += s.total_credit_cents();
+        let total = totals.entry(s.currency.as_str()).or_default();
+        *total = total.saturating_add(s.total_credit_cents());
     }
     let totals: Vec<String> = totals.iter().map(|(c, cents)| format!("{c} {}", money(*cents))).collect();
     let met = slas.iter().filter(|s| s.met).count();

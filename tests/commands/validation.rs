@@ -174,3 +174,21 @@ fn an_unclosed_quote_does_not_swallow_the_rows_after_it() {
     assert!(errors.contains("sites.csv:2: hostname: a quoted value runs from here over 1 more line"), "{errors}");
     assert!(!errors.contains("customers.csv"), "{errors}");
 }
+
+#[test]
+fn monthly_fees_are_bounded() {
+    let customers = "customer_id,name,plan,monthly_fee\n\
+                     c1,Alpha GmbH,basic,1000000.00\n\
+                     c2,Beta AG,basic,92233720368547758.07\n\
+                     c3,Gamma SA,basic,1000000.01\n";
+    let fleet = fleet().customers_csv(customers).write_temp();
+    let errors = refused(&fleet);
+    assert!(
+        errors.contains(
+            "customers.csv:3: monthly_fee: `92233720368547758.07` is too large; expected at most 1000000.00 a month"
+        ),
+        "{errors}"
+    );
+    assert!(errors.contains("customers.csv:4: monthly_fee: `1000000.01` is too large"), "{errors}");
+    assert!(!errors.contains("customers.csv:2"), "{errors}");
+}
