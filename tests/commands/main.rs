@@ -6,4 +6,5 @@ mod fixtures;
 
 mod cli;
 mod demo;
+mod round_trip;
 mod validation;
