@@ -7,4 +7,5 @@ mod fixtures;
 mod cli;
 mod demo;
 mod round_trip;
+mod stores;
 mod validation;
