@@ -90,8 +90,7 @@ fn every_number_is_bounded_with_field_line_and_range() {
 #[test]
 fn fields_compared_with_each_other_name_a_line() {
     let fleet = fleet()
-        .probe("concurrency", 8)
-        .probe("cluster_concurrency", 9)
+        .probe("cluster_concurrency", 0)
         .probe("interval", "30s")
         .probe("spread", "30s")
         .plan("gold", 99.99, &[])
@@ -100,7 +99,7 @@ fn fields_compared_with_each_other_name_a_line() {
     std::fs::write(fleet.config(), toml.replace("name = \"gold\"", "name = \"gold\"\nconfirm_after = 101")).unwrap();
     let errors = refused(&fleet);
     for (text, expected) in [
-        ("cluster_concurrency", "probe.cluster_concurrency: 9 is out of range; expected 1 to 8"),
+        ("cluster_concurrency", "probe.cluster_concurrency: 0 is out of range; expected 1 to 65536"),
         ("spread", "probe.spread: spread (\"30s\") must be shorter than the interval (\"30s\")"),
         ("confirm_after = 101", "plan[1].confirm_after: 101 is out of range; expected 1 to 100"),
     ] {

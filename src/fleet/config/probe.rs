@@ -324,13 +324,10 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
     }
 
     let concurrency = at.number(&raw.concurrency, "probe.concurrency", bounds::CONCURRENCY, 256, errors);
-    let cluster_concurrency = at.number(
-        &raw.cluster_concurrency,
-        "probe.cluster_concurrency",
-        *bounds::CONCURRENCY.start()..=concurrency,
-        64.min(concurrency),
-        errors,
-    );
+    // A per-cluster limit above the global one is the global one.
+    let cluster_concurrency = at
+        .number(&raw.cluster_concurrency, "probe.cluster_concurrency", bounds::CONCURRENCY, 64, errors)
+        .min(concurrency);
     let confirm_after = at.number(&raw.confirm_after, "probe.confirm_after", bounds::CONFIRM_AFTER, 2, errors);
     let retries = at.number(&raw.retries, "probe.retries", bounds::RETRIES, 1, errors);
     let max_body_bytes =
