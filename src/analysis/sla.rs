@@ -51,11 +51,11 @@ pub struct CustomerSla {
 
 impl CustomerSla {
     pub fn goodwill_cents(&self) -> i64 {
-        self.goodwill.iter().map(|(_, cents)| cents).sum()
+        self.goodwill.iter().fold(0, |sum: i64, (_, cents)| sum.saturating_add(*cents))
     }
 
     pub fn total_credit_cents(&self) -> i64 {
-        self.credit_cents + self.goodwill_cents()
+        self.credit_cents.saturating_add(self.goodwill_cents())
     }
 }
 
@@ -97,7 +97,7 @@ pub fn customer_sla(
     let goodwill = goodwill
         .iter()
         .filter(|g| touched_ids.contains(g.incident.as_str()))
-        .map(|g| (g.clone(), (c.monthly_fee_cents as f64 * g.months).round() as i64))
+        .map(|g| (g.clone(), months_of(c.monthly_fee_cents, g.months)))
         .collect();
     CustomerSla {
         customer,
@@ -148,9 +148,30 @@ pub fn wall_clock_downtime(
     (length(outside), length(inside))
 }
 
-/// `percent` of an amount in cents, rounded half up to the cent.
+/// `percent` of an amount in cents, rounded half up to the cent. The percentage counts to a
+/// hundredth of a percent (credit tiers are written so); the rest is integer arithmetic.
 pub fn percent_of(cents: i64, percent: f64) -> i64 {
-    ((cents as f64) * percent / 100.0 + 0.5).floor() as i64
+    scaled(cents, hundredths(percent), 10_000)
+}
+
+/// `months` monthly fees of `cents`, rounded half up to the cent; months count to a hundredth.
+pub fn months_of(cents: i64, months: f64) -> i64 {
+    scaled(cents, hundredths(months), 100)
+}
+
+/// A factor in hundredths (rounded), as an integer; not a number counts as none.
+fn hundredths(factor: f64) -> i128 {
+    let steps = (factor * 100.0).round();
+    if steps.is_finite() { steps as i128 } else { 0 }
+}
+
+/// `cents × steps / denominator` in integers: exact to the cent (half up), saturating rather
+/// than wrapping.
+fn scaled(cents: i64, steps: i128, denominator: i128) -> i64 {
+    let product =
+        i128::from(cents).checked_mul(steps).unwrap_or(if (cents < 0) == (steps < 0) { i128::MAX } else { i128::MIN });
+    let rounded = product.saturating_add(denominator / 2).div_euclid(denominator);
+    i64::try_from(rounded).unwrap_or(if rounded < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Daily SLA availability of a set of sites: one value per day span (`None` when unmonitored).
@@ -247,5 +268,11 @@ mod tests {
         assert_eq!(super::percent_of(1990, 10.0), 199);
         assert_eq!(super::percent_of(499, 25.0), 125); // 124.75
         assert_eq!(super::percent_of(1000, 0.0), 0);
+        // Beyond 2^53 a float loses cents; integers do not.
+        assert_eq!(super::percent_of(9_007_199_254_740_993, 100.0), 9_007_199_254_740_993);
+        assert_eq!(super::percent_of(100_000_000, 12.5), 12_500_000);
+        assert_eq!(super::months_of(9_007_199_254_740_993, 1.0), 9_007_199_254_740_993);
+        assert_eq!(super::months_of(1999, 0.5), 1000); // 999.5
+        assert_eq!(super::months_of(i64::MAX, 24.0), i64::MAX, "saturates, never wraps");
     }
 }

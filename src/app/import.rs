@@ -22,10 +22,11 @@ struct PendingRun {
 }
 
 /// Validates `file` against the fleet and stores its runs; rows without a `vantage` column get
-/// `vantage`.
-pub fn run(context: &Context, file: &Path, vantage: &str) -> Result<()> {
+/// `vantage`, rows without a `run_valid` value get `valid` (none given: such rows are refused,
+/// so that invalid runs are never imported as valid ones).
+pub fn run(context: &Context, file: &Path, vantage: &str, valid: Option<bool>) -> Result<()> {
     let fleet = &context.fleet;
-    let runs = read(file, fleet, vantage).map_err(|e| Error::config(format!("nothing imported:\n{e}")))?;
+    let runs = read(file, fleet, vantage, valid).map_err(|e| Error::config(format!("nothing imported:\n{e}")))?;
     let location = &context.store;
     let _lock = match store::lock_path(location) {
         Some(path) => Some(store::RunLock::acquire(&path).map_err(|e| Error::new(ErrorKind::Locked, e.to_string()))?),
@@ -84,6 +85,7 @@ fn read(
     path: &Path,
     fleet: &crate::fleet::Fleet,
     default_vantage: &str,
+    default_valid: Option<bool>,
 ) -> std::result::Result<BTreeMap<(String, i64), PendingRun>, FleetErrors> {
     let mut errors = FleetErrors::default();
     let text = std::fs::read_to_string(path)
@@ -104,6 +106,15 @@ fn read(
                 format!("missing column `{required}`; expected at least {}", REQUIRED.join(",")),
             ));
         }
+    }
+    if !column.contains_key("run_valid") && default_valid.is_none() {
+        errors.push(FleetError::at(
+            path,
+            Some(1),
+            "header",
+            "missing column `run_valid`: whether each run counts is not known; \
+             add the column (true or false) or pass --valid yes|no",
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -157,8 +168,12 @@ fn read(
             );
         }
         let valid = match get("run_valid") {
-            "" | "true" | "1" | "yes" => true,
+            "true" | "1" | "yes" => true,
             "false" | "0" | "no" => false,
+            "" => default_valid.unwrap_or_else(|| {
+                err("run_valid", "empty; expected true or false (or pass --valid yes|no)".to_string());
+                true
+            }),
             other => {
                 err("run_valid", format!("`{other}` is not true or false"));
                 true

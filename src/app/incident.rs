@@ -29,7 +29,7 @@ pub struct UpdateRequest {
 pub fn update(context: &Context, request: &UpdateRequest) -> Result<()> {
     let fleet = &context.fleet;
     let update = validate(fleet, request)?;
-    let mut store = context.open_existing_store()?;
+    let mut store = context.open_existing_store_for_writing()?;
     if !incident_exists(fleet, store.as_ref(), &update.incident_id)? {
         eprintln!(
             "fleetprobe: warning: the store shows no incident {} (yet); the update is kept and appears once it does",

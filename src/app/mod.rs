@@ -152,6 +152,17 @@ impl Context {
 
     /// Opens the store for reading; a store that does not exist yet is an error, not a new file.
     pub fn open_existing_store(&self) -> Result<Box<dyn Store>> {
+        self.require_existing_store()?;
+        Ok(store::open_read_only(&self.store)?)
+    }
+
+    /// The store, which must exist, opened for writing (incident updates, pruning).
+    pub fn open_existing_store_for_writing(&self) -> Result<Box<dyn Store>> {
+        self.require_existing_store()?;
+        Ok(store::open(&self.store)?)
+    }
+
+    fn require_existing_store(&self) -> Result<()> {
         if let StoreLocation::Sqlite(path) = &self.store
             && !path.exists()
         {
@@ -160,7 +171,7 @@ impl Context {
                 path.display()
             )));
         }
-        Ok(store::open(&self.store)?)
+        Ok(())
     }
 
     /// The cluster of that name, or an error listing the known ones.

@@ -169,7 +169,7 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 /// meanwhile waits for one short transaction at most.
 pub fn prune(context: &super::Context, now: jiff::Timestamp) -> Result<()> {
     let fleet = &context.fleet;
-    let mut store = context.open_existing_store()?;
+    let mut store = context.open_existing_store_for_writing()?;
     let now = now.as_millisecond();
     let rolled = store.rollup(now, None)?;
     let mut pruned = store::PruneStats::default();

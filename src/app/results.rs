@@ -36,8 +36,8 @@ pub fn list(context: &Context, args: &ResultsRequest) -> Result<()> {
     if let Some(cluster) = &args.cluster {
         context.cluster(cluster)?;
     }
-    let vantages: HashMap<i64, (String, i64)> =
-        runs.iter().map(|r| (r.id, (r.vantage.clone(), r.started_at_ms))).collect();
+    let vantages: HashMap<i64, (String, i64, bool)> =
+        runs.iter().map(|r| (r.id, (r.vantage.clone(), r.started_at_ms, r.valid))).collect();
     let filter = ResultFilter {
         run_id,
         site_id: args.site.clone(),
@@ -104,7 +104,7 @@ pub fn list(context: &Context, args: &ResultsRequest) -> Result<()> {
     Ok(())
 }
 
-const RESULT_COLUMNS: [&str; 18] = [
+const RESULT_COLUMNS: [&str; 19] = [
     "run_id",
     "run_started_at",
     "vantage",
@@ -123,11 +123,13 @@ const RESULT_COLUMNS: [&str; 18] = [
     "total_ms",
     "cert_expires",
     "detail",
+    // Last, so the columns before it keep their places: whether the run counts (`import` keeps it).
+    "run_valid",
 ];
 
-fn result_row(r: &StoredResult, runs: &HashMap<i64, (String, i64)>) -> Vec<String> {
+fn result_row(r: &StoredResult, runs: &HashMap<i64, (String, i64, bool)>) -> Vec<String> {
     let ms = |us: Option<u32>| us.map_or(String::new(), |us| format!("{:.3}", f64::from(us) / 1000.0));
-    let (vantage, run_start) = runs.get(&r.run_id).cloned().unwrap_or_default();
+    let (vantage, run_start, valid) = runs.get(&r.run_id).cloned().unwrap_or_default();
     vec![
         r.run_id.to_string(),
         crate::report::format_ms(run_start),
@@ -149,6 +151,7 @@ fn result_row(r: &StoredResult, runs: &HashMap<i64, (String, i64)>) -> Vec<Strin
             .and_then(|s| jiff::Timestamp::from_second(s).ok())
             .map_or(String::new(), |t| t.strftime("%Y-%m-%d").to_string()),
         r.detail.clone().unwrap_or_default(),
+        valid.to_string(),
     ]
 }
 

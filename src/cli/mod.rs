@@ -135,6 +135,9 @@ struct ImportArgs {
     /// Vantage for rows without a `vantage` column
     #[arg(long, default_value = "import")]
     vantage: String,
+    /// Whether runs of rows without a `run_valid` value count (yes|no); without it such rows are refused
+    #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
+    valid: Option<bool>,
     /// The CSV file to load
     file: PathBuf,
 }
@@ -210,7 +213,7 @@ pub fn main() -> ExitCode {
             )
         }),
         Command::Import(args) => {
-            args.common.context().and_then(|context| app::import::run(&context, &args.file, &args.vantage))
+            args.common.context().and_then(|context| app::import::run(&context, &args.file, &args.vantage, args.valid))
         }
         Command::Report { report } => report::run(&report),
         Command::Demo(args) => crate::demo::run(args.dir.as_deref(), args.scenario.as_deref(), args.once),

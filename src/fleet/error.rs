@@ -15,11 +15,16 @@ pub struct FleetError {
 
 impl FleetError {
     pub fn file(file: &Path, message: impl fmt::Display) -> Self {
-        FleetError { file: file.to_path_buf(), line: None, field: None, message: message.to_string() }
+        FleetError { file: file.to_path_buf(), line: None, field: None, message: cut_values(&message.to_string()) }
     }
 
     pub fn at(file: &Path, line: Option<u64>, field: impl Into<String>, message: impl fmt::Display) -> Self {
-        FleetError { file: file.to_path_buf(), line, field: Some(field.into()), message: message.to_string() }
+        FleetError {
+            file: file.to_path_buf(),
+            line,
+            field: Some(field.into()),
+            message: cut_values(&message.to_string()),
+        }
     }
 }
 
@@ -74,6 +79,8 @@ pub enum InvalidValue {
     StatusRange(String),
     #[error("`{0}` is not an amount; expected e.g. 20.00 (a dot for decimals, no currency sign)")]
     Money(String),
+    #[error("`{0}` is too large; expected at most 1000000.00 a month")]
+    MoneyTooLarge(String),
     #[error("empty store path; expected a file path, sqlite://PATH or postgres://...")]
     EmptyStorePath,
     #[error("unknown store URL `{0}`; expected a file path, sqlite://PATH or postgres://...")]
@@ -133,6 +140,65 @@ impl fmt::Display for FleetErrors {
 }
 
 impl std::error::Error for FleetErrors {}
+
+/// The longest value an error echoes; longer ones are cut with "…".
+pub(crate) const MAX_ECHOED: usize = 80;
+
+/// `text` cut at [`MAX_ECHOED`] characters.
+pub(crate) fn cut(text: &str) -> String {
+    if text.chars().count() <= MAX_ECHOED {
+        text.to_string()
+    } else {
+        text.chars().take(MAX_ECHOED).chain(['…']).collect()
+    }
+}
+
+/// Cuts every quoted value (between backticks or double quotes) of a message to
+/// [`MAX_ECHOED`] characters, so a huge value is not echoed whole.
+pub(crate) fn cut_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut quoted: Option<(char, usize)> = None;
+    for c in message.chars() {
+        match quoted {
+            Some((q, _)) if c == q => {
+                quoted = None;
+                out.push(c);
+            }
+            Some((q, n)) => {
+                if n < MAX_ECHOED {
+                    out.push(c);
+                } else if n == MAX_ECHOED {
+                    out.push('…');
+                }
+                quoted = Some((q, n + 1));
+            }
+            None => {
+                if c == '`' || c == '"' {
+                    quoted = Some((c, 0));
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The text of a file's bytes, or an error naming the line (and column) of the first byte
+/// that is not UTF-8.
+pub(crate) fn utf8_text(path: &Path, bytes: Vec<u8>, expected: &str) -> Result<String, FleetError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..valid];
+        let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let column = valid - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        FleetError {
+            file: path.to_path_buf(),
+            line: Some(line),
+            field: None,
+            message: format!("not UTF-8 text (invalid byte in column {column}); expected {expected}"),
+        }
+    })
+}
 
 /// 1-based line number of a byte offset in a text.
 pub(crate) fn line_of(text: &str, offset: usize) -> u64 {

@@ -109,11 +109,33 @@ impl Table {
         header_ok.then_some(Table { path, columns, reader })
     }
 
-    /// Iterates rows as (line, record); malformed rows are reported and skipped.
+    /// Iterates rows as (line, record); malformed rows are reported and skipped, as are rows
+    /// with a line break inside a value that cannot hold one (an unclosed `"` swallows the rows
+    /// after it: the error names the line where the quote opened).
     fn rows<'a>(&'a mut self, errors: &'a mut FleetErrors) -> impl Iterator<Item = (u64, csv::StringRecord)> + 'a {
         let path = self.path.clone();
+        let columns = self.columns.clone();
         self.reader.records().filter_map(move |row| match row {
-            Ok(record) => Some((record.position().map_or(0, |p| p.line()), record)),
+            Ok(record) => {
+                let line = record.position().map_or(0, |p| p.line());
+                let mut field_line = line;
+                for (i, value) in record.iter().enumerate() {
+                    let name = columns.iter().find(|&(_, &c)| c == i).map(|(n, _)| *n);
+                    let breaks = value.matches('\n').count() as u64;
+                    if breaks > 0 && name.is_some_and(|n| !MULTILINE_COLUMNS.contains(&n)) {
+                        let message = format!(
+                            "a quoted value runs from here over {} more line{} (is a `\"` not closed?); \
+                             expected one line",
+                            breaks,
+                            if breaks == 1 { "" } else { "s" }
+                        );
+                        errors.push(FleetError::at(&path, Some(field_line), name.unwrap_or_default(), message));
+                        return None;
+                    }
+                    field_line += breaks;
+                }
+                Some((line, record))
+            }
             Err(e) => {
                 let line = e.position().map(|p| p.line());
                 let message = match e.kind() {
@@ -128,6 +150,10 @@ impl Table {
         })
     }
 }
+
+/// The columns whose values may span lines (a name or contact with a line break); every other
+/// value is one line.
+const MULTILINE_COLUMNS: [&str; 2] = ["name", "contact"];
 
 fn cell<'r>(table_columns: &HashMap<&'static str, usize>, record: &'r csv::StringRecord, column: &str) -> &'r str {
     table_columns.get(column).and_then(|&i| record.get(i)).unwrap_or("")
@@ -392,7 +418,12 @@ fn parse_checks(text: &str) -> Result<Checks, InvalidValue> {
     Ok(checks)
 }
 
-/// Parses a non-negative amount with at most two decimals ("20", "20.5", "20.50") into cents.
+/// The largest monthly fee accepted, in cents (1,000,000.00): credits and their totals stay far
+/// from overflowing.
+pub const MAX_MONTHLY_FEE_CENTS: i64 = 100_000_000;
+
+/// Parses a non-negative amount with at most two decimals ("20", "20.5", "20.50") into cents,
+/// at most [`MAX_MONTHLY_FEE_CENTS`].
 pub(crate) fn parse_money(text: &str) -> Result<i64, InvalidValue> {
     let bad = || InvalidValue::Money(text.to_string());
     let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
@@ -405,7 +436,11 @@ pub(crate) fn parse_money(text: &str) -> Result<i64, InvalidValue> {
     }
     let whole: i64 = whole.parse().map_err(|_| bad())?;
     let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| bad())? };
-    whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)
+    let cents = whole.checked_mul(100).and_then(|w| w.checked_add(frac));
+    match cents {
+        Some(cents) if cents <= MAX_MONTHLY_FEE_CENTS => Ok(cents),
+        _ => Err(InvalidValue::MoneyTooLarge(text.trim().to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -419,6 +454,9 @@ mod tests {
         assert_eq!(parse_money("0.07").unwrap(), 7);
         assert!(parse_money("-1").is_err());
         assert!(parse_money("1,50").is_err());
+        assert_eq!(parse_money("1000000.00").unwrap(), MAX_MONTHLY_FEE_CENTS);
+        assert!(parse_money("1000000.01").unwrap_err().to_string().contains("at most 1000000.00"));
+        assert!(parse_money("92233720368547758.07").is_err());
         assert!(parse_money("1.505").is_err());
         assert!(parse_money("").is_err());
     }

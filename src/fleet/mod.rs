@@ -273,8 +273,9 @@ pub enum ControlTarget {
 impl Fleet {
     /// Reads and validates a configuration file and the inventory it points at.
     pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| FleetErrors::one(FleetError::file(path, format!("cannot read configuration: {e}"))))?;
+        let text = error::utf8_text(path, bytes, "a UTF-8 TOML file").map_err(FleetErrors::one)?;
         Self::from_source(&Source::Files { config_path: path.to_path_buf(), config_text: text })
     }
 

@@ -26,25 +26,46 @@ pub(crate) async fn open(
     deadline: Instant,
     timings: &mut Timings,
 ) -> Result<(TcpStream, SocketAddr), Probed> {
-    // DNS
-    let literal: Option<IpAddr> = host.parse().ok();
-    let ip = match connect_to.or(literal) {
+    let ip = match connect_to {
         Some(ip) => ip,
-        None => {
-            let (limit, _) = phase_limit(timeouts.dns, deadline);
-            // The network time of the queries, from the first send to the answer's arrival.
-            let resolved = dns::resolve(host, resolvers, limit).await;
-            add(&mut timings.dns_us, resolved.as_ref().map_or_else(|e| e.elapsed, |(_, elapsed)| *elapsed));
-            match resolved {
-                Ok((addresses, _)) => match addresses.first() {
-                    Some(&ip) => ip,
-                    None => return Err(Probed::failed(Failure::DnsNoData, format!("{host} has no address"))),
-                },
-                Err(e) => return Err(Probed::failed(e.failure, format!("resolving {host}: {}", e.detail))),
-            }
-        }
+        None => resolve(host, resolvers, timeouts, deadline, timings).await?,
     };
+    connect(ip, port, timeouts, deadline, timings).await
+}
 
+/// The address `host` is reached at: the host itself when it is an address literal, else the
+/// first address its lookup through `resolvers` answers (the DNS phase is added to `timings`).
+pub(crate) async fn resolve(
+    host: &str,
+    resolvers: &[SocketAddr],
+    timeouts: &Timeouts,
+    deadline: Instant,
+    timings: &mut Timings,
+) -> Result<IpAddr, Probed> {
+    if let Ok(literal) = host.parse::<IpAddr>() {
+        return Ok(literal);
+    }
+    let (limit, _) = phase_limit(timeouts.dns, deadline);
+    // The network time of the queries, from the first send to the answer's arrival.
+    let resolved = dns::resolve(host, resolvers, limit).await;
+    add(&mut timings.dns_us, resolved.as_ref().map_or_else(|e| e.elapsed, |(_, elapsed)| *elapsed));
+    match resolved {
+        Ok((addresses, _)) => match addresses.first() {
+            Some(&ip) => Ok(ip),
+            None => Err(Probed::failed(Failure::DnsNoData, format!("{host} has no address"))),
+        },
+        Err(e) => Err(Probed::failed(e.failure, format!("resolving {host}: {}", e.detail))),
+    }
+}
+
+/// Connects to `port` on `ip`, timed and bounded; the connect phase is added to `timings`.
+pub(crate) async fn connect(
+    ip: IpAddr,
+    port: u16,
+    timeouts: &Timeouts,
+    deadline: Instant,
+    timings: &mut Timings,
+) -> Result<(TcpStream, SocketAddr), Probed> {
     // TCP connect
     let address = SocketAddr::new(ip, port);
     let (limit, total_bound) = phase_limit(timeouts.connect, deadline);

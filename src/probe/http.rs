@@ -28,6 +28,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::connect::{self, add, phase_limit};
+use super::redirect::RedirectPolicy;
 use super::stamp::{Exchange, StampedTcp};
 use super::{Failure, Phase, Probed, Timings, micros, tls};
 use crate::fleet::{Fleet, HttpSettings, InvalidValue, ProbeSettings, SiteIdx, SiteUrl, Timeouts, Via};
@@ -40,6 +41,8 @@ pub struct HttpProber {
     /// Resolvers for checks that go through DNS (empty: the system's).
     pub resolvers: Vec<SocketAddr>,
     pub tls: Arc<ClientConfig>,
+    /// The fleet's cluster frontend addresses, which redirects may reach (see `redirect`).
+    pub fleet_frontends: Arc<[IpAddr]>,
 }
 
 /// What to fetch and how to reach it.
@@ -55,17 +58,24 @@ pub struct HttpTarget<'a> {
 /// How one request/response exchange ended.
 enum Hop {
     Done(Probed),
-    Redirect { location: String, status: u16 },
+    /// A redirect from the server at `address`.
+    Redirect {
+        location: String,
+        status: u16,
+        address: IpAddr,
+    },
 }
 
 impl HttpProber {
     /// The HTTP prober of a fleet's probe settings, trusting `tls` for HTTPS.
-    pub fn new(probe: &ProbeSettings, tls: Arc<ClientConfig>) -> HttpProber {
+    pub fn new(fleet: &Fleet, tls: Arc<ClientConfig>) -> HttpProber {
+        let probe: &ProbeSettings = &fleet.probe;
         HttpProber {
             settings: Arc::new(probe.http.clone()),
             timeouts: probe.timeouts,
             resolvers: probe.resolvers.clone(),
             tls,
+            fleet_frontends: fleet.clusters.iter().flat_map(|c| c.frontends.iter().copied()).collect(),
         }
     }
 
@@ -88,39 +98,66 @@ impl HttpProber {
         let mut url = target.url.clone();
         let mut connect_to = target.connect_to;
         let mut visited = vec![url.to_string()];
+        let policy = RedirectPolicy { allow: &self.settings.redirect_allow, frontends: &self.fleet_frontends };
+        // Where the site's own host was checked: a redirect may come back there under another name.
+        let mut site_addresses = Vec::new();
         let mut probed = loop {
             match self.exchange(&url, connect_to, target.keyword, deadline, &mut timings).await {
                 Hop::Done(probed) => break probed,
-                Hop::Redirect { location, status } => {
+                Hop::Redirect { location, status, address } => {
+                    if url.host == target.url.host {
+                        site_addresses.push(address);
+                    }
+                    let failed = |failure, detail: String| Probed {
+                        http_status: Some(status),
+                        ..Probed::failed(failure, detail)
+                    };
                     let next = match join_location(&url, &location) {
                         Ok(next) => next,
-                        Err(e) => {
-                            break Probed {
-                                http_status: Some(status),
-                                ..Probed::failed(Failure::ProtocolError, format!("bad redirect: {e}"))
-                            };
+                        Err(InvalidValue::UrlScheme(scheme)) => {
+                            break failed(
+                                Failure::RedirectBlocked,
+                                format!(
+                                    "redirect to {} blocked: scheme `{}` is not http or https",
+                                    shorten(location.trim()),
+                                    shorten(&scheme)
+                                ),
+                            );
                         }
+                        Err(e) => break failed(Failure::ProtocolError, format!("bad redirect: {e}")),
                     };
                     let next_text = next.to_string();
                     if visited.contains(&next_text) {
-                        break Probed {
-                            http_status: Some(status),
-                            ..Probed::failed(Failure::RedirectLoop, format!("redirect loop back to {next_text}"))
-                        };
+                        break failed(Failure::RedirectLoop, format!("redirect loop back to {}", shorten(&next_text)));
                     }
                     if visited.len() > self.settings.max_redirects as usize {
-                        break Probed {
-                            http_status: Some(status),
-                            ..Probed::failed(
-                                Failure::TooManyRedirects,
-                                format!("more than {} redirects", self.settings.max_redirects),
-                            )
-                        };
+                        break failed(
+                            Failure::TooManyRedirects,
+                            format!("more than {} redirects", self.settings.max_redirects),
+                        );
                     }
-                    if next.host != url.host {
-                        // The frontend serves this site only; another host is reached through DNS.
-                        connect_to = None;
-                    }
+                    connect_to = if next.host == target.url.host {
+                        // The site's own host, checked there already: reached as the site is.
+                        target.connect_to
+                    } else if policy.allows_host(&next.host) {
+                        None
+                    } else {
+                        // Resolved once; the address judged is the address connected to.
+                        let ip =
+                            match connect::resolve(&next.host, &self.resolvers, &self.timeouts, deadline, &mut timings)
+                                .await
+                            {
+                                Ok(ip) => ip,
+                                Err(failed) => break failed,
+                            };
+                        if let Err(why) = policy.judge(ip, &site_addresses) {
+                            break failed(
+                                Failure::RedirectBlocked,
+                                format!("redirect to {} blocked: {why}", shorten(&next_text)),
+                            );
+                        }
+                        Some(ip)
+                    };
                     visited.push(next_text);
                     url = next;
                 }
@@ -235,7 +272,7 @@ impl HttpProber {
             && let Some(location) = response.headers().get(hyper::header::LOCATION)
         {
             return match location.to_str() {
-                Ok(location) => Hop::Redirect { location: location.to_string(), status },
+                Ok(location) => Hop::Redirect { location: location.to_string(), status, address: address.ip() },
                 Err(_) => Hop::Done(Probed {
                     http_status: Some(status),
                     ..Probed::failed(Failure::ProtocolError, "redirect Location is not text")
@@ -275,6 +312,12 @@ impl HttpProber {
         probed.failure = None;
         Hop::Done(probed)
     }
+}
+
+/// A URL or scheme from a server, cut for a detail line.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 200;
+    if text.chars().count() <= MAX { text.to_string() } else { text.chars().take(MAX).chain(['…']).collect() }
 }
 
 fn done(failure: Failure, detail: String) -> Hop {

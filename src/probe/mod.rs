@@ -10,6 +10,7 @@
 mod connect;
 pub mod dns;
 pub mod http;
+pub mod redirect;
 pub mod stamp;
 pub mod sweep;
 pub mod tcp;
@@ -33,7 +34,7 @@ pub struct Probers {
 impl Probers {
     /// The probers for a fleet's probe settings, trusting `tls` for HTTPS.
     pub fn new(fleet: &Fleet, tls: Arc<rustls::ClientConfig>) -> Probers {
-        Probers { http: http::HttpProber::new(&fleet.probe, tls) }
+        Probers { http: http::HttpProber::new(fleet, tls) }
     }
 
     /// One attempt of one check of one site. Never fails: a failing site is a [`Failure`].
@@ -99,6 +100,9 @@ pub enum Failure {
     RedirectLoop,
     /// More redirects than allowed.
     TooManyRedirects,
+    /// A redirect to where the prober may not go (a private, loopback, link-local or metadata
+    /// address, or a scheme other than http and https); nothing was sent there.
+    RedirectBlocked,
     /// The server answered with something that is not HTTP, broke off mid-response, or closed
     /// the connection before sending the banner a TCP check waits for.
     ProtocolError,
@@ -108,7 +112,7 @@ pub enum Failure {
 
 impl Failure {
     /// Every failure class, for listings and tests.
-    pub const ALL: [Failure; 23] = [
+    pub const ALL: [Failure; 24] = [
         Failure::DnsNxdomain,
         Failure::DnsServfail,
         Failure::DnsRefused,
@@ -132,6 +136,7 @@ impl Failure {
         Failure::ProtocolError,
         Failure::Timeout(Phase::Dns),
         Failure::BannerMismatch,
+        Failure::RedirectBlocked,
     ];
 
     /// The class name used in reports, CSV and the store's views.
@@ -156,6 +161,7 @@ impl Failure {
             Failure::TooManyRedirects => "too_many_redirects",
             Failure::ProtocolError => "protocol_error",
             Failure::BannerMismatch => "banner_mismatch",
+            Failure::RedirectBlocked => "redirect_blocked",
         }
     }
 
@@ -189,6 +195,7 @@ impl Failure {
             Failure::TooManyRedirects => 43,
             Failure::ProtocolError => 44,
             Failure::BannerMismatch => 45,
+            Failure::RedirectBlocked => 46,
         }
     }
 

@@ -170,6 +170,7 @@ pub fn cause_words(failure: Failure) -> &'static str {
         Failure::RedirectLoop | Failure::TooManyRedirects => "the site redirected in a loop",
         Failure::ProtocolError => "the web server sent a broken answer",
         Failure::BannerMismatch => "the service greeted connections with the wrong banner",
+        Failure::RedirectBlocked => "the site redirected visitors to a private or internal address",
     }
 }
 
@@ -183,7 +184,8 @@ pub fn summary_html(period: &Period, slas: &[CustomerSla], rows: &[CreditRow], b
     };
     let mut totals: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for s in slas {
-        *totals.entry(s.currency.as_str()).or_default() += s.total_credit_cents();
+        let total = totals.entry(s.currency.as_str()).or_default();
+        *total = total.saturating_add(s.total_credit_cents());
     }
     let totals: Vec<String> = totals.iter().map(|(c, cents)| format!("{c} {}", money(*cents))).collect();
     let met = slas.iter().filter(|s| s.met).count();

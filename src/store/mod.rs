@@ -146,6 +146,14 @@ pub fn open(location: &StoreLocation) -> StoreResult<Box<dyn Store>> {
     }
 }
 
+/// Opens an existing store for reading only (reports, `results`): nothing in it is changed.
+pub fn open_read_only(location: &StoreLocation) -> StoreResult<Box<dyn Store>> {
+    match location {
+        StoreLocation::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open_read_only(path)?)),
+        StoreLocation::Postgres(_) => open(location),
+    }
+}
+
 /// The lock file that keeps two sweeps from writing the same store at once.
 pub fn lock_path(location: &StoreLocation) -> Option<PathBuf> {
     match location {

@@ -6,3 +6,6 @@ mod fixtures;
 
 mod cli;
 mod demo;
+mod round_trip;
+mod stores;
+mod validation;

@@ -11,7 +11,7 @@ use super::process::wait_for;
 
 /// The header of `fleetprobe results --format csv`, as the CLI contract fixes it.
 pub const RESULTS_HEADER: &str = "run_id,run_started_at,vantage,site_id,customer,cluster,hostname,check,outcome,\
-http_status,attempts,dns_ms,connect_ms,tls_ms,first_byte_ms,total_ms,cert_expires,detail";
+http_status,attempts,dns_ms,connect_ms,tls_ms,first_byte_ms,total_ms,cert_expires,detail,run_valid";
 
 pub struct Ran {
     pub status: ExitStatus,

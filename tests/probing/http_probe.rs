@@ -35,10 +35,12 @@ fn prober(tls: Arc<rustls::ClientConfig>, resolvers: Vec<SocketAddr>, timeouts: 
             max_body_bytes: 64 * 1024,
             max_redirects: 3,
             user_agent: "fleetprobe-test".into(),
+            redirect_allow: Vec::new(),
         }),
         timeouts,
         resolvers,
         tls,
+        fleet_frontends: Arc::from([]),
     }
 }
 

@@ -8,6 +8,7 @@ mod fixtures;
 mod dns_probe;
 mod http_probe;
 mod http_server;
+mod redirects;
 mod sweep_limits;
 mod tcp_probe;
 mod timestamps;

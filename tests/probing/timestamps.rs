@@ -127,6 +127,7 @@ async fn http_check(mode: &str) {
             max_body_bytes: 1024,
             max_redirects: 0,
             user_agent: "fleetprobe-test".into(),
+            redirect_allow: Vec::new(),
         }),
         timeouts: Timeouts {
             dns: Duration::from_secs(1),
@@ -138,6 +139,7 @@ async fn http_check(mode: &str) {
         },
         resolvers: Vec::new(),
         tls: tls::client_config(None).unwrap(),
+        fleet_frontends: Arc::from([]),
     };
     let url = SiteUrl::parse(&format!("http://site.test:{}/", server.addr().port())).unwrap();
     let probed = prober.check(&HttpTarget { url: &url, connect_to: Some(LOOPBACK), keyword: None }).await;

@@ -43,7 +43,7 @@ pub(crate) fn fault_day() -> TempFleet {
 fn imported_fault_schedule_reads_back_exactly() {
     let fleet = fault_day();
     let dir = fleet.dir();
-    let out = fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]);
+    let out = fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]);
     ok(&out);
     assert!(stderr(&out).contains("imported 21600 results in 1440 runs"));
 
@@ -130,7 +130,7 @@ fn imported_fault_schedule_reads_back_exactly() {
 fn reports_in_another_time_zone_cut_the_calendar_there() {
     let fleet = fault_day();
     let dir = fleet.dir();
-    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+    ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));
     // 2026-10-01 in Berlin is 2026-09-30T22:00Z to 2026-10-01T22:00Z: the data covers 22 hours.
     let json =
         ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01", "--tz", "Europe/Berlin", "--format", "json"]));
@@ -161,7 +161,7 @@ fn import_reports_every_bad_row_and_writes_nothing() {
                2026-10-01T00:00:00Z,a4,http,ok,-3\n\
                2026-10-01T00:00:00Z,a1,http,ok,10\n";
     std::fs::write(dir.join("bad.csv"), bad).unwrap();
-    let out = fleet.run(&["import", dir.join("bad.csv").to_str().unwrap()]);
+    let out = fleet.run(&["import", "--valid", "yes", dir.join("bad.csv").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = stderr(&out);
     for expected in [
@@ -181,7 +181,7 @@ fn import_reports_every_bad_row_and_writes_nothing() {
 fn sla_credits_and_pdfs_for_every_customer() {
     let fleet = fault_day();
     let dir = fleet.dir();
-    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+    ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));
     let out_dir = dir.join("sla");
     let out = fleet.run(&["report", "sla", "--period", "2026-10-01", "--all", "-o", out_dir.to_str().unwrap()]);
     ok(&out);
@@ -280,7 +280,7 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
         }
     }
     std::fs::write(dir.join("results.csv"), csv).unwrap();
-    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+    ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));
 
     let fleet = fleetprobe::fleet::Fleet::load(fleet.config()).unwrap();
     let store = fleetprobe::store::open(&fleet.store).unwrap();

@@ -66,7 +66,7 @@ fn write_fixture(show_names: bool) -> TempFleet {
         }
     }
     std::fs::write(dir.join("results.csv"), csv).unwrap();
-    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+    ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));
     fleet
 }
 

@@ -20,9 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::line_of;
-use super::{
-    Cluster, Control, ControlTarget, FleetError, FleetErrors, InvalidValue, Plan, PlanIdx, SiteUrl, parse_duration,
-};
+use super::{Cluster, Control, ControlTarget, FleetError, FleetErrors, InvalidValue, Plan, PlanIdx, SiteUrl};
 
 /// Where the configuration and the inventory files come from.
 #[derive(Debug, Clone)]
@@ -65,15 +63,9 @@ impl Source {
         let path = self.resolve(relative);
         match self {
             Source::Files { .. } => match std::fs::read(&path) {
-                Ok(bytes) => String::from_utf8(bytes).map(|text| (path.clone(), text)).map_err(|e| {
-                    FleetError::file(
-                        &path,
-                        format!(
-                            "not UTF-8 text (invalid byte at offset {}); expected a UTF-8 CSV export",
-                            e.utf8_error().valid_up_to()
-                        ),
-                    )
-                }),
+                Ok(bytes) => {
+                    super::error::utf8_text(&path, bytes, "a UTF-8 CSV export").map(|text| (path.clone(), text))
+                }
                 Err(e) => Err(FleetError::file(&path, format!("cannot read inventory file: {e}"))),
             },
             Source::Embedded { files, .. } => files
@@ -280,7 +272,7 @@ struct RawCluster {
 struct RawControl {
     #[serde(default)]
     targets: Vec<Spanned<String>>,
-    min_ok: Option<usize>,
+    min_ok: Option<Spanned<WholeNumber>>,
 }
 
 /// The configuration after its own checks, before the inventory is read.
@@ -327,8 +319,9 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         Ok(raw) => raw,
         Err(e) => {
             let line = e.span().map(|s| line_of(text, s.start));
-            let message = e.message().to_string();
-            errors.push(FleetError { file: path.to_path_buf(), line, field: None, message });
+            let field = e.span().and_then(|s| field_at(text, s.start));
+            let message = super::error::cut_values(&e.message().replace("expected usize", "expected a whole number"));
+            errors.push(FleetError { file: path.to_path_buf(), line, field, message });
             return None;
         }
     };
@@ -394,7 +387,9 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
 
     // Without control targets there is nothing to require; with some, one answering is enough by default.
     let default_min_ok = usize::from(!raw.control.targets.is_empty());
-    let mut control = Control { targets: Vec::new(), min_ok: raw.control.min_ok.unwrap_or(default_min_ok) };
+    let min_ok =
+        at.number(&raw.control.min_ok, "control.min_ok", 0..=raw.control.targets.len(), default_min_ok, errors);
+    let mut control = Control { targets: Vec::new(), min_ok };
     for (i, t) in raw.control.targets.iter().enumerate() {
         let text = t.get_ref().trim();
         let target = if let Some(addr) = text.strip_prefix("tcp://") {
@@ -410,21 +405,17 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         }
     }
     if control.min_ok > control.targets.len() {
-        errors.push(FleetError::at(
-            path,
-            None,
-            "control.min_ok",
-            format!("{} is more than the {} control targets", control.min_ok, control.targets.len()),
-        ));
+        // Some targets were bad: the count is checked against the good ones.
+        control.min_ok = control.targets.len();
     }
 
-    let incident_merge_gap = match &raw.analysis.incident_merge_gap {
-        None => Duration::from_secs(5 * 60),
-        Some(v) => parse_duration(v.get_ref()).unwrap_or_else(|m| {
-            errors.push(at.err(v, "analysis.incident_merge_gap", m));
-            Duration::from_secs(5 * 60)
-        }),
-    };
+    let incident_merge_gap = at.duration(
+        &raw.analysis.incident_merge_gap,
+        "analysis.incident_merge_gap",
+        (Duration::ZERO, Duration::from_secs(86_400)),
+        Duration::from_secs(5 * 60),
+        errors,
+    );
     let major_share = match &raw.analysis.major_share {
         None => 0.5,
         Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
@@ -510,15 +501,10 @@ fn status_settings(raw: &RawStatus, at: &At, errors: &mut FleetErrors) -> Status
 
 fn retention(raw: &RawRetention, at: &At, errors: &mut FleetErrors) -> Retention {
     let defaults = Retention::default();
-    let mut duration = |value: &Option<Spanned<String>>, field: &str, default: Duration| match value {
-        None => default,
-        Some(v) => match parse_duration(v.get_ref()) {
-            Ok(d) => d,
-            Err(m) => {
-                errors.push(at.err(v, field, m));
-                default
-            }
-        },
+    // Up to a century: longer ones would overflow date arithmetic.
+    let bounds = (Duration::ZERO, Duration::from_secs(36_500 * 86_400));
+    let mut duration = |value: &Option<Spanned<String>>, field: &str, default: Duration| {
+        at.duration(value, field, bounds, default, errors)
     };
     let kept = Retention {
         raw: duration(&raw.raw, "retention.raw", defaults.raw),
@@ -531,7 +517,7 @@ fn retention(raw: &RawRetention, at: &At, errors: &mut FleetErrors) -> Retention
         if !ok {
             match value {
                 Some(v) => errors.push(at.err(v, field, message)),
-                None => errors.push(FleetError::at(at.path, None, field, message)),
+                None => errors.push(FleetError::at(at.path, at.line(&raw.raw), field, message)),
             }
         }
     };
@@ -561,6 +547,134 @@ fn retention(raw: &RawRetention, at: &At, errors: &mut FleetErrors) -> Retention
         ),
     );
     kept
+}
+
+/// The key path (`probe.concurrency`, `cluster[1].frontends[0]`) of the value or key at byte
+/// `offset` of a TOML text, for errors the TOML reader reports with a position only.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    fn in_table(table: &DeTable, offset: usize, path: &str) -> Option<String> {
+        table.iter().find_map(|(key, value)| {
+            let here = if path.is_empty() { key.get_ref().to_string() } else { format!("{path}.{}", key.get_ref()) };
+            in_value(value, offset, &here)
+                .or_else(|| (key.span().contains(&offset) || value.span().contains(&offset)).then_some(here))
+        })
+    }
+    fn in_value(value: &Spanned<DeValue>, offset: usize, path: &str) -> Option<String> {
+        match value.get_ref() {
+            DeValue::Table(table) => in_table(table, offset, path),
+            DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let here = format!("{path}[{i}]");
+                in_value(item, offset, &here).or_else(|| item.span().contains(&offset).then_some(here))
+            }),
+            _ => None,
+        }
+    }
+    let document = DeTable::parse(text).ok()?;
+    in_table(document.get_ref(), offset, "")
+}
+
+/// A whole number as written, however large or negative, so that its range is checked with
+/// the field's own words rather than by the TOML reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WholeNumber(pub i128);
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WholeNumber;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber(i128::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber(i128::from(v)))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl At<'_> {
+    /// A whole number within `range` (`default` when absent); out of range is an error naming
+    /// the field, the line and the range, and gives `default`.
+    fn number<T>(
+        &self,
+        value: &Option<Spanned<WholeNumber>>,
+        field: &str,
+        range: std::ops::RangeInclusive<T>,
+        default: T,
+        errors: &mut FleetErrors,
+    ) -> T
+    where
+        T: Copy + TryInto<i128> + TryFrom<i128> + std::fmt::Display,
+    {
+        let Some(v) = value else { return default };
+        let n = v.get_ref().0;
+        let (low, high) = ((*range.start()).try_into().ok(), (*range.end()).try_into().ok());
+        if low.is_none_or(|low| n < low) || high.is_none_or(|high| n > high) {
+            errors.push(self.err(
+                v,
+                field,
+                format!("{n} is out of range; expected {} to {}", range.start(), range.end()),
+            ));
+            return default;
+        }
+        T::try_from(n).unwrap_or(default)
+    }
+
+    /// A duration within `min..=max` (`default` when absent or bad), each error with its line.
+    fn duration(
+        &self,
+        value: &Option<Spanned<String>>,
+        field: &str,
+        (min, max): (Duration, Duration),
+        default: Duration,
+        errors: &mut FleetErrors,
+    ) -> Duration {
+        let Some(v) = value else { return default };
+        match super::parse_duration(v.get_ref()) {
+            Ok(d) if d < min || d > max => {
+                errors.push(self.err(
+                    v,
+                    field,
+                    format!("{} is out of range; expected {} to {}", cut(v.get_ref()), show(min), show(max)),
+                ));
+                default
+            }
+            Ok(d) => d,
+            Err(m) => {
+                errors.push(self.err(v, field, m));
+                default
+            }
+        }
+    }
+
+    /// The line of a value, for errors that compare it with another field.
+    fn line<T>(&self, value: &Option<Spanned<T>>) -> Option<u64> {
+        value.as_ref().map(|v| line_of(self.text, v.span().start))
+    }
+}
+
+/// A duration as written in the configuration (`"300ms"`, `"5m"`, `"1d"`).
+pub(crate) fn show(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".into(),
+        _ if ms.is_multiple_of(86_400_000) => format!("\"{}d\"", ms / 86_400_000),
+        _ if ms.is_multiple_of(3_600_000) => format!("\"{}h\"", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) => format!("\"{}m\"", ms / 60_000),
+        _ if ms.is_multiple_of(1000) => format!("\"{}s\"", ms / 1000),
+        _ => format!("\"{ms}ms\""),
+    }
+}
+
+/// A value shown in an error: cut at 80 characters.
+pub(crate) fn cut(text: &str) -> String {
+    super::error::cut(text)
 }
 
 /// Names of clusters, plans: printable, no spaces, usable in file names and URLs.

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{At, Parsed, Source, known, valid_name};
+use super::probe::bounds;
+use super::{At, Parsed, Source, WholeNumber, known, valid_name};
 use crate::fleet::Goodwill;
 use crate::fleet::{
     Cluster, CreditTier, FleetError, FleetErrors, MaintenanceScope, MaintenanceWindow, Plan, PlanIdx, SiteIdx,
@@ -31,7 +32,7 @@ pub(super) struct RawPlan {
     currency: String,
     #[serde(default)]
     credits: Vec<RawCredit>,
-    confirm_after: Option<u32>,
+    confirm_after: Option<Spanned<WholeNumber>>,
 }
 
 fn default_currency() -> String {
@@ -177,17 +178,12 @@ pub(super) fn plans(raw: Vec<RawPlan>, at: &At, errors: &mut FleetErrors) -> (Ve
                 format!("`{}` is not a currency code; expected three capital letters such as EUR", rp.currency),
             ));
         }
-        if rp.confirm_after == Some(0) {
-            errors.push(at.err(&rp.name, field("confirm_after"), "must be at least 1"));
-        }
+        let confirm_after = rp
+            .confirm_after
+            .is_some()
+            .then(|| at.number(&rp.confirm_after, &field("confirm_after"), bounds::CONFIRM_AFTER, 1, errors));
         plan_index.insert(name.clone(), plans.len());
-        plans.push(Plan {
-            name,
-            target_percent: target,
-            credit_tiers,
-            currency: rp.currency,
-            confirm_after: rp.confirm_after,
-        });
+        plans.push(Plan { name, target_percent: target, credit_tiers, currency: rp.currency, confirm_after });
     }
     if plans.is_empty() {
         errors.push(FleetError::at(path, None, "plan", "no plans defined; expected at least one [[plan]] table"));

@@ -1,16 +1,16 @@
 //! `[probe]`: how the prober runs a sweep, and each check kind's own section
 //! (`[probe.http]`, `[probe.dns]`, `[probe.tcp]`), with the timeouts every phase is bounded by.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{At, parse_socket_addr, parse_status_range};
+use super::{At, WholeNumber, parse_socket_addr, parse_status_range, show};
 use crate::fleet::checks::CheckKind;
-use crate::fleet::{FleetError, FleetErrors, parse_duration};
+use crate::fleet::{FleetError, FleetErrors};
 
 /// How the prober runs a sweep.
 #[derive(Debug, Clone)]
@@ -98,6 +98,63 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub max_redirects: u32,
     pub user_agent: String,
+    /// Networks and hostnames a redirect may reach besides public addresses, the site's own
+    /// host and the fleet's frontends.
+    pub redirect_allow: Vec<RedirectAllow>,
+}
+
+/// An entry of `probe.http.redirect_allow`: a network (`10.20.0.0/16`, one address) or a hostname.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectAllow {
+    /// Addresses whose first `prefix` bits are those of `address`.
+    Network { address: IpAddr, prefix: u8 },
+    /// A hostname (lower case), allowed whatever it resolves to.
+    Host(String),
+}
+
+impl RedirectAllow {
+    /// Parses `10.20.0.0/16`, `2001:db8::/32`, `192.0.2.7` or `intranet.example.net`.
+    pub fn parse(text: &str) -> Result<RedirectAllow, String> {
+        let text = text.trim();
+        let expected = "expected a network (e.g. \"10.20.0.0/16\" or \"fd00::/8\"), an address or a hostname";
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        if let Ok(address) = address.parse::<IpAddr>() {
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix {
+                None => max,
+                Some(p) => match p.parse::<u8>() {
+                    Ok(p) if p <= max => p,
+                    _ => return Err(format!("`{text}`: the prefix length must be 0 to {max}; {expected}")),
+                },
+            };
+            return Ok(RedirectAllow::Network { address, prefix });
+        }
+        if prefix.is_some() {
+            return Err(format!("`{text}` is not a network; {expected}"));
+        }
+        crate::fleet::inventory::normalize_hostname(text)
+            .map(RedirectAllow::Host)
+            .map_err(|e| format!("{e}; {expected}"))
+    }
+
+    /// Whether `ip` is in this network (never, for a hostname).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let RedirectAllow::Network { address, prefix } = *self else { return false };
+        match (address, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Record type a DNS check asks for (named as in DNS).
@@ -137,14 +194,14 @@ pub(super) struct RawProbe {
     vantage: Option<String>,
     interval: Option<Spanned<String>>,
     spread: Option<Spanned<String>>,
-    concurrency: Option<usize>,
-    cluster_concurrency: Option<usize>,
-    retries: Option<u32>,
+    concurrency: Option<Spanned<WholeNumber>>,
+    cluster_concurrency: Option<Spanned<WholeNumber>>,
+    retries: Option<Spanned<WholeNumber>>,
     retry_delay: Option<Spanned<String>>,
     #[serde(default)]
     resolvers: Vec<Spanned<String>>,
     ca_file: Option<String>,
-    confirm_after: Option<u32>,
+    confirm_after: Option<Spanned<WholeNumber>>,
     #[serde(default)]
     timeouts: RawTimeouts,
     #[serde(default)]
@@ -172,9 +229,11 @@ struct RawHttp {
     via: Option<Via>,
     expect_status: Option<Vec<Spanned<String>>>,
     keyword: Option<String>,
-    max_body_bytes: Option<usize>,
-    max_redirects: Option<u32>,
+    max_body_bytes: Option<Spanned<WholeNumber>>,
+    max_redirects: Option<Spanned<WholeNumber>>,
     user_agent: Option<String>,
+    #[serde(default)]
+    redirect_allow: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -192,45 +251,48 @@ struct RawTcp {
     banner: Option<Spanned<String>>,
 }
 
+/// The bounds `check` holds every number of `[probe]` to (README "Configuration").
+pub mod bounds {
+    use std::time::Duration;
+
+    pub const CONCURRENCY: std::ops::RangeInclusive<usize> = 1..=65_536;
+    pub const RETRIES: std::ops::RangeInclusive<u32> = 0..=10;
+    pub const CONFIRM_AFTER: std::ops::RangeInclusive<u32> = 1..=100;
+    pub const MAX_BODY_BYTES: std::ops::RangeInclusive<usize> = 0..=16 * 1024 * 1024;
+    pub const MAX_REDIRECTS: std::ops::RangeInclusive<u32> = 0..=20;
+    pub const TIMEOUT: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(5 * 60));
+    pub const INTERVAL: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
+    pub const SPREAD: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(86_400));
+    pub const RETRY_DELAY: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(5 * 60));
+}
+
 pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &mut FleetErrors) -> ProbeSettings {
-    let mut duration = |value: &Option<Spanned<String>>, field: &str, default: Duration| -> Duration {
-        match value {
-            None => default,
-            Some(v) => match parse_duration(v.get_ref()) {
-                Ok(d) if d.is_zero() && field.starts_with("probe.timeouts") => {
-                    errors.push(at.err(
-                        v,
-                        field,
-                        "a timeout of zero would fail every check; expected a positive duration",
-                    ));
-                    default
-                }
-                Ok(d) => d,
-                Err(m) => {
-                    errors.push(at.err(v, field, m));
-                    default
-                }
-            },
-        }
-    };
     let defaults = Timeouts::default();
-    let timeouts = Timeouts {
-        dns: duration(&raw.timeouts.dns, "probe.timeouts.dns", defaults.dns),
-        connect: duration(&raw.timeouts.connect, "probe.timeouts.connect", defaults.connect),
-        tls: duration(&raw.timeouts.tls, "probe.timeouts.tls", defaults.tls),
-        first_byte: duration(&raw.timeouts.first_byte, "probe.timeouts.first_byte", defaults.first_byte),
-        body: duration(&raw.timeouts.body, "probe.timeouts.body", defaults.body),
-        total: duration(&raw.timeouts.total, "probe.timeouts.total", defaults.total),
+    let mut timeout = |value: &Option<Spanned<String>>, field: &str, default: Duration| {
+        at.duration(value, field, bounds::TIMEOUT, default, errors)
     };
-    let interval = duration(&raw.interval, "probe.interval", Duration::from_secs(60));
-    let spread = duration(&raw.spread, "probe.spread", Duration::from_secs(20));
-    let retry_delay = duration(&raw.retry_delay, "probe.retry_delay", Duration::from_secs(2));
+    let timeouts = Timeouts {
+        dns: timeout(&raw.timeouts.dns, "probe.timeouts.dns", defaults.dns),
+        connect: timeout(&raw.timeouts.connect, "probe.timeouts.connect", defaults.connect),
+        tls: timeout(&raw.timeouts.tls, "probe.timeouts.tls", defaults.tls),
+        first_byte: timeout(&raw.timeouts.first_byte, "probe.timeouts.first_byte", defaults.first_byte),
+        body: timeout(&raw.timeouts.body, "probe.timeouts.body", defaults.body),
+        total: timeout(&raw.timeouts.total, "probe.timeouts.total", defaults.total),
+    };
+    let interval = at.duration(&raw.interval, "probe.interval", bounds::INTERVAL, Duration::from_secs(60), errors);
+    let spread = at.duration(&raw.spread, "probe.spread", bounds::SPREAD, Duration::from_secs(20), errors);
+    let retry_delay =
+        at.duration(&raw.retry_delay, "probe.retry_delay", bounds::RETRY_DELAY, Duration::from_secs(2), errors);
     if spread >= interval {
         errors.push(FleetError::at(
             at.path,
-            None,
+            at.line(&raw.spread).or(at.line(&raw.interval)),
             "probe.spread",
-            format!("spread ({spread:?}) must be shorter than the interval ({interval:?}) or sweeps would overlap"),
+            format!(
+                "spread ({}) must be shorter than the interval ({}) or sweeps would overlap",
+                show(spread),
+                show(interval)
+            ),
         ));
     }
 
@@ -253,23 +315,33 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
         expect_status.push((200, 399));
     }
 
-    let concurrency = raw.concurrency.unwrap_or(256);
-    let cluster_concurrency = raw.cluster_concurrency.unwrap_or(64);
-    if concurrency == 0 || cluster_concurrency == 0 {
-        errors.push(FleetError::at(at.path, None, "probe.concurrency", "concurrency limits must be at least 1"));
+    let mut redirect_allow = Vec::new();
+    for (i, entry) in raw.http.redirect_allow.iter().enumerate() {
+        match RedirectAllow::parse(entry.get_ref()) {
+            Ok(allow) => redirect_allow.push(allow),
+            Err(m) => errors.push(at.err(entry, format!("probe.http.redirect_allow[{i}]"), m)),
+        }
     }
-    let confirm_after = raw.confirm_after.unwrap_or(2);
-    if confirm_after == 0 {
-        errors.push(FleetError::at(at.path, None, "probe.confirm_after", "must be at least 1"));
-    }
+
+    let concurrency = at.number(&raw.concurrency, "probe.concurrency", bounds::CONCURRENCY, 256, errors);
+    // A per-cluster limit above the global one is the global one.
+    let cluster_concurrency = at
+        .number(&raw.cluster_concurrency, "probe.cluster_concurrency", bounds::CONCURRENCY, 64, errors)
+        .min(concurrency);
+    let confirm_after = at.number(&raw.confirm_after, "probe.confirm_after", bounds::CONFIRM_AFTER, 2, errors);
+    let retries = at.number(&raw.retries, "probe.retries", bounds::RETRIES, 1, errors);
+    let max_body_bytes =
+        at.number(&raw.http.max_body_bytes, "probe.http.max_body_bytes", bounds::MAX_BODY_BYTES, 64 * 1024, errors);
+    let max_redirects =
+        at.number(&raw.http.max_redirects, "probe.http.max_redirects", bounds::MAX_REDIRECTS, 5, errors);
 
     ProbeSettings {
         vantage: raw.vantage.unwrap_or_else(default_vantage),
         interval,
         spread,
-        concurrency: concurrency.max(1),
-        cluster_concurrency: cluster_concurrency.max(1),
-        retries: raw.retries.unwrap_or(1),
+        concurrency,
+        cluster_concurrency,
+        retries,
         retry_delay,
         timeouts,
         resolvers,
@@ -278,16 +350,17 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
             via: raw.http.via.unwrap_or(Via::Dns),
             expect_status,
             keyword: raw.http.keyword.filter(|k| !k.is_empty()),
-            max_body_bytes: raw.http.max_body_bytes.unwrap_or(64 * 1024),
-            max_redirects: raw.http.max_redirects.unwrap_or(5),
+            max_body_bytes,
+            max_redirects,
             user_agent: raw.http.user_agent.unwrap_or_else(|| format!("fleetprobe/{}", env!("CARGO_PKG_VERSION"))),
+            redirect_allow,
         },
         dns: DnsSettings {
             record_type: raw.dns.record_type.unwrap_or(RecordKind::A),
             tcp_fallback: raw.dns.tcp_fallback.unwrap_or(true),
         },
         tcp: tcp_settings(&raw.tcp, at, errors),
-        confirm_after: confirm_after.max(1),
+        confirm_after,
     }
 }
 

@@ -64,6 +64,9 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn =
             Connection::open_with_flags(path, flags).map_err(|e| open_error(path, sqlite_open_message(&e)))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(path, sqlite_open_message(&e)))?;
+        // Before anything is changed (the journal mode is a change to the file): is it ours?
+        schema::check_ours(&conn, path)?;
         configure(&conn, path)?;
         // SQLite silently falls back to read-only for a write-protected file; the prober must write.
         if conn.is_readonly("main").map_err(|e| open_error(path, sqlite_open_message(&e)))? {
@@ -71,6 +74,42 @@ impl SqliteStore {
         }
         schema::migrate(&mut conn, path)?;
         Ok(SqliteStore { conn, path: path.to_path_buf() })
+    }
+
+    /// Opens an existing store for reading only: nothing in the file or its folder is changed,
+    /// so a store on a read-only file system or mount can be reported on. A store with an older
+    /// schema is opened for writing instead, to be upgraded first.
+    pub fn open_read_only(path: &Path) -> StoreResult<SqliteStore> {
+        let message = |e: rusqlite::Error| open_error(path, sqlite_open_message(&e));
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(message)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(message)?;
+        let conn = match schema::check_ours(&conn, path) {
+            Ok(()) => conn,
+            // A store in WAL mode needs its -shm file; where none can be made (a read-only
+            // folder), the file is read as it is, which is all a read-only mount holds.
+            Err(_) if schema::user_version(&conn).is_err() => {
+                let uri =
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+                let conn =
+                    Connection::open_with_flags(format!("{}?immutable=1", file_uri(path)), uri).map_err(message)?;
+                schema::check_ours(&conn, path)?;
+                conn
+            }
+            Err(e) => return Err(e),
+        };
+        match schema::user_version(&conn).map_err(message)? {
+            found if found < schema::MIGRATIONS.len() as i64 => {
+                drop(conn);
+                SqliteStore::open(path)
+            }
+            found if found > schema::MIGRATIONS.len() as i64 => Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found,
+                supported: schema::MIGRATIONS.len() as i64,
+            }),
+            _ => Ok(SqliteStore { conn, path: path.to_path_buf() }),
+        }
     }
 
     fn query_error(&self, what: &str, e: rusqlite::Error) -> StoreError {
@@ -176,6 +215,19 @@ fn check_location(path: &Path) -> StoreResult<()> {
     }
 }
 
+/// A `file:` URI of a path, with the characters a URI gives meaning to escaped.
+fn file_uri(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for byte in absolute.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => uri.push(char::from(*byte)),
+            other => uri.push_str(&format!("%{other:02X}")),
+        }
+    }
+    uri
+}
+
 fn sqlite_open_message(e: &rusqlite::Error) -> String {
     match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => format!("the file is not an SQLite database ({e})"),
@@ -189,7 +241,6 @@ fn sqlite_open_message(e: &rusqlite::Error) -> String {
 
 fn configure(conn: &Connection, path: &Path) -> StoreResult<()> {
     let message = |e| open_error(path, sqlite_open_message(&e));
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(message)?;
     // WAL lets reports read while a sweep writes; NORMAL is durable across application crashes
     // and only risks the last commits on power loss, which is fine for one-minute runs.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(message)?;

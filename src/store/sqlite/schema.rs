@@ -281,6 +281,36 @@ fn columns_v4(tx: &Transaction<'_>) -> Result<(), DataError> {
     Ok(())
 }
 
+/// The `application_id` of a fleetprobe store ("FLPR"), set when the schema is created or
+/// upgraded, so another program's database is told apart before anything is written to it.
+pub(super) const APPLICATION_ID: i64 = 0x464C_5052;
+
+/// Refuses a file that is not a fleetprobe store, reading only: ours by its `application_id`;
+/// without one (stores written before it was set), by its schema version and tables; an empty
+/// database is a new store.
+pub(super) fn check_ours(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let open_error = |message: String| StoreError::Open { path: path.display().to_string(), message };
+    let read = |e: rusqlite::Error| open_error(sqlite_open_message(&e));
+    let application_id: i64 = conn.query_row("PRAGMA application_id", [], |row| row.get(0)).map_err(read)?;
+    if application_id == APPLICATION_ID {
+        return Ok(());
+    }
+    let other = || open_error("the file is an SQLite database of another program, not a fleetprobe store".into());
+    if application_id != 0 {
+        return Err(other());
+    }
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0)).map_err(read)?;
+    if tables == 0 {
+        return Ok(());
+    }
+    let ours: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('runs', 'sites')", [], |row| {
+            row.get(0)
+        })
+        .map_err(read)?;
+    if user_version(conn).map_err(read)? >= 1 && ours == 2 { Ok(()) } else { Err(other()) }
+}
+
 pub(super) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }
@@ -298,6 +328,11 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
         return Err(too_new(found));
     }
     if found == supported {
+        // Stores written before the application id was set get it now.
+        let id: i64 = conn.query_row("PRAGMA application_id", [], |row| row.get(0)).map_err(sqlite_error)?;
+        if id != APPLICATION_ID {
+            conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(sqlite_error)?;
+        }
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite_error)?;
@@ -320,5 +355,6 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
         }
     }
     tx.pragma_update(None, "user_version", supported).map_err(sqlite_error)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(sqlite_error)?;
     tx.commit().map_err(sqlite_error)
 }

@@ -186,3 +186,36 @@ fn a_version_1_store_gets_its_runs_rolled_up() {
     assert_eq!(pending.hours, [T0 + rollup::HOUR_MS].into());
     assert_eq!((pending.days.clone(), pending.site_days), ([T0].into(), [T0].into()));
 }
+
+#[test]
+fn another_programs_database_is_refused_before_anything_is_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('bread');").unwrap();
+    drop(conn);
+    let before = std::fs::read(&path).unwrap();
+    assert!(open_message(&path).contains("not a fleetprobe store"));
+    assert!(matches!(SqliteStore::open_read_only(&path), Err(StoreError::Open { .. })));
+    assert_eq!(std::fs::read(&path).unwrap(), before, "not switched to WAL, not touched at all");
+    assert!(!dir.path().join("other.db-wal").exists());
+}
+
+#[test]
+fn a_read_only_open_changes_nothing_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleetprobe.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(conn.query_row("PRAGMA application_id", [], |row| row.get::<_, i64>(0)).unwrap(), 0x464C_5052);
+    // Rollback journal, so that any change would show in the file itself.
+    let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0)).unwrap();
+    assert_eq!(mode, "delete");
+    drop(conn);
+    let before = std::fs::read(&path).unwrap();
+    let mut store = SqliteStore::open_read_only(&path).unwrap();
+    assert!(store.runs(None, None).unwrap().is_empty());
+    assert!(store.rollup(T0, None).is_err() || std::fs::read(&path).unwrap() == before);
+    drop(store);
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the file is as it was");
+}
