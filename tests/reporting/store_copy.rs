@@ -51,7 +51,7 @@ fn reports_are_identical_after_copying_to_postgres_and_back() {
     let Some(db) = Database::create() else { return };
     let fleet = fault_day();
     let dir = fleet.dir();
-    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+    ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));
     ok(&fleet.run(&["prune", "--now", "2026-10-02T06:00:00Z"]));
     ok(&fleet.run(&[
         "incident",
