@@ -9,6 +9,7 @@
 pub mod analyze;
 pub mod import;
 pub mod incident;
+pub mod metrics;
 pub mod probe;
 pub mod reports;
 pub mod results;

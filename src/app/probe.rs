@@ -21,6 +21,10 @@ pub struct ProbeReport {
     pub housekeeping: std::time::Duration,
     /// How the sweep kept to its planned start times.
     pub schedule: sweep::SweepStats,
+    /// When the sweep started (Unix ms, simulated with `--at`).
+    pub started_at_ms: i64,
+    /// Counts per cluster and site, for the metrics file.
+    pub figures: super::metrics::RunFigures,
 }
 
 /// Runs a probe run prunes at most after storing its own (one expires per run in the steady
@@ -73,10 +77,12 @@ pub fn run_probe(
     let mut latencies = store::histogram::RunLatencies::default();
     let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut down = vec![false; fleet.sites.len()];
+    let mut figures = super::metrics::RunFigures::new(&fleet);
     let (mut checks, mut failed) = (0u64, 0u64);
     while let Some(result) = next_result(&mut receiver) {
         writer.insert(&result).map_err(|e| Error::store(format!("{e}; the run was not stored")))?;
         checks += 1;
+        figures.record(&fleet, &result);
         let cluster = fleet.sites[result.site].cluster;
         match result.outcome.failure() {
             None => latencies.record(cluster, &result),
@@ -114,6 +120,7 @@ pub fn run_probe(
         checks,
         failures: failed,
     };
+    figures.latencies(&fleet, &latencies);
     let histogram_records = latencies.into_records(&fleet);
     let run_id = writer
         .finish(&summary, &histogram_records)
@@ -138,6 +145,8 @@ pub fn run_probe(
         elapsed,
         housekeeping,
         schedule,
+        started_at_ms,
+        figures,
     })
 }
 
@@ -210,7 +219,17 @@ pub fn probe(
     let fleet = Arc::new(context.fleet.clone());
     let tls =
         crate::probe::tls::client_config(fleet.probe.ca_file.as_deref()).map_err(|e| Error::config(e.to_string()))?;
-    let report = run_probe(fleet, &context.store, tls, at, progress)?;
+    let report = run_probe(fleet.clone(), &context.store, tls, at, progress)?;
+    if let Some(path) = &fleet.metrics.textfile {
+        // Metrics are for watching the prober; failing to write them never fails the run.
+        let now_ms = report.started_at_ms + report.elapsed.as_millis() as i64;
+        let written = context
+            .open_existing_store()
+            .and_then(|store| super::metrics::write(&fleet, store.as_ref(), &report, now_ms, path));
+        if let Err(e) = written {
+            log::warn!("{e}");
+        }
+    }
     let invalid = (!report.summary.valid).then(|| {
         Error::new(
             ErrorKind::InvalidRun,

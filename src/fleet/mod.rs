@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use config::probe::*;
-pub use config::{AnalysisSettings, Retention, SlaSettings, Source, StatusSettings, StoreLocation};
+pub use config::{AnalysisSettings, MetricsSettings, Retention, SlaSettings, Source, StatusSettings, StoreLocation};
 pub use error::{FleetError, FleetErrors, InvalidValue};
 
 use checks::CheckKind;
@@ -52,6 +52,8 @@ pub struct Fleet {
     pub status: StatusSettings,
     /// `[sla]`: the coverage an SLA verdict needs.
     pub sla: SlaSettings,
+    /// `[metrics]`: the Prometheus textfile.
+    pub metrics: MetricsSettings,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -307,6 +309,7 @@ impl Fleet {
             goodwill: parsed.goodwill,
             status: parsed.status,
             sla: parsed.sla,
+            metrics: parsed.metrics,
         })
     }
 

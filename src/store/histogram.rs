@@ -44,6 +44,11 @@ impl RunLatencies {
         }
     }
 
+    /// Each (cluster, check, phase) and its histogram, for figures of the run itself.
+    pub fn iter(&self) -> impl Iterator<Item = (&(crate::fleet::ClusterIdx, CheckKind, Phase), &Histogram<u64>)> {
+        self.by_key.iter()
+    }
+
     /// The records to store, clusters named as in the fleet.
     pub fn into_records(self, fleet: &crate::fleet::Fleet) -> Vec<super::HistogramRecord> {
         self.by_key

@@ -6,6 +6,7 @@ mod fixtures;
 
 mod cli;
 mod demo;
+mod metrics;
 mod round_trip;
 mod stores;
 mod validation;

@@ -166,6 +166,27 @@ struct RawConfig {
     status: RawStatus,
     #[serde(default)]
     sla: RawSla,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    textfile: Option<Spanned<String>>,
+    #[serde(default)]
+    per_site: bool,
+}
+
+/// `[metrics]`: the Prometheus textfile written after every run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Where to write the node_exporter textfile collector's file (relative to the
+    /// configuration's folder); `None`: no metrics file.
+    pub textfile: Option<PathBuf>,
+    /// One series per site as well (`fleetprobe_site_up`): a million sites are a million series,
+    /// so it is off unless asked for.
+    pub per_site: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -291,6 +312,7 @@ pub(crate) struct Parsed {
     pub goodwill: Vec<super::Goodwill>,
     pub status: StatusSettings,
     pub sla: SlaSettings,
+    pub metrics: MetricsSettings,
     raw_maintenance: Vec<RawMaintenance>,
 }
 
@@ -432,6 +454,21 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
     let goodwill = plans::goodwill(&raw.goodwill, &clusters, &at, errors);
 
     let status = status_settings(&raw.status, &at, errors);
+    let metrics = MetricsSettings {
+        textfile: match &raw.metrics.textfile {
+            None => None,
+            Some(v) if v.get_ref().trim().is_empty() || !v.get_ref().ends_with(".prom") => {
+                errors.push(at.err(
+                    v,
+                    "metrics.textfile",
+                    "expected a file name ending in .prom, as node_exporter's textfile collector reads, e.g. /var/lib/node_exporter/textfile/fleetprobe.prom",
+                ));
+                None
+            }
+            Some(v) => Some(base_dir.join(v.get_ref())),
+        },
+        per_site: raw.metrics.per_site,
+    };
     let sla = match &raw.sla.min_coverage {
         None => SlaSettings::default(),
         Some(v) if (0.0..=1.0).contains(v.get_ref()) => SlaSettings { min_coverage: *v.get_ref() },
@@ -460,6 +497,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         goodwill,
         status,
         sla,
+        metrics,
         raw_maintenance: raw.maintenance,
     })
 }
