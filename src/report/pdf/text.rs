@@ -156,7 +156,10 @@ impl Fonts {
                     fit = rest.chars().next().map_or(rest.len(), char::len_utf8);
                 }
                 let head = &rest[..fit];
+                // After a separator when that leaves the rest on one line ("fra-1-" /
+                // "20261014T0800"), or when the separator is far enough along; else where it must.
                 let cut = match head.rfind(['.', '-', '/', '_', '@']) {
+                    Some(at) if at + 1 < fit && self.width(&rest[at + 1..], weight, size) <= max_width => at + 1,
                     Some(at) if at + 1 >= fit / 2 && at + 1 < fit => at + 1,
                     _ => fit,
                 };
@@ -256,6 +259,10 @@ mod tests {
         let lines = f.wrap("alpenrose-catering-and-events.example", Weight::Regular, 10.0, 150.0);
         assert_eq!(lines.concat(), "alpenrose-catering-and-events.example");
         assert!(lines.len() == 2 && lines[0].ends_with(['.', '-']), "breaks after a separator: {lines:?}");
+        // An incident id too wide for its column breaks at its last hyphen, never inside the stamp.
+        let id = "fra-1-20261014T0800";
+        let width = f.width("20261014T0800", Weight::Regular, 8.5) + 1.0;
+        assert_eq!(f.wrap(id, Weight::Regular, 8.5, width), vec!["fra-1-", "20261014T0800"]);
     }
 
     #[test]
