@@ -62,12 +62,13 @@ pub fn charts(
             &analysis.history,
             &sites,
             &analysis.maintenance,
-            &days.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            &days.iter().map(|(_, s, _)| *s).collect::<Vec<_>>(),
         );
         let daily = Chart::DailyAvailability(DailyAvailability {
             title: "Availability per day (maintenance excluded)".into(),
-            days: days.iter().map(|(d, _)| *d).zip(values.into_iter().map(|v| v.map(|a| a * 100.0))).collect(),
+            days: days.iter().map(|(d, _, _)| *d).zip(values.into_iter().map(|v| v.map(|a| a * 100.0))).collect(),
             target_percent: sla.target_percent,
+            partial: days.iter().map(|(_, _, partial)| *partial).collect(),
         });
         if let Ok(svg) = chart::render_svg(&daily, SIZE) {
             charts.push(pdf::SvgChart { title: "Availability per day".into(), svg });
@@ -91,13 +92,15 @@ pub fn charts(
 }
 
 /// The calendar days of the period in its time zone, with their UTC spans.
-fn day_spans(period: &Period) -> Vec<(jiff::civil::Date, Span)> {
+/// The period's days in its zone: each day's part of the period, and whether that is only a part.
+fn day_spans(period: &Period) -> Vec<(jiff::civil::Date, Span, bool)> {
     let mut days = Vec::new();
     let Ok(mut day) = period.start.to_zoned(period.tz.clone()).start_of_day() else { return days };
     while day.timestamp() < period.end && days.len() < 400 {
         let Ok(next) = day.tomorrow().and_then(|d| d.start_of_day()) else { break };
-        let span = Span::new(day.timestamp().as_millisecond(), next.timestamp().as_millisecond());
-        days.push((day.date(), span.intersect(&Span::new(period.start_ms(), period.end_ms()))));
+        let whole = Span::new(day.timestamp().as_millisecond(), next.timestamp().as_millisecond());
+        let part = whole.intersect(&Span::new(period.start_ms(), period.end_ms()));
+        days.push((day.date(), part, part != whole));
         day = next;
     }
     days

@@ -108,6 +108,7 @@ fn realistic() -> SlaDocument {
             .map(|d| (jiff::civil::date(2026, 10, d), (d != 9).then_some(if d == 14 { 99.28 } else { 99.99 })))
             .collect(),
         target_percent: 99.9,
+        partial: Vec::new(),
     });
     let svg = chart::render_svg(&daily, chart::ChartSize { width: 640, height: 260 }).expect("plotters chart");
     doc.charts.push(SvgChart { title: String::new(), svg });

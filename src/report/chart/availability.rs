@@ -39,6 +39,9 @@ pub struct DailyAvailability {
     pub days: Vec<(Date, Option<f64>)>,
     /// The plan's target in percent, drawn as a line.
     pub target_percent: f64,
+    /// Days the period covers only in part (its first and last when it starts or ends mid-day):
+    /// drawn lighter and marked `*`.
+    pub partial: Vec<bool>,
 }
 
 const DOWN: RGBColor = RGBColor(200, 40, 40);
@@ -136,35 +139,32 @@ pub(super) fn draw_daily<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
 ) -> Result<(), ChartError> {
     let size = area_size(root);
-    let lowest = c.days.iter().filter_map(|d| d.1).fold(100.0f64, f64::min).min(c.target_percent);
-    // Zoomed to where the figures are (availability lives near 100 %), in round steps.
-    let step = if lowest >= 99.0 {
-        0.1
-    } else if lowest >= 95.0 {
-        0.5
-    } else if lowest >= 80.0 {
-        5.0
-    } else {
-        10.0
-    };
-    let bottom = ((lowest - step) / step).floor().max(0.0) * step;
+    // The whole scale, 0 to 100 %: a cut axis would make a dip to 99 % look like an outage. The
+    // headroom above 100 keeps the target line and the figures off the frame.
+    let top = 108.0;
     // One slot of 1000 units per day, so the axis stays integer.
     let n = c.days.len().max(1);
     let slots = n as i64;
-    let labels: Vec<String> = c.days.iter().map(|(d, _)| d.strftime("%b %-d").to_string()).collect();
+    let partial = |i: usize| c.partial.get(i).copied().unwrap_or(false);
+    let labels: Vec<String> = c
+        .days
+        .iter()
+        .enumerate()
+        .map(|(i, (d, _))| format!("{}{}", d.strftime("%b %-d"), if partial(i) { "*" } else { "" }))
+        .collect();
     let every = n.div_ceil(((size.width / 70) as usize).max(1)).max(1);
+    let any_partial = (0..c.days.len()).any(partial);
     let mut chart = ChartBuilder::on(root)
         .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
         .margin_right(30)
         .x_label_area_size(40)
-        .y_label_area_size(72)
+        .y_label_area_size(60)
         .build_cartesian_2d(
             (-500..slots * 1000 - 500).with_key_points((0..slots).step_by(every).map(|i| i * 1000).collect()),
-            bottom..100.0,
+            0.0..top,
         )
         .map_err(fail)?;
-    let decimals = if step < 1.0 { 1 } else { 0 };
     chart
         .configure_mesh()
         .bold_line_style(GRID)
@@ -172,10 +172,15 @@ pub(super) fn draw_daily<DB: DrawingBackend>(
         .disable_x_mesh()
         .axis_desc_style(label_style())
         .label_style(label_style())
-        .x_desc(format!("day · green: target met · red: target missed · line: target {} %", c.target_percent))
+        .x_desc(format!(
+            "day · green: target met · red: target missed · dashed: target {} %{}",
+            c.target_percent,
+            if any_partial { " · *: part of the day in the period" } else { "" }
+        ))
         .y_desc("availability (%)")
         .x_label_formatter(&|x| labels.get(usize::try_from((x + 500) / 1000).unwrap_or(0)).cloned().unwrap_or_default())
-        .y_label_formatter(&|p| format!("{p:.decimals$}"))
+        .y_labels(6)
+        .y_label_formatter(&|p| if *p <= 100.0 { format!("{p:.0}") } else { String::new() })
         .draw()
         .map_err(fail)?;
     if c.days.iter().all(|d| d.1.is_none()) {
@@ -184,31 +189,44 @@ pub(super) fn draw_daily<DB: DrawingBackend>(
     let met = RGBColor(60, 150, 75);
     let missed = RGBColor(200, 40, 40);
     chart
-        .draw_series((0i64..).zip(&c.days).filter_map(|(i, (_, a))| {
+        .draw_series((0i64..).zip(&c.days).enumerate().filter_map(|(i, (x, (_, a)))| {
             a.map(|a| {
                 let colour = if a >= c.target_percent { met } else { missed };
-                Rectangle::new([(i * 1000 - 380, bottom), (i * 1000 + 380, a.max(bottom))], colour.filled())
+                // A partial day is drawn lighter: its figure covers less time.
+                let colour = if partial(i) { colour.mix(0.45) } else { colour.to_rgba() };
+                Rectangle::new([(x * 1000 - 380, 0.0), (x * 1000 + 380, a.max(0.0))], colour.filled())
             })
         }))
         .map_err(fail)?;
-    // Days below the target carry their figure.
+    // The target over the bars, dashed, so it shows where a bar reaches it too.
+    let target = c.target_percent.clamp(0.0, 100.0);
+    let dash = 160i64;
     chart
-        .draw_series((0i64..).zip(&c.days).filter_map(|(i, (_, a))| {
+        .draw_series((0..(slots * 1000) / (2 * dash)).map(|k| {
+            let from = -500 + k * 2 * dash;
+            PathElement::new(
+                [(from, target), ((from + dash).min(slots * 1000 - 500), target)],
+                ShapeStyle { color: RGBColor(20, 20, 20).to_rgba(), filled: false, stroke_width: 2 },
+            )
+        }))
+        .map_err(fail)?;
+    // Days below the target carry their figure, centred above the bar (in the headroom for the
+    // tall ones), one decimal fewer on crowded charts.
+    let decimals = if n > 20 { 1 } else { 2 };
+    let label_size = if n > 20 { 10 } else { 12 };
+    chart
+        .draw_series((0i64..).zip(&c.days).filter_map(|(x, (_, a))| {
             a.filter(|a| *a < c.target_percent).map(|a| {
                 Text::new(
-                    format!("{a:.2}"),
-                    (i * 1000 - 400, a.max(bottom) + (100.0 - bottom) * 0.02),
-                    (FONT, 12).into_font().color(&TEXT),
+                    format!("{:.decimals$}", crate::report::table::truncate_to(a, decimals)),
+                    (x * 1000, a.max(0.0) + 1.5),
+                    (FONT, label_size).into_font().color(&TEXT).pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Bottom,
+                    )),
                 )
             })
         }))
-        .map_err(fail)?;
-    let target = c.target_percent.clamp(bottom, 100.0);
-    chart
-        .draw_series(LineSeries::new(
-            [(-500, target), (slots * 1000 - 500, target)],
-            ShapeStyle { color: RGBColor(30, 30, 30).to_rgba(), filled: false, stroke_width: 2 },
-        ))
         .map_err(fail)?;
     Ok(())
 }

@@ -122,6 +122,7 @@ fn latency_charts(hours: i64, samples: u64) -> Vec<Chart> {
                 })
                 .collect(),
             target_percent: 99.9,
+            partial: vec![true],
         }),
     ]
 }
