@@ -61,6 +61,24 @@ pub fn chart_bucket_ms(span_ms: i64, site: bool) -> i64 {
     }
 }
 
+/// A chart bucket that fits the data: at least the spacing between the data's own buckets (runs
+/// every 15 minutes in 5-minute buckets draw a comb) and wide enough that a bucket holds about
+/// `wanted` samples (one sample a bucket draws points, not bands). One of the usual steps, never
+/// below `bucket_ms`. `spacing_ms` is the median gap between non-empty buckets and
+/// `samples` the median count in one.
+pub fn fitted_bucket_ms(bucket_ms: i64, spacing_ms: i64, samples: u64, wanted: u64) -> i64 {
+    const STEPS: [i64; 7] = [MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS, 6 * HOUR_MS, DAY_MS, 7 * DAY_MS];
+    let by_count = bucket_ms.saturating_mul(i64::try_from(wanted.div_ceil(samples.max(1))).unwrap_or(1));
+    let needed = bucket_ms.max(spacing_ms).max(by_count);
+    STEPS.into_iter().find(|&step| step >= needed).unwrap_or(7 * DAY_MS)
+}
+
+/// The median of some numbers (0 for none).
+pub fn median(mut values: Vec<i64>) -> i64 {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or(0)
+}
+
 /// Edges of logarithmic latency bins in milliseconds: `per_decade` bins in each power of ten
 /// from `lowest_ms` up to at least `highest_ms`.
 pub fn log_bin_edges(lowest_ms: f64, highest_ms: f64, per_decade: u32) -> Vec<f64> {
@@ -107,6 +125,23 @@ pub fn cdf(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
             (ms(histogram.highest_equivalent(v.value_iterated_to())), seen as f64 / total)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod fitted_bucket_tests {
+    use super::*;
+
+    #[test]
+    fn buckets_follow_the_data_spacing_and_hold_several_samples() {
+        // A cluster probed every 15 minutes, 5-minute buckets: 15-minute buckets, no comb.
+        assert_eq!(fitted_bucket_ms(5 * MINUTE_MS, 15 * MINUTE_MS, 300, 5), 15 * MINUTE_MS);
+        // One site, one sample a bucket: buckets that hold five samples of it.
+        assert_eq!(fitted_bucket_ms(5 * MINUTE_MS, 15 * MINUTE_MS, 1, 5), HOUR_MS);
+        // Dense data keeps its bucket.
+        assert_eq!(fitted_bucket_ms(MINUTE_MS, MINUTE_MS, 50, 5), MINUTE_MS);
+        assert_eq!(median(vec![5, 1, 3]), 3);
+        assert_eq!(median(Vec::new()), 0);
+    }
 }
 
 #[cfg(test)]

@@ -269,6 +269,34 @@ fn chart_title(what: &str, scopes: &[LatencyScope], check: CheckKind, phase: Opt
     )
 }
 
+/// Reads one scope's histograms bucket by bucket for a chart, in buckets that fit the data: the
+/// usual bucket for the period's length, widened (and read again) when the data is sparser than
+/// that: its own spacing, and about five samples a bucket (see `analysis::fitted_bucket_ms`).
+fn chart_buckets(
+    store: &dyn Store,
+    scope: &LatencyScope,
+    check: CheckKind,
+    phase: Phase,
+    period: &Period,
+    bucket_ms: i64,
+) -> Result<Vec<crate::store::TimedHistogram>, ReportError> {
+    let read = |bucket_ms: i64| -> Result<Vec<crate::store::TimedHistogram>, ReportError> {
+        let mut buckets = Vec::new();
+        each_bucket(store, scope, check, phase, period, Some(bucket_ms), &mut |b| {
+            if !b.histogram.is_empty() {
+                buckets.push(b);
+            }
+        })?;
+        Ok(buckets)
+    };
+    let buckets = read(bucket_ms)?;
+    let spacing = analysis::median(buckets.windows(2).map(|w| w[1].start_ms - w[0].start_ms).collect());
+    let samples =
+        analysis::median(buckets.iter().map(|b| i64::try_from(b.histogram.len()).unwrap_or(i64::MAX)).collect());
+    let fitted = analysis::fitted_bucket_ms(bucket_ms, spacing, u64::try_from(samples).unwrap_or(0), 5);
+    if fitted == bucket_ms { Ok(buckets) } else { read(fitted) }
+}
+
 /// Reads what a chart kind needs and builds its input.
 pub fn build_chart(
     store: &dyn Store,
@@ -291,12 +319,16 @@ pub fn build_chart(
     let chart = match kind {
         ChartKind::Bands => {
             let scope = one("bands")?;
-            let mut points = Vec::new();
-            each_bucket(store, scope, check, phase, period, Some(bucket_ms), &mut |b| {
-                if let Some(p) = analysis::percentiles(&b.histogram) {
-                    points.push(chart::BandPoint { start_ms: b.start_ms, end_ms: b.end_ms, figures: p });
-                }
-            })?;
+            let points = chart_buckets(store, scope, check, phase, period, bucket_ms)?
+                .into_iter()
+                .filter_map(|b| {
+                    analysis::percentiles(&b.histogram).map(|p| chart::BandPoint {
+                        start_ms: b.start_ms,
+                        end_ms: b.end_ms,
+                        figures: p,
+                    })
+                })
+                .collect();
             Chart::Bands(chart::LatencyBands {
                 title: chart_title("Latency percentiles", scopes, check, Some(phase), period),
                 from_ms,
@@ -308,14 +340,14 @@ pub fn build_chart(
         ChartKind::Heatmap => {
             let scope = one("heatmap")?;
             let edges = analysis::log_bin_edges(0.1, 10_000.0, 10);
-            let mut columns = Vec::new();
-            each_bucket(store, scope, check, phase, period, Some(bucket_ms), &mut |b| {
-                columns.push(chart::HeatmapColumn {
+            let columns = chart_buckets(store, scope, check, phase, period, bucket_ms)?
+                .into_iter()
+                .map(|b| chart::HeatmapColumn {
                     start_ms: b.start_ms,
                     end_ms: b.end_ms,
                     counts: analysis::bin_counts(&b.histogram, &edges),
-                });
-            })?;
+                })
+                .collect();
             Chart::Heatmap(chart::LatencyHeatmap {
                 title: chart_title("Latency distribution", scopes, check, Some(phase), period),
                 from_ms,

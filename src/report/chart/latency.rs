@@ -116,13 +116,14 @@ pub(super) fn draw_bands<DB: DrawingBackend>(
     let (lo, hi) = c.points.iter().fold((f64::MAX, 0.0f64), |(lo, hi), p| {
         (lo.min(p.figures.p50_ms.min(p.figures.min_ms)), hi.max(p.figures.max_ms))
     });
-    let (bottom, top, y_ticks) = if c.points.is_empty() { log_axis(1.0, 100.0) } else { log_axis(lo, hi) };
+    // A decade of headroom above the data keeps the legend off the bands.
+    let (bottom, top, y_ticks) = if c.points.is_empty() { log_axis(1.0, 100.0) } else { log_axis(lo, hi * 10.0) };
     let (from, to) = (c.from_ms, c.to_ms.max(c.from_ms + 1));
     let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width / 110).max(2) as i64);
     let mut chart = ChartBuilder::on(root)
         .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
-        .margin_right(30)
+        .margin_right(48)
         .x_label_area_size(40)
         .y_label_area_size(72)
         .build_cartesian_2d((from..to).with_key_points(x_ticks), (bottom..top).log_scale().with_key_points(y_ticks))
@@ -230,7 +231,7 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(&plot)
         .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
-        .margin_right(30)
+        .margin_right(48)
         .x_label_area_size(40)
         .y_label_area_size(72)
         .build_cartesian_2d((from..to).with_key_points(x_ticks), (bottom..top).log_scale().with_key_points(y_ticks))
@@ -327,7 +328,7 @@ pub(super) fn draw_phases<DB: DrawingBackend>(
             let mut chart = ChartBuilder::on(root)
                 .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
                 .margin(12)
-                .margin_right(30)
+                .margin_right(48)
                 .x_label_area_size(40)
                 .y_label_area_size(72)
                 .build_cartesian_2d((from..to).with_key_points(ticks), 0.0..top)
@@ -358,7 +359,7 @@ pub(super) fn draw_phases<DB: DrawingBackend>(
             let mut chart = ChartBuilder::on(root)
                 .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
                 .margin(12)
-                .margin_right(30)
+                .margin_right(48)
                 .x_label_area_size(40)
                 .y_label_area_size(72)
                 .build_cartesian_2d(
@@ -410,7 +411,7 @@ pub(super) fn draw_cdf<DB: DrawingBackend>(c: &LatencyCdf, root: &DrawingArea<DB
     let mut chart = ChartBuilder::on(root)
         .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
-        .margin_right(30)
+        .margin_right(48)
         .x_label_area_size(40)
         .y_label_area_size(72)
         .build_cartesian_2d((left..right).log_scale().with_key_points(ticks), 0.0..100.0)
