@@ -154,7 +154,7 @@ pub fn percent_of(cents: i64, percent: f64) -> i64 {
 }
 
 /// Daily SLA availability of a set of sites: one value per day span (`None` when unmonitored).
-/// Monitored time per day comes from the fleet's monitored spans.
+/// Monitored time per day is each site's own: the valid slots of the runs that checked it.
 pub fn daily_availability(
     history: &SiteHistory,
     sites: &[SiteIdx],
@@ -166,8 +166,7 @@ pub fn daily_availability(
             let mut eligible = 0i64;
             let mut down = 0i64;
             for &site in sites {
-                let monitored: Vec<Span> =
-                    history.monitored.iter().map(|m| m.intersect(day)).filter(|m| !m.is_empty()).collect();
+                let monitored = history.monitored_of(site, &day.intersect(&history.period));
                 let monitored_ms: i64 = monitored.iter().map(Span::len).sum();
                 let in_maintenance: i64 =
                     monitored.iter().map(|m| super::length_within(&maintenance_by_site[site], m)).sum();
@@ -198,6 +197,7 @@ mod tests {
             blips: Vec::new(),
             sites: Vec::new(),
             monitored: Vec::new(),
+            coverage: Vec::new(),
             valid_runs: 0,
             invalid_runs: 0,
             unconfirmed: Vec::new(),

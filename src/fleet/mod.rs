@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use config::probe::*;
-pub use config::{AnalysisSettings, Retention, SlaSettings, Source, StatusSettings, StoreLocation};
+pub use config::{AnalysisSettings, Quorum, Retention, SlaSettings, Source, StatusSettings, StoreLocation};
 pub use error::{FleetError, FleetErrors, InvalidValue};
 
 use checks::CheckKind;
