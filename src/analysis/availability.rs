@@ -119,7 +119,20 @@ pub fn customer_down_ms(fleet: &Fleet, history: &SiteHistory, customer: Customer
     super::union(spans, 0).iter().map(Span::len).sum()
 }
 
-/// The fleet's monitored share of the elapsed period.
+/// The fleet's monitored share of the elapsed period, site-time weighted: a site no valid run
+/// checked (its shard did not run, say) is unmonitored for that time.
 pub fn coverage(history: &SiteHistory, elapsed: &Span) -> Option<f64> {
-    (!elapsed.is_empty()).then(|| length_within(&history.monitored, elapsed) as f64 / elapsed.len() as f64)
+    if elapsed.is_empty() {
+        return None;
+    }
+    if history.sites.is_empty() {
+        return Some(length_within(&history.monitored, elapsed) as f64 / elapsed.len() as f64);
+    }
+    let sites: Vec<SiteIdx> = (0..history.sites.len()).collect();
+    let monitored: i64 = history
+        .monitored_groups(&sites, elapsed)
+        .iter()
+        .map(|(sites, spans)| sites.len() as i64 * spans.iter().map(Span::len).sum::<i64>())
+        .sum();
+    Some(monitored as f64 / (elapsed.len() as f64 * history.sites.len() as f64))
 }

@@ -12,6 +12,9 @@
 //!   checked it; its *downtime* is the slots of the failed runs of confirmed outages.
 //! - An *outage* is confirmed after `confirm_after` consecutive failed runs; it starts at the
 //!   first failed run and ends at the first successful one. Shorter streaks are *blips*.
+//! - With several vantages each keeps its own runs, slots and outages; `quorum` combines them
+//!   into the verdict: a site is down while at least the quorum of the vantages measuring it are
+//!   in their own outage. Time a vantage alone sees down is a *vantage-local failure*.
 //! - Maintenance windows split downtime into inside (shown, excluded from SLA figures) and
 //!   outside (counts; downtime after a window's end is an overrun).
 
@@ -20,9 +23,10 @@ pub mod incidents;
 pub mod latency;
 pub mod outages;
 pub mod period;
+pub mod quorum;
 pub mod sla;
 
-use crate::fleet::{Fleet, MaintenanceScope, SiteIdx};
+use crate::fleet::{Fleet, MaintenanceScope, Quorum, SiteIdx};
 use crate::probe::Failure;
 
 pub const MINUTE_MS: i64 = 60_000;
@@ -93,6 +97,8 @@ pub struct Settings {
     pub incident_merge_gap_ms: i64,
     /// An incident hitting more than this share of the cluster's customers is `major`.
     pub major_share: f64,
+    /// With several vantages: how many of those measuring a site must see it down.
+    pub quorum: Quorum,
 }
 
 impl Settings {
@@ -101,6 +107,7 @@ impl Settings {
             interval_ms: fleet.probe.interval.as_millis() as i64,
             incident_merge_gap_ms: fleet.analysis.incident_merge_gap.as_millis() as i64,
             major_share: fleet.analysis.major_share,
+            quorum: fleet.analysis.quorum,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{FailureSet, MINUTE_MS, Observation, Run, Settings, Span, length_within, union};
 use crate::fleet::SiteIdx;
@@ -69,12 +70,63 @@ pub struct SiteHistory {
     pub blips: Vec<Blip>,
     /// Indexed by site.
     pub sites: Vec<SiteTime>,
-    /// Slots of valid runs inside the period, merged: the fleet's monitored time.
+    /// Slots of valid runs inside the period, merged: the time any site was monitored.
     pub monitored: Vec<Span>,
+    /// Which sites were monitored when: the slots of valid runs (from the lookback on, not cut
+    /// to the period), merged, per set of sites checked. A run checks its roster's sites only
+    /// (a shard of the fleet, say), so a site's monitored time is the slots of the entries
+    /// that hold it.
+    pub coverage: Vec<Coverage>,
     pub valid_runs: u32,
     pub invalid_runs: u32,
     /// Streaks still too short to confirm when the data ended (neither outage nor blip yet).
     pub unconfirmed: Vec<Blip>,
+}
+
+/// The valid slots of the runs that checked one set of sites.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coverage {
+    /// Sorted.
+    pub sites: Arc<[SiteIdx]>,
+    /// Sorted, merged.
+    pub slots: Vec<Span>,
+}
+
+impl Coverage {
+    pub fn contains(&self, site: SiteIdx) -> bool {
+        self.sites.binary_search(&site).is_ok()
+    }
+}
+
+impl SiteHistory {
+    /// The time `site` was monitored inside `within`: the slots of the valid runs that checked it.
+    pub fn monitored_of(&self, site: SiteIdx, within: &Span) -> Vec<Span> {
+        let spans = self
+            .coverage
+            .iter()
+            .filter(|c| c.contains(site))
+            .flat_map(|c| c.slots.iter().map(|s| s.intersect(within)))
+            .collect();
+        union(spans, 0)
+    }
+
+    /// `sites` grouped by the runs that checked them, each group with its monitored time
+    /// inside `within`: one union per group instead of one per site.
+    pub fn monitored_groups(&self, sites: &[SiteIdx], within: &Span) -> Vec<(Vec<SiteIdx>, Vec<Span>)> {
+        let mut groups: BTreeMap<Vec<usize>, Vec<SiteIdx>> = BTreeMap::new();
+        for &site in sites {
+            let entries = self.coverage.iter().enumerate().filter(|(_, c)| c.contains(site)).map(|(i, _)| i).collect();
+            groups.entry(entries).or_default().push(site);
+        }
+        groups
+            .into_iter()
+            .map(|(entries, sites)| {
+                let spans =
+                    entries.iter().flat_map(|&i| self.coverage[i].slots.iter().map(|s| s.intersect(within))).collect();
+                (sites, union(spans, 0))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +143,7 @@ struct Streak {
 /// added up per roster and handed to each site once, not once per run.
 #[derive(Debug)]
 pub struct CheckedSites {
-    sites: Vec<SiteIdx>,
+    sites: Arc<[SiteIdx]>,
     with_maintenance: Vec<SiteIdx>,
 }
 
@@ -129,6 +181,8 @@ pub struct Tracker<'a> {
     /// Sites with a streak, the only ones a successful check changes.
     open: std::collections::BTreeSet<SiteIdx>,
     rosters: Vec<RosterTime>,
+    /// Valid slots per roster, for [`SiteHistory::coverage`].
+    slots: Vec<(Rc<CheckedSites>, Vec<Span>)>,
     history: SiteHistory,
 }
 
@@ -146,12 +200,14 @@ impl<'a> Tracker<'a> {
             streaks: vec![None; site_count],
             open: Default::default(),
             rosters: Vec::new(),
+            slots: Vec::new(),
             history: SiteHistory {
                 period,
                 outages: Vec::new(),
                 blips: Vec::new(),
                 sites: vec![SiteTime::default(); site_count],
                 monitored: Vec::new(),
+                coverage: Vec::new(),
                 valid_runs: 0,
                 invalid_runs: 0,
                 unconfirmed: Vec::new(),
@@ -173,7 +229,7 @@ impl<'a> Tracker<'a> {
         sites.dedup();
         sites.retain(|&site| site < self.streaks.len());
         let with_maintenance = sites.iter().copied().filter(|&site| !self.maintenance[site].is_empty()).collect();
-        Rc::new(CheckedSites { sites, with_maintenance })
+        Rc::new(CheckedSites { sites: sites.into(), with_maintenance })
     }
 
     /// Adds a run that checked `checked` and saw the `failed` sites fail (every other checked
@@ -212,6 +268,10 @@ impl<'a> Tracker<'a> {
             }
         }
         self.history.monitored = union(std::mem::take(&mut self.history.monitored), 0);
+        self.history.coverage = std::mem::take(&mut self.slots)
+            .into_iter()
+            .map(|(checked, slots)| Coverage { sites: checked.sites.clone(), slots: union(slots, 0) })
+            .collect();
         self.history.outages.sort_by_key(|o| (o.start_ms, o.site));
         self.history
     }
@@ -237,6 +297,7 @@ impl<'a> Tracker<'a> {
             self.history.monitored.push(in_period);
         }
         self.add_monitored(&checked, in_period);
+        self.add_slot(&checked, slot);
         // The sites whose state this run can change, in site order: those that failed, and
         // those with a streak that the run found up.
         let mut changes: Vec<(SiteIdx, FailureSet)> = failed
@@ -279,9 +340,32 @@ impl<'a> Tracker<'a> {
         self.rosters.push(RosterTime { sites: checked.clone(), monitored_ms: in_period.len() });
     }
 
+    /// Records a valid run's slot (lookback included) for the sites it checked. Runs of one
+    /// roster share an entry; so do runs whose rosters hold the same sites.
+    fn add_slot(&mut self, checked: &Rc<CheckedSites>, slot: Span) {
+        if slot.is_empty() {
+            return;
+        }
+        let entry = match self.slots.iter().position(|(c, _)| Rc::ptr_eq(c, checked)) {
+            Some(i) => i,
+            None => match self.slots.last() {
+                Some((last, _)) if last.sites == checked.sites => self.slots.len() - 1,
+                _ => {
+                    self.slots.push((checked.clone(), Vec::new()));
+                    self.slots.len() - 1
+                }
+            },
+        };
+        let slots = &mut self.slots[entry].1;
+        match slots.last_mut() {
+            Some(last) if last.end == slot.start => last.end = slot.end,
+            _ => slots.push(slot),
+        }
+    }
+
     fn hand_out_oldest_roster(&mut self) {
         let roster = self.rosters.remove(0);
-        for &site in &roster.sites.sites {
+        for &site in roster.sites.sites.iter() {
             self.history.sites[site].monitored_ms += roster.monitored_ms;
         }
     }

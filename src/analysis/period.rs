@@ -1,11 +1,10 @@
 //! The analysis of one period, as every report reads it: the sites' histories, the incidents,
 //! each site's account and the maintenance windows, with the customer SLA on top.
 
-use std::collections::BTreeSet;
-
 use super::availability::{self, Account};
 use super::incidents::Incident;
 use super::outages::SiteHistory;
+use super::quorum::{LocalFailure, VantageRuns};
 use super::{Settings, Span};
 use crate::fleet::{CustomerIdx, Fleet};
 
@@ -23,11 +22,18 @@ pub struct Availability {
     pub accounts: Vec<Account>,
     pub maintenance: Vec<Vec<Span>>,
     pub settings: Settings,
-    /// The probers whose runs were read.
-    pub vantages: BTreeSet<String>,
+    /// The probers whose runs were read, by name, with their runs in the period.
+    pub vantages: Vec<VantageRuns>,
+    /// Time a vantage saw a site down while the verdict did not: never downtime.
+    pub local_failures: Vec<LocalFailure>,
 }
 
 impl Availability {
+    /// The vantages with a valid run in the period: how many locations measured it.
+    pub fn measuring_vantages(&self) -> usize {
+        self.vantages.iter().filter(|v| v.valid_runs > 0).count()
+    }
+
     pub fn coverage(&self) -> Option<f64> {
         availability::coverage(&self.history, &self.elapsed)
     }

@@ -175,7 +175,7 @@ fn scaled(cents: i64, steps: i128, denominator: i128) -> i64 {
 }
 
 /// Daily SLA availability of a set of sites: one value per day span (`None` when unmonitored).
-/// Monitored time per day comes from the fleet's monitored spans.
+/// Monitored time per day is each site's own: the valid slots of the runs that checked it.
 pub fn daily_availability(
     history: &SiteHistory,
     sites: &[SiteIdx],
@@ -187,8 +187,7 @@ pub fn daily_availability(
             let mut eligible = 0i64;
             let mut down = 0i64;
             for &site in sites {
-                let monitored: Vec<Span> =
-                    history.monitored.iter().map(|m| m.intersect(day)).filter(|m| !m.is_empty()).collect();
+                let monitored = history.monitored_of(site, &day.intersect(&history.period));
                 let monitored_ms: i64 = monitored.iter().map(Span::len).sum();
                 let in_maintenance: i64 =
                     monitored.iter().map(|m| super::length_within(&maintenance_by_site[site], m)).sum();
@@ -219,6 +218,7 @@ mod tests {
             blips: Vec::new(),
             sites: Vec::new(),
             monitored: Vec::new(),
+            coverage: Vec::new(),
             valid_runs: 0,
             invalid_runs: 0,
             unconfirmed: Vec::new(),

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use crate::analysis::availability;
 use crate::analysis::incidents;
-use crate::analysis::outages::{CheckedSites, Tracker};
+use crate::analysis::outages::CheckedSites;
 use crate::analysis::period::{Availability, LOOKBACK_MS};
+use crate::analysis::quorum::Vantages;
 use crate::analysis::{self, Observation, Run, Settings, Span};
 use crate::fleet::{Fleet, SiteIdx};
 use crate::report::period::Period;
@@ -41,14 +42,12 @@ pub fn analyze(
         .into_iter()
         .filter_map(|(key, id)| site_index.get(id.as_str()).map(|&site| (key, site)))
         .collect();
-    let mut vantages = std::collections::BTreeSet::new();
-    let mut tracker = Tracker::new(period, settings, &confirm_after, &maintenance);
+    // One tracker per vantage; the quorum of them makes the verdict.
+    let mut vantages = Vantages::new(period, settings, &confirm_after, &maintenance);
     // The fleet's sites each recent store roster covers, recognised by the roster's `Arc`.
     let mut checked_by_roster: Vec<(Arc<Roster>, Rc<CheckedSites>)> = Vec::new();
     store.run_outcomes(Some(start_ms - LOOKBACK_MS), Some(elapsed.end), &mut |run, outcomes| {
-        if !vantages.contains(&run.vantage) {
-            vantages.insert(run.vantage.clone());
-        }
+        let tracker = vantages.tracker(&run.vantage);
         let roster = &outcomes.roster;
         let checked = match checked_by_roster.iter().find(|(r, _)| Arc::ptr_eq(r, roster)) {
             Some((_, checked)) => checked.clone(),
@@ -73,8 +72,19 @@ pub fn analyze(
         tracker.run_checked(Run { id: run.id, started_at_ms: run.started_at_ms, valid: run.valid }, checked, failed);
         Ok(())
     })?;
-    let history = tracker.finish(elapsed.end);
+    let verdict = vantages.finish(elapsed.end);
+    let history = verdict.history;
     let incidents = incidents::incidents(fleet, &history, &maintenance, &settings);
     let accounts = availability::site_accounts(&history, &maintenance);
-    Ok(Availability { period, elapsed, history, incidents, accounts, maintenance, settings, vantages })
+    Ok(Availability {
+        period,
+        elapsed,
+        history,
+        incidents,
+        accounts,
+        maintenance,
+        settings,
+        vantages: verdict.vantages,
+        local_failures: verdict.local_failures,
+    })
 }

@@ -85,6 +85,10 @@ struct ProbeArgs {
     /// Print nothing but errors, not even failed checks
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
+    /// Sweep only shard K of N (overrides `probe.shard`): the sites whose stable hash of their
+    /// id modulo N is K-1
+    #[arg(long, value_name = "K/N")]
+    shard: Option<crate::fleet::Shard>,
 }
 
 #[derive(clap::Args)]
@@ -274,7 +278,10 @@ fn check(args: &ConfigArgs) -> app::Result<()> {
 
 /// `fleetprobe probe`: one run; quiet unless something failed (cron mails any output).
 fn probe(args: &ProbeArgs) -> app::Result<()> {
-    let context = args.common.context()?;
+    let mut context = args.common.context()?;
+    if let Some(shard) = args.shard {
+        context.fleet.probe.shard = Some(shard);
+    }
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let (report, invalid) = app::probe::probe(&context, args.at, progress)?;
     print_probe_report(&context.fleet, &report, args.verbose, args.quiet);

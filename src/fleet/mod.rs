@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use config::probe::*;
-pub use config::{AnalysisSettings, MetricsSettings, Retention, SlaSettings, Source, StatusSettings, StoreLocation};
+pub use config::{
+    AnalysisSettings, MetricsSettings, Quorum, Retention, SlaSettings, Source, StatusSettings, StoreLocation,
+};
 pub use error::{FleetError, FleetErrors, InvalidValue};
 
 use checks::CheckKind;

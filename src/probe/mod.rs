@@ -59,6 +59,12 @@ pub fn frontend_of(fleet: &Fleet, site: SiteIdx) -> Option<IpAddr> {
 }
 
 /// FNV-1a: a fixed hash, so offsets and frontend choices stay the same across builds.
+/// Whether `shard` (none: the whole fleet) sweeps the site with this id: the site's stable
+/// hash modulo the shard count is the shard's index minus one.
+pub fn in_shard(shard: Option<crate::fleet::Shard>, site_id: &str) -> bool {
+    shard.is_none_or(|s| fnv1a(site_id) % u64::from(s.count) == u64::from(s.index - 1))
+}
+
 pub(crate) fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
@@ -334,6 +340,23 @@ impl Probed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_split_the_fleet_once() {
+        use crate::fleet::Shard;
+        let ids: Vec<String> = (0..1000).map(|i| format!("site-{i}")).collect();
+        let shards: Vec<Shard> = (1..=4).map(|k| format!("{k}/4").parse().unwrap()).collect();
+        for id in &ids {
+            assert_eq!(shards.iter().filter(|&&s| in_shard(Some(s), id)).count(), 1, "{id}");
+            assert!(in_shard(None, id));
+        }
+        let first = ids.iter().filter(|id| in_shard(Some(shards[0]), id)).count();
+        assert!((150..350).contains(&first), "{first} of 1000 in shard 1/4");
+        for bad in ["0/4", "5/4", "1/1025", "1", "a/b", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert_eq!("3/8".parse::<Shard>(), Ok(Shard { index: 3, count: 8 }));
+    }
 
     #[test]
     fn failure_codes_round_trip_and_are_unique() {

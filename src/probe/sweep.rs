@@ -71,6 +71,9 @@ pub async fn sweep(
     let global = Arc::new(Semaphore::new(fleet.probe.concurrency));
     let mut per_cluster: Vec<Vec<(Duration, SiteIdx, CheckKind)>> = vec![Vec::new(); fleet.clusters.len()];
     for (idx, site) in fleet.sites.iter().enumerate() {
+        if !super::in_shard(fleet.probe.shard, &site.id) {
+            continue;
+        }
         let offset = spread_offset(&site.id, fleet.probe.spread);
         for kind in site.checks.kinds() {
             per_cluster[site.cluster].push((offset, idx, kind));

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::local_failures::{self, LocalFailureRow};
 use super::period::Period;
 use super::render::{Render, write_json};
 use super::table::{Align, Table, duration, escape_html, percent};
@@ -22,6 +23,12 @@ pub struct ClusterReport {
     pub invalid_runs: u32,
     pub clusters: Vec<ClusterRow>,
     pub incidents: Vec<IncidentRow>,
+    /// Vantages with a valid run in the period.
+    pub vantages: usize,
+    /// How many of them must see a site fail ("majority", "all", "any" or a number).
+    pub quorum: String,
+    /// Failures only fewer vantages than the quorum saw, per vantage and cluster: not downtime.
+    pub vantage_local_failures: Vec<LocalFailureRow>,
     /// Inline SVG charts per cluster for the HTML page (see [`charts`]); empty elsewhere.
     #[serde(skip)]
     pub charts: Vec<(String, Vec<String>)>,
@@ -133,6 +140,9 @@ pub fn build(fleet: &Fleet, period: &Period, analysis: &Availability) -> Cluster
         invalid_runs: analysis.history.invalid_runs,
         clusters: rows,
         incidents: analysis.incidents.iter().map(|i| incident_row(fleet, period, i)).collect(),
+        vantages: analysis.measuring_vantages(),
+        quorum: fleet.analysis.quorum.to_string(),
+        vantage_local_failures: local_failures::rows(fleet, analysis, None),
         charts: Vec::new(),
     }
 }
@@ -253,8 +263,12 @@ fn headline(r: &ClusterReport) -> String {
     } else {
         format!("{} ({})", r.period.label, r.period.time_zone)
     };
+    let vantages = match r.vantages {
+        0 | 1 => String::new(),
+        n => format!(" from {n} vantages, down by {}", quorum_words(&r.quorum, n)),
+    };
     format!(
-        "Clusters, {label}\ncoverage {} of the period monitored ({} valid runs, {} invalid) · {} of {} customers ({}) had downtime\n",
+        "Clusters, {label}\ncoverage {} of the period monitored{vantages} ({} valid runs, {} invalid) · {} of {} customers ({}) had downtime\n",
         percent(r.coverage, 2),
         r.valid_runs,
         r.invalid_runs,
@@ -263,6 +277,18 @@ fn headline(r: &ClusterReport) -> String {
         percent(Some(hit), 1),
     )
 }
+
+/// "majority (2 of 3)", "all 3", "any 1 of 3", "2 of 3".
+fn quorum_words(quorum: &str, vantages: usize) -> String {
+    match quorum {
+        "majority" => format!("majority ({} of {vantages})", vantages / 2 + 1),
+        "all" => format!("all {vantages}"),
+        "any" => format!("any 1 of {vantages}"),
+        n => format!("{} of {vantages}", n.parse::<usize>().map_or(vantages, |n| n.min(vantages))),
+    }
+}
+
+const LOCAL_FAILURES_NOTE: &str = "Seen by fewer vantages than the quorum: not downtime, never credited.";
 
 pub fn text(r: &ClusterReport) -> String {
     let mut out = headline(r);
@@ -273,6 +299,10 @@ pub fn text(r: &ClusterReport) -> String {
     } else {
         out.push_str(&format!("\n{} incidents\n", r.incidents.len()));
         out.push_str(&incident_table(&r.incidents.iter().collect::<Vec<_>>()).text(60));
+    }
+    if !r.vantage_local_failures.is_empty() {
+        out.push_str(&format!("\nVantage-local failures\n{LOCAL_FAILURES_NOTE}\n"));
+        out.push_str(&local_failures::table(&r.vantage_local_failures).text(40));
     }
     out
 }
@@ -300,6 +330,10 @@ fn markdown(r: &ClusterReport) -> String {
     out.push_str(&cluster_table(r).markdown());
     out.push_str("\n## Incidents\n\n");
     out.push_str(&incident_table(&r.incidents.iter().collect::<Vec<_>>()).markdown());
+    if !r.vantage_local_failures.is_empty() {
+        out.push_str(&format!("\n## Vantage-local failures\n\n{LOCAL_FAILURES_NOTE}\n\n"));
+        out.push_str(&local_failures::table(&r.vantage_local_failures).markdown());
+    }
     out
 }
 
@@ -416,7 +450,7 @@ pub fn html(r: &ClusterReport, charts: &[(String, Vec<String>)]) -> String {
         .collect();
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{css}figure{{margin:0 0 1rem}}figure svg{{max-width:100%;height:auto}}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<p>{sub}</p>\n<h2>Clusters</h2>\n{clusters}<h2>Incidents</h2>\n{incidents}<h2>Charts</h2>\n{charts_html}</body>\n</html>\n",
+         <title>{title}</title>\n<style>{css}figure{{margin:0 0 1rem}}figure svg{{max-width:100%;height:auto}}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<p>{sub}</p>\n<h2>Clusters</h2>\n{clusters}<h2>Incidents</h2>\n{incidents}{local}<h2>Charts</h2>\n{charts_html}</body>\n</html>\n",
         title = lines.first().cloned().unwrap_or_default(),
         sub = lines.get(1).cloned().unwrap_or_default(),
         css = CSS,
@@ -425,6 +459,14 @@ pub fn html(r: &ClusterReport, charts: &[(String, Vec<String>)]) -> String {
             "<p>No incidents.</p>\n".to_string()
         } else {
             incident_table(&r.incidents.iter().collect::<Vec<_>>()).html()
+        },
+        local = if r.vantage_local_failures.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<h2>Vantage-local failures</h2>\n<p>{LOCAL_FAILURES_NOTE}</p>\n{}",
+                local_failures::table(&r.vantage_local_failures).html()
+            )
         },
     )
 }

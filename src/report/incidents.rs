@@ -8,6 +8,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::clusters::{IncidentRow, incident_row, incident_table};
+use super::local_failures::{self, LocalFailureRow};
 use super::period::Period;
 use super::render::{Render, write_json};
 use super::table::{Align, Table};
@@ -24,6 +25,9 @@ pub struct IncidentList {
     pub rows: Vec<IncidentRow>,
     #[serde(skip)]
     pub period_label: String,
+    /// Failures fewer vantages than the quorum saw (not incidents): a line under the table.
+    #[serde(skip)]
+    pub vantage_local_failures: Vec<LocalFailureRow>,
 }
 
 pub fn build(
@@ -39,7 +43,8 @@ pub fn build(
         .filter(|i| cluster.is_none_or(|c| i.cluster == c) && scope.is_none_or(|s| i.scope == s))
         .map(|i| incident_row(fleet, period, i))
         .collect();
-    IncidentList { rows, period_label: period.label.clone() }
+    let vantage_local_failures = local_failures::rows(fleet, analysis, cluster);
+    IncidentList { rows, period_label: period.label.clone(), vantage_local_failures }
 }
 
 impl IncidentList {
@@ -50,7 +55,13 @@ impl IncidentList {
 
 impl Render for IncidentList {
     fn text(&self) -> String {
-        if self.rows.is_empty() { format!("no incidents in {}\n", self.period_label) } else { self.table().text(60) }
+        let mut out = if self.rows.is_empty() {
+            format!("no incidents in {}\n", self.period_label)
+        } else {
+            self.table().text(60)
+        };
+        out.extend(local_failures::summary_line(&self.vantage_local_failures));
+        out
     }
     fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
         self.table().write_csv(out)
@@ -59,10 +70,18 @@ impl Render for IncidentList {
         write_json(out, &self.rows)
     }
     fn markdown(&self) -> String {
-        self.table().markdown()
+        let mut out = self.table().markdown();
+        if let Some(line) = local_failures::summary_line(&self.vantage_local_failures) {
+            out.push_str(&format!("\n{line}"));
+        }
+        out
     }
     fn html(&self) -> String {
-        self.table().html()
+        let mut out = self.table().html();
+        if let Some(line) = local_failures::summary_line(&self.vantage_local_failures) {
+            out.push_str(&format!("<p>{}</p>\n", super::table::escape_html(line.trim_end())));
+        }
+        out
     }
 }
 

@@ -4,6 +4,7 @@ pub mod chart;
 pub mod clusters;
 pub mod incidents;
 pub mod latency;
+pub mod local_failures;
 pub mod metrics;
 pub mod pdf;
 pub mod period;

@@ -116,7 +116,8 @@ pub fn document(
         method: pdf::MethodNote {
             probe_interval_seconds: fleet.probe.interval.as_secs(),
             confirm_after: fleet.confirm_after(sla.customer),
-            vantages: analysis.vantages.len().max(1) as u32,
+            vantages: analysis.measuring_vantages().max(1) as u32,
+            quorum: analysis.settings.quorum.needed(analysis.measuring_vantages().max(1) as u32),
         },
         generated_at: period.now.to_zoned(period.tz.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string(),
     }

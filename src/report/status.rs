@@ -230,17 +230,21 @@ fn cluster_status(fleet: &Fleet, analysis: &Availability, cluster: usize, days: 
     };
 
     let incidents: Vec<&Incident> = analysis.incidents.iter().filter(|i| i.cluster == cluster).collect();
-    let with_maintenance: Vec<usize> = sites.iter().copied().filter(|&s| !analysis.maintenance[s].is_empty()).collect();
+    // Sites grouped by the runs that checked them (one group unless the fleet is sharded or
+    // changed), each with its monitored time.
+    let groups = analysis.history.monitored_groups(&sites, &analysis.period);
     let (mut total_eligible, mut total_down) = (0i64, 0i64);
     let bars: Vec<Day> = days
         .iter()
         .map(|day| {
-            let monitored: Vec<Span> =
-                analysis.history.monitored.iter().map(|m| m.intersect(day)).filter(|m| !m.is_empty()).collect();
-            let monitored_ms: i64 = monitored.iter().map(Span::len).sum();
-            let mut eligible = monitored_ms * sites.len() as i64;
-            for &site in &with_maintenance {
-                eligible -= monitored.iter().map(|m| length_within(&analysis.maintenance[site], m)).sum::<i64>();
+            let mut eligible = 0i64;
+            for (group, spans) in &groups {
+                let monitored: Vec<Span> = spans.iter().map(|m| m.intersect(day)).filter(|m| !m.is_empty()).collect();
+                let monitored_ms: i64 = monitored.iter().map(Span::len).sum();
+                eligible += monitored_ms * group.len() as i64;
+                for &site in group.iter().filter(|&&s| !analysis.maintenance[s].is_empty()) {
+                    eligible -= monitored.iter().map(|m| length_within(&analysis.maintenance[site], m)).sum::<i64>();
+                }
             }
             let down: i64 =
                 outages.iter().map(|o| o.downtime_ms(day) - o.maintenance_ms(day, &analysis.maintenance[o.site])).sum();

@@ -310,3 +310,40 @@ fn a_reader_that_stops_early_ends_results_quietly() {
         assert!(out.stderr.is_empty(), "{format}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn check_names_the_line_of_a_bad_quorum_shard_or_source_address() {
+    let fleet = refused_fleet().write_temp();
+    let text = std::fs::read_to_string(fleet.config()).unwrap();
+    let text = format!("{text}\n[analysis]\nquorum = \"most\"\n",).replacen(
+        "[probe]\n",
+        "[probe]\nshard = \"3/2\"\nsource_address = \"here\"\n",
+        1,
+    );
+    std::fs::write(fleet.config(), &text).unwrap();
+    let out = fleet.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let stderr = stderr(&out);
+    let line = |needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    for (key, field, what) in [
+        ("quorum", "analysis.quorum", "is not a quorum"),
+        ("shard", "probe.shard", "is not a shard"),
+        ("source_address", "probe.source_address", "is not an IP address"),
+    ] {
+        let expected = format!("fleet.toml:{}: {field}: ", line(key));
+        assert!(stderr.contains(&expected) && stderr.contains(what), "{expected} {what}: {stderr}");
+    }
+}
+
+#[test]
+fn shards_split_the_sites_between_probers() {
+    let fleet = refused_fleet().write_temp();
+    let first = fleet.run(&["probe", "--shard", "1/2", "--at", "2026-10-01T00:00:00Z"]);
+    let second = fleet.run(&["probe", "--shard", "2/2", "--at", "2026-10-01T00:01:00Z"]);
+    assert_eq!((first.status.code(), second.status.code()), (Some(0), Some(0)), "{}", stderr(&second));
+    // The one site is in exactly one of the two shards.
+    let failed = [stdout(&first), stdout(&second)].iter().filter(|o| o.contains("1 of 1 checks failed")).count();
+    assert_eq!(failed, 1);
+    let out = fleet.run(&["probe", "--shard", "0/2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

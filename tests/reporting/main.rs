@@ -14,3 +14,4 @@ mod reports;
 mod sla_pdf;
 mod status_page;
 mod store_copy;
+mod vantages;

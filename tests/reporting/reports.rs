@@ -335,3 +335,77 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     assert_eq!(cluster.len(), 6 * 24);
     assert!(cluster.iter().all(|&(width, p50)| width == 3_600_000 && (39.9..=40.1).contains(&p50)), "{cluster:?}");
 }
+
+/// Three vantages imported from one results CSV (`vantage` column), one run a minute each. All
+/// three see a1-a3 fail 10:00-10:47 (an incident, as with one prober); `v3` alone sees a4-a8,
+/// half of cluster a, fail 14:00-14:30 (its own path, not the cluster); `v2` alone sees b1 fail
+/// 16:00-16:10. Only the first is downtime.
+#[test]
+fn three_vantages_report_the_verdict_and_list_vantage_local_failures() {
+    let fleet = clusters_a_and_b().store("store.db").probe("confirm_after", 2).write_temp().at("2026-10-02T00:00:00Z");
+    let dir = fleet.dir();
+    let mut csv = String::from("run_started_at,vantage,site_id,check,outcome,http_status\n");
+    let site_ids: Vec<String> = (1..=10).map(|i| format!("a{i}")).chain((1..=5).map(|i| format!("b{i}"))).collect();
+    for minute in 0..1440 {
+        let at = jiff::Timestamp::from_second(1_790_812_800 + minute * 60).unwrap();
+        for vantage in ["v1", "v2", "v3"] {
+            for site in &site_ids {
+                let all = ["a1", "a2", "a3"].contains(&site.as_str()) && (600..647).contains(&minute);
+                let v3_path = vantage == "v3"
+                    && ["a4", "a5", "a6", "a7", "a8"].contains(&site.as_str())
+                    && (840..870).contains(&minute);
+                let v2_b1 = vantage == "v2" && site == "b1" && (960..970).contains(&minute);
+                let (outcome, status) = if all || v3_path || v2_b1 { ("http_status", "503") } else { ("ok", "200") };
+                writeln!(csv, "{at},{vantage},{site},http,{outcome},{status}").unwrap();
+            }
+        }
+    }
+    std::fs::write(dir.join("results.csv"), csv).unwrap();
+    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+
+    let json = ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01", "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((report["vantages"].as_u64(), report["quorum"].as_str()), (Some(3), Some("majority")));
+    assert_eq!(report["coverage"], 1.0);
+    let a = report["clusters"].as_array().unwrap().iter().find(|c| c["cluster"] == "a").unwrap();
+    assert_eq!(a["downtime_site_minutes"], 141, "only what all three saw");
+    assert_eq!(a["monitored_site_minutes"], 14_400);
+    assert_eq!(report["incidents"].as_array().unwrap().len(), 1);
+    let local = report["vantage_local_failures"].as_array().unwrap();
+    assert_eq!(local.len(), 2, "{local:?}");
+    assert_eq!(
+        (&local[0]["vantage"], &local[0]["cluster"], &local[0]["sites"], &local[0]["site_minutes"]),
+        (&"v2".into(), &"b".into(), &1.into(), &10.into())
+    );
+    assert_eq!(local[0]["likely_vantage_path"], false);
+    assert_eq!(
+        (&local[1]["vantage"], &local[1]["cluster"], &local[1]["sites"], &local[1]["site_minutes"]),
+        (&"v3".into(), &"a".into(), &5.into(), &150.into())
+    );
+    assert_eq!((&local[1]["peak_sites"], &local[1]["likely_vantage_path"]), (&5.into(), &true.into()));
+
+    let text = ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01"]));
+    assert!(text.contains("from 3 vantages, down by majority (2 of 3)"), "{text}");
+    assert!(text.contains("Vantage-local failures"), "{text}");
+    assert!(text.contains("likely the vantage's own path"), "{text}");
+
+    let incidents = ok(&fleet.run(&["report", "incidents", "--period", "2026-10-01"]));
+    assert!(incidents.contains("a-20261001T1000"), "{incidents}");
+    assert!(incidents.contains("v3 on a: 5 sites, 150 site-min, likely the vantage's own path"), "{incidents}");
+
+    // The SLA PDF says how many locations measured, and the rule.
+    let out_dir = dir.join("sla");
+    ok(&fleet.run(&["report", "sla", "--period", "2026-10-01", "--all", "-o", out_dir.to_str().unwrap()]));
+    let text = match Command::new("pdftotext").arg(out_dir.join("c4-2026-10-01.pdf")).arg("-").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        _ if std::env::var_os("CI").is_some() => panic!("pdftotext (poppler-utils) is needed in CI"),
+        _ => {
+            println!("SKIPPED the PDF text check: pdftotext not installed (apt-get install poppler-utils)");
+            return;
+        }
+    };
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(folded.contains("from 3 monitoring locations."), "{folded}");
+    assert!(folded.contains("A site counts as down when 2 of 3 monitoring locations agree"), "{folded}");
+    assert!(folded.contains("100"), "c4's sites were down only for v3: {folded}");
+}

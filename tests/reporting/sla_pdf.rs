@@ -276,6 +276,7 @@ fn method_note_and_downtime_read_as_plain_sentences() {
     doc.method.vantages = 1;
     doc.method.confirm_after = 1;
     let text = read_back("one-location", &render_sla_pdf(&doc, &branding).expect("render"));
+    assert!(!text.contains("locations agree"), "one location needs no quorum: {text}");
     assert!(text.contains("from one monitoring location."), "{text}");
     assert!(text.contains("counts as down as soon as a check fails;"), "{text}");
     assert!(!text.contains("location(s)") && !text.contains("1 consecutive"), "{text}");
@@ -288,10 +289,12 @@ fn method_note_and_downtime_read_as_plain_sentences() {
     );
 
     doc.method.vantages = 3;
+    doc.method.quorum = 2;
     doc.method.confirm_after = 2;
     let text = read_back("three-locations", &render_sla_pdf(&doc, &branding).expect("render"));
     assert!(text.contains("from 3 monitoring locations."), "{text}");
     assert!(text.contains("once 2 consecutive checks fail;"), "{text}");
+    assert!(text.contains("A site counts as down when 2 of 3 monitoring locations agree"), "{text}");
 
     // Too little measured to judge: no verdict, no credit, the account manager reviews it.
     let mut sparse = doc.clone();

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use fleetprobe::analysis::availability::{self, Account};
 use fleetprobe::analysis::incidents::{self, Incident};
-use fleetprobe::analysis::outages::{SiteHistory, Tracker};
+use fleetprobe::analysis::outages::SiteHistory;
+use fleetprobe::analysis::quorum::{LocalFailure, Vantages};
 use fleetprobe::analysis::{self, FailureSet, MINUTE_MS, Observation, Run, Settings, Span};
 use fleetprobe::fleet::{Fleet, SiteIdx};
 use fleetprobe::probe::Failure;
@@ -21,6 +22,11 @@ pub fn at(clock: &str) -> i64 {
     let (h, m) = clock.split_once(':').expect("HH:MM");
     let base = DAY_START.parse::<jiff::Timestamp>().unwrap().as_millisecond();
     base + (h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()) * MINUTE_MS
+}
+
+/// Milliseconds of a clock time and seconds ("10:47", 20) on 2026-10-01 UTC.
+pub fn at_s(clock: &str, seconds: i64) -> i64 {
+    at(clock) + seconds * 1000
 }
 
 /// Whole minutes of a length; panics on a fraction, since every schedule is on the minute.
@@ -38,6 +44,17 @@ pub struct Schedule {
     pub runs: BTreeMap<i64, bool>,
     /// (site, run start) → failure.
     pub failures: BTreeMap<(SiteIdx, i64), Failure>,
+    /// The other vantages, when there are several (`runs` and `failures` are the first's).
+    pub others: Vec<VantageRuns>,
+    /// Per vantage, the sites its runs check when it sweeps a shard (none: every site).
+    pub rosters: BTreeMap<usize, Vec<SiteIdx>>,
+}
+
+/// The runs of one more vantage and what they saw.
+#[derive(Clone)]
+pub struct VantageRuns {
+    pub runs: BTreeMap<i64, bool>,
+    pub failures: BTreeMap<(SiteIdx, i64), Failure>,
 }
 
 pub struct Report {
@@ -45,6 +62,10 @@ pub struct Report {
     pub history: SiteHistory,
     pub incidents: Vec<Incident>,
     pub accounts: Vec<Account>,
+    /// Time a vantage alone (or too few) saw a site down.
+    pub local_failures: Vec<LocalFailure>,
+    /// Vantages with a valid run in the period.
+    pub measuring_vantages: usize,
 }
 
 impl Schedule {
@@ -58,7 +79,66 @@ impl Schedule {
             .analysis("incident_merge_gap", "5m")
             .analysis("major_share", 0.5);
         let runs = (0..1440).map(|m| (at("00:00") + m * MINUTE_MS, true)).collect();
-        Schedule { fleet: load(&files), files, runs, failures: BTreeMap::new() }
+        Schedule {
+            fleet: load(&files),
+            files,
+            runs,
+            failures: BTreeMap::new(),
+            others: Vec::new(),
+            rosters: BTreeMap::new(),
+        }
+    }
+
+    /// The same day measured by `count` vantages (`v1`, `v2`, ...), each with a valid run every
+    /// minute and no failures yet, deciding by `quorum` (`"majority"`, `"all"`, `"any"`, `2`).
+    pub fn with_vantages(self, count: usize, quorum: impl Into<toml::Value>) -> Schedule {
+        let files = self.files.clone().analysis("quorum", quorum.into());
+        let others = (1..count).map(|_| VantageRuns { runs: self.runs.clone(), failures: BTreeMap::new() }).collect();
+        Schedule { others, ..self.with_files(files) }
+    }
+
+    /// Vantage `vantage` (0-based) runs `seconds` later than the first, every minute.
+    pub fn stagger(&mut self, vantage: usize, seconds: i64) {
+        let v = self.vantage_mut(vantage);
+        v.runs = v.runs.iter().map(|(start, valid)| (start + seconds * 1000, *valid)).collect();
+    }
+
+    /// Vantage `vantage` sweeps a shard: its runs check only `sites`.
+    pub fn roster(&mut self, vantage: usize, sites: &[&str]) {
+        let sites = sites.iter().map(|s| self.site(s)).collect();
+        self.rosters.insert(vantage, sites);
+    }
+
+    fn vantage_mut(&mut self, vantage: usize) -> &mut VantageRuns {
+        assert!(vantage > 0, "vantage 0 is the schedule's own runs");
+        &mut self.others[vantage - 1]
+    }
+
+    /// Vantage `vantage` (0-based) sees `site` fail in its runs starting in [from, to).
+    pub fn down_at(&mut self, vantage: usize, site: &str, from: &str, to: &str, failure: Failure) {
+        if vantage == 0 {
+            return self.down(site, from, to, failure);
+        }
+        let site = self.site(site);
+        let v = self.vantage_mut(vantage);
+        let starts: Vec<i64> = v.runs.range(at(from)..at(to)).map(|(s, _)| *s).collect();
+        for start in starts {
+            v.failures.insert((site, start), failure);
+        }
+    }
+
+    /// Vantage `vantage`'s runs starting in [from, to) could not reach their control targets.
+    pub fn invalid_at(&mut self, vantage: usize, from: &str, to: &str) {
+        let runs = if vantage == 0 { &mut self.runs } else { &mut self.vantage_mut(vantage).runs };
+        for (_, valid) in runs.range_mut(at(from)..at(to)) {
+            *valid = false;
+        }
+    }
+
+    /// Vantage `vantage` did not run in [from, to).
+    pub fn gap_at(&mut self, vantage: usize, from: &str, to: &str) {
+        let runs = if vantage == 0 { &mut self.runs } else { &mut self.vantage_mut(vantage).runs };
+        runs.retain(|start, _| !(at(from)..at(to)).contains(start));
     }
 
     pub fn with_maintenance(self, cluster: &str, from: &str, to: &str) -> Schedule {
@@ -109,38 +189,53 @@ impl Schedule {
 
     /// Analyzes [from, to), feeding every run of the day before `to` (earlier ones carry state).
     pub fn analyze(&self, from: &str, to: &str) -> Report {
-        self.analyze_runs(Span::new(at(from), at(to)), self.run_list(at(to)))
+        let mut all = vec![self.run_list(at(to))];
+        for v in &self.others {
+            all.push(runs_of(&self.fleet, &v.runs, &v.failures, at(to)));
+        }
+        for (vantage, sites) in &self.rosters {
+            for (_, observations) in &mut all[*vantage] {
+                observations.retain(|o| sites.contains(&o.site));
+            }
+        }
+        self.analyze_vantages(Span::new(at(from), at(to)), all)
     }
 
     /// The runs before `end` with what each saw, as the store would return them.
     pub fn run_list(&self, end: i64) -> Vec<(Run, Vec<Observation>)> {
-        self.runs
-            .range(..end)
-            .enumerate()
-            .map(|(i, (&start, &valid))| {
-                let observations = (0..self.fleet.sites.len())
-                    .map(|site| {
-                        let failures: FailureSet = self.failures.get(&(site, start)).copied().into_iter().collect();
-                        Observation { site, failures }
-                    })
-                    .collect();
-                (Run { id: i as i64 + 1, started_at_ms: start, valid }, observations)
-            })
-            .collect()
+        runs_of(&self.fleet, &self.runs, &self.failures, end)
     }
 
+    /// Analyzes the runs of one vantage.
     pub fn analyze_runs(&self, period: Span, runs: Vec<(Run, Vec<Observation>)>) -> Report {
+        self.analyze_vantages(period, vec![runs])
+    }
+
+    /// Analyzes the runs of each vantage (`v1`, `v2`, ...) and combines them by the quorum, as
+    /// `fleetprobe` does with a store's runs.
+    pub fn analyze_vantages(&self, period: Span, vantages: Vec<Vec<(Run, Vec<Observation>)>>) -> Report {
         let settings = Settings::from_fleet(&self.fleet);
         let maintenance = analysis::maintenance_by_site(&self.fleet);
         let confirm: Vec<u32> = self.fleet.sites.iter().map(|s| self.fleet.confirm_after(s.customer)).collect();
-        let mut tracker = Tracker::new(period, settings, &confirm, &maintenance);
-        for (run, observations) in runs {
-            tracker.run(run, observations);
+        let mut all = Vantages::new(period, settings, &confirm, &maintenance);
+        for (v, runs) in vantages.into_iter().enumerate() {
+            for (run, observations) in runs {
+                all.tracker(&format!("v{}", v + 1)).run(run, observations);
+            }
         }
-        let history = tracker.finish(period.end);
+        let verdict = all.finish(period.end);
+        let measuring_vantages = verdict.measuring_vantages();
+        let history = verdict.history;
         let incidents = incidents::incidents(&self.fleet, &history, &maintenance, &settings);
         let accounts = availability::site_accounts(&history, &maintenance);
-        Report { fleet: self.fleet.clone(), history, incidents, accounts }
+        Report {
+            fleet: self.fleet.clone(),
+            history,
+            incidents,
+            accounts,
+            local_failures: verdict.local_failures,
+            measuring_vantages,
+        }
     }
 }
 
@@ -217,6 +312,27 @@ impl Schedule {
             *valid = false;
         }
     }
+}
+
+/// The runs before `end` with what each saw of every site, as the store would return them.
+fn runs_of(
+    fleet: &Fleet,
+    runs: &BTreeMap<i64, bool>,
+    failures: &BTreeMap<(SiteIdx, i64), Failure>,
+    end: i64,
+) -> Vec<(Run, Vec<Observation>)> {
+    runs.range(..end)
+        .enumerate()
+        .map(|(i, (&start, &valid))| {
+            let observations = (0..fleet.sites.len())
+                .map(|site| {
+                    let failures: FailureSet = failures.get(&(site, start)).copied().into_iter().collect();
+                    Observation { site, failures }
+                })
+                .collect();
+            (Run { id: i as i64 + 1, started_at_ms: start, valid }, observations)
+        })
+        .collect()
 }
 
 fn load(files: &FleetFiles) -> Fleet {

@@ -254,6 +254,53 @@ struct RawRetention {
 struct RawAnalysis {
     incident_merge_gap: Option<Spanned<String>>,
     major_share: Option<Spanned<f64>>,
+    quorum: Option<Spanned<RawQuorum>>,
+}
+
+/// `analysis.quorum` as written: a word or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawQuorum {
+    Number(i64),
+    Word(String),
+}
+
+/// How many of the vantages measuring a site must see it fail before it counts as down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quorum {
+    /// More than half: `⌊k/2⌋ + 1` of `k`.
+    #[default]
+    Majority,
+    /// Every vantage measuring the site.
+    All,
+    /// One is enough.
+    Any,
+    /// At least this many (all of them when fewer measure).
+    AtLeast(u32),
+}
+
+impl Quorum {
+    /// The vantages that must agree when `measuring` vantages have a valid run (`measuring > 0`).
+    pub fn needed(self, measuring: u32) -> u32 {
+        match self {
+            Quorum::Majority => measuring / 2 + 1,
+            Quorum::All => measuring,
+            Quorum::Any => 1,
+            Quorum::AtLeast(n) => n.min(measuring),
+        }
+        .max(1)
+    }
+}
+
+impl std::fmt::Display for Quorum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quorum::Majority => f.write_str("majority"),
+            Quorum::All => f.write_str("all"),
+            Quorum::Any => f.write_str("any"),
+            Quorum::AtLeast(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 /// How outages become incidents.
@@ -263,6 +310,8 @@ pub struct AnalysisSettings {
     pub incident_merge_gap: Duration,
     /// An incident that hits more than this share of a cluster's customers is `major`.
     pub major_share: f64,
+    /// With several vantages: how many must see a site fail for it to be down.
+    pub quorum: Quorum,
 }
 
 #[derive(Deserialize, Default)]
@@ -451,6 +500,28 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         }
     };
 
+    let quorum = match &raw.analysis.quorum {
+        None => Quorum::default(),
+        Some(v) => match v.get_ref() {
+            RawQuorum::Word(w) if w == "majority" => Quorum::Majority,
+            RawQuorum::Word(w) if w == "all" => Quorum::All,
+            RawQuorum::Word(w) if w == "any" => Quorum::Any,
+            RawQuorum::Number(n) if (1..=1024).contains(n) => Quorum::AtLeast(*n as u32),
+            other => {
+                let shown = match other {
+                    RawQuorum::Word(w) => format!("{w:?}"),
+                    RawQuorum::Number(n) => n.to_string(),
+                };
+                errors.push(at.err(
+                    v,
+                    "analysis.quorum",
+                    format!("{shown} is not a quorum; expected \"majority\", \"all\", \"any\" or a number of vantages from 1 to 1024"),
+                ));
+                Quorum::default()
+            }
+        },
+    };
+
     let goodwill = plans::goodwill(&raw.goodwill, &clusters, &at, errors);
 
     let status = status_settings(&raw.status, &at, errors);
@@ -493,7 +564,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         inventory_customers: raw.inventory.customers,
         control,
         retention,
-        analysis: AnalysisSettings { incident_merge_gap, major_share },
+        analysis: AnalysisSettings { incident_merge_gap, major_share, quorum },
         goodwill,
         status,
         sla,

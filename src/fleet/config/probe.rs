@@ -39,6 +39,42 @@ pub struct ProbeSettings {
     pub tcp: TcpSettings,
     /// Consecutive failed runs before a site outage is confirmed (plans may override).
     pub confirm_after: u32,
+    /// The local address checks bind their sockets to before connecting (TCP and UDP).
+    pub source_address: Option<std::net::IpAddr>,
+    /// The part of the fleet this prober sweeps; none: all of it.
+    pub shard: Option<Shard>,
+}
+
+/// Shard `index` of `count` (`K/N`, 1 ≤ K ≤ N ≤ 1024): the sites whose stable hash of their id
+/// modulo `count` is `index - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+/// Most shards a fleet may be split into.
+pub const MAX_SHARDS: u32 = 1024;
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let expected = || format!("{text:?} is not a shard; expected K/N with 1 ≤ K ≤ N ≤ {MAX_SHARDS}, e.g. 2/4");
+        let (k, n) = text.trim().split_once('/').ok_or_else(expected)?;
+        let (index, count): (u32, u32) =
+            (k.trim().parse().map_err(|_| expected())?, n.trim().parse().map_err(|_| expected())?);
+        if index == 0 || index > count || count > MAX_SHARDS {
+            return Err(expected());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl ProbeSettings {
@@ -202,6 +238,8 @@ pub(super) struct RawProbe {
     resolvers: Vec<Spanned<String>>,
     ca_file: Option<String>,
     confirm_after: Option<Spanned<WholeNumber>>,
+    source_address: Option<Spanned<String>>,
+    shard: Option<Spanned<String>>,
     #[serde(default)]
     timeouts: RawTimeouts,
     #[serde(default)]
@@ -334,8 +372,28 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
         at.number(&raw.http.max_body_bytes, "probe.http.max_body_bytes", bounds::MAX_BODY_BYTES, 64 * 1024, errors);
     let max_redirects =
         at.number(&raw.http.max_redirects, "probe.http.max_redirects", bounds::MAX_REDIRECTS, 5, errors);
+    let source_address = raw.source_address.as_ref().and_then(|v| match v.get_ref().trim().parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            errors.push(at.err(
+                v,
+                "probe.source_address",
+                format!("{:?} is not an IP address; expected one of this machine's, e.g. 192.0.2.10", v.get_ref()),
+            ));
+            None
+        }
+    });
+    let shard = raw.shard.as_ref().and_then(|v| match v.get_ref().parse::<Shard>() {
+        Ok(shard) => Some(shard),
+        Err(m) => {
+            errors.push(at.err(v, "probe.shard", m));
+            None
+        }
+    });
 
     ProbeSettings {
+        source_address,
+        shard,
         vantage: raw.vantage.unwrap_or_else(default_vantage),
         interval,
         spread,

@@ -197,6 +197,8 @@ phrases! {
     confirmation_many: "once {count} consecutive checks fail" [count];
     method: "Every site is checked every {interval} from {locations}. A site counts as down {confirmation}; the outage runs from the first failed check to the first successful one. Downtime inside an announced maintenance window is listed but excluded; downtime past the end of the window counts. Time without a valid check is left out of the calculation and shown as monitoring coverage. Availability is the monitored time without counted downtime, divided by the monitored time, over all your sites."
         [interval, locations, confirmation, vantages, confirm_after];
+    quorum_rule: "A site counts as down when {needed} of {count} monitoring locations agree, each confirming the failure by its own checks; a failure fewer locations see is a problem of their own network path and is not counted, and with staggered checks an outage can start or end up to one check interval later than the first location saw it."
+        [needed, count];
     page_of: "Page {page} of {pages}" [page, pages];
     percent: "{value}%" [value];
     money: "{currency} {amount}" [currency, amount];

@@ -66,7 +66,7 @@ pub(crate) fn lay_out(doc: &SlaDocument, branding: &Branding, fonts: &Fonts, ass
         0 | 1 => p.confirmation_one.clone(),
         _ => fill(&p.confirmation_many, &[("count", &confirm_after)]),
     };
-    let method = fill(
+    let mut method = fill(
         &p.method,
         &[
             ("interval", &interval),
@@ -76,6 +76,11 @@ pub(crate) fn lay_out(doc: &SlaDocument, branding: &Branding, fonts: &Fonts, ass
             ("confirm_after", &confirm_after),
         ],
     );
+    if doc.method.vantages > 1 {
+        let needed = doc.method.quorum.clamp(1, doc.method.vantages).to_string();
+        method.push(' ');
+        method.push_str(&fill(&p.quorum_rule, &[("needed", &needed), ("count", &vantages)]));
+    }
     heading(&mut flow, &styles, &p.section_method, 4.0 * styles.body.line_height());
     let (x, width) = (flow.left(), flow.width());
     flow.paragraph(x, width, styles.body, &fonts.clean(&method, Weight::Regular, 4000));

@@ -129,6 +129,8 @@ pub struct MethodNote {
     pub confirm_after: u32,
     /// Probers (monitoring locations) whose runs count.
     pub vantages: u32,
+    /// Of `vantages`, how many must see a site fail for it to count as down.
+    pub quorum: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,7 +235,7 @@ pub fn example_document() -> SlaDocument {
             ),
         ],
         charts: vec![SvgChart { title: "Daily availability".to_string(), svg: example_chart_svg() }],
-        method: MethodNote { probe_interval_seconds: 60, confirm_after: 2, vantages: 2 },
+        method: MethodNote { probe_interval_seconds: 60, confirm_after: 2, vantages: 2, quorum: 2 },
         generated_at: "2026-11-01 06:00 CET".to_string(),
     }
 }
