@@ -361,7 +361,7 @@ fn three_vantages_report_the_verdict_and_list_vantage_local_failures() {
         }
     }
     std::fs::write(dir.join("results.csv"), csv).unwrap();
-    ok(&fleet.run(&["import", dir.join("results.csv").to_str().unwrap()]));
+    ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));
 
     let json = ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01", "--format", "json"]));
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
