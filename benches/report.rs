@@ -11,6 +11,10 @@
 //! the right sites) and the latency report over the month, each against a baseline measured in
 //! the same run (every run's stored columns read and nothing done with them), and the time for
 //! PDFS customers' SLA PDFs. `--keep DIR` writes the history into DIR once and reuses it.
+//! `--pg URL` (e.g. `postgres://postgres@127.0.0.1:5432/postgres`) writes the same history into a
+//! fresh PostgreSQL database on that server too, and prints its write cost, its size per result
+//! (tables and indexes), the cluster report and the SLA PDFs read from it; the database is
+//! dropped at the end.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -33,10 +37,11 @@ const MINUTE_MS: i64 = 60_000;
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let keep = argv.iter().position(|a| a == "--keep").and_then(|i| argv.get(i + 1)).map(std::path::PathBuf::from);
+    let pg = argv.iter().position(|a| a == "--pg").and_then(|i| argv.get(i + 1)).cloned();
     let args: Vec<&String> = argv
         .iter()
         .enumerate()
-        .filter(|(i, a)| !(a.starts_with("--") || *i > 0 && argv[i - 1] == "--keep"))
+        .filter(|(i, a)| !(a.starts_with("--") || *i > 0 && (argv[i - 1] == "--keep" || argv[i - 1] == "--pg")))
         .map(|(_, a)| a)
         .collect();
     let sites: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -165,6 +170,85 @@ fn main() {
         took * 1000.0 / pdfs.max(1) as f64,
         peak_rss_kb() as f64 / 1024.0
     );
+    if let Some(server) = pg {
+        postgres_figures(&server, &fleet, start_ms, runs, days, results, &period, pdf_count);
+    }
+}
+
+/// The same history in a fresh PostgreSQL database: write cost, size, the cluster report (checked
+/// against the schedule) and `pdf_count` SLA PDFs read from it, beside the SQLite figures above.
+#[allow(clippy::too_many_arguments)]
+fn postgres_figures(
+    server: &str,
+    fleet: &Arc<Fleet>,
+    start_ms: i64,
+    runs: i64,
+    days: i64,
+    results: u64,
+    period: &fleetprobe::report::period::Period,
+    pdf_count: usize,
+) {
+    let name = format!("fleetprobe_bench_{}", std::process::id());
+    let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("PostgreSQL server");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"))
+        .expect("create");
+    let (base, _) = server.rsplit_once('/').expect("a URL ending in /DATABASE");
+    let url = format!("{base}/{name}");
+    println!("PostgreSQL: the same history into {url}");
+    let location = StoreLocation::Postgres(url.clone());
+    generate(fleet, &location, start_ms, runs);
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("bench database");
+    client.batch_execute("VACUUM ANALYZE").expect("vacuum");
+    let size: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')",
+            &[],
+        )
+        .expect("size")
+        .get(0);
+    println!(
+        "PostgreSQL store: {:.1} MB, tables and indexes = {:.2} bytes/result",
+        size as f64 / 1e6,
+        size as f64 / results as f64
+    );
+    let store = store::open(&location).expect("store");
+    for attempt in 1..=2 {
+        let started = Instant::now();
+        let analysis = analyze::analyze_period(fleet, store.as_ref(), period).unwrap_or_else(|e| panic!("{e}"));
+        let took = started.elapsed().as_secs_f64();
+        check_against_schedule(fleet, &analysis, start_ms, days);
+        println!("PostgreSQL report clusters, attempt {attempt}: {took:.2} s, all incidents as scheduled");
+    }
+    let started = Instant::now();
+    let analysis = analyze::analyze_period(fleet, store.as_ref(), period).unwrap_or_else(|e| panic!("{e}"));
+    let customers = pdf_count.min(fleet.customers.len());
+    let slas: Vec<_> = (0..customers).map(|c| analysis.customer_sla(fleet, c)).collect();
+    let rows: Vec<_> = slas.iter().map(|s| fleetprobe::report::sla::credit_row(fleet, period, s)).collect();
+    let out = tempfile::tempdir().expect("temporary directory");
+    let branding = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+    let branding = fleetprobe::app::sla::load_branding(Some(&branding), None).unwrap_or_else(|e| panic!("{e}"));
+    fleetprobe::app::sla::write_pdfs(
+        fleet,
+        period,
+        &analysis,
+        &slas,
+        &rows,
+        out.path(),
+        true,
+        &branding,
+        store.as_ref(),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.message));
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "PostgreSQL SLA PDFs: {customers} customers in {took:.1} s ({:.1} ms each)",
+        took * 1000.0 / customers.max(1) as f64
+    );
+    drop(store);
+    drop(client);
+    admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).expect("drop");
 }
 
 /// Whether `site` is down in the fault schedule at run `run` (minutes from the start).
