@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use config::probe::*;
-pub use config::{AnalysisSettings, MetricsSettings, Retention, SlaSettings, Source, StatusSettings, StoreLocation};
+pub use config::{
+    AnalysisSettings, MetricsSettings, NotifySettings, NotifyTarget, Retention, SlaSettings, Source, StatusSettings,
+    StoreLocation, TargetKind,
+};
 pub use error::{FleetError, FleetErrors, InvalidValue};
 
 use checks::CheckKind;
@@ -54,6 +57,8 @@ pub struct Fleet {
     pub sla: SlaSettings,
     /// `[metrics]`: the Prometheus textfile.
     pub metrics: MetricsSettings,
+    /// `[notify]`: where incidents and expiring certificates are announced.
+    pub notify: NotifySettings,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -310,6 +315,7 @@ impl Fleet {
             status: parsed.status,
             sla: parsed.sla,
             metrics: parsed.metrics,
+            notify: parsed.notify,
         })
     }
 

@@ -5,6 +5,7 @@ pub mod clusters;
 pub mod incidents;
 pub mod latency;
 pub mod metrics;
+pub mod notify;
 pub mod pdf;
 pub mod period;
 pub mod render;
