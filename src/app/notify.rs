@@ -146,9 +146,23 @@ pub fn notify(fleet: &Fleet, store: &mut dyn Store, now_ms: i64) -> Result<Notif
         .into_iter()
         .filter(Notification::pending)
         .chain(added)
-        .filter(|n| n.next_attempt_ms <= now_ms && settings.targets.iter().any(|t| t.name == n.target))
+        .filter(|n| settings.targets.iter().any(|t| t.name == n.target))
         .collect();
     pending.sort_by(|a, b| (a.created_at_ms, rank(&a.kind)).cmp(&(b.created_at_ms, rank(&b.kind))));
+    // An event waits while an earlier one about the same subject is waiting for its retry: a
+    // receiver never hears `resolved` before `opened`.
+    let mut waiting: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+    pending.retain(|n| {
+        let key = (n.target.clone(), n.subject.clone());
+        if waiting.contains(&key) {
+            return false;
+        }
+        if n.next_attempt_ms > now_ms {
+            waiting.insert(key);
+            return false;
+        }
+        true
+    });
 
     // Too old to be worth sending: dropped, and said so.
     let retry_ms = settings.retry_for.as_millis() as i64;
@@ -311,7 +325,7 @@ fn deliver(
             tasks.spawn(async move {
                 for (i, body) in bodies {
                     events.lock().unwrap_or_else(|e| e.into_inner())[i] = Attempt::Started;
-                    let result = post(&target.url, body, tls.clone(), deadline).await;
+                    let result = post(&delivery_url(&target), body, tls.clone(), deadline).await;
                     let ok = result.is_ok();
                     events.lock().unwrap_or_else(|e| e.into_inner())[i] = Attempt::Done(result);
                     if !ok {
@@ -321,7 +335,7 @@ fn deliver(
             });
         }
         for (k, (t, body)) in alert_posts.iter().enumerate() {
-            let url = format!("{}/api/v2/alerts", fleet.notify.targets[*t].url.trim_end_matches('/'));
+            let url = delivery_url(&fleet.notify.targets[*t]);
             let (alerts, tls, body) = (alerts.clone(), tls.clone(), body.clone());
             tasks.spawn(async move {
                 let result = post(&url, body, tls, deadline).await;
@@ -335,6 +349,14 @@ fn deliver(
     let events = events.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let alerts = alerts.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(Outcomes { events, alerts: alert_posts.iter().map(|(t, _)| *t).zip(alerts).collect() })
+}
+
+/// Where a target's documents go: its URL, or Alertmanager's alerts endpoint below it.
+fn delivery_url(target: &crate::fleet::NotifyTarget) -> String {
+    match target.kind {
+        TargetKind::Alertmanager => format!("{}/api/v2/alerts", target.url.trim_end_matches('/')),
+        _ => target.url.clone(),
+    }
 }
 
 /// Where a URL points: TLS or not, host, port, and the path with its query.

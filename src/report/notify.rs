@@ -194,6 +194,11 @@ pub fn slack_payload(fleet: &Fleet, kind: EventKind, about: &About, now_ms: i64)
     .to_string()
 }
 
+/// RFC 3339 in UTC, to the millisecond, for Alertmanager (which wants `endsAt` after `startsAt`).
+fn precise_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
+}
+
 /// An Alertmanager alert (API v2) for an incident, firing until `ends_at_ms`.
 pub fn incident_alert(fleet: &Fleet, incident: &Incident, vantage: Option<&str>, ends_at_ms: i64) -> Value {
     let mut labels = json!({
@@ -213,8 +218,8 @@ pub fn incident_alert(fleet: &Fleet, incident: &Incident, vantage: Option<&str>,
             "failure_classes": classes.join(", "),
             "affected_customer_share": format!("{:.4}", incident.affected_customer_share),
         },
-        "startsAt": time(incident.start_ms),
-        "endsAt": time(ends_at_ms),
+        "startsAt": precise_time(incident.start_ms),
+        "endsAt": precise_time(ends_at_ms.max(incident.start_ms + 1)),
     });
     if let Some(link) = status_link(fleet, incident) {
         alert["generatorURL"] = json!(link);
@@ -235,7 +240,7 @@ pub fn certificate_alert(fleet: &Fleet, site: SiteIdx, not_after_s: i64, now_ms:
             "customer": fleet.customers[s.customer].id,
         },
         "annotations": { "summary": summary, "not_after": time(not_after_s * 1000) },
-        "startsAt": time(now_ms),
-        "endsAt": time(ends_at_ms),
+        "startsAt": precise_time(now_ms),
+        "endsAt": precise_time(ends_at_ms),
     })
 }

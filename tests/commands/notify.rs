@@ -256,3 +256,109 @@ fn invalid_targets_are_refused_with_their_field() {
         assert!(err.contains(expected), "no {expected:?} in:\n{err}");
     }
 }
+
+/// Debian's Alertmanager on a loopback port, single-node, with a throwaway storage folder.
+struct Alertmanager {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start() -> Option<Alertmanager> {
+        let binary = std::path::Path::new("/usr/bin/prometheus-alertmanager");
+        if !binary.exists() {
+            assert!(std::env::var_os("CI").is_none(), "prometheus-alertmanager (Debian package) is needed in CI");
+            println!("SKIPPED: /usr/bin/prometheus-alertmanager not installed");
+            return None;
+        }
+        let dir = crate::fixtures::temp_dir();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(&config, "route:\n  receiver: none\nreceivers:\n  - name: none\n").unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("alertmanager.log")).unwrap())
+            .spawn()
+            .expect("alertmanager starts");
+        let am = Alertmanager { child, port, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if am.get("/-/ready").is_some_and(|(status, _)| status == 200) {
+                return Some(am);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("alertmanager did not become ready on port {port}");
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        let status = text.split(' ').nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Some((status, body))
+    }
+
+    /// The alerts Alertmanager holds as firing now.
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        let (status, body) = self.get("/api/v2/alerts").expect("alertmanager answers");
+        assert_eq!(status, 200, "{body}");
+        let alerts: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        alerts.into_iter().filter(|a| a["status"]["state"] != "resolved").collect()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn alertmanager_shows_one_alert_while_the_fault_holds_and_none_once_it_cleared() {
+    let Some(am) = Alertmanager::start() else { return };
+    let site = Server::start(Mode::Down);
+    // Real time: Alertmanager judges `endsAt` by its own clock.
+    let fleet = fleet(&site, |f| {
+        f.status("url", "https://status.example.net/").notify_target(
+            "alertmanager",
+            &format!("http://127.0.0.1:{}", am.port),
+            &[("name", "am".into())],
+        )
+    });
+    let run = || {
+        let out = fleet.run(&["probe", "-q"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    for _ in 0..4 {
+        run();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let alerts = am.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let labels = &alerts[0]["labels"];
+    assert_eq!(labels["alertname"], "FleetprobeIncident");
+    assert_eq!(labels["cluster"], "one");
+    assert_eq!(labels["scope"], "major");
+    assert_eq!(labels["vantage"], "ams-probe");
+    assert!(labels["incident"].as_str().unwrap().starts_with("one-"), "{labels}");
+    let summary = alerts[0]["annotations"]["summary"].as_str().unwrap();
+    assert!(summary.contains("2 sites down at peak, 2 of 2 customers affected (100.0%); http_status"), "{summary}");
+    assert!(alerts[0]["generatorURL"].as_str().unwrap().starts_with("https://status.example.net/#one-"));
+
+    site.set(Mode::Up);
+    run();
+    std::thread::sleep(Duration::from_millis(1100));
+    run();
+    let alerts = am.alerts();
+    assert!(alerts.is_empty(), "resolved, so no longer firing: {alerts:#?}");
+}
