@@ -1,5 +1,6 @@
 //! Reports: what people read, built from stored results. Last stage of the data flow.
 
+pub mod certs;
 pub mod chart;
 pub mod clusters;
 pub mod incidents;

@@ -362,3 +362,28 @@ fn alertmanager_shows_one_alert_while_the_fault_holds_and_none_once_it_cleared()
     let alerts = am.alerts();
     assert!(alerts.is_empty(), "resolved, so no longer firing: {alerts:#?}");
 }
+
+#[test]
+fn report_certs_lists_the_certificates_expiring_within_the_threshold() {
+    let site = Server::start(Mode::Up);
+    let fleet = fleet(&site, |f| f);
+    let csv = fleet.dir().join("results.csv");
+    std::fs::write(
+        &csv,
+        "site_id,check,outcome,run_started_at,vantage,cert_expires,run_valid\n\
+         s1,http,ok,2026-10-01T00:00:00Z,v,2026-10-15,true\n\
+         s2,http,ok,2026-10-01T00:00:00Z,v,2027-01-15,true\n",
+    )
+    .unwrap();
+    let imported = fleet.run(&["import", csv.to_str().unwrap()]);
+    assert_eq!(imported.status.code(), Some(0), "{}", stderr(&imported));
+    let now = "2026-10-01T12:00:00Z";
+    let out = crate::fixtures::ok(&fleet.run(&["report", "certs", "--within", "21d", "--now", now, "--format", "csv"]));
+    assert_eq!(
+        out,
+        "site,hostname,customer,cluster,expires,days_left,issuer\n\
+         s1,www.alpha.test,c1,one,2026-10-15T00:00:00Z,13,\n"
+    );
+    let out = crate::fixtures::ok(&fleet.run(&["report", "certs", "--within", "7d", "--now", now]));
+    assert_eq!(out, "no certificate expires within 7 days\n");
+}
