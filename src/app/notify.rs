@@ -148,7 +148,7 @@ pub fn notify(fleet: &Fleet, store: &mut dyn Store, now_ms: i64) -> Result<Notif
         .chain(added)
         .filter(|n| settings.targets.iter().any(|t| t.name == n.target))
         .collect();
-    pending.sort_by(|a, b| (a.created_at_ms, rank(&a.kind)).cmp(&(b.created_at_ms, rank(&b.kind))));
+    pending.sort_by_key(|n| (n.created_at_ms, rank(&n.kind)));
     // An event waits while an earlier one about the same subject is waiting for its retry: a
     // receiver never hears `resolved` before `opened`.
     let mut waiting: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
