@@ -21,6 +21,7 @@
 pub mod availability;
 pub mod incidents;
 pub mod latency;
+pub mod notify;
 pub mod outages;
 pub mod period;
 pub mod quorum;

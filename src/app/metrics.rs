@@ -127,6 +127,13 @@ pub fn write(fleet: &Fleet, store: &dyn Store, report: &ProbeReport, now_ms: i64
     write_atomically(path, &render(&metrics))
 }
 
+/// Adds the notification counters to the metrics file written for this run (again atomically).
+pub fn append_notification_counts(path: &Path, counts: &[(String, String, i64)]) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::internal(format!("metrics file {}: {e}", path.display())))?;
+    write_atomically(path, &(text + &crate::report::metrics::render_notification_counts(counts)))
+}
+
 /// A temporary file beside `path`, then a rename: the collector never reads half a file.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod import;
 pub mod incident;
 pub mod metrics;
+pub mod notify;
 pub mod probe;
 pub mod reports;
 pub mod results;

@@ -230,6 +230,8 @@ pub fn probe(
             log::warn!("{e}");
         }
     }
+    // Announcing incidents never fails the run either, and is bounded by `notify.deadline`.
+    super::notify::after_run(context, report.started_at_ms + report.elapsed.as_millis() as i64);
     let invalid = (!report.summary.valid).then(|| {
         Error::new(
             ErrorKind::InvalidRun,

@@ -153,3 +153,28 @@ fn latency_scopes(context: &Context, request: &LatencyRequest) -> Result<Vec<Lat
     }
     Ok(scopes)
 }
+
+/// `report certs`: the sites whose latest recorded certificate expires within `within` of `now`.
+pub fn certs(
+    context: &Context,
+    within: std::time::Duration,
+    now: Option<jiff::Timestamp>,
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let fleet = &context.fleet;
+    let now_ms = now.unwrap_or_else(jiff::Timestamp::now).as_millisecond();
+    let store = context.open_existing_store()?;
+    let index: std::collections::HashMap<&str, usize> =
+        fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let horizon_s = now_ms / 1000 + within.as_secs() as i64;
+    let mut expiring: Vec<(usize, i64)> = store
+        .site_certificates()?
+        .into_iter()
+        .filter_map(|(site, not_after)| index.get(site.id.as_str()).map(|&i| (i, not_after)))
+        .filter(|&(_, not_after)| not_after <= horizon_s)
+        .collect();
+    expiring.sort_by_key(|&(site, not_after)| (not_after, site));
+    let list = crate::report::certs::build(fleet, &expiring, now_ms, within.as_secs() as i64 / 86_400);
+    write(&list, format, output.as_deref())
+}

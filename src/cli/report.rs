@@ -22,6 +22,8 @@ pub enum ReportCommand {
     Sla(SlaArgs),
     /// Latency percentiles of a cluster or site as a table, or charts (bands, heatmap, phases, CDF).
     Latency(LatencyArgs),
+    /// Sites whose certificate expires soon: site, customer, cluster, expiry, days left.
+    Certs(CertsArgs),
     /// The public status page: a static site (index.html, feed.atom) with state, history, incidents.
     Status(StatusArgs),
 }
@@ -55,6 +57,26 @@ pub struct IncidentsArgs {
     pub format: FormatArg,
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct CertsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Certificates expiring within this long from now (e.g. 21d, 72h)
+    #[arg(long, default_value = "21d", value_parser = parse_within)]
+    pub within: std::time::Duration,
+    /// Pretend it is this UTC time
+    #[arg(long, env = "FLEETPROBE_NOW")]
+    pub now: Option<jiff::Timestamp>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FormatArg,
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+fn parse_within(text: &str) -> Result<std::time::Duration, String> {
+    crate::fleet::parse_duration(text).map_err(|e| e.to_string())
 }
 
 #[derive(clap::Args)]
@@ -212,6 +234,9 @@ pub fn run(command: &ReportCommand) -> app::Result<()> {
                 output: args.output.clone(),
             },
         ),
+        ReportCommand::Certs(args) => {
+            reports::certs(&args.common.context()?, args.within, args.now, args.format.into(), args.output.clone())
+        }
         ReportCommand::Affected(args) => {
             reports::affected(&args.common.context()?, &args.incident, args.now, &args.tz, args.output.clone())
         }

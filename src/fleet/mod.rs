@@ -17,7 +17,8 @@ use std::time::Duration;
 
 pub use config::probe::*;
 pub use config::{
-    AnalysisSettings, MetricsSettings, Quorum, Retention, SlaSettings, Source, StatusSettings, StoreLocation,
+    AnalysisSettings, MetricsSettings, NotifySettings, NotifyTarget, Quorum, Retention, SlaSettings, Source,
+    StatusSettings, StoreLocation, TargetKind,
 };
 pub use error::{FleetError, FleetErrors, InvalidValue};
 
@@ -56,6 +57,8 @@ pub struct Fleet {
     pub sla: SlaSettings,
     /// `[metrics]`: the Prometheus textfile.
     pub metrics: MetricsSettings,
+    /// `[notify]`: where incidents and expiring certificates are announced.
+    pub notify: NotifySettings,
 }
 
 /// A group of shared web frontends, and optionally the nameservers authoritative for its sites.
@@ -312,6 +315,7 @@ impl Fleet {
             status: parsed.status,
             sla: parsed.sla,
             metrics: parsed.metrics,
+            notify: parsed.notify,
         })
     }
 

@@ -157,6 +157,27 @@ pub fn render(m: &RunMetrics) -> String {
     out
 }
 
+/// The delivery counters of the notification targets, (target, result, count), for the end of
+/// the metrics file: `fleetprobe_notifications_total{target,result}`, counted in the store so
+/// they keep growing across runs (store-wide: probers sharing a store show the same counts).
+pub fn render_notification_counts(counts: &[(String, String, i64)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP fleetprobe_notifications_total Deliveries to notification targets, by result (ok, failed, abandoned).\n\
+         # TYPE fleetprobe_notifications_total counter"
+    );
+    for (target, result, count) in counts {
+        let _ = writeln!(
+            out,
+            "fleetprobe_notifications_total{{target=\"{}\",result=\"{}\"}} {count}",
+            label_value(target),
+            label_value(result)
+        );
+    }
+    out
+}
+
 /// Milliseconds as seconds with the millisecond kept.
 fn seconds(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))

@@ -1,11 +1,13 @@
 //! Reports: what people read, built from stored results. Last stage of the data flow.
 
+pub mod certs;
 pub mod chart;
 pub mod clusters;
 pub mod incidents;
 pub mod latency;
 pub mod local_failures;
 pub mod metrics;
+pub mod notify;
 pub mod pdf;
 pub mod period;
 pub mod render;

@@ -23,6 +23,7 @@
 pub mod columns;
 pub mod histogram;
 pub mod lock;
+mod notifications;
 pub mod postgres;
 pub mod rollup;
 pub mod sqlite;
@@ -34,6 +35,7 @@ use crate::fleet::{Retention, StoreLocation};
 use crate::probe::CheckResult;
 
 pub use lock::RunLock;
+pub use notifications::{DeliveryOutcome, Notification};
 pub use rollup::Resolution;
 pub use types::{
     HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, RawColumns, RawRecord, ResultFilter,
@@ -119,6 +121,32 @@ pub trait Store {
     fn add_incident_update(&mut self, update: &IncidentUpdate) -> StoreResult<()>;
     /// Incident updates posted in [from, to), oldest first.
     fn incident_updates(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> StoreResult<Vec<IncidentUpdate>>;
+    /// Records events not recorded yet (by target and event key); returns those that were new.
+    /// Two probers recording the same event at once record it once.
+    fn add_notifications(&mut self, notifications: &[Notification]) -> StoreResult<Vec<Notification>>;
+    /// Events recorded at or after `since_ms`, and every older one still pending, oldest first.
+    fn notifications(&self, since_ms: i64) -> StoreResult<Vec<Notification>>;
+    /// Takes a pending event whose next attempt is due at `now_ms` for one delivery attempt,
+    /// pushing its next attempt to `lease_until_ms` so that no other prober takes it meanwhile.
+    /// False when it is not due, done, or another prober took it first.
+    fn claim_notification(
+        &mut self,
+        target: &str,
+        event_key: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Records how a claimed attempt ended, and counts it for `target` (see
+    /// [`Store::notification_counts`]).
+    fn finish_notification(&mut self, target: &str, event_key: &str, outcome: &DeliveryOutcome) -> StoreResult<()>;
+    /// Adds `n` to the count of deliveries to `target` that ended in `result` (`ok`, `failed`,
+    /// `abandoned`): Alertmanager's re-sent alerts are counted here without an event.
+    fn count_deliveries(&mut self, target: &str, result: &str, n: i64) -> StoreResult<()>;
+    /// Every (target, result, count) so far, sorted.
+    fn notification_counts(&self) -> StoreResult<Vec<(String, String, i64)>>;
+    /// Every site's latest known certificate expiry (Unix seconds): (site id, customer, cluster,
+    /// not after), for sites whose checks saw a certificate.
+    fn site_certificates(&self) -> StoreResult<Vec<(SiteRecord, i64)>>;
     /// Keeps every other sweep of `vantage` from writing this store while it is open, or fails
     /// with [`StoreError::Locked`] when one already does. Sweeps of other vantages go on. The
     /// SQLite store has no such lock of its own: its lock file ([`lock_path`]) keeps a second

@@ -7,6 +7,7 @@ mod fixtures;
 mod cli;
 mod demo;
 mod metrics;
+mod notify;
 mod round_trip;
 mod stores;
 mod validation;

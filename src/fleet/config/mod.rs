@@ -4,9 +4,11 @@
 //! analysis and the status page; `probe.rs` holds the `[probe]` section and each check kind's
 //! settings, `plans.rs` plans, goodwill and maintenance windows.
 
+mod notify;
 mod plans;
 pub mod probe;
 
+pub use notify::{NotifySettings, NotifyTarget, TargetKind};
 pub(crate) use plans::resolve_maintenance;
 use plans::{RawGoodwill, RawMaintenance, RawPlan};
 use probe::{ProbeSettings, RawProbe, probe_settings};
@@ -168,6 +170,8 @@ struct RawConfig {
     sla: RawSla,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    notify: notify::RawNotify,
 }
 
 #[derive(Deserialize, Default)]
@@ -362,6 +366,7 @@ pub(crate) struct Parsed {
     pub status: StatusSettings,
     pub sla: SlaSettings,
     pub metrics: MetricsSettings,
+    pub notify: NotifySettings,
     raw_maintenance: Vec<RawMaintenance>,
 }
 
@@ -540,6 +545,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         },
         per_site: raw.metrics.per_site,
     };
+    let notify = notify::notify_settings(&raw.notify, &cluster_index, &at, errors);
     let sla = match &raw.sla.min_coverage {
         None => SlaSettings::default(),
         Some(v) if (0.0..=1.0).contains(v.get_ref()) => SlaSettings { min_coverage: *v.get_ref() },
@@ -569,6 +575,7 @@ pub(crate) fn parse(source: &Source, errors: &mut FleetErrors) -> Option<Parsed>
         status,
         sla,
         metrics,
+        notify,
         raw_maintenance: raw.maintenance,
     })
 }

@@ -21,6 +21,7 @@ mod blocks;
 mod copy;
 mod incidents;
 mod latency;
+mod notifications;
 mod reads;
 mod rollups;
 mod schema;
@@ -37,9 +38,9 @@ use postgres::{Client, Config, NoTls};
 use crate::fleet::Retention;
 use crate::probe::CheckKind;
 use crate::store::{
-    HistogramRecord, Importer, IncidentUpdate, LatencyQuery, PruneStats, RawRecord, ResultFilter, RollupStats, RunId,
-    RunMeta, RunOutcomes, RunWriter, SiteRecord, Store, StoreError, StoreResult, StoredResult, StoredRun,
-    TimedHistogram,
+    DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats, RawRecord,
+    ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteRecord, Store, StoreError, StoreResult,
+    StoredResult, StoredRun, TimedHistogram,
 };
 
 /// Levels of `rollups_pending`, as in the SQLite store.
@@ -183,6 +184,40 @@ impl Store for PostgresStore {
             "another fleetprobe run of vantage `{vantage}` holds its lock in store {location}{holder}; \
              not starting a second sweep"
         )))
+    }
+
+    fn add_notifications(&mut self, notifications: &[Notification]) -> StoreResult<Vec<Notification>> {
+        notifications::add(self, notifications)
+    }
+
+    fn notifications(&self, since_ms: i64) -> StoreResult<Vec<Notification>> {
+        notifications::list(self, since_ms)
+    }
+
+    fn claim_notification(
+        &mut self,
+        target: &str,
+        event_key: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<bool> {
+        notifications::claim(self, target, event_key, now_ms, lease_until_ms)
+    }
+
+    fn finish_notification(&mut self, target: &str, event_key: &str, outcome: &DeliveryOutcome) -> StoreResult<()> {
+        notifications::finish(self, target, event_key, outcome)
+    }
+
+    fn count_deliveries(&mut self, target: &str, result: &str, n: i64) -> StoreResult<()> {
+        notifications::count(self, target, result, n)
+    }
+
+    fn notification_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        notifications::counts(self)
+    }
+
+    fn site_certificates(&self) -> StoreResult<Vec<(SiteRecord, i64)>> {
+        notifications::site_certificates(self)
     }
 
     fn export(&self, each: &mut dyn FnMut(RawRecord) -> StoreResult<()>) -> StoreResult<()> {

@@ -13,8 +13,13 @@ use crate::store::{RunId, StoreError, StoreResult, columns};
 
 /// Schema migrations, oldest first. The store's `user_version` is the number applied; append
 /// new ones at the end, never edit a published one.
-pub(super) const MIGRATIONS: &[Migration] =
-    &[Migration::Sql(SCHEMA_V1), Migration::Sql(SCHEMA_V2), Migration::Sql(SCHEMA_V3), Migration::Code(columns_v4)];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(SCHEMA_V1),
+    Migration::Sql(SCHEMA_V2),
+    Migration::Sql(SCHEMA_V3),
+    Migration::Code(columns_v4),
+    Migration::Sql(super::notifications::SCHEMA),
+];
 
 pub(super) enum Migration {
     Sql(&'static str),

@@ -1,6 +1,7 @@
 //! The SQLite store against a real file: runs written and read back, errors people see. Opening
 //! and migrations are in `schema.rs`, latency rollups in `rollups.rs`.
 
+pub(crate) mod notifications;
 pub(crate) mod rollups;
 mod schema;
 
@@ -134,6 +135,8 @@ macro_rules! shared_scenarios {
             $crate::store::sqlite::tests::certificate_dates_are_stored_when_they_change_and_read_back_per_run => certificate_dates_are_stored_when_they_change_and_read_back_per_run,
             $crate::store::sqlite::tests::two_results_for_one_site_and_check_are_refused => two_results_for_one_site_and_check_are_refused,
             $crate::store::sqlite::tests::run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet => run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet,
+            $crate::store::sqlite::tests::notifications::notifications_are_recorded_once_taken_once_and_counted => notifications_are_recorded_once_taken_once_and_counted,
+            $crate::store::sqlite::tests::notifications::site_certificates_are_the_latest_dates => site_certificates_are_the_latest_dates,
             $crate::store::sqlite::tests::rollups::rolled_up_latencies_equal_the_runs_merged_directly => rolled_up_latencies_equal_the_runs_merged_directly,
             $crate::store::sqlite::tests::rollups::a_late_run_reopens_its_hour_and_day_only => a_late_run_reopens_its_hour_and_day_only,
             $crate::store::sqlite::tests::rollups::pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups => pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups,
