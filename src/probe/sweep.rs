@@ -14,10 +14,10 @@ use std::time::Duration;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 
 use super::http::HttpTarget;
-use super::{CheckKind, CheckResult, Probed, Probers, fnv1a};
+use super::{CheckKind, CheckResult, Failure, Probed, Probers, fnv1a};
 use crate::fleet::{ControlTarget, Fleet, SiteIdx};
 
 /// How the sweep kept to its schedule: whether any check started late.
@@ -67,6 +67,21 @@ pub async fn sweep(
     started_at_ms: i64,
     results: mpsc::Sender<CheckResult>,
 ) -> SweepStats {
+    let deadline = Instant::now() + fleet.probe.deadline;
+    sweep_until(fleet, probers, started_at_ms, deadline, results).await
+}
+
+/// [`sweep`] with its deadline given: the run's start plus `probe.deadline`, when the run did
+/// something (its control round) before the sweep. A check not finished by then is sent as
+/// [`Failure::NotMeasured`], so the sweep returns by the deadline (plus the time to send what
+/// is left).
+pub async fn sweep_until(
+    fleet: Arc<Fleet>,
+    probers: Probers,
+    started_at_ms: i64,
+    deadline: Instant,
+    results: mpsc::Sender<CheckResult>,
+) -> SweepStats {
     let start = Instant::now();
     let global = Arc::new(Semaphore::new(fleet.probe.concurrency));
     let mut per_cluster: Vec<Vec<(Duration, SiteIdx, CheckKind)>> = vec![Vec::new(); fleet.clusters.len()];
@@ -88,6 +103,7 @@ pub async fn sweep(
             cluster_permits: Arc::new(Semaphore::new(fleet.probe.cluster_concurrency)),
             results: results.clone(),
             start,
+            deadline,
             started_at_ms,
             checks,
             next: AtomicUsize::new(0),
@@ -119,6 +135,8 @@ struct ClusterSweep {
     cluster_permits: Arc<Semaphore>,
     results: mpsc::Sender<CheckResult>,
     start: Instant,
+    /// Checks not finished by then are not measured.
+    deadline: Instant,
     started_at_ms: i64,
     /// (planned offset, site, check), in offset order.
     checks: Vec<(Duration, SiteIdx, CheckKind)>,
@@ -132,11 +150,31 @@ impl ClusterSweep {
         let mut stats = SweepStats::default();
         let mut retrying = tokio::task::JoinSet::new();
         while let Some(&(offset, site, kind)) = self.checks.get(self.next.fetch_add(1, Ordering::Relaxed)) {
-            tokio::time::sleep_until(self.start + offset).await;
-            let Some(permits) = self.permits().await else { break };
+            let planned = self.start + offset;
+            let permits = match timeout_at(self.deadline, async {
+                tokio::time::sleep_until(planned).await;
+                self.permits().await
+            })
+            .await
+            {
+                Ok(Some(permits)) => permits,
+                Ok(None) => break,
+                Err(_) => {
+                    if !self.not_measured(site, kind, planned, 0, "not started by the sweep's deadline").await {
+                        break;
+                    }
+                    continue;
+                }
+            };
             let attempt_start = Instant::now();
             stats.note(offset, attempt_start - self.start);
-            let probed = self.probers.check(&self.fleet, site, kind).await;
+            let Ok(probed) = timeout_at(self.deadline, self.probers.check(&self.fleet, site, kind)).await else {
+                drop(permits);
+                if !self.not_measured(site, kind, attempt_start, 1, "not finished by the sweep's deadline").await {
+                    break;
+                }
+                continue;
+            };
             drop(permits);
             if probed.failure.is_none() || self.fleet.probe.retries == 0 {
                 if !self.send(site, kind, probed, attempt_start, 1).await {
@@ -144,7 +182,7 @@ impl ClusterSweep {
                 }
             } else {
                 // Retried by a task of its own, without permits while it waits; this worker moves on.
-                retrying.spawn(self.clone().retry(site, kind));
+                retrying.spawn(self.clone().retry(site, kind, probed));
             }
             // Reap finished retries so the set does not grow with the fleet.
             while retrying.try_join_next().is_some() {}
@@ -153,21 +191,43 @@ impl ClusterSweep {
         stats
     }
 
-    /// The attempts after a failed first one, `retry_delay` apart.
-    async fn retry(self: Arc<Self>, site: SiteIdx, kind: CheckKind) {
+    /// The attempts after a failed first one, `retry_delay` apart; not measured when they
+    /// have not settled it by the deadline.
+    async fn retry(self: Arc<Self>, site: SiteIdx, kind: CheckKind, first: Probed) {
         let mut attempts = 1u8;
-        loop {
-            tokio::time::sleep(self.fleet.probe.retry_delay).await;
-            let Some(permits) = self.permits().await else { return };
-            attempts = attempts.saturating_add(1);
-            let attempt_start = Instant::now();
-            let probed = self.probers.check(&self.fleet, site, kind).await;
-            drop(permits);
-            if probed.failure.is_none() || u32::from(attempts) > self.fleet.probe.retries {
+        let mut last_start = Instant::now();
+        let settled = timeout_at(self.deadline, async {
+            loop {
+                tokio::time::sleep(self.fleet.probe.retry_delay).await;
+                let permits = self.permits().await?;
+                attempts = attempts.saturating_add(1);
+                let attempt_start = Instant::now();
+                last_start = attempt_start;
+                let probed = self.probers.check(&self.fleet, site, kind).await;
+                drop(permits);
+                if probed.failure.is_none() || u32::from(attempts) > self.fleet.probe.retries {
+                    return Some((probed, attempt_start));
+                }
+            }
+        })
+        .await;
+        match settled {
+            Ok(Some((probed, attempt_start))) => {
                 self.send(site, kind, probed, attempt_start, attempts).await;
-                return;
+            }
+            Ok(None) => {}
+            Err(_) => {
+                let first = first.failure.map_or_else(String::new, |f| format!("attempt 1: {f}; "));
+                let detail = format!("{first}its retry had not settled it by the sweep's deadline");
+                self.not_measured(site, kind, last_start, attempts, &detail).await;
             }
         }
+    }
+
+    /// Sends a check the deadline cut short as not measured.
+    async fn not_measured(&self, site: SiteIdx, kind: CheckKind, at: Instant, attempts: u8, detail: &str) -> bool {
+        let probed = Probed::failed(Failure::NotMeasured, detail);
+        self.send(site, kind, probed, at, attempts).await
     }
 
     /// A cluster permit, then a global one (`None` once the sweep is torn down).
@@ -179,7 +239,7 @@ impl ClusterSweep {
 
     /// Sends a check's result; false when the receiver is gone (the writer failed).
     async fn send(&self, site: SiteIdx, kind: CheckKind, probed: Probed, attempt_start: Instant, attempts: u8) -> bool {
-        let started_at_ms = self.started_at_ms + (attempt_start - self.start).as_millis() as i64;
+        let started_at_ms = self.started_at_ms + attempt_start.saturating_duration_since(self.start).as_millis() as i64;
         let result = CheckResult {
             site,
             check: kind,
