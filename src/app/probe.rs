@@ -54,6 +54,7 @@ pub fn run_probe(
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    sweep::raise_open_files_limit();
     let probers = Probers::new(&fleet, tls);
     let wall_start = std::time::Instant::now();
 

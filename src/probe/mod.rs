@@ -11,6 +11,7 @@ mod connect;
 pub mod dns;
 pub mod http;
 pub mod redirect;
+pub mod silence;
 pub mod stamp;
 pub mod sweep;
 pub mod tcp;
