@@ -698,8 +698,9 @@ fn write_fleet(dir: &Path, sites: usize, dns: SocketAddr, port: u16, options: &O
         format!("parked_per_cluster = {}\n", if options.hold_permits { 0 } else { 2048 })
     } else {
         format!(
-            "spread = \"{}ms\"\nconcurrency = {concurrency}\ncluster_concurrency = {concurrency}\nretries = 0\n",
-            options.spread.as_millis()
+            "spread = \"{}ms\"\nconcurrency = {concurrency}\ncluster_concurrency = {concurrency}\nretries = 0\n{}",
+            options.spread.as_millis(),
+            if options.hold_permits { "parked_per_cluster = 0\n" } else { "" }
         )
     };
     let mut config = format!(

@@ -302,9 +302,8 @@ fn print_probe_report(fleet: &Fleet, report: &ProbeReport, verbose: bool, quiet:
     if report.not_measured > 0 {
         let _ = writeln!(
             out,
-            "  {} checks missed the deadline ({}): not measured, their sites unmonitored for this run",
-            report.not_measured,
-            format!("{:?}", fleet.probe.deadline)
+            "  {} checks missed the deadline ({:?}): not measured, their sites unmonitored for this run",
+            report.not_measured, fleet.probe.deadline
         );
     }
     if !report.failures.is_empty() {
