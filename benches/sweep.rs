@@ -26,6 +26,14 @@
 //! - `--user-stamps`: the prober without kernel timestamps (its fallback), to compare.
 //! - `--server-threads N`: runtime threads of the server process (default 1); more keep the
 //!   servers' own tail latency down at the cost of CPU for the prober.
+//! - `--silent-dns`: the fleet's nameserver (and resolver) is a socket that never answers.
+//! - `--drop-cluster cN`: cluster cN's frontend drops new connections (a listener that never
+//!   accepts: the kernel drops the SYNs once its one-connection queue is full).
+//!   With a fault the sweep runs with the default `[probe]` settings (concurrency, retries,
+//!   spread, deadline), no bare client; it prints the time, the outcomes, the checks parked and
+//!   the peak of open connections each answering cluster's server saw.
+//! - `--hold-permits`: `parked_per_cluster = 0`, checks hold their permits while they wait (as
+//!   before parking); the deadline still holds.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
@@ -90,6 +98,15 @@ struct Options {
     in_process: bool,
     /// Runtime threads of the server process (`--server-threads N`, default 1).
     server_threads: usize,
+    silent_dns: bool,
+    drop_cluster: Option<u8>,
+    hold_permits: bool,
+}
+
+impl Options {
+    fn faulty(&self) -> bool {
+        self.silent_dns || self.drop_cluster.is_some()
+    }
 }
 
 fn main() {
@@ -97,19 +114,27 @@ fn main() {
     if args.first().map(String::as_str) == Some("--serve-child") {
         let sites = args.get(1).and_then(|a| a.parse().ok()).expect("--serve-child SITES DELAYS");
         let threads = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
-        serve_child(sites, args.get(2).is_some_and(|a| a == "delays"), threads);
+        let drop = args.get(4).and_then(|a| a.parse().ok());
+        serve_child(sites, args.get(2).is_some_and(|a| a == "delays"), threads, drop);
         return;
     }
     let flag = |name: &str| args.iter().any(|a| a == name);
     let spread_at = args.iter().position(|a| a == "--spread");
     let threads_at = args.iter().position(|a| a == "--server-threads");
+    let drop_at = args.iter().position(|a| a == "--drop-cluster");
+    let drop_cluster = drop_at.and_then(|i| args.get(i + 1)).map(|a| {
+        a.trim_start_matches('c').parse::<u8>().ok().filter(|&c| c < CLUSTERS).expect("--drop-cluster c0..c3")
+    });
     let server_threads = threads_at.and_then(|i| args.get(i + 1)).and_then(|a| a.parse().ok()).unwrap_or(1);
     let spread = spread_at.and_then(|i| args.get(i + 1)).and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
     let numbers: Vec<usize> = args
         .iter()
         .enumerate()
         .filter(|&(i, a)| {
-            !a.starts_with("--") && Some(i) != spread_at.map(|s| s + 1) && Some(i) != threads_at.map(|t| t + 1)
+            !a.starts_with("--")
+                && Some(i) != spread_at.map(|s| s + 1)
+                && Some(i) != threads_at.map(|t| t + 1)
+                && Some(i) != drop_at.map(|d| d + 1)
         })
         .filter_map(|(_, a)| a.parse().ok())
         .collect();
@@ -123,6 +148,9 @@ fn main() {
         nginx: flag("--nginx"),
         in_process: flag("--in-process"),
         server_threads,
+        silent_dns: flag("--silent-dns"),
+        drop_cluster,
+        hold_permits: flag("--hold-permits"),
     };
     if flag("--user-stamps") {
         fleetprobe::probe::stamp::set_kernel_timestamps(false);
@@ -131,6 +159,8 @@ fn main() {
     print_machine();
     if options.scale {
         scale(&options);
+    } else if options.faulty() {
+        faulty_runs(&options);
     } else {
         runs(&options);
     }
@@ -212,6 +242,69 @@ fn runs(options: &Options) {
     }
     if let Some(kb) = servers.peak_rss_kb() {
         println!("servers' peak RSS ({}): {:.1} MB", servers.describe(), kb as f64 / 1024.0);
+    }
+}
+
+/// Sweeps under a fault with the default settings: the time, the outcomes per cluster and
+/// class, the checks parked and not measured, and the open connections' peak per cluster.
+fn faulty_runs(options: &Options) {
+    assert!(!options.nginx, "the faults are the benchmark's own servers'");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut servers = Servers::start(options, options.sites, dir.path());
+    let fleet = Arc::new(Fleet::load(&servers.config).unwrap_or_else(|e| panic!("bench fleet: {e}")));
+    let p = &fleet.probe;
+    println!(
+        "sweep under a fault: {} sites × (http via DNS + dns) on {}, {}{}; concurrency {}, per cluster {}, retries {} after {:?}, spread {:?}, timeouts dns {:?} connect {:?}, deadline {:?}, {}",
+        options.sites,
+        servers.describe(),
+        if options.silent_dns { "the nameserver silent" } else { "" },
+        options.drop_cluster.map_or(String::new(), |c| format!("cluster c{c} dropping connections")),
+        p.concurrency,
+        p.cluster_concurrency,
+        p.retries,
+        p.retry_delay,
+        p.spread,
+        p.timeouts.dns,
+        p.timeouts.connect,
+        p.deadline,
+        if p.parked_per_cluster == 0 {
+            "checks hold their permits while they wait (--hold-permits)".to_string()
+        } else {
+            format!("parked after {:?} of silence, {} per cluster at most", p.park_after, p.parked_per_cluster)
+        }
+    );
+    let location = StoreLocation::Sqlite(dir.path().join("bench.db"));
+    let client_tls = tls::client_config(None).expect("TLS config");
+    for run in 1..=options.runs {
+        let _ = servers.take_peaks();
+        let started = Instant::now();
+        let report = run_probe(fleet.clone(), &location, client_tls.clone(), None, false).expect("sweep");
+        let took = started.elapsed();
+        assert!(took < RUN_LIMIT, "the sweep took {took:?}");
+        let peaks = servers.take_peaks();
+        let mut classes: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for ((_, class), n) in &report.failures {
+            *classes.entry(class.clone()).or_default() += n;
+        }
+        let s = report.schedule;
+        println!(
+            "run {run}: {:.2} s ({:.2} s of checks), {} checks: {} ok, {} failed {:?}, {} not measured; {} attempts parked{}; servers' peak open connections per cluster {:?} (limit {} per cluster)",
+            took.as_secs_f64(),
+            s.elapsed.as_secs_f64(),
+            report.summary.checks,
+            report.summary.checks - report.summary.failures - report.not_measured,
+            report.summary.failures,
+            classes,
+            report.not_measured,
+            s.parked,
+            if s.parking_stopped > 0 {
+                format!(" (parking stopped in {} clusters)", s.parking_stopped)
+            } else {
+                String::new()
+            },
+            peaks,
+            p.cluster_concurrency
+        );
     }
 }
 
@@ -316,6 +409,8 @@ struct Servers {
     kind: ServerKind,
     config: PathBuf,
     targets: Vec<Target>,
+    /// Kept open for the faults' lifetime (`--silent-dns`, `--drop-cluster`).
+    _faults: (Option<std::net::UdpSocket>, Option<std::net::TcpListener>),
 }
 
 enum ServerKind {
@@ -343,7 +438,7 @@ impl Servers {
         let (kind, dns, port) = if options.in_process {
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-            let (handles, times, dns, port) = runtime.block_on(serve(sites, options.delays));
+            let (handles, times, dns, port) = runtime.block_on(serve(sites, options.delays, options.drop_cluster));
             (ServerKind::InProcess { _runtime: runtime, _handles: handles, times }, dns, port)
         } else {
             let mut child = Command::new(std::env::current_exe().expect("this benchmark's path"))
@@ -352,6 +447,7 @@ impl Servers {
                     &sites.to_string(),
                     if options.delays { "delays" } else { "instant" },
                     &options.server_threads.to_string(),
+                    &options.drop_cluster.map_or("-".to_string(), |c| c.to_string()),
                 ])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -367,11 +463,23 @@ impl Servers {
             let port: u16 = words.next().and_then(|w| w.parse().ok()).unwrap_or_else(|| panic!("servers: {line}"));
             (ServerKind::Child { child, stdin, stdout }, dns, port)
         };
+        // The faults: a nameserver that never answers, a frontend that drops connections.
+        let silent = options.silent_dns.then(|| {
+            std::net::UdpSocket::bind((Ipv4Addr::new(127, 0, 30, 54), 0)).expect("the silent nameserver's socket")
+        });
+        let dns = silent.as_ref().map_or(dns, |s| s.local_addr().expect("its address"));
+        let dropping = options.drop_cluster.map(|c| {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+            socket.set_reuse_address(true).expect("SO_REUSEADDR");
+            socket.bind(&SocketAddr::new(frontend(c), port).into()).expect("the dropping frontend's address");
+            socket.listen(0).expect("listen");
+            std::net::TcpListener::from(socket)
+        });
         let config = write_fleet(dir, sites, dns, port, options);
         let targets = (0..sites)
             .map(|i| Target { hostname: hostname(i), frontend: (frontend(cluster_of(i)), port).into(), dns })
             .collect();
-        Servers { kind, config, targets }
+        Servers { kind, config, targets, _faults: (silent, dropping) }
     }
 
     fn nginx(options: &Options, sites: usize, dir: &Path) -> Servers {
@@ -410,7 +518,7 @@ impl Servers {
                 dns: fleet.net.nameserver(),
             })
             .collect();
-        Servers { kind: ServerKind::Nginx { nginx, nsd }, config, targets }
+        Servers { kind: ServerKind::Nginx { nginx, nsd }, config, targets, _faults: (None, None) }
     }
 
     fn describe(&self) -> &'static str {
@@ -418,6 +526,20 @@ impl Servers {
             ServerKind::Child { .. } => "servers in a child process (nice -10 if permitted)",
             ServerKind::InProcess { .. } => "servers in this process (1 runtime thread)",
             ServerKind::Nginx { .. } => "nginx (1 worker) and NSD (1 server)",
+        }
+    }
+
+    /// The most connections each cluster's server had open at once since the last call.
+    fn take_peaks(&mut self) -> Vec<usize> {
+        match &mut self.kind {
+            ServerKind::InProcess { times, .. } => times.iter().map(|t| t.take_peak_connections()).collect(),
+            ServerKind::Child { stdin, stdout, .. } => {
+                writeln!(stdin, "peaks").and_then(|()| stdin.flush()).expect("ask the server process");
+                let mut line = String::new();
+                stdout.read_line(&mut line).expect("the server process's peaks");
+                line.split_whitespace().filter_map(|w| w.parse().ok()).collect()
+            }
+            ServerKind::Nginx { .. } => Vec::new(),
         }
     }
 
@@ -472,7 +594,7 @@ impl Drop for Servers {
 
 /// The server process: serves until its standard input closes; answers `times` with the
 /// per-cluster response-time histograms since the last `times` (V2 serialized, hex, one line).
-fn serve_child(sites: usize, delays: bool, threads: usize) {
+fn serve_child(sites: usize, delays: bool, threads: usize, drop: Option<u8>) {
     // Servers first where permitted (root): their own queueing is measured, but the less of it
     // the closer the delays they add come to the ones asked for. Threads made later inherit it.
     // SAFETY: setpriority takes integers only; 0 is this thread.
@@ -482,11 +604,15 @@ fn serve_child(sites: usize, delays: bool, threads: usize) {
     }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("runtime");
-    let (_handles, times, dns, port) = runtime.block_on(serve(sites, delays));
+    let (_handles, times, dns, port) = runtime.block_on(serve(sites, delays, drop));
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready {dns} {port}").and_then(|()| out.flush()).expect("stdout");
     for line in std::io::stdin().lines() {
         let Ok(line) = line else { break };
+        if line.trim() == "peaks" {
+            let peaks: Vec<String> = times.iter().map(|t| t.take_peak_connections().to_string()).collect();
+            writeln!(out, "{}", peaks.join(" ")).and_then(|()| out.flush()).expect("stdout");
+        }
         if line.trim() == "times" {
             let mut bytes = Vec::new();
             let mut serializer = hdrhistogram::serialization::V2Serializer::new();
@@ -510,7 +636,11 @@ fn decode_hex(text: &str) -> Vec<u8> {
 }
 
 /// Starts 4 clusters of virtual hosts on 127.0.30.1-4 (one port) and a DNS server on 127.0.30.53.
-async fn serve(sites: usize, delays: bool) -> (Vec<servers::ServerHandle>, Vec<Arc<ResponseTimes>>, SocketAddr, u16) {
+async fn serve(
+    sites: usize,
+    delays: bool,
+    drop: Option<u8>,
+) -> (Vec<servers::ServerHandle>, Vec<Arc<ResponseTimes>>, SocketAddr, u16) {
     let mut zone = servers::dns::Zone::new(["bench.test"]);
     let mut per_cluster: Vec<servers::http::VirtualHosts> =
         (0..CLUSTERS).map(|_| servers::http::VirtualHosts::new(Behavior::Status(421))).collect();
@@ -533,6 +663,11 @@ async fn serve(sites: usize, delays: bool) -> (Vec<servers::ServerHandle>, Vec<A
     let mut port = 0;
     for (cluster, hosts) in per_cluster.into_iter().enumerate() {
         let t = ResponseTimes::new();
+        if drop == Some(cluster as u8) {
+            // Served by the benchmark's dropping listener instead.
+            times.push(t);
+            continue;
+        }
         let address = (frontend(cluster as u8), port).into();
         let handle = servers::http::spawn_timed(address, None, Arc::new(RwLock::new(hosts)), Some(t.clone()))
             .await
@@ -558,11 +693,20 @@ fn hostname(i: usize) -> String {
 
 fn write_fleet(dir: &Path, sites: usize, dns: SocketAddr, port: u16, options: &Options) -> PathBuf {
     let concurrency = options.concurrency;
+    // With a fault: the default settings (concurrency, retries, spread, deadline).
+    let limits = if options.faulty() {
+        format!("parked_per_cluster = {}\n", if options.hold_permits { 0 } else { 2048 })
+    } else {
+        format!(
+            "spread = \"{}ms\"\nconcurrency = {concurrency}\ncluster_concurrency = {concurrency}\nretries = 0\n{}",
+            options.spread.as_millis(),
+            if options.hold_permits { "parked_per_cluster = 0\n" } else { "" }
+        )
+    };
     let mut config = format!(
-        "[probe]\nvantage = \"bench\"\nspread = \"{}ms\"\nconcurrency = {concurrency}\ncluster_concurrency = {concurrency}\nretries = 0\n\
+        "[probe]\nvantage = \"bench\"\n{limits}\
          resolvers = [\"{dns}\"]\n\n[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n\
-         [[plan]]\nname = \"p\"\ntarget = 99.9\n",
-        options.spread.as_millis()
+         [[plan]]\nname = \"p\"\ntarget = 99.9\n"
     );
     for c in 0..CLUSTERS {
         let _ = write!(

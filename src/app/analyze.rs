@@ -59,10 +59,23 @@ pub fn analyze(
                 checked
             }
         };
+        // Checks not measured (the sweep's deadline cut them) are no observation: a site none of
+        // whose checks were measured is left out of the run's checked sites (unmonitored).
+        let unmeasured = unmeasured_sites(roster, &outcomes.failed);
+        let checked = if unmeasured.is_empty() {
+            checked
+        } else {
+            let keys: std::collections::HashSet<i64> = unmeasured.into_iter().collect();
+            let sites = roster.iter().filter(|(key, _)| !keys.contains(key)).filter_map(|(key, _)| by_key.get(key));
+            tracker.checked(sites.copied().collect())
+        };
         // A site's observation: the failure classes of its failed checks.
         let mut failed: Vec<Observation> = Vec::new();
         for &(row, outcome) in &outcomes.failed {
             let (Some(failure), Some(&site)) = (outcome.failure(), by_key.get(&roster[row].0)) else { continue };
+            if !failure.is_observation() {
+                continue;
+            }
             match failed.last_mut() {
                 // Rows are in key order, so a site's checks are next to each other.
                 Some(last) if last.site == site => last.failures.insert(failure),
@@ -87,4 +100,33 @@ pub fn analyze(
         vantages: verdict.vantages,
         local_failures: verdict.local_failures,
     })
+}
+
+/// The site keys of `roster` whose every check in the run was not measured; `failed` is in
+/// roster order, and a site's checks are next to each other in the roster.
+fn unmeasured_sites(roster: &Roster, failed: &[(usize, crate::probe::Outcome)]) -> Vec<i64> {
+    let mut sites = Vec::new();
+    let mut rows = failed.iter().filter(|(_, o)| o.failure().is_some_and(|f| !f.is_observation())).map(|&(r, _)| r);
+    let mut next = rows.next();
+    while let Some(row) = next {
+        let key = roster[row].0;
+        let (mut first, mut end) = (row, row + 1);
+        while first > 0 && roster[first - 1].0 == key {
+            first -= 1;
+        }
+        while end < roster.len() && roster[end].0 == key {
+            end += 1;
+        }
+        // Every row of the site among the not measured ones?
+        let mut count = 1;
+        next = rows.next();
+        while next.is_some_and(|r| r < end) {
+            count += 1;
+            next = rows.next();
+        }
+        if count == end - first {
+            sites.push(key);
+        }
+    }
+    sites
 }

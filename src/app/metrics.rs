@@ -43,8 +43,10 @@ impl RunFigures {
     pub fn record(&mut self, fleet: &Fleet, result: &CheckResult) {
         let cluster = fleet.sites[result.site].cluster;
         *self.checks[cluster].entry((result.check.to_string(), result.outcome.to_string())).or_default() += 1;
-        self.checked[result.site] = true;
-        self.failed[result.site] |= !result.outcome.is_ok();
+        // A check the deadline cut off says nothing about the site: neither up nor down.
+        let observed = result.outcome.failure().is_none_or(|f| f.is_observation());
+        self.checked[result.site] |= observed;
+        self.failed[result.site] |= observed && !result.outcome.is_ok();
         if let Some(expiry) = result.cert_not_after {
             let earliest = &mut self.earliest_certificate[cluster];
             *earliest = Some(earliest.map_or(expiry, |e| e.min(expiry)));

@@ -16,6 +16,8 @@ pub struct ProbeReport {
     /// (cluster, failure class) → failed checks.
     pub failures: BTreeMap<(String, String), u64>,
     pub sites_down: usize,
+    /// Checks not finished by `probe.deadline`: stored as not measured (no observation).
+    pub not_measured: u64,
     pub elapsed: std::time::Duration,
     /// Time spent rolling up and pruning after the run was stored.
     pub housekeeping: std::time::Duration,
@@ -56,6 +58,7 @@ pub fn run_probe(
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    sweep::raise_open_files_limit();
     let probers = Probers::new(&fleet, tls);
     let wall_start = std::time::Instant::now();
 
@@ -72,13 +75,15 @@ pub fn run_probe(
     let mut writer = store.begin_run(&meta, &sites).map_err(|e| Error::store(e.to_string()))?;
 
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<CheckResult>(4096);
-    let sweep_task = runtime.spawn(sweep::sweep(fleet.clone(), probers.clone(), started_at_ms, sender));
+    // The deadline counts from the run's start, control round included.
+    let deadline = tokio::time::Instant::from_std(wall_start) + fleet.probe.deadline;
+    let sweep_task = runtime.spawn(sweep::sweep_until(fleet.clone(), probers.clone(), started_at_ms, deadline, sender));
     let bar = progress.then(|| progress_bar(fleet.check_count() as u64));
     let mut latencies = store::histogram::RunLatencies::default();
     let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut down = vec![false; fleet.sites.len()];
     let mut figures = super::metrics::RunFigures::new(&fleet);
-    let (mut checks, mut failed) = (0u64, 0u64);
+    let (mut checks, mut failed, mut not_measured) = (0u64, 0u64, 0u64);
     while let Some(result) = next_result(&mut receiver) {
         writer.insert(&result).map_err(|e| Error::store(format!("{e}; the run was not stored")))?;
         checks += 1;
@@ -86,6 +91,7 @@ pub fn run_probe(
         let cluster = fleet.sites[result.site].cluster;
         match result.outcome.failure() {
             None => latencies.record(cluster, &result),
+            Some(failure) if !failure.is_observation() => not_measured += 1,
             Some(failure) => {
                 failed += 1;
                 down[result.site] = true;
@@ -142,6 +148,7 @@ pub fn run_probe(
         summary,
         failures,
         sites_down: down.iter().filter(|&&d| d).count(),
+        not_measured,
         elapsed,
         housekeeping,
         schedule,

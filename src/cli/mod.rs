@@ -290,7 +290,7 @@ fn probe(args: &ProbeArgs) -> app::Result<()> {
 
 /// Quiet when all is well (cron mails any output); a short summary by cluster and class otherwise.
 fn print_probe_report(fleet: &Fleet, report: &ProbeReport, verbose: bool, quiet: bool) {
-    if quiet || (!verbose && report.summary.failures == 0) {
+    if quiet || (!verbose && report.summary.failures == 0 && report.not_measured == 0) {
         return;
     }
     let mut out = std::io::stdout().lock();
@@ -306,6 +306,13 @@ fn print_probe_report(fleet: &Fleet, report: &ProbeReport, verbose: bool, quiet:
         report.elapsed.as_secs_f64(),
         s.checks as f64 / report.elapsed.as_secs_f64().max(1e-9)
     );
+    if report.not_measured > 0 {
+        let _ = writeln!(
+            out,
+            "  {} checks missed the deadline ({:?}): not measured, their sites unmonitored for this run",
+            report.not_measured, fleet.probe.deadline
+        );
+    }
     if !report.failures.is_empty() {
         let width = report.failures.keys().map(|(c, _)| c.len()).max().unwrap_or(7).max(7);
         let _ = writeln!(out, "  {:<width$}  {:<24} {:>7}", "cluster", "failure", "checks");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Failure, Phase, Probed, Timings, dns, micros, stamp};
+use super::{Failure, Phase, Probed, Timings, dns, micros, silence, stamp};
 use crate::fleet::Timeouts;
 
 /// Resolves `host` through `resolvers` (skipped for an address literal or when `connect_to`
@@ -70,7 +70,13 @@ pub(crate) async fn connect(
     let address = SocketAddr::new(ip, port);
     let (limit, total_bound) = phase_limit(timeouts.connect, deadline);
     let started = Instant::now();
+    silence::waiting();
     let connected = tokio::time::timeout(limit, TcpStream::connect(address)).await;
+    if connected.is_ok() {
+        silence::answered()
+    } else {
+        silence::gave_up()
+    }
     let waited = started.elapsed();
     // The handshake as the kernel timed it, unless the wait for it was shorter (it cannot be).
     let handshake = connected.as_ref().ok().and_then(|c| c.as_ref().ok()).and_then(stamp::handshake_rtt);

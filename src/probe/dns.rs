@@ -351,11 +351,13 @@ impl Exchange<'_> {
         // network's, not the time this task waited to be polled.
         let socket = StampedUdp::new(socket);
         let mut buf = vec![0u8; UDP_BUFFER];
+        super::silence::waiting();
         let sent = socket.send(self.packet).await?;
         first_sent.get_or_insert(sent);
         // Bounded by the deadline: stray datagrams are skipped until the reply or the timeout.
         loop {
             let (len, received, _) = self.before_deadline(socket.recv(&mut buf)).await??;
+            super::silence::answered();
             if let Some(message) = self.ours(buf.get(..len).unwrap_or_default())? {
                 return Ok(Reply { message, received, over_tcp: false });
             }
@@ -363,7 +365,9 @@ impl Exchange<'_> {
     }
 
     async fn over_tcp(&self) -> Result<Reply, ExchangeError> {
+        super::silence::waiting();
         let mut stream = self.before_deadline(TcpStream::connect(self.server)).await??;
+        super::silence::answered();
         let _ = stream.set_nodelay(true);
         let len = u16::try_from(self.packet.len()).map_err(|_| ExchangeError::Malformed("oversized query".into()))?;
         let mut framed = Vec::with_capacity(self.packet.len() + 2);
@@ -384,7 +388,10 @@ impl Exchange<'_> {
     }
 
     async fn before_deadline<T>(&self, future: impl Future<Output = T>) -> Result<T, ExchangeError> {
-        timeout_at(self.deadline, future).await.map_err(|_| ExchangeError::Timeout)
+        timeout_at(self.deadline, future).await.map_err(|_| {
+            super::silence::gave_up();
+            ExchangeError::Timeout
+        })
     }
 
     /// The reply to our query, `None` for a packet that is not (a stray or late datagram).

@@ -11,6 +11,7 @@ mod connect;
 pub mod dns;
 pub mod http;
 pub mod redirect;
+pub mod silence;
 pub mod stamp;
 pub mod sweep;
 pub mod tcp;
@@ -114,11 +115,14 @@ pub enum Failure {
     ProtocolError,
     /// A TCP check's banner does not start with the expected text.
     BannerMismatch,
+    /// The check had not finished when the sweep's deadline (`probe.deadline`) came: no
+    /// observation. The site is unmonitored in that run for this check, never up or down.
+    NotMeasured,
 }
 
 impl Failure {
     /// Every failure class, for listings and tests.
-    pub const ALL: [Failure; 24] = [
+    pub const ALL: [Failure; 25] = [
         Failure::DnsNxdomain,
         Failure::DnsServfail,
         Failure::DnsRefused,
@@ -143,6 +147,7 @@ impl Failure {
         Failure::Timeout(Phase::Dns),
         Failure::BannerMismatch,
         Failure::RedirectBlocked,
+        Failure::NotMeasured,
     ];
 
     /// The class name used in reports, CSV and the store's views.
@@ -168,6 +173,7 @@ impl Failure {
             Failure::ProtocolError => "protocol_error",
             Failure::BannerMismatch => "banner_mismatch",
             Failure::RedirectBlocked => "redirect_blocked",
+            Failure::NotMeasured => "not_measured",
         }
     }
 
@@ -202,7 +208,13 @@ impl Failure {
             Failure::ProtocolError => 44,
             Failure::BannerMismatch => 45,
             Failure::RedirectBlocked => 46,
+            Failure::NotMeasured => 50,
         }
+    }
+
+    /// Whether this is an observation of the site: every class but [`Failure::NotMeasured`].
+    pub fn is_observation(self) -> bool {
+        self != Failure::NotMeasured
     }
 
     pub fn from_code(code: u8) -> Option<Failure> {
@@ -367,6 +379,10 @@ mod tests {
             assert_eq!(Failure::parse(&f.to_string()), Some(f), "{f}");
         }
         assert_eq!(Outcome::from_code(0), Some(Outcome::Ok));
+        // Stored codes never change meaning.
+        assert_eq!(Failure::NotMeasured.code(), 50);
+        assert_eq!(Failure::parse("not_measured"), Some(Failure::NotMeasured));
+        assert!(!Failure::NotMeasured.is_observation() && Failure::DnsTimeout.is_observation());
         assert_eq!(Outcome::from_code(255), None);
     }
 

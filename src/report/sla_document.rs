@@ -172,6 +172,7 @@ pub fn cause_words(failure: Failure) -> &'static str {
         Failure::ProtocolError => "the web server sent a broken answer",
         Failure::BannerMismatch => "the service greeted connections with the wrong banner",
         Failure::RedirectBlocked => "the site redirected visitors to a private or internal address",
+        Failure::NotMeasured => "the site was not measured in time (never counted as downtime)",
     }
 }
 

@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -117,14 +118,29 @@ pub async fn spawn_timed(
 }
 
 /// Server-side response times, in microseconds (see [`spawn_timed`]).
+/// Also counts the server's open connections, and the most open at once.
 #[derive(Debug)]
-pub struct ResponseTimes(Mutex<Histogram<u64>>);
+pub struct ResponseTimes(Mutex<Histogram<u64>>, AtomicUsize, AtomicUsize);
 
 impl ResponseTimes {
     pub fn new() -> Arc<ResponseTimes> {
         // 1 µs to 10 min, 3 significant digits.
         let histogram = Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds");
-        Arc::new(ResponseTimes(Mutex::new(histogram)))
+        Arc::new(ResponseTimes(Mutex::new(histogram), AtomicUsize::new(0), AtomicUsize::new(0)))
+    }
+
+    /// The most connections open at once since the last call, and a fresh start.
+    pub fn take_peak_connections(&self) -> usize {
+        self.2.swap(self.1.load(Ordering::Relaxed), Ordering::Relaxed)
+    }
+
+    fn opened(&self) {
+        let open = self.1.fetch_add(1, Ordering::Relaxed) + 1;
+        self.2.fetch_max(open, Ordering::Relaxed);
+    }
+
+    fn closed(&self) {
+        self.1.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn record(&self, took: Duration) {
@@ -190,7 +206,18 @@ struct ArrivalStream {
 impl ArrivalStream {
     fn new(stream: TcpStream, times: Option<Arc<ResponseTimes>>) -> Self {
         let kernel = stamp::enable_rx_timestamps(&stream);
+        if let Some(times) = &times {
+            times.opened();
+        }
         ArrivalStream { stream, kernel, arrivals: Arrivals::default(), times }
+    }
+}
+
+impl Drop for ArrivalStream {
+    fn drop(&mut self) {
+        if let Some(times) = &self.times {
+            times.closed();
+        }
     }
 }
 

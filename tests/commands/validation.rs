@@ -109,6 +109,27 @@ fn fields_compared_with_each_other_name_a_line() {
 }
 
 #[test]
+fn a_deadline_must_end_inside_the_interval_and_after_the_spread() {
+    let long = fleet().probe("interval", "60s").probe("deadline", "60s").write_temp();
+    let errors = refused(&long);
+    let expected = format!(
+        "fleet.toml:{}: probe.deadline: deadline (\"1m\") must be shorter than the interval (\"1m\")",
+        line_of(&long, "deadline")
+    );
+    assert!(errors.contains(&expected), "missing `{expected}` in:\n{errors}");
+
+    let fleet = fleet().probe("spread", "20s").probe("deadline", "15s").probe("park_after", "0s").write_temp();
+    let errors = refused(&fleet);
+    for (text, expected) in [
+        ("deadline", "probe.deadline: deadline (\"15s\") must be longer than the spread (\"20s\")"),
+        ("park_after", "probe.park_after: 0s is out of range; expected \"1ms\" to \"5m\""),
+    ] {
+        let expected = format!("fleet.toml:{}: {expected}", line_of(&fleet, text));
+        assert!(errors.contains(&expected), "missing `{expected}` in:\n{errors}");
+    }
+}
+
+#[test]
 fn a_value_of_the_wrong_type_names_its_field() {
     let fleet = fleet().probe("concurrency", "lots").write_temp();
     let errors = refused(&fleet);

@@ -162,3 +162,101 @@ async fn check_starts_are_spread_over_the_window() {
     let start = results.iter().find(|r| r.site == 1).unwrap().started_at_ms;
     assert!((start - offset).abs() < 150, "site c0s1 started at {start} ms, its offset is {offset} ms");
 }
+
+/// A frontend that drops new connections: a listener that never accepts, with room for one
+/// connection in its queue, so that the kernel drops the SYNs after it (the client times out).
+fn dropping_frontend(ip: [u8; 4]) -> (tokio::net::TcpListener, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((ip, 0))).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// A nameserver that never answers: a bound UDP socket nobody reads.
+fn silent_nameserver(ip: [u8; 4]) -> (std::net::UdpSocket, SocketAddr) {
+    let socket = std::net::UdpSocket::bind(SocketAddr::from((ip, 0))).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
+/// `count` sites of one cluster with a DNS check against `nameserver`, no retries.
+fn dns_fleet(nameserver: SocketAddr, count: usize) -> FleetFiles {
+    let sites = (0..count).map(|i| Site::new(format!("s{i}"), "k1", "c0", format!("s{i}.silent.test")).checks("dns"));
+    FleetFiles::new()
+        .probe("retries", 0)
+        .probe("spread", "0s")
+        .probe("concurrency", 4)
+        .probe("cluster_concurrency", 4)
+        .timeout("dns", "1s")
+        .plan("p", 99.9, &[])
+        .customer(Customer::new("k1", "K", "p", "1"))
+        .cluster_with_nameservers("c0", &[], &[&nameserver.to_string()])
+        .sites(sites)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_nameserver_does_not_stretch_the_sweep() {
+    // 100 checks of 1 s each, 4 in flight: 25 s if each held its permits while it waited.
+    let (_socket, nameserver) = silent_nameserver([127, 0, 0, 81]);
+    let fleet = load(dns_fleet(nameserver, 100).probe("park_after", "50ms"));
+    let started = std::time::Instant::now();
+    let results = run_sweep(fleet).await;
+    let took = started.elapsed();
+    assert_eq!(results.len(), 100);
+    assert!(
+        results.iter().all(|r| r.outcome.failure() == Some(fleetprobe::probe::Failure::DnsTimeout)),
+        "every check is a DNS timeout: {results:?}"
+    );
+    assert!(took < Duration::from_secs(8), "the sweep took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropping_cluster_does_not_hold_up_an_answering_one_which_keeps_its_limit() {
+    let fleet_gauge = Arc::new(Gauge::default());
+    let answering = Arc::new(Gauge::default());
+    let good = counting_server([127, 0, 0, 82], Duration::from_millis(20), answering.clone(), fleet_gauge).await;
+    let (_listener, dropping) = dropping_frontend([127, 0, 0, 83]);
+    let fleet = two_clusters([good, dropping], 40)
+        .probe("spread", "0s")
+        .probe("concurrency", 4)
+        .probe("cluster_concurrency", 2)
+        .probe("park_after", "50ms")
+        .timeout("connect", "1s")
+        .timeout("first_byte", "1s");
+    let started = std::time::Instant::now();
+    let results = run_sweep(load(fleet)).await;
+    let took = started.elapsed();
+    assert_eq!(results.len(), 80);
+    let (c0, c1): (Vec<&CheckResult>, Vec<&CheckResult>) = results.iter().partition(|r| r.site < 40);
+    assert!(c0.iter().all(|r| r.outcome.is_ok()), "{c0:?}");
+    assert!(answering.peak() <= 2, "the answering cluster saw {} requests at once", answering.peak());
+    // Every dropped check is its timeout: the handshake's, or the first byte's for the one or
+    // two connections the listener's queue took.
+    use fleetprobe::probe::{Failure, Phase};
+    let connect_timeouts = c1.iter().filter(|r| r.outcome.failure() == Some(Failure::ConnectTimeout)).count();
+    let first_byte = c1.iter().filter(|r| r.outcome.failure() == Some(Failure::Timeout(Phase::FirstByte))).count();
+    assert_eq!(connect_timeouts + first_byte, 40, "{c1:?}");
+    assert!(first_byte <= 2, "{first_byte} connections were taken");
+    // Held permits: 40 × 1 s / 2 = 20 s; parked, about 1 s plus 40 × 50 ms / 2.
+    assert!(took < Duration::from_secs(10), "the sweep took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_unfinished_at_the_deadline_are_not_measured() {
+    // Without parking, 100 checks of 1 s with 4 in flight need 25 s; the deadline is 2 s.
+    let (_socket, nameserver) = silent_nameserver([127, 0, 0, 84]);
+    let fleet = load(dns_fleet(nameserver, 100).probe("parked_per_cluster", 0).probe("deadline", "2s"));
+    let started = std::time::Instant::now();
+    let results = run_sweep(fleet).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "the sweep took {took:?}");
+    assert_eq!(results.len(), 100, "every check has a result");
+    use fleetprobe::probe::Failure;
+    let timeouts = results.iter().filter(|r| r.outcome.failure() == Some(Failure::DnsTimeout)).count();
+    let not_measured: Vec<&CheckResult> =
+        results.iter().filter(|r| r.outcome.failure() == Some(Failure::NotMeasured)).collect();
+    assert_eq!(timeouts + not_measured.len(), 100, "{results:?}");
+    assert!((4..=12).contains(&timeouts), "{timeouts} checks finished before the deadline");
+    assert!(not_measured.iter().all(|r| r.detail.as_deref().is_some_and(|d| d.contains("deadline"))));
+}

@@ -272,3 +272,82 @@ fn goodwill_credits_go_to_every_customer_of_the_incident() {
     }
     assert_eq!(r.sla("c12").goodwill_cents(), 0, "c12 was not affected");
 }
+
+/// Checks the sweep's deadline cut are no observation. Runs every minute 10:00-10:10 through a
+/// real store and `app::analyze`: a1 is down from 10:02 to 10:08 but not measured at all in the
+/// 10:05 run; a2 is healthy and not measured at 10:05; a3's DNS check is not measured at 10:05
+/// while its HTTP check passes; a4 fails its HTTP check at 10:05 while its DNS check is not
+/// measured.
+#[test]
+fn a_site_not_measured_during_an_outage_is_unmonitored_in_that_slot_not_down_or_up() {
+    use fleetprobe::probe::{CheckKind, CheckResult, Outcome};
+    use fleetprobe::store::{self, RunMeta, RunSummary};
+
+    let s = Schedule::day();
+    let fleet = &s.fleet;
+    let dir = crate::fixtures::temp_dir();
+    let location = fleetprobe::fleet::StoreLocation::Sqlite(dir.path().join("runs.db"));
+    let mut store = store::open(&location).unwrap();
+    let sites = store::site_records(fleet);
+    let outcome = |site: &str, minute: i64, kind: CheckKind| -> Outcome {
+        let not_measured = Outcome::Failed(Failure::NotMeasured);
+        match (site, minute, kind) {
+            ("a1", 5, _) | ("a2", 5, _) | ("a3", 5, CheckKind::Dns) | ("a4", 5, CheckKind::Dns) => not_measured,
+            ("a1", 2..=7, _) => Outcome::Failed(Failure::ConnectTimeout),
+            ("a4", 5, CheckKind::Http) => Outcome::Failed(Failure::HttpStatus),
+            _ => Outcome::Ok,
+        }
+    };
+    for minute in 0..=10 {
+        let started_at_ms = at("10:00") + minute * 60_000;
+        let meta = RunMeta { vantage: "test".into(), started_at_ms };
+        let mut writer = store.begin_run(&meta, &sites).unwrap();
+        let mut failures = 0;
+        for (site, record) in fleet.sites.iter().enumerate() {
+            for check in [CheckKind::Http, CheckKind::Dns] {
+                let outcome = outcome(record.id.as_str(), minute, check);
+                failures += u64::from(!outcome.is_ok());
+                let result = CheckResult {
+                    site,
+                    check,
+                    outcome,
+                    started_at_ms,
+                    attempts: 1,
+                    http_status: None,
+                    timings: Default::default(),
+                    cert_not_after: None,
+                    detail: None,
+                };
+                writer.insert(&result).unwrap();
+            }
+        }
+        let summary = RunSummary {
+            finished_at_ms: started_at_ms + 1_000,
+            valid: true,
+            invalid_reason: None,
+            checks: 2 * fleet.sites.len() as u64,
+            failures,
+        };
+        writer.finish(&summary, &[]).unwrap();
+    }
+    let analysis = fleetprobe::app::analyze::analyze(fleet, store.as_ref(), at("10:00"), at("10:11"), at("10:11"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let account = |id: &str| &analysis.accounts[fleet.site_index(id).unwrap()];
+    // a1: the 10:05 slot is neither down nor up: one outage from 10:02 to 10:08 whose downtime
+    // is the five measured failed minutes, and ten monitored minutes out of eleven.
+    assert_eq!(analysis.history.outages.len(), 1, "{:?}", analysis.history.outages);
+    let outage = &analysis.history.outages[0];
+    assert_eq!(fleet.sites[outage.site].id, "a1");
+    assert_eq!((outage.start_ms, outage.end_ms), (at("10:02"), Some(at("10:08"))));
+    assert_eq!((minutes(account("a1").downtime_ms), minutes(account("a1").monitored_ms)), (5, 10));
+    assert!(!outage.classes.contains_key(&Failure::NotMeasured), "{:?}", outage.classes);
+    // a2: unmonitored in that slot, never down.
+    assert_eq!((minutes(account("a2").downtime_ms), minutes(account("a2").monitored_ms)), (0, 10));
+    // a3: its HTTP check was measured (up), so the slot is monitored and up.
+    assert_eq!((minutes(account("a3").downtime_ms), minutes(account("a3").monitored_ms)), (0, 11));
+    // a4: the measured HTTP failure counts (a blip), the unmeasured DNS check does not.
+    assert_eq!(minutes(account("a4").monitored_ms), 11);
+    let blips: Vec<&str> = analysis.history.blips.iter().map(|b| fleet.sites[b.site].id.as_str()).collect();
+    assert_eq!(blips, ["a4"]);
+    assert!(analysis.incidents.iter().all(|i| i.sites.len() == 1), "only a1's outage makes an incident");
+}

@@ -21,6 +21,14 @@ pub struct ProbeSettings {
     pub interval: Duration,
     /// Check start times are spread over this window so the fleet is not hit all at once.
     pub spread: Duration,
+    /// From the run's start: a check not finished by then is stored as not measured, so that a
+    /// sweep always ends inside its interval.
+    pub deadline: Duration,
+    /// A check waiting this long on a server that has sent nothing back gives back its permits
+    /// and waits on, parked.
+    pub park_after: Duration,
+    /// Parked checks per cluster at most (0: checks never park).
+    pub parked_per_cluster: usize,
     /// Checks in flight at once, over the whole fleet.
     pub concurrency: usize,
     /// Checks in flight at once against one cluster.
@@ -230,6 +238,9 @@ pub(super) struct RawProbe {
     vantage: Option<String>,
     interval: Option<Spanned<String>>,
     spread: Option<Spanned<String>>,
+    deadline: Option<Spanned<String>>,
+    park_after: Option<Spanned<String>>,
+    parked_per_cluster: Option<Spanned<WholeNumber>>,
     concurrency: Option<Spanned<WholeNumber>>,
     cluster_concurrency: Option<Spanned<WholeNumber>>,
     retries: Option<Spanned<WholeNumber>>,
@@ -294,6 +305,7 @@ pub mod bounds {
     use std::time::Duration;
 
     pub const CONCURRENCY: std::ops::RangeInclusive<usize> = 1..=65_536;
+    pub const PARKED: std::ops::RangeInclusive<usize> = 0..=65_536;
     pub const RETRIES: std::ops::RangeInclusive<u32> = 0..=10;
     pub const CONFIRM_AFTER: std::ops::RangeInclusive<u32> = 1..=100;
     pub const MAX_BODY_BYTES: std::ops::RangeInclusive<usize> = 0..=16 * 1024 * 1024;
@@ -301,6 +313,8 @@ pub mod bounds {
     pub const TIMEOUT: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(5 * 60));
     pub const INTERVAL: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
     pub const SPREAD: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(86_400));
+    pub const DEADLINE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(86_400));
+    pub const PARK_AFTER: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(5 * 60));
     pub const RETRY_DELAY: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(5 * 60));
 }
 
@@ -319,6 +333,46 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
     };
     let interval = at.duration(&raw.interval, "probe.interval", bounds::INTERVAL, Duration::from_secs(60), errors);
     let spread = at.duration(&raw.spread, "probe.spread", bounds::SPREAD, Duration::from_secs(20), errors);
+    // Unset, the deadline leaves checks planned late in a long spread some time to finish.
+    let default = default_deadline(interval).max(spread + interval.saturating_sub(spread) / 2).min(interval);
+    let deadline = at.duration(&raw.deadline, "probe.deadline", bounds::DEADLINE, default, errors);
+    if raw.deadline.is_some() && deadline >= interval {
+        errors.push(FleetError::at(
+            at.path,
+            at.line(&raw.deadline),
+            "probe.deadline",
+            format!(
+                "deadline ({}) must be shorter than the interval ({}) or a sweep could still run when the next one starts",
+                show(deadline),
+                show(interval)
+            ),
+        ));
+    } else if raw.deadline.is_some() && deadline <= spread {
+        errors.push(FleetError::at(
+            at.path,
+            at.line(&raw.deadline),
+            "probe.deadline",
+            format!(
+                "deadline ({}) must be longer than the spread ({}) or checks planned after it would never start",
+                show(deadline),
+                show(spread)
+            ),
+        ));
+    }
+    let park_after = at.duration(
+        &raw.park_after,
+        "probe.park_after",
+        bounds::PARK_AFTER,
+        Duration::from_millis(DEFAULT_PARK_AFTER_MS),
+        errors,
+    );
+    let parked_per_cluster = at.number(
+        &raw.parked_per_cluster,
+        "probe.parked_per_cluster",
+        bounds::PARKED,
+        DEFAULT_PARKED_PER_CLUSTER,
+        errors,
+    );
     let retry_delay =
         at.duration(&raw.retry_delay, "probe.retry_delay", bounds::RETRY_DELAY, Duration::from_secs(2), errors);
     if spread >= interval {
@@ -397,6 +451,9 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
         vantage: raw.vantage.unwrap_or_else(default_vantage),
         interval,
         spread,
+        deadline,
+        park_after,
+        parked_per_cluster,
         concurrency,
         cluster_concurrency,
         retries,
@@ -420,6 +477,18 @@ pub(super) fn probe_settings(raw: RawProbe, at: &At, base_dir: &Path, errors: &m
         tcp: tcp_settings(&raw.tcp, at, errors),
         confirm_after,
     }
+}
+
+/// `probe.park_after` unless set: a hundred times a round trip inside one network.
+pub const DEFAULT_PARK_AFTER_MS: u64 = 100;
+/// `probe.parked_per_cluster` unless set.
+pub const DEFAULT_PARKED_PER_CLUSTER: usize = 2048;
+
+/// `probe.deadline` unless set: the interval less a margin for the control round after the
+/// sweep and the store's commit, of 10 % and at least 5 s (at most half the interval).
+pub fn default_deadline(interval: Duration) -> Duration {
+    let margin = (interval / 10).max(Duration::from_secs(5)).min(interval / 2);
+    interval - margin
 }
 
 /// Checks `[probe.tcp]`: a port from 1 to 65535, a banner prefix of printable text.
@@ -456,4 +525,20 @@ fn default_vantage() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "local".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_deadline_leaves_a_margin_of_ten_percent_and_at_least_five_seconds() {
+        let s = Duration::from_secs;
+        assert_eq!(default_deadline(s(60)), s(54));
+        assert_eq!(default_deadline(s(300)), s(270));
+        assert_eq!(default_deadline(s(30)), s(25));
+        // Short intervals keep at least half of themselves.
+        assert_eq!(default_deadline(s(5)), Duration::from_millis(2500));
+        assert!(default_deadline(s(1)) > Duration::ZERO);
+    }
 }
