@@ -224,6 +224,15 @@ pub fn probe(
     progress: bool,
 ) -> Result<(ProbeReport, Option<Error>)> {
     let fleet = Arc::new(context.fleet.clone());
+    // A source address this machine does not have would fail every check: say so instead.
+    if let Some(source) = fleet.probe.source_address
+        && let Err(e) = std::net::UdpSocket::bind((source, 0))
+    {
+        return Err(Error::config(format!(
+            "{}: probe.source_address {source} cannot be used on this machine: {e}",
+            fleet.config_path.display()
+        )));
+    }
     let tls =
         crate::probe::tls::client_config(fleet.probe.ca_file.as_deref()).map_err(|e| Error::config(e.to_string()))?;
     let report = run_probe(fleet.clone(), &context.store, tls, at, progress)?;

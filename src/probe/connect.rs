@@ -71,7 +71,7 @@ pub(crate) async fn connect(
     let (limit, total_bound) = phase_limit(timeouts.connect, deadline);
     let started = Instant::now();
     silence::waiting();
-    let connected = tokio::time::timeout(limit, TcpStream::connect(address)).await;
+    let connected = tokio::time::timeout(limit, super::source::connect_tcp(address)).await;
     if connected.is_ok() {
         silence::answered()
     } else {

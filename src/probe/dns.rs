@@ -12,7 +12,7 @@
 //! REFUSED and malformed replies move on to the next server, as resolvers do.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use hickory_resolver::config::{ProtocolConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::NetError;
 use hickory_resolver::system_conf::read_system_conf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio::time::{Instant, timeout_at};
 
 use super::stamp::StampedUdp;
@@ -340,11 +340,7 @@ impl Exchange<'_> {
     }
 
     async fn over_udp(&self, first_sent: &mut Option<Instant>) -> Result<Reply, ExchangeError> {
-        let local: SocketAddr = match self.server {
-            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let socket = UdpSocket::bind(local).await?;
+        let socket = UdpSocket::bind(super::source::local_for(self.server)?).await?;
         // Connected: the kernel drops datagrams from other addresses and reports ICMP errors.
         socket.connect(self.server).await?;
         // Stamped by the kernel on arrival where it can (see `stamp`): the answer's time is the
@@ -366,7 +362,7 @@ impl Exchange<'_> {
 
     async fn over_tcp(&self) -> Result<Reply, ExchangeError> {
         super::silence::waiting();
-        let mut stream = self.before_deadline(TcpStream::connect(self.server)).await??;
+        let mut stream = self.before_deadline(super::source::connect_tcp(self.server)).await??;
         super::silence::answered();
         let _ = stream.set_nodelay(true);
         let len = u16::try_from(self.packet.len()).map_err(|_| ExchangeError::Malformed("oversized query".into()))?;

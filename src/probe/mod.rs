@@ -12,6 +12,7 @@ pub mod dns;
 pub mod http;
 pub mod redirect;
 pub mod silence;
+pub mod source;
 pub mod stamp;
 pub mod sweep;
 pub mod tcp;
@@ -30,21 +31,26 @@ use crate::fleet::{Fleet, SiteIdx};
 #[derive(Clone)]
 pub struct Probers {
     pub http: http::HttpProber,
+    /// `probe.source_address`: every check's sockets are bound to it.
+    pub source: Option<IpAddr>,
 }
 
 impl Probers {
     /// The probers for a fleet's probe settings, trusting `tls` for HTTPS.
     pub fn new(fleet: &Fleet, tls: Arc<rustls::ClientConfig>) -> Probers {
-        Probers { http: http::HttpProber::new(fleet, tls) }
+        Probers { http: http::HttpProber::new(fleet, tls), source: fleet.probe.source_address }
     }
 
     /// One attempt of one check of one site. Never fails: a failing site is a [`Failure`].
     pub async fn check(&self, fleet: &Fleet, site: SiteIdx, kind: CheckKind) -> Probed {
-        match kind {
-            CheckKind::Http => self.http.check_site(fleet, site).await,
-            CheckKind::Dns => dns::check_site(fleet, site).await,
-            CheckKind::Tcp => tcp::check_site(fleet, site).await,
-        }
+        source::scope(self.source, async {
+            match kind {
+                CheckKind::Http => self.http.check_site(fleet, site).await,
+                CheckKind::Dns => dns::check_site(fleet, site).await,
+                CheckKind::Tcp => tcp::check_site(fleet, site).await,
+            }
+        })
+        .await
     }
 }
 

@@ -186,3 +186,33 @@ fn tcp_settings_and_check_lists_are_validated_with_file_line_and_field() {
         assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
     }
 }
+
+/// `probe.source_address`: the prober's TCP connections and DNS queries leave from that address
+/// (servers see it as the peer), so a vantage can be given a path of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_leave_from_the_configured_source_address() {
+    let tcp = tokio::net::TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+    let udp = tokio::net::UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    let (tcp_port, udp_address) = (tcp.local_addr().unwrap().port(), udp.local_addr().unwrap());
+    let fleet = FleetFiles::new()
+        .probe("retries", 0)
+        .probe("spread", "0s")
+        .probe("source_address", "127.0.30.7")
+        .probe_tcp("via", "frontend")
+        .timeout("dns", "300ms")
+        .cluster_with_nameservers("mail", &["127.0.0.1"], &[&udp_address.to_string()])
+        .plan("p", 99.9, &[])
+        .customer(Customer::new("k1", "K", "p", "1"))
+        .site(Site::new("mx1", "k1", "mail", "mx1.example.test").checks(format!("tcp:{tcp_port} dns")))
+        .write_temp();
+    let config = fleet.config().to_path_buf();
+    let probe = tokio::task::spawn_blocking(move || {
+        ok(&fixtures::fleetprobe().args(["probe", "-q", "-c"]).arg(&config).output().unwrap())
+    });
+    let (_, tcp_peer) = tokio::time::timeout(Duration::from_secs(10), tcp.accept()).await.unwrap().unwrap();
+    let mut buf = [0u8; 512];
+    let (_, udp_peer) = tokio::time::timeout(Duration::from_secs(10), udp.recv_from(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(tcp_peer.ip(), "127.0.30.7".parse::<IpAddr>().unwrap(), "the TCP check's source");
+    assert_eq!(udp_peer.ip(), "127.0.30.7".parse::<IpAddr>().unwrap(), "the DNS query's source");
+    probe.await.unwrap();
+}
