@@ -190,9 +190,9 @@ fn postgres_figures(
 ) {
     let name = format!("fleetprobe_bench_{}", std::process::id());
     let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("PostgreSQL server");
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"))
-        .expect("create");
+    // One statement each: CREATE DATABASE cannot run inside the transaction a batch is.
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("drop");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create");
     let (base, _) = server.rsplit_once('/').expect("a URL ending in /DATABASE");
     let url = format!("{base}/{name}");
     println!("PostgreSQL: the same history into {url}");
