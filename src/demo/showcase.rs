@@ -22,6 +22,9 @@ use crate::servers::http::Behavior;
 use crate::servers::pki;
 use crate::store::{self, LatencyScope};
 
+/// Where the demo's webhook receiver listens.
+const WEBHOOK: &str = "127.0.10.250:10080";
+
 pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     let started = std::time::Instant::now();
     let config_path = write_example(dir)?;
@@ -48,6 +51,12 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
         .replace("interval = \"60s\"", &format!("interval = \"{}s\"", scenario.interval.as_secs()))
         .replace("spread = \"2s\"", "spread = \"0s\"")
         .replace("retries = 1 ", "retries = 0 ");
+    // Ops' side too: the metrics file after the last run, and the incident events posted to a
+    // webhook receiver the demo runs itself.
+    let config = format!(
+        "{config}\n[metrics]\ntextfile = \"fleetprobe.prom\"\n\n[notify]\ndeadline = \"2s\"\n\n\
+         [[notify.target]]\nname = \"demo-webhook\"\nkind = \"webhook\"\nurl = \"http://{WEBHOOK}/\"\n"
+    );
     std::fs::write(&config_path, config).map_err(|e| Error::internal(e.to_string()))?;
     let fleet = Arc::new(Fleet::load(&config_path).map_err(|e| Error::config(format!("demo fleet: {e}")))?);
 
@@ -55,6 +64,10 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem()).map_err(|e| Error::internal(e.to_string()))?;
     let servers_runtime = servers_runtime()?;
     let servers = servers_runtime.block_on(serve_fleet(&fleet, &[], &ca))?;
+    let webhook: std::net::SocketAddr = WEBHOOK.parse().map_err(|e| Error::internal(format!("{WEBHOOK}: {e}")))?;
+    let received = servers_runtime
+        .block_on(crate::servers::webhook::spawn(webhook))
+        .map_err(|e| Error::internal(format!("cannot serve {WEBHOOK}: {e} (is another demo running?)")))?;
     let pages: Vec<String> = (0..fleet.sites.len()).map(|i| demo_page(&fleet, i)).collect();
     let location = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
     if let StoreLocation::Sqlite(path) = &location {
@@ -81,7 +94,15 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
         if let Some(bar) = &bar {
             bar.set_message(at.strftime("%Y-%m-%d %H:%M").to_string());
         }
-        run_probe(fleet.clone(), &location, client_tls.clone(), Some(at), false)?;
+        let report = run_probe(fleet.clone(), &location, client_tls.clone(), Some(at), false)?;
+        let now_ms = report.started_at_ms + report.elapsed.as_millis() as i64;
+        let mut store = store::open(&location)?;
+        crate::app::notify::notify(&fleet, store.as_mut(), now_ms)?;
+        if n + 1 == scenario.runs
+            && let Some(path) = &fleet.metrics.textfile
+        {
+            crate::app::metrics::write(&fleet, store.as_ref(), &report, now_ms, path)?;
+        }
         if let Some(bar) = &bar {
             bar.inc(1);
         }
@@ -106,6 +127,25 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     println!("\nopen:");
     for (what, path) in &written {
         println!("  {:<44} {}", what, path.display());
+    }
+    let events = received.lock().map(|bodies| bodies.clone()).unwrap_or_default();
+    println!(
+        "\nwebhook: {} events posted to the demo's receiver at http://{WEBHOOK}/ (`[[notify.target]]`):",
+        events.len()
+    );
+    for body in events.iter().take(12) {
+        let event: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        println!(
+            "  {:<9} {}",
+            event["event"].as_str().unwrap_or("?"),
+            event["summary"].as_str().unwrap_or(body.as_str())
+        );
+    }
+    if events.len() > 12 {
+        println!("  … and {} more", events.len() - 12);
+    }
+    if let Some(path) = &fleet.metrics.textfile {
+        println!("metrics: {} (Prometheus text format, after the last run)", path.display());
     }
     println!("\ntry:   fleetprobe report incidents -c {} --from 2026-10-13 --to 2026-10-16", config_path.display());
     Ok(())

@@ -8,6 +8,7 @@ pub mod dns;
 pub mod http;
 pub mod pki;
 pub mod tcp;
+pub mod webhook;
 
 use std::net::SocketAddr;
 

@@ -72,6 +72,19 @@ fn a_short_scenario_writes_reports_that_parse() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
     assert!(stdout.contains("24 runs of 403 sites"), "{stdout}");
+    // Ops' side: the storage incident posted to the demo's webhook receiver once opened and once
+    // resolved, and the metrics file written after the last run.
+    assert!(stdout.contains("webhook: 2 events posted"), "{stdout}");
+    assert!(
+        stdout.contains("[opened] fra-1-20261014T2100 opened")
+            && stdout.contains("[resolved] fra-1-20261014T2100 resolved"),
+        "{stdout}"
+    );
+    let metrics = std::fs::read_to_string(out_dir.join("fleetprobe.prom")).expect("the metrics file");
+    assert!(
+        metrics.contains("fleetprobe_cluster_open_incidents{vantage=\"demo-prober\",cluster=\"fra-1\"} 0"),
+        "{metrics}"
+    );
 
     // The cluster report: HTML with inline SVG charts that parse as XML, and the incident.
     let html = std::fs::read_to_string(out_dir.join("clusters.html")).unwrap();
