@@ -113,6 +113,17 @@ fn main() {
             report.incidents.len()
         );
     }
+    // What every probe run adds with `[metrics] textfile` or `[notify]` on: an analysis of the
+    // last day (the metrics file's open incidents and shares, the notifications' events).
+    let end_ms = start_ms + days * 86_400_000;
+    let started = Instant::now();
+    let last_day = analyze::analyze(&fleet, store.as_ref(), end_ms - 86_400_000, end_ms + 1, end_ms + 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "after-run analysis of the last day (metrics file, notifications): {:.3} s, {} incidents open or recent",
+        started.elapsed().as_secs_f64(),
+        last_day.incidents.len()
+    );
     println!(
         "peak RSS after the cluster reports: {:.1} MB (before them: {:.1} MB)",
         peak_rss_kb() as f64 / 1024.0,
