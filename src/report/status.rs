@@ -108,6 +108,9 @@ pub struct StatusPage<'a> {
     pub incidents_left_out: usize,
     /// Windows that have not ended, soonest first.
     pub maintenance: Vec<&'a MaintenanceWindow>,
+    /// Windows that ended within the days shown, newest first: the history keeps them, with the
+    /// overrun of any incident that outlasted one.
+    pub past_maintenance: Vec<&'a MaintenanceWindow>,
     /// End of the last monitored time when it is more than two probe intervals before now: the
     /// states shown are as of then. `Some(None)`: nothing was ever measured in the period.
     pub stale: Option<Option<i64>>,
@@ -164,6 +167,12 @@ pub fn build<'a>(
     let mut maintenance: Vec<&MaintenanceWindow> =
         fleet.maintenance.iter().filter(|w| w.end.as_millisecond() > now_ms).collect();
     maintenance.sort_by_key(|w| (w.start, w.end));
+    let mut past_maintenance: Vec<&MaintenanceWindow> = fleet
+        .maintenance
+        .iter()
+        .filter(|w| w.end.as_millisecond() <= now_ms && w.end.as_millisecond() > analysis.period.start)
+        .collect();
+    past_maintenance.sort_by_key(|w| std::cmp::Reverse((w.end, w.start)));
     let last_measured = analysis.history.monitored.last().map(|m| m.end);
     let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX);
     let stale = match last_measured {
@@ -186,6 +195,7 @@ pub fn build<'a>(
         incidents,
         incidents_left_out,
         maintenance,
+        past_maintenance,
         stale,
         fleet,
     }
@@ -466,14 +476,7 @@ fn incident_html(page: &StatusPage, view: &IncidentView) -> String {
             share_text(i.peak_customer_share)
         ),
     ];
-    let maintenance = match i.maintenance {
-        MaintenanceOverlap::Inside => Some("During scheduled maintenance".to_string()),
-        MaintenanceOverlap::Overrun => Some(format!("Overran scheduled maintenance by {}", duration(i.overrun_ms))),
-        MaintenanceOverlap::Partial => {
-            Some(format!("Partly during scheduled maintenance ({})", duration(i.maintenance_ms)))
-        }
-        MaintenanceOverlap::None => None,
-    };
+    let maintenance = maintenance_words(i);
     if let Some(m) = maintenance {
         facts.push(format!("<dt>Maintenance</dt><dd>{m}</dd>"));
     }
@@ -538,6 +541,23 @@ fn maintenance_html(page: &StatusPage, w: &MaintenanceWindow) -> String {
         }
     };
     let under_way = w.start.as_millisecond() <= page.now_ms;
+    let completed = w.end.as_millisecond() <= page.now_ms;
+    // The incidents of the window's clusters that outlasted it, by how long.
+    let overran: Vec<String> = if completed {
+        page.incidents
+            .iter()
+            .map(|v| v.incident)
+            .filter(|i| i.maintenance == MaintenanceOverlap::Overrun && i.overrun_ms > 0)
+            .filter(|i| i.start_ms < w.end.as_millisecond() && i.end_ms.is_none_or(|e| e > w.end.as_millisecond()))
+            .filter(|i| match &w.scope {
+                MaintenanceScope::Cluster(c) => i.cluster == *c,
+                MaintenanceScope::Sites(sites) => sites.iter().any(|&s| fleet.sites[s].cluster == i.cluster),
+            })
+            .map(|i| format!("<p>{} overran the window by {}.</p>", escape_html(&i.id), duration(i.overrun_ms)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let note = if w.note.trim().is_empty() {
         String::new()
     } else {
@@ -545,12 +565,25 @@ fn maintenance_html(page: &StatusPage, w: &MaintenanceWindow) -> String {
     };
     format!(
         "<li class=\"maintenance\"><p><span class=\"badge {badge_class}\">{badge}</span> {scope}</p>\
-         <p>{} – {} ({})</p>{note}</li>\n",
+         <p>{} – {} ({})</p>{note}{overran}</li>\n",
         time_tag(w.start.as_millisecond()),
         time_tag(w.end.as_millisecond()),
         duration(w.end.as_millisecond() - w.start.as_millisecond()),
-        badge_class = if under_way { "maint" } else { "planned" },
-        badge = if under_way { "In progress" } else { "Scheduled" },
+        overran = overran.concat(),
+        badge_class = if completed {
+            "done"
+        } else if under_way {
+            "maint"
+        } else {
+            "planned"
+        },
+        badge = if completed {
+            "Completed"
+        } else if under_way {
+            "In progress"
+        } else {
+            "Scheduled"
+        },
     )
 }
 
@@ -615,6 +648,12 @@ pub fn html(page: &StatusPage) -> String {
         let items: String = page.maintenance.iter().map(|w| maintenance_html(page, w)).collect();
         format!("<ul class=\"plain\">\n{items}</ul>\n")
     };
+    let past_maintenance = if page.past_maintenance.is_empty() {
+        String::new()
+    } else {
+        let items: String = page.past_maintenance.iter().map(|w| maintenance_html(page, w)).collect();
+        format!("<h3>Completed maintenance</h3>\n<ul class=\"plain\">\n{items}</ul>\n")
+    };
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -629,7 +668,7 @@ pub fn html(page: &StatusPage) -> String {
          <p class=\"legend\" aria-hidden=\"true\"><span><i style=\"background:#2f7d4f\"></i>100 %</span><span><i style=\"background:#5f9e3a\"></i>≥ 99.9 % with incidents</span>\
          <span><i style=\"background:#a86b00\"></i>≥ 99 %</span><span><i style=\"background:#c2410c\"></i>≥ 95 %</span><span><i style=\"background:#b91c1c\"></i>below 95 %</span><span><i style=\"background:#7b8798\"></i>no data</span></p>\n</section>\n\
          <section aria-labelledby=\"h-maintenance\">\n<h2 id=\"h-maintenance\">Scheduled maintenance</h2>\n{maintenance}</section>\n\
-         <section aria-labelledby=\"h-past\">\n<h2 id=\"h-past\">Past incidents (last {days} days)</h2>\n{past}{left_out}</section>\n\
+         <section aria-labelledby=\"h-past\">\n<h2 id=\"h-past\">Past incidents (last {days} days)</h2>\n{past}{left_out}{past_maintenance}</section>\n\
          </main>\n<footer class=\"wrap\"><p>Measured every minute by fleetprobe from outside the clusters. \
          Availability leaves out scheduled maintenance. <a href=\"feed.atom\">Atom feed</a></p></footer>\n</body>\n</html>\n",
         class = worst.class(),
@@ -698,6 +737,7 @@ li.maintenance p{margin:.15rem 0}\
 .badge.resolved{background:#edf0f4;color:#2d3748}\
 .badge.maint{background:#e6eeff;color:#1e3a8a}\
 .badge.planned{background:#edf0f4;color:#2d3748}\
+.badge.done{background:#edf0f4;color:#2d3748}\
 .id{font-family:ui-monospace,monospace;overflow-wrap:anywhere}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0;font-size:.95rem}\
 dt{font-weight:600;color:#2d3748}dd{margin:0;min-width:0}\
@@ -715,10 +755,27 @@ footer{font-size:.85rem;color:#4a5568;margin:2rem auto 1.5rem}\
 // ---- feed -----------------------------------------------------------------------------------
 
 /// An id for the feed: under the page's URL when configured, else a URN.
+/// How an incident relates to scheduled maintenance, in words; `None` when it does not.
+fn maintenance_words(i: &Incident) -> Option<String> {
+    match i.maintenance {
+        MaintenanceOverlap::Inside => Some("During scheduled maintenance".to_string()),
+        MaintenanceOverlap::Overrun => Some(format!("Overran scheduled maintenance by {}", duration(i.overrun_ms))),
+        MaintenanceOverlap::Partial => {
+            Some(format!("Partly during scheduled maintenance ({})", duration(i.maintenance_ms)))
+        }
+        MaintenanceOverlap::None => None,
+    }
+}
+
+/// A feed or entry id. With `status.url` it is the page's address; without, it names this
+/// installation (its configuration file and title), so that two providers' feeds never share ids.
 fn feed_id(page: &StatusPage, fragment: &str) -> String {
     match &page.url {
         Some(url) => format!("{url}#{fragment}"),
-        None => format!("urn:fleetprobe:status:{fragment}"),
+        None => {
+            let installation = format!("{}\n{}", page.fleet.config_path.display(), page.title);
+            format!("urn:fleetprobe:status:{:016x}:{fragment}", crate::probe::fnv1a(&installation))
+        }
     }
 }
 
@@ -741,6 +798,9 @@ pub fn atom(page: &StatusPage) -> String {
             view.cluster,
             share_text(i.peak_customer_share)
         );
+        if let Some(words) = maintenance_words(i) {
+            content.push_str(&format!(" {words}."));
+        }
         if let Some(cause) = &view.cause {
             content.push_str(&format!("\nCause: {cause}"));
         }

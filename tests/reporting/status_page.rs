@@ -131,6 +131,10 @@ fn status_page_shows_states_incidents_updates_and_feed() {
     assert!(newest < older, "updates newest first");
     assert!(!html.contains("<script>") && !html.contains("alert(1)</"), "nothing hostile unescaped");
     assert!(html.contains("b-20261001T0100") && html.contains("Overran scheduled maintenance"));
+    // The window that ended is kept in the history, with the incident that outlasted it.
+    let past = &html[html.find("<h3>Completed maintenance</h3>").expect("completed maintenance listed")..];
+    assert!(past.contains("Completed</span> Cluster <bdi>b</bdi>"), "{past}");
+    assert!(past.contains("b-20261001T0100 overran the window by 6h 0m."), "{past}");
     assert!(html.contains("a-20261001T0300") && html.contains("Resolved"));
     // Scheduled maintenance, with its note escaped; customer and site names stay private.
     assert!(html.contains("Scheduled</span> Cluster <bdi>d</bdi>"));
@@ -139,7 +143,10 @@ fn status_page_shows_states_incidents_updates_and_feed() {
     assert!(html.contains("href=\"feed.atom\""));
     assert!(html.contains("<html lang=\"en\">") && html.contains("name=\"viewport\""));
 
-    check_feed(&std::fs::read_to_string(out.join("feed.atom")).unwrap());
+    let feed = std::fs::read_to_string(out.join("feed.atom")).unwrap();
+    check_feed(&feed);
+    // The overrun is news: b's entry says so (window 01:00-05:00, still down at 11:00).
+    assert!(feed.contains("Overran scheduled maintenance by 6h 0m."), "{feed}");
     open_in_chromium(&out);
 
     // With names configured, they appear, escaped.
@@ -148,6 +155,11 @@ fn status_page_shows_states_incidents_updates_and_feed() {
     ok(&named.run(&["report", "status", "-o", out.to_str().unwrap(), "--days", "7"]));
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("a1.test") && html.contains("Customer 11"));
+    // Without `status.url`, two installations' feeds never share an id.
+    let feed_id =
+        |feed: &str| feed.split("<id>").nth(1).and_then(|rest| rest.split("</id>").next()).unwrap().to_string();
+    let other = feed_id(&std::fs::read_to_string(out.join("feed.atom")).unwrap());
+    assert!(other.starts_with("urn:fleetprobe:status:") && other != feed_id(&feed), "{other} vs {}", feed_id(&feed));
     assert!(html.contains("<div class=\"all\" style=") && !html.contains("class=\"long\""), "7 days fit a phone");
     assert!(!html.contains("Measurements are delayed"));
 
