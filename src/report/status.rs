@@ -669,7 +669,7 @@ pub fn html(page: &StatusPage) -> String {
          <span><i style=\"background:#a86b00\"></i>≥ 99 %</span><span><i style=\"background:#c2410c\"></i>≥ 95 %</span><span><i style=\"background:#b91c1c\"></i>below 95 %</span><span><i style=\"background:#7b8798\"></i>no data</span></p>\n</section>\n\
          <section aria-labelledby=\"h-maintenance\">\n<h2 id=\"h-maintenance\">Scheduled maintenance</h2>\n{maintenance}</section>\n\
          <section aria-labelledby=\"h-past\">\n<h2 id=\"h-past\">Past incidents (last {days} days)</h2>\n{past}{left_out}{past_maintenance}</section>\n\
-         </main>\n<footer class=\"wrap\"><p>Measured every minute by fleetprobe from outside the clusters. \
+         </main>\n<footer class=\"wrap\"><p>Measured every {every} by fleetprobe from outside the clusters. \
          Availability leaves out scheduled maintenance. <a href=\"feed.atom\">Atom feed</a></p></footer>\n</body>\n</html>\n",
         class = worst.class(),
         icon = icon(worst),
@@ -685,6 +685,11 @@ pub fn html(page: &StatusPage) -> String {
         },
         past = list(&past, "No incidents."),
         days = page.days,
+        every = match page.fleet.probe.interval.as_secs() {
+            60 => "minute".to_string(),
+            s if s % 60 == 0 => format!("{} minutes", s / 60),
+            s => format!("{s} seconds"),
+        },
     )
 }
 
