@@ -260,7 +260,11 @@ fn chart_title(what: &str, scopes: &[LatencyScope], check: CheckKind, phase: Opt
     let sites = scopes.iter().filter_map(|s| if let LatencyScope::Site(id) = s { Some(id.as_str()) } else { None });
     let names: Vec<String> =
         [names("cluster", clusters.collect()), names("site", sites.collect())].into_iter().flatten().collect();
-    let phase = phase.map(|p| format!(" {}", p.as_str().replace('_', " "))).unwrap_or_default();
+    // "http first byte", but "dns" rather than "dns dns" for the DNS check's own phase.
+    let phase = phase
+        .filter(|p| p.as_str() != check.as_str())
+        .map(|p| format!(" {}", p.as_str().replace('_', " ")))
+        .unwrap_or_default();
     format!(
         "{what}: {}, {check}{phase} · {} – {}",
         names.join(", "),
@@ -425,6 +429,23 @@ pub fn build_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Chart titles name the check and its phase once: "http first byte", "dns" (not "dns dns").
+    #[test]
+    fn chart_titles_name_the_phase_once() {
+        let period = crate::report::period::PeriodSpec {
+            period: Some("2026-10-01".into()),
+            now: Some("2026-11-01T00:00:00Z".parse().unwrap()),
+            ..Default::default()
+        }
+        .resolve("24h")
+        .unwrap();
+        let scopes = [LatencyScope::Cluster("a".into())];
+        let dns = chart_title("Latency", &scopes, CheckKind::Dns, Some(Phase::Dns), &period);
+        assert!(dns.starts_with("Latency: cluster a, dns · "), "{dns}");
+        let http = chart_title("Latency", &scopes, CheckKind::Http, Some(Phase::FirstByte), &period);
+        assert!(http.starts_with("Latency: cluster a, http first byte · "), "{http}");
+    }
 
     /// Per-hour rows line up under their header, and the period is printed once.
     #[test]
