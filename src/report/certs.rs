@@ -52,7 +52,7 @@ pub fn build(fleet: &Fleet, expiring: &[(SiteIdx, i64)], now_ms: i64, within_day
 }
 
 impl CertList {
-    fn table(&self) -> Table {
+    fn rows_table(&self) -> Table {
         let mut table = Table::new(&[
             ("site", Align::Left),
             ("hostname", Align::Left),
@@ -78,6 +78,9 @@ impl CertList {
 }
 
 impl Render for CertList {
+    fn table(&self) -> Table {
+        self.rows_table()
+    }
     fn text(&self) -> String {
         if self.rows.is_empty() {
             format!("no certificate expires within {} days\n", self.within_days)
@@ -85,16 +88,7 @@ impl Render for CertList {
             self.table().text(60)
         }
     }
-    fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        self.table().write_csv(out)
-    }
     fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         write_json(out, &self.rows)
-    }
-    fn markdown(&self) -> String {
-        self.table().markdown()
-    }
-    fn html(&self) -> String {
-        self.table().html()
     }
 }

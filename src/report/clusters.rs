@@ -308,11 +308,11 @@ pub fn text(r: &ClusterReport) -> String {
 }
 
 impl Render for ClusterReport {
+    fn table(&self) -> Table {
+        cluster_table(self)
+    }
     fn text(&self) -> String {
         text(self)
-    }
-    fn csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        cluster_table(self).write_csv(out)
     }
     fn json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         write_json(out, self)

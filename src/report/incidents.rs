@@ -47,13 +47,10 @@ pub fn build(
     IncidentList { rows, period_label: period.label.clone(), vantage_local_failures }
 }
 
-impl IncidentList {
+impl Render for IncidentList {
     fn table(&self) -> Table {
         incident_table(&self.rows.iter().collect::<Vec<_>>())
     }
-}
-
-impl Render for IncidentList {
     fn text(&self) -> String {
         let mut out = if self.rows.is_empty() {
             format!("no incidents in {}\n", self.period_label)
@@ -62,9 +59,6 @@ impl Render for IncidentList {
         };
         out.extend(local_failures::summary_line(&self.vantage_local_failures));
         out
-    }
-    fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        self.table().write_csv(out)
     }
     fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         write_json(out, &self.rows)

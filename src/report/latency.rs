@@ -137,7 +137,7 @@ pub struct LatencyTable {
 }
 
 impl LatencyTable {
-    fn table(&self) -> Table {
+    fn rows_table(&self) -> Table {
         let mut t = Table::new(&[
             ("scope", Align::Left),
             ("check", Align::Left),
@@ -172,6 +172,9 @@ impl LatencyTable {
 }
 
 impl Render for LatencyTable {
+    fn table(&self) -> Table {
+        self.rows_table()
+    }
     fn text(&self) -> String {
         let period = &self.period;
         // The period once, its zone named: "last 24h (… – …)", "2026-10 (UTC)".
@@ -218,17 +221,8 @@ impl Render for LatencyTable {
         }
         out
     }
-    fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        self.table().write_csv(out)
-    }
     fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         write_json(out, &self.rows)
-    }
-    fn markdown(&self) -> String {
-        self.table().markdown()
-    }
-    fn html(&self) -> String {
-        self.table().html()
     }
 }
 

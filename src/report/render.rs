@@ -6,6 +6,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::table::Table;
+
 /// Output formats shared by the tabular reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -17,17 +19,26 @@ pub enum Format {
     Html,
 }
 
-/// The renderers of a report's model.
+/// The renderers of a report's model. CSV, Markdown and HTML default to the model's main
+/// [`table`](Render::table); a model with more to say (headings, notes) overrides them.
 pub trait Render {
+    /// The model's main table: the rows every format shows.
+    fn table(&self) -> Table;
     /// Aligned text for a terminal.
     fn text(&self) -> String;
-    /// CSV with a header row, for spreadsheets and billing.
-    fn csv(&self, out: &mut dyn Write) -> io::Result<()>;
     /// The model as programs read it.
     fn json(&self, out: &mut dyn Write) -> io::Result<()>;
-    fn markdown(&self) -> String;
+    /// CSV with a header row, for spreadsheets and billing.
+    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.table().write_csv(out)
+    }
+    fn markdown(&self) -> String {
+        self.table().markdown()
+    }
     /// A page or fragment for a browser.
-    fn html(&self) -> String;
+    fn html(&self) -> String {
+        self.table().html()
+    }
 }
 
 /// Writes `model` in `format`.

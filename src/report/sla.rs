@@ -51,20 +51,17 @@ pub struct CreditsReport {
 }
 
 impl Render for CreditsReport {
+    fn table(&self) -> Table {
+        credits_table(&self.rows)
+    }
     fn text(&self) -> String {
-        format!("SLA, {} ({})\n\n{}", self.period.label, tz_name(&self.period), credits_table(&self.rows).text(40))
+        format!("SLA, {} ({})\n\n{}", self.period.label, tz_name(&self.period), self.table().text(40))
     }
     fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
         credits_csv(&self.rows).write_csv(out)
     }
     fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         write_json(out, &self.rows)
-    }
-    fn markdown(&self) -> String {
-        credits_table(&self.rows).markdown()
-    }
-    fn html(&self) -> String {
-        credits_table(&self.rows).html()
     }
 }
 
