@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::{StoreError, StoreResult, TimedHistogram};
 use hdrhistogram::Histogram;
 use hdrhistogram::errors::{AdditionError, RecordError};
 
@@ -175,6 +176,38 @@ pub fn cover(from_ms: i64, to_ms: i64, pending: &Pending, site: bool) -> Vec<Pie
         at = day_end.min(to_ms);
     }
     pieces
+}
+
+/// Reads one stored piece's histograms, handing each to the callback.
+pub type PieceReader<'a> = dyn FnMut(Piece, &mut dyn FnMut(Histogram<u64>) -> StoreResult<()>) -> StoreResult<()> + 'a;
+
+/// Each output bucket of `query` from `from_ms` to `to_ms`, merged from the stored pieces that
+/// [`cover`] chooses for it; `read` reads one piece's histograms (the backend's part), `corrupt`
+/// names a histogram that will not merge. Empty buckets are left out.
+pub fn merged_buckets(
+    (from_ms, to_ms, bucket_ms): (i64, i64, Option<i64>),
+    pending: &Pending,
+    site: bool,
+    read: &mut PieceReader,
+    corrupt: &dyn Fn(String) -> StoreError,
+    each: &mut dyn FnMut(TimedHistogram) -> StoreResult<()>,
+) -> StoreResult<()> {
+    for (start_ms, end_ms) in output_buckets(from_ms, to_ms, bucket_ms) {
+        let mut sum: Option<Histogram<u64>> = None;
+        for piece in cover(start_ms, end_ms, pending, site) {
+            read(piece, &mut |histogram| match &mut sum {
+                Some(sum) => merge(sum, &histogram).map_err(|e| corrupt(e.to_string())),
+                None => {
+                    sum = Some(histogram);
+                    Ok(())
+                }
+            })?;
+        }
+        if let Some(histogram) = sum.filter(|h| !h.is_empty()) {
+            each(TimedHistogram { start_ms, end_ms, histogram })?;
+        }
+    }
+    Ok(())
 }
 
 /// Output buckets of a query: [from, to) cut at multiples of `bucket_ms` (epoch-aligned), or

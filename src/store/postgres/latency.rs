@@ -30,22 +30,14 @@ pub(super) fn latency_histograms(
             }
         }
     };
-    for (start_ms, end_ms) in rollup::output_buckets(query.from_ms, query.to_ms, query.bucket_ms) {
-        let mut sum: Option<Histogram<u64>> = None;
-        for piece in rollup::cover(start_ms, end_ms, &pending, site_key.is_some()) {
-            store.read_piece(query, site_key, piece, &mut |histogram| match &mut sum {
-                Some(sum) => rollup::merge(sum, &histogram).map_err(|e| store.corrupt(e.to_string())),
-                None => {
-                    sum = Some(histogram);
-                    Ok(())
-                }
-            })?;
-        }
-        if let Some(histogram) = sum.filter(|h| !h.is_empty()) {
-            each(TimedHistogram { start_ms, end_ms, histogram })?;
-        }
-    }
-    Ok(())
+    rollup::merged_buckets(
+        (query.from_ms, query.to_ms, query.bucket_ms),
+        &pending,
+        site_key.is_some(),
+        &mut |piece, read| store.read_piece(query, site_key, piece, read),
+        &|message| store.corrupt(message),
+        each,
+    )
 }
 
 impl PostgresStore {
