@@ -15,6 +15,12 @@ use crate::fleet::{Fleet, SiteIdx};
 use crate::report::period::Period;
 use crate::store::{Roster, Store, StoreError};
 
+/// The recent past as a probe run sees it right after storing: the last day (the lookback) up to
+/// `now_ms`, what the metrics file and the notifications both read.
+pub fn recent(fleet: &Fleet, store: &dyn Store, now_ms: i64) -> Result<Availability, StoreError> {
+    analyze(fleet, store, now_ms - LOOKBACK_MS, now_ms + 1, now_ms + 1)
+}
+
 /// Analyzes a report's period, up to its "now".
 pub fn analyze_period(fleet: &Fleet, store: &dyn Store, period: &Period) -> Result<Availability, StoreError> {
     analyze(fleet, store, period.start_ms(), period.end_ms(), period.now.as_millisecond())

@@ -7,11 +7,10 @@ use std::path::Path;
 
 use super::probe::ProbeReport;
 use super::{Error, Result};
-use crate::analysis::period::LOOKBACK_MS;
+use crate::analysis::period::Availability;
 use crate::fleet::Fleet;
 use crate::probe::CheckResult;
 use crate::report::metrics::{ClusterMetrics, LatencySummary, RunMetrics, render};
-use crate::store::Store;
 use crate::store::histogram::RunLatencies;
 
 /// What a run counted as it went, per cluster and site, for the metrics file.
@@ -76,11 +75,11 @@ impl RunFigures {
     }
 }
 
-/// Writes the metrics of `report` (a run just stored) and of the fleet's state at `now_ms` to
-/// `path`: incidents still open and the share of customers in an outage now come from an
-/// analysis of the last day.
-pub fn write(fleet: &Fleet, store: &dyn Store, report: &ProbeReport, now_ms: i64, path: &Path) -> Result<()> {
-    let analysis = super::analyze::analyze(fleet, store, now_ms - LOOKBACK_MS, now_ms + 1, now_ms + 1)?;
+/// Writes the metrics of `report` (a run just stored) and of the fleet's state now to `path`:
+/// incidents still open and the share of customers in an outage now come from `recent`, the
+/// analysis of the last day (`analyze::recent`).
+pub fn write(fleet: &Fleet, recent: &Availability, report: &ProbeReport, path: &Path) -> Result<()> {
+    let analysis = recent;
     let figures = &report.figures;
     let clusters = fleet
         .clusters

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use super::{Error, Result};
 use crate::analysis::incidents::Incident;
 use crate::analysis::notify::{Subject, due_events, expiring_certificates, open_alerts};
-use crate::analysis::period::LOOKBACK_MS;
+use crate::analysis::period::{Availability, LOOKBACK_MS};
 use crate::fleet::{Fleet, SiteIdx, TargetKind};
 use crate::report::notify::{About, certificate_alert, incident_alert, slack_payload, webhook_payload};
 use crate::store::{DeliveryOutcome, Notification, Store};
@@ -38,13 +38,11 @@ pub struct NotifyReport {
 
 /// Runs after `fleetprobe probe` stored its run and wrote its metrics: announces, then adds the
 /// delivery counters to the metrics file. Never fails the run: problems go to the log.
-pub fn after_run(context: &super::Context, now_ms: i64) {
-    let fleet = &context.fleet;
+pub fn after_run(fleet: &Fleet, store: &mut dyn Store, recent: &Availability, now_ms: i64) {
     if fleet.notify.targets.is_empty() {
         return;
     }
-    let result = context.open_existing_store_for_writing().and_then(|mut store| {
-        let report = notify(fleet, store.as_mut(), now_ms)?;
+    let result = notify(fleet, store, recent, now_ms).and_then(|report| {
         log::debug!("notifications: {report:?}");
         if let Some(path) = &fleet.metrics.textfile {
             let counts = store.notification_counts()?;
@@ -57,12 +55,13 @@ pub fn after_run(context: &super::Context, now_ms: i64) {
     }
 }
 
-/// One round: records the events due at `now_ms`, delivers what is due, records the outcomes.
-pub fn notify(fleet: &Fleet, store: &mut dyn Store, now_ms: i64) -> Result<NotifyReport> {
+/// One round: records the events due at `now_ms` (from `recent`, the analysis of the last day),
+/// delivers what is due, records the outcomes.
+pub fn notify(fleet: &Fleet, store: &mut dyn Store, recent: &Availability, now_ms: i64) -> Result<NotifyReport> {
     let wall_start = Instant::now();
     let settings = &fleet.notify;
     let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX).max(1000);
-    let analysis = super::analyze::analyze(fleet, &*store, now_ms - LOOKBACK_MS, now_ms + 1, now_ms + 1)?;
+    let analysis = recent;
     let incidents = &analysis.incidents;
     let updates = store.incident_updates(Some(now_ms - 2 * LOOKBACK_MS), Some(now_ms + 1))?;
     let certs: Vec<(SiteIdx, i64)> = if settings.cert_within.is_some() {
@@ -114,7 +113,7 @@ pub fn notify(fleet: &Fleet, store: &mut dyn Store, now_ms: i64) -> Result<Notif
                 (TargetKind::Slack, _) => slack_payload(fleet, event.kind, &about, now_ms),
                 (TargetKind::Alertmanager, About::Incident(incident)) => {
                     let end = incident.end_ms.unwrap_or(now_ms);
-                    serde_json::Value::Array(vec![incident_alert(fleet, incident, vantage(&analysis), end)]).to_string()
+                    serde_json::Value::Array(vec![incident_alert(fleet, incident, vantage(analysis), end)]).to_string()
                 }
                 (TargetKind::Alertmanager, _) => "[]".to_string(),
             };
@@ -199,7 +198,7 @@ pub fn notify(fleet: &Fleet, store: &mut dyn Store, now_ms: i64) -> Result<Notif
         }
         let open: Vec<&Incident> = open_alerts(fleet, target, incidents);
         let mut alerts: Vec<serde_json::Value> =
-            open.iter().map(|i| incident_alert(fleet, i, vantage(&analysis), ends_at_ms)).collect();
+            open.iter().map(|i| incident_alert(fleet, i, vantage(analysis), ends_at_ms)).collect();
         if target.certs {
             alerts.extend(expiring.iter().map(|&(site, na)| certificate_alert(fleet, site, na, now_ms, ends_at_ms)));
         }

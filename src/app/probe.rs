@@ -236,18 +236,27 @@ pub fn probe(
     let tls =
         crate::probe::tls::client_config(fleet.probe.ca_file.as_deref()).map_err(|e| Error::config(e.to_string()))?;
     let report = run_probe(fleet.clone(), &context.store, tls, at, progress)?;
-    if let Some(path) = &fleet.metrics.textfile {
-        // Metrics are for watching the prober; failing to write them never fails the run.
+    // Metrics and notifications read the same analysis of the last day, made once. They are for
+    // watching the fleet: failing at them never fails the run, and delivery is bounded by
+    // `notify.deadline`.
+    if fleet.metrics.textfile.is_some() || !fleet.notify.targets.is_empty() {
         let now_ms = report.started_at_ms + report.elapsed.as_millis() as i64;
-        let written = context
-            .open_existing_store()
-            .and_then(|store| super::metrics::write(&fleet, store.as_ref(), &report, now_ms, path));
-        if let Err(e) = written {
-            log::warn!("{e}");
+        let opened = context.open_existing_store_for_writing().and_then(|store| {
+            let recent = super::analyze::recent(&fleet, store.as_ref(), now_ms)?;
+            Ok((store, recent))
+        });
+        match opened {
+            Ok((mut store, recent)) => {
+                if let Some(path) = &fleet.metrics.textfile
+                    && let Err(e) = super::metrics::write(&fleet, &recent, &report, path)
+                {
+                    log::warn!("{e}");
+                }
+                super::notify::after_run(&fleet, store.as_mut(), &recent, now_ms);
+            }
+            Err(e) => log::warn!("metrics and notifications after run {}: {e}", report.run_id),
         }
     }
-    // Announcing incidents never fails the run either, and is bounded by `notify.deadline`.
-    super::notify::after_run(context, report.started_at_ms + report.elapsed.as_millis() as i64);
     let invalid = (!report.summary.valid).then(|| {
         Error::new(
             ErrorKind::InvalidRun,

@@ -97,11 +97,12 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
         let report = run_probe(fleet.clone(), &location, client_tls.clone(), Some(at), false)?;
         let now_ms = report.started_at_ms + report.elapsed.as_millis() as i64;
         let mut store = store::open(&location)?;
-        crate::app::notify::notify(&fleet, store.as_mut(), now_ms)?;
+        let recent = crate::app::analyze::recent(&fleet, store.as_ref(), now_ms)?;
+        crate::app::notify::notify(&fleet, store.as_mut(), &recent, now_ms)?;
         if n + 1 == scenario.runs
             && let Some(path) = &fleet.metrics.textfile
         {
-            crate::app::metrics::write(&fleet, store.as_ref(), &report, now_ms, path)?;
+            crate::app::metrics::write(&fleet, &recent, &report, path)?;
         }
         if let Some(bar) = &bar {
             bar.inc(1);
