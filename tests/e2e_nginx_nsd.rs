@@ -7,7 +7,14 @@
 //! (NXDOMAIN for both checks, since HTTP resolves through DNS); one cluster's address stops
 //! listening (connection refused). Overlaps are resolved by `Faults::expected_outcome`.
 //!
-//! Skipped with a notice when nginx or NSD is missing, unless `CI` or `FLEETPROBE_E2E=1` is set:
+//! Then three mass outages, one run each, made with nftables drops on the input hook: the
+//! nameserver silent, one cluster dropping every packet, 10 % of the packets to every server
+//! lost. Each run must finish inside `probe.deadline` (15 s) and classify every check: the
+//! silent ones as their timeouts, none left unmeasured (silent servers must not hold the
+//! concurrency limits: 2,400 checks × 2 attempts × 1 s over 128 in flight would take 38 s).
+//!
+//! Skipped with a notice when nginx or NSD is missing (the mass outages when nft is missing or
+//! not permitted), unless `CI` or `FLEETPROBE_E2E=1` is set:
 //! then it fails instead. `FLEETPROBE_E2E_KEEP=1` keeps the generated files for inspection.
 
 mod e2e;
@@ -17,12 +24,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use e2e::fleet::{CLUSTERS, Faults, Fleet, Net};
-use e2e::fleetprobe::{Row, latest_results, run};
+use e2e::fleetprobe::{Ran, Row, latest_results, run};
+use e2e::nft::Nft;
 use e2e::nginx::Nginx;
 use e2e::nsd::Nsd;
 use e2e::observe::observe;
 
 const SITES: usize = 1200;
+/// `probe.deadline` of the generated configuration.
+const DEADLINE: Duration = Duration::from_secs(15);
 
 #[test]
 fn e2e_nginx_nsd() {
@@ -56,6 +66,10 @@ fn e2e_nginx_nsd() {
         dir.display()
     );
 
+    // The control target: accepted and closed, outside every fault.
+    let control = std::net::TcpListener::bind(fleet.net.control()).expect("the control target's listener");
+    std::thread::spawn(move || control.incoming().for_each(drop));
+
     let healthy = Faults::none();
     let mut nsd = Nsd::start(&nsd_bin, find_binary("nsd-checkconf").as_deref(), &dir, &fleet, &healthy)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -81,11 +95,12 @@ fn e2e_nginx_nsd() {
     println!("e2e: faults cleared after {:.1?}", clearing.elapsed());
     sweep_and_check(&fleet, &config, &dir, "cleared", "2026-10-01T00:04:00Z", &healthy);
     check_cluster_report(&fleet, &config, &faults);
+    mass_outages(&fleet, &config, &dir);
 
     nginx.daemon.stop();
     nsd.daemon.stop();
     uncaptured(&format!(
-        "e2e_nginx_nsd: 5 sweeps of {} sites against nginx and NSD, every result and the cluster report as the truth says, in {:.1?}",
+        "e2e_nginx_nsd: sweeps of {} sites against nginx and NSD, every result and the cluster report as the truth says, in {:.1?}",
         fleet.sites.len(),
         started.elapsed()
     ));
@@ -147,6 +162,100 @@ fn check_cluster_report(fleet: &Fleet, config: &Path, faults: &Faults) {
     }
 }
 
+/// The mass outages, one run each with the servers themselves healthy: nft drops every packet
+/// to the nameserver, then every packet to one cluster's frontend, then 10 % of the packets to
+/// every server. The first two are checked site by site against the truth; with random loss
+/// every check must still have its one row, ok or a timeout, and nothing left unmeasured.
+fn mass_outages(fleet: &Fleet, config: &Path, dir: &Path) {
+    let nft = find_binary("nft")
+        .ok_or_else(|| "nft not installed (install nftables)".to_string())
+        .and_then(|bin| Nft::create(&bin));
+    let nft = match nft {
+        Ok(nft) => nft,
+        Err(e) if must_run() => panic!("e2e mass outages: {e}; CI must not skip them"),
+        Err(e) => {
+            uncaptured(&format!("SKIPPED e2e mass outages (DNS silent, cluster dropping, 10 % loss): {e}"));
+            return;
+        }
+    };
+    let (port, ns) = (fleet.net.port, fleet.net.nameserver().ip());
+
+    nft.add(&format!("ip daddr {ns} th dport {port} drop")).unwrap_or_else(|e| panic!("{e}"));
+    let silent = Faults { dns_silent: true, ..Faults::none() };
+    let ran = sweep_and_check(fleet, config, dir, "dns-silent", "2026-10-01T00:10:00Z", &silent);
+    inside_deadline("dns-silent", &ran);
+
+    nft.clear().unwrap_or_else(|e| panic!("{e}"));
+    let dropping = 1;
+    nft.add(&format!("ip daddr {} tcp dport {port} drop", fleet.net.frontend(dropping)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let faults = Faults { dropping_cluster: Some(dropping), ..Faults::none() };
+    let ran = sweep_and_check(fleet, config, dir, "cluster-dropping", "2026-10-01T00:11:00Z", &faults);
+    inside_deadline("cluster-dropping", &ran);
+
+    nft.clear().unwrap_or_else(|e| panic!("{e}"));
+    let servers: Vec<String> =
+        (0..CLUSTERS.len()).map(|c| fleet.net.frontend(c).to_string()).chain([ns.to_string()]).collect();
+    nft.add(&format!("ip daddr {{ {} }} th dport {port} numgen random mod 10 == 0 drop", servers.join(", ")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    sweep_under_loss(fleet, config, dir, "loss-10", "2026-10-01T00:12:00Z");
+    nft.clear().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The run ended inside its deadline; the process may take a moment more to store the run.
+fn inside_deadline(phase: &str, ran: &Ran) {
+    let limit = DEADLINE + Duration::from_secs(3);
+    assert!(
+        ran.elapsed < limit,
+        "{phase}: the probe took {:.1?}, past its deadline of {DEADLINE:?} (+3 s to store)",
+        ran.elapsed
+    );
+}
+
+/// One sweep with random packet loss: every site and check has exactly one row, each ok or one
+/// of the timeouts (never unmeasured, never another class), most are ok, and the loss was in
+/// force (some checks needed their retry).
+fn sweep_under_loss(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &str) {
+    let ran = run(&["probe", "-c", &config.to_string_lossy(), "--at", at], Duration::from_secs(60));
+    assert!(
+        ran.status.success(),
+        "{phase}: fleetprobe probe exited with {}
+stderr:
+{}",
+        ran.status,
+        ran.stderr
+    );
+    inside_deadline(phase, &ran);
+    let rows = latest_results(config, &dir.join(format!("results-{phase}.csv")), &[]);
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut retried = 0;
+    for row in &rows {
+        *seen.entry((row.get("site_id"), row.get("check"))).or_default() += 1;
+        *outcomes.entry(row.get("outcome")).or_default() += 1;
+        retried += usize::from(row.get("attempts") == "2");
+    }
+    let checks = fleet.sites.len() * 2;
+    println!(
+        "e2e {phase}: sweep took {:.1?}; {} rows; outcomes {outcomes:?}; {retried} checks retried",
+        ran.elapsed,
+        rows.len()
+    );
+    let missing = fleet
+        .sites
+        .iter()
+        .flat_map(|s| ["http", "dns"].map(|check| (s.id.as_str(), check)))
+        .filter(|key| seen.get(key) != Some(&1))
+        .count();
+    assert_eq!((rows.len(), missing), (checks, 0), "{phase}: every site and check must have exactly one row");
+    let unexpected: Vec<&&str> =
+        outcomes.keys().filter(|o| !["ok", "dns_timeout", "connect_timeout", "timeout"].contains(o)).collect();
+    assert!(unexpected.is_empty(), "{phase}: outcomes other than ok or a timeout: {unexpected:?} in {outcomes:?}");
+    let ok = outcomes.get("ok").copied().unwrap_or(0);
+    assert!(ok * 10 >= checks * 8, "{phase}: only {ok} of {checks} checks ok with 10 % loss and one retry");
+    assert!(retried * 100 >= checks, "{phase}: only {retried} of {checks} checks retried: was the loss in force?");
+}
+
 /// Prints a line even when the test harness captures output (it captures `println!` only).
 fn uncaptured(line: &str) {
     use std::io::Write;
@@ -161,7 +270,7 @@ type Differences = BTreeMap<(&'static str, &'static str, String), Vec<(usize, St
 
 /// Runs one sweep at `at`, reads its results back and compares every site and check with the
 /// truth of `faults`; prints the counts, and fails listing the rows that differ.
-fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &str, faults: &Faults) {
+fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &str, faults: &Faults) -> Ran {
     let probe = run(&["probe", "-c", &config.to_string_lossy(), "--at", at], Duration::from_secs(60));
     assert!(
         probe.status.success(),
@@ -170,8 +279,7 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
         probe.stdout,
         probe.stderr
     );
-    let healthy = faults.status_503.is_empty() && faults.nxdomain_customer.is_none() && faults.down_cluster.is_none();
-    if healthy {
+    if faults.is_healthy() {
         // Run from cron every minute: a healthy sweep prints nothing (cron would mail it).
         assert!(
             probe.stdout.is_empty() && probe.stderr.is_empty(),
@@ -276,7 +384,7 @@ fn sweep_and_check(fleet: &Fleet, config: &Path, dir: &Path, phase: &str, at: &s
     }
     let differing: usize = mismatches.values().map(Vec::len).sum();
     if problems.is_empty() && differing == 0 {
-        return;
+        return probe;
     }
     // A few rows of each kind of difference, with what the servers say when asked directly.
     let mut report = problems.iter().take(20).map(|p| format!("  {p}\n")).collect::<String>();

@@ -33,6 +33,13 @@ impl Net {
         SocketAddr::from((Ipv4Addr::new(127, 0, self.subnet, 53), self.port))
     }
 
+    /// The prober's control target: a listener the suite itself holds, outside every fault, so
+    /// that a silent nameserver or a dropping cluster is the fleet's fault and never the
+    /// prober's (which would make the run invalid).
+    pub fn control(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::new(127, 0, self.subnet, 100), self.port))
+    }
+
     /// Finds a subnet and port where every address the servers need is free (TCP, and UDP for
     /// DNS). Tries a bounded number of candidates derived from the process id, below the
     /// ephemeral port range, so parallel runs of the suite do not collide.
@@ -45,7 +52,7 @@ impl Net {
             };
             let tcp_free = (0..CLUSTERS.len())
                 .map(|c| net.frontend_addr(c))
-                .chain([net.nameserver()])
+                .chain([net.nameserver(), net.control()])
                 .all(|addr| TcpListener::bind(addr).is_ok());
             if tcp_free && UdpSocket::bind(net.nameserver()).is_ok() {
                 return net;
@@ -133,6 +140,10 @@ cluster_concurrency = 32
 retries = 1
 retry_delay = "100ms"
 confirm_after = 1
+# Well past a healthy sweep (under 1 s), well short of what silent servers would cost if
+# they held the concurrency limits (the mass-outage phases: 2,400 checks × 2 attempts × 1 s
+# over 128 in flight is 38 s).
+deadline = "15s"
 resolvers = ["{ns}"]
 
 [probe.timeouts]
@@ -164,11 +175,12 @@ currency = "EUR"
 credits = [{{ below = 99.9, credit = 10 }}, {{ below = 99.0, credit = 25 }}]
 
 [control]
-targets = ["tcp://{ns}"]
+targets = ["tcp://{control}"]
 min_ok = 1
 "#,
             sites = self.sites.len(),
             zones = self.customers.len(),
+            control = self.net.control(),
         );
         for (c, name) in CLUSTERS.iter().enumerate() {
             writeln!(
@@ -218,6 +230,10 @@ pub struct Faults {
     pub nxdomain_customer: Option<usize>,
     /// A cluster whose frontend address nginx no longer listens on (connection refused).
     pub down_cluster: Option<usize>,
+    /// The nameserver drops every query, UDP and TCP (an nft drop on the input hook).
+    pub dns_silent: bool,
+    /// A cluster whose frontend drops every packet sent to it (connections time out).
+    pub dropping_cluster: Option<usize>,
 }
 
 impl Faults {
@@ -232,7 +248,12 @@ impl Faults {
     pub fn schedule(fleet: &Fleet) -> Faults {
         let down_cluster = CLUSTERS.len() - 1;
         let nxdomain_customer = (10..fleet.customers.len()).find(|&c| fleet.customers[c].sites.len() == 8);
-        let mut faults = Faults { status_503: BTreeSet::new(), nxdomain_customer, down_cluster: Some(down_cluster) };
+        let mut faults = Faults {
+            status_503: BTreeSet::new(),
+            nxdomain_customer,
+            down_cluster: Some(down_cluster),
+            ..Faults::default()
+        };
         let visible = (0..fleet.sites.len())
             .filter(|&i| i % 12 == 5)
             .filter(|&i| !faults.cluster_down(fleet.sites[i].cluster) && !faults.zone_emptied(fleet.sites[i].customer))
@@ -241,6 +262,15 @@ impl Faults {
         let hidden_by_nxdomain = nxdomain_customer.map(|c| fleet.customers[c].sites[0]);
         faults.status_503 = visible.chain(hidden_by_refused).chain(hidden_by_nxdomain).collect();
         faults
+    }
+
+    /// No fault at all: the sweep must print nothing.
+    pub fn is_healthy(&self) -> bool {
+        self.status_503.is_empty()
+            && self.nxdomain_customer.is_none()
+            && self.down_cluster.is_none()
+            && !self.dns_silent
+            && self.dropping_cluster.is_none()
     }
 
     pub fn zone_emptied(&self, customer: usize) -> bool {
@@ -258,10 +288,12 @@ impl Faults {
     pub fn expected_outcome(&self, fleet: &Fleet, site: usize, check: &str) -> &'static str {
         let s = &fleet.sites[site];
         match check {
+            _ if self.dns_silent => "dns_timeout",
             "dns" if self.zone_emptied(s.customer) => "dns_nxdomain",
             "dns" => "ok",
             _ if self.zone_emptied(s.customer) => "dns_nxdomain",
             _ if self.cluster_down(s.cluster) => "connect_refused",
+            _ if self.dropping_cluster == Some(s.cluster) => "connect_timeout",
             _ if self.status_503.contains(&site) => "http_status",
             _ => "ok",
         }
