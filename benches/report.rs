@@ -327,6 +327,7 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
                     http_status: None,
                     timings: Timings { dns_us: Some(dns_us), total_us: dns_us + 60, ..Timings::default() },
                     cert_not_after: None,
+                    cert_issuer: None,
                     detail: Some("connection refused".into()),
                 }
             } else {
@@ -345,6 +346,7 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
                         total_us: dns_us + connect_us + tls_us + first_byte_us + body_us,
                     },
                     cert_not_after: Some(1_830_000_000 + site as i64 * 3_600),
+                    cert_issuer: None,
                     detail: None,
                 }
             };
@@ -357,6 +359,7 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
                 http_status: None,
                 timings: Timings { total_us: noise.latency(300), ..Timings::default() },
                 cert_not_after: None,
+                cert_issuer: None,
                 detail: None,
             };
             latencies.record(cluster, &http);

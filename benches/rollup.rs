@@ -119,6 +119,7 @@ fn write_run(store: &mut SqliteStore, fleet: &[SiteRecord], at: i64, run: i64) {
                 http_status: (check == CheckKind::Http).then_some(200),
                 timings,
                 cert_not_after: None,
+                cert_issuer: None,
                 detail: None,
             };
             writer.insert(&result).expect("insert");

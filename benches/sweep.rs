@@ -26,9 +26,11 @@
 //! - `--user-stamps`: the prober without kernel timestamps (its fallback), to compare.
 //! - `--server-threads N`: runtime threads of the server process (default 1); more keep the
 //!   servers' own tail latency down at the cost of CPU for the prober.
-//! - `--silent-dns`: the fleet's nameserver (and resolver) is a socket that never answers.
+//! - `--silent-dns`: the fleet's nameserver (and resolver) is a socket that never answers
+//!   (with `--nginx`: an nft rule drops every packet to NSD; needs root and nftables).
 //! - `--drop-cluster cN`: cluster cN's frontend drops new connections (a listener that never
-//!   accepts: the kernel drops the SYNs once its one-connection queue is full).
+//!   accepts: the kernel drops the SYNs once its one-connection queue is full; with `--nginx`
+//!   an nft rule drops every packet to that cluster's nginx address).
 //!   With a fault the sweep runs with the default `[probe]` settings (concurrency, retries,
 //!   spread, deadline), no bare client; it prints the time, the outcomes, the checks parked and
 //!   the peak of open connections each answering cluster's server saw.
@@ -62,6 +64,9 @@ mod dns;
 #[allow(dead_code)]
 #[path = "../tests/e2e/fleet.rs"]
 mod fleet;
+#[allow(dead_code)]
+#[path = "../tests/e2e/nft.rs"]
+mod nft;
 #[allow(dead_code)]
 #[path = "../tests/e2e/nginx.rs"]
 mod nginx;
@@ -248,7 +253,6 @@ fn runs(options: &Options) {
 /// Sweeps under a fault with the default settings: the time, the outcomes per cluster and
 /// class, the checks parked and not measured, and the open connections' peak per cluster.
 fn faulty_runs(options: &Options) {
-    assert!(!options.nginx, "the faults are the benchmark's own servers'");
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut servers = Servers::start(options, options.sites, dir.path());
     let fleet = Arc::new(Fleet::load(&servers.config).unwrap_or_else(|e| panic!("bench fleet: {e}")));
@@ -411,6 +415,8 @@ struct Servers {
     targets: Vec<Target>,
     /// Kept open for the faults' lifetime (`--silent-dns`, `--drop-cluster`).
     _faults: (Option<std::net::UdpSocket>, Option<std::net::TcpListener>),
+    /// With `--nginx`: the control target's listener, and the nft table of the faults.
+    _nginx_extras: Option<(std::net::TcpListener, Option<nft::Nft>)>,
 }
 
 enum ServerKind {
@@ -479,7 +485,7 @@ impl Servers {
         let targets = (0..sites)
             .map(|i| Target { hostname: hostname(i), frontend: (frontend(cluster_of(i)), port).into(), dns })
             .collect();
-        Servers { kind, config, targets, _faults: (silent, dropping) }
+        Servers { kind, config, targets, _faults: (silent, dropping), _nginx_extras: None }
     }
 
     fn nginx(options: &Options, sites: usize, dir: &Path) -> Servers {
@@ -501,14 +507,36 @@ impl Servers {
         let nginx = e2e::nginx::Nginx::start(&nginx_bin, dir, &fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
         println!("nginx and NSD up after {:.1?} ({} customer zones)", started.elapsed(), fleet.customers.len());
         let config = fleet.write_config(dir);
-        // The suite's fleet, with this benchmark's concurrency and spread, and no retries.
         let text = std::fs::read_to_string(&config).expect("read the suite's config");
-        let text = text
-            .replace("concurrency = 128\n", &format!("concurrency = {}\n", options.concurrency))
-            .replace("cluster_concurrency = 32\n", &format!("cluster_concurrency = {}\n", options.concurrency))
-            .replace("spread = \"250ms\"\n", &format!("spread = \"{}ms\"\n", options.spread.as_millis()))
-            .replace("retries = 1\n", "retries = 0\n");
+        let text = if options.faulty() {
+            // With a fault: the default `[probe]` settings, as with the benchmark's own servers.
+            nginx_fault_settings(&text, options.hold_permits)
+        } else {
+            // The suite's fleet, with this benchmark's concurrency and spread, no retries, and
+            // the default deadline.
+            text.replace("concurrency = 128\n", &format!("concurrency = {}\n", options.concurrency))
+                .replace("cluster_concurrency = 32\n", &format!("cluster_concurrency = {}\n", options.concurrency))
+                .replace("spread = \"250ms\"\n", &format!("spread = \"{}ms\"\n", options.spread.as_millis()))
+                .replace("retries = 1\n", "retries = 0\n")
+                .replace("deadline = \"15s\"\n", "")
+        };
         std::fs::write(&config, text).expect("write the config");
+        // The suite's control target is a listener of its own, outside every fault.
+        let control = std::net::TcpListener::bind(fleet.net.control()).expect("the control target's listener");
+        let faults = options.faulty().then(|| {
+            let bin = find("nft").expect("faults with --nginx need nft (apt-get install nftables)");
+            let nft = nft::Nft::create(&bin).unwrap_or_else(|e| panic!("faults with --nginx: {e}"));
+            let port = fleet.net.port;
+            if options.silent_dns {
+                nft.add(&format!("ip daddr {} th dport {port} drop", fleet.net.nameserver().ip()))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            if let Some(c) = options.drop_cluster {
+                nft.add(&format!("ip daddr {} tcp dport {port} drop", fleet.net.frontend(usize::from(c))))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            nft
+        });
         let targets = fleet
             .sites
             .iter()
@@ -518,7 +546,13 @@ impl Servers {
                 dns: fleet.net.nameserver(),
             })
             .collect();
-        Servers { kind: ServerKind::Nginx { nginx, nsd }, config, targets, _faults: (None, None) }
+        Servers {
+            kind: ServerKind::Nginx { nginx, nsd },
+            config,
+            targets,
+            _faults: (None, None),
+            _nginx_extras: Some((control, faults)),
+        }
     }
 
     fn describe(&self) -> &'static str {
@@ -590,6 +624,30 @@ impl Drop for Servers {
             let _ = child.wait();
         }
     }
+}
+
+/// The end-to-end suite's configuration with the `[probe]` limits, retries, spread, deadline
+/// and timeouts left at their defaults; `parked_per_cluster = 0` with `--hold-permits`.
+fn nginx_fault_settings(text: &str, hold_permits: bool) -> String {
+    const LIMITS: [&str; 7] =
+        ["concurrency", "cluster_concurrency", "spread", "retries", "retry_delay", "deadline", "confirm_after"];
+    let mut out = String::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        if line.starts_with('[') {
+            section = line.to_string();
+        }
+        let key = line.split('=').next().unwrap_or_default().trim();
+        let dropped = (section == "[probe]" && LIMITS.contains(&key)) || section == "[probe.timeouts]";
+        if !dropped {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if line == "[probe]" && hold_permits {
+            out.push_str("parked_per_cluster = 0\n");
+        }
+    }
+    out
 }
 
 /// The server process: serves until its standard input closes; answers `times` with the

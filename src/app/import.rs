@@ -242,6 +242,7 @@ fn read(
             http_status,
             timings,
             cert_not_after,
+            cert_issuer: None,
             detail,
         });
     }

@@ -57,6 +57,14 @@ pub fn after_run(fleet: &Fleet, store: &mut dyn Store, recent: &Availability, no
 
 /// One round: records the events due at `now_ms` (from `recent`, the analysis of the last day),
 /// delivers what is due, records the outcomes.
+/// The oldest time whose event records still matter (with every pending one): incidents of
+/// the analysed day and its lookback, and certificates as long as they are inside the
+/// threshold. Older records that are delivered or abandoned are never read again.
+pub(crate) fn records_needed_since(settings: &crate::fleet::NotifySettings, now_ms: i64) -> i64 {
+    let cert_ms = settings.cert_within.map_or(0, |d| d.as_millis() as i64);
+    now_ms - (3 * LOOKBACK_MS).max(cert_ms + 15 * LOOKBACK_MS)
+}
+
 pub fn notify(fleet: &Fleet, store: &mut dyn Store, recent: &Availability, now_ms: i64) -> Result<NotifyReport> {
     let wall_start = Instant::now();
     let settings = &fleet.notify;
@@ -69,16 +77,12 @@ pub fn notify(fleet: &Fleet, store: &mut dyn Store, recent: &Availability, now_m
         store
             .site_certificates()?
             .into_iter()
-            .filter_map(|(site, not_after)| index.get(site.id.as_str()).map(|&i| (i, not_after)))
+            .filter_map(|cert| index.get(cert.site.id.as_str()).map(|&i| (i, cert.not_after)))
             .collect()
     } else {
         Vec::new()
     };
-    // Records old enough to matter: incidents of the analysed day (and its lookback), and
-    // certificates as long as they are inside the threshold.
-    let cert_ms = settings.cert_within.map_or(0, |d| d.as_millis() as i64);
-    let since_ms = now_ms - (3 * LOOKBACK_MS).max(cert_ms + 15 * LOOKBACK_MS);
-    let recorded = store.notifications(since_ms)?;
+    let recorded = store.notifications(records_needed_since(settings, now_ms))?;
 
     let events = due_events(fleet, incidents, &updates, &certs, &recorded, now_ms);
     let fresh: Vec<Notification> = events

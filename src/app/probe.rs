@@ -140,6 +140,7 @@ pub fn run_probe(
     store
         .rollup(now, Some(store::rollup::site_budget(fleet.sites.len(), interval_ms)))
         .and_then(|_| store.prune(now, &fleet.retention, Some(HOUSEKEEPING_RUNS)))
+        .and_then(|_| store.prune_notifications(notification_cutoff(&fleet, now)))
         .map_err(|e| Error::store(format!("{e} (run {run_id} was stored)")))?;
     let housekeeping = wall_start.elapsed() - elapsed;
     log::debug!("rollup and prune after run {run_id}: {housekeeping:?}");
@@ -183,6 +184,13 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 
 /// `fleetprobe prune`: rolls up everything due and prunes in steps of a few hundred runs, so that a probe starting
 /// meanwhile waits for one short transaction at most.
+/// Event records are kept as long as runs, and always as long as the notifier still reads
+/// them to know what was sent.
+fn notification_cutoff(fleet: &Fleet, now_ms: i64) -> i64 {
+    let raw_ms = i64::try_from(fleet.retention.raw.as_millis()).unwrap_or(i64::MAX);
+    super::notify::records_needed_since(&fleet.notify, now_ms).min(now_ms.saturating_sub(raw_ms))
+}
+
 pub fn prune(context: &super::Context, now: jiff::Timestamp) -> Result<()> {
     let fleet = &context.fleet;
     let mut store = context.open_existing_store_for_writing()?;
@@ -200,8 +208,10 @@ pub fn prune(context: &super::Context, now: jiff::Timestamp) -> Result<()> {
             break;
         }
     }
+    let notifications = store.prune_notifications(notification_cutoff(fleet, now))?;
     println!(
-        "rolled up {} hours, {} days, {} site days; removed {} runs, {} hour, {} day and {} site day histograms",
+        "rolled up {} hours, {} days, {} site days; removed {} runs, {} hour, {} day and {} site day histograms, \
+         {notifications} notification records",
         rolled.hours,
         rolled.days,
         rolled.site_days,

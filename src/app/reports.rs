@@ -168,13 +168,13 @@ pub fn certs(
     let index: std::collections::HashMap<&str, usize> =
         fleet.sites.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     let horizon_s = now_ms / 1000 + within.as_secs() as i64;
-    let mut expiring: Vec<(usize, i64)> = store
+    let mut expiring: Vec<(usize, i64, Option<String>)> = store
         .site_certificates()?
         .into_iter()
-        .filter_map(|(site, not_after)| index.get(site.id.as_str()).map(|&i| (i, not_after)))
-        .filter(|&(_, not_after)| not_after <= horizon_s)
+        .filter_map(|cert| index.get(cert.site.id.as_str()).map(|&i| (i, cert.not_after, cert.issuer)))
+        .filter(|&(_, not_after, _)| not_after <= horizon_s)
         .collect();
-    expiring.sort_by_key(|&(site, not_after)| (not_after, site));
+    expiring.sort_by_key(|&(site, not_after, _)| (not_after, site));
     let list = crate::report::certs::build(fleet, &expiring, now_ms, within.as_secs() as i64 / 86_400);
     write(&list, format, output.as_deref())
 }

@@ -193,7 +193,7 @@ impl HttpProber {
         }
 
         // TLS handshake
-        let mut cert_not_after = None;
+        let (mut cert_not_after, mut cert_issuer) = (None, None);
         let stream = if url.tls {
             let server_name = match ServerName::try_from(url.host.clone()) {
                 Ok(name) => name,
@@ -214,12 +214,9 @@ impl HttpProber {
                     return done(failure, detail);
                 }
                 Ok(Ok(tls_stream)) => {
-                    cert_not_after = tls_stream
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .and_then(|leaf| tls::cert_not_after(leaf));
+                    let leaf = tls_stream.get_ref().1.peer_certificates().and_then(|chain| chain.first());
+                    cert_not_after = leaf.and_then(|leaf| tls::cert_not_after(leaf));
+                    cert_issuer = leaf.and_then(|leaf| tls::cert_issuer(leaf));
                     MaybeTls::Tls(Box::new(tls_stream))
                 }
             }
@@ -285,7 +282,7 @@ impl HttpProber {
         let body = connection
             .run(read_bounded(response.into_body(), self.settings.max_body_bytes, Instant::now() + limit))
             .await;
-        let mut probed = Probed { http_status: Some(status), cert_not_after, ..Probed::default() };
+        let mut probed = Probed { http_status: Some(status), cert_not_after, cert_issuer, ..Probed::default() };
         let status_ok = self.settings.expect_status.iter().any(|&(low, high)| (low..=high).contains(&status));
         let fail = |failure, detail: String| {
             Hop::Done(Probed { failure: Some(failure), detail: Some(detail), ..probed.clone() })

@@ -331,6 +331,8 @@ pub struct CheckResult {
     pub timings: Timings,
     /// Expiry of the server's certificate, Unix seconds (HTTPS only).
     pub cert_not_after: Option<i64>,
+    /// Who issued the server's certificate ("R11 (Let's Encrypt)"; HTTPS only).
+    pub cert_issuer: Option<String>,
     /// A short explanation for people ("status 503", "answered 192.0.2.9, expected 192.0.2.1").
     pub detail: Option<String>,
 }
@@ -342,6 +344,7 @@ pub struct Probed {
     pub http_status: Option<u16>,
     pub timings: Timings,
     pub cert_not_after: Option<i64>,
+    pub cert_issuer: Option<String>,
     pub detail: Option<String>,
 }
 

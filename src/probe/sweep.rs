@@ -393,6 +393,7 @@ impl ClusterSweep {
             http_status: probed.http_status,
             timings: probed.timings,
             cert_not_after: probed.cert_not_after,
+            cert_issuer: probed.cert_issuer,
             detail: probed.detail,
         };
         self.results.send(result).await.is_ok()

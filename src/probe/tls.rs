@@ -113,6 +113,69 @@ pub fn cert_not_after(der: &[u8]) -> Option<i64> {
     parse_asn1_time(tag, time)
 }
 
+/// The issuer of an X.509 certificate (DER) as people name it: its common name, with the
+/// organization in parentheses when it says more ("R11 (Let's Encrypt)"); `None` when the
+/// issuer has neither or the certificate cannot be read. Control and direction characters are
+/// dropped and the text is cut at 128 characters: a site chooses its own certificate.
+pub fn cert_issuer(der: &[u8]) -> Option<String> {
+    const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+    const ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
+    let (_, certificate, _) = read_tlv(der)?;
+    let (_, tbs, _) = read_tlv(certificate)?;
+    let mut rest = tbs;
+    let (tag, _, after) = read_tlv(rest)?;
+    if tag == 0xa0 {
+        rest = after; // explicit [0] version
+    }
+    for _ in 0..2 {
+        let (_, _, after) = read_tlv(rest)?; // serial, signature algorithm
+        rest = after;
+    }
+    // Name: a SEQUENCE of SETs of (OID, string) pairs.
+    let (_, mut name, _) = read_tlv(rest)?;
+    let (mut common_name, mut organization) = (None, None);
+    while !name.is_empty() {
+        let (_, set, after_set) = read_tlv(name)?;
+        name = after_set;
+        let mut attributes = set;
+        while !attributes.is_empty() {
+            let (_, pair, after_pair) = read_tlv(attributes)?;
+            attributes = after_pair;
+            let (oid_tag, oid, value) = read_tlv(pair)?;
+            let (string_tag, text, _) = read_tlv(value)?;
+            // UTF8String, PrintableString, TeletexString (read as Latin-1 bytes), IA5String.
+            let text = match string_tag {
+                0x0c | 0x13 | 0x16 => String::from_utf8_lossy(text).into_owned(),
+                0x14 => text.iter().map(|&b| char::from(b)).collect(),
+                _ => continue,
+            };
+            if oid_tag != 0x06 {
+                continue;
+            }
+            if oid == COMMON_NAME {
+                common_name.get_or_insert(text);
+            } else if oid == ORGANIZATION {
+                organization.get_or_insert(text);
+            }
+        }
+    }
+    let clean = |text: String| -> Option<String> {
+        let text: String = text.chars().filter(|c| !c.is_control() && !is_direction_control(*c)).take(128).collect();
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    };
+    match (common_name.and_then(clean), organization.and_then(clean)) {
+        (Some(cn), Some(o)) if !cn.contains(&o) => Some(format!("{cn} ({o})")),
+        (Some(cn), _) => Some(cn),
+        (None, o) => o,
+    }
+}
+
+/// Unicode's explicit direction controls, which could reorder the text around an issuer name.
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// One DER tag-length-value: (tag, contents, the bytes after it).
 fn read_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = bytes.split_first()?;
@@ -149,6 +212,33 @@ fn parse_asn1_time(tag: u8, bytes: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issuer_names_common_name_and_organization() {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name = rcgen::DistinguishedName::new();
+        ca_params.distinguished_name.push(rcgen::DnType::CountryName, "US");
+        ca_params.distinguished_name.push(rcgen::DnType::OrganizationName, "Let's Encrypt");
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "R11");
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf =
+            rcgen::CertificateParams::new(vec!["a.test".to_string()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+        assert_eq!(cert_issuer(leaf.der()).as_deref(), Some("R11 (Let's Encrypt)"));
+
+        // Only an organization; a hostile name loses its direction overrides and is cut.
+        let mut params = rcgen::CertificateParams::new(vec!["b.test".to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, format!("Evil\u{202e}Corp{}", "x".repeat(300)));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let own = params.self_signed(&key).unwrap();
+        let name = cert_issuer(own.der()).unwrap();
+        assert!(name.starts_with("EvilCorpxxx"), "{name}");
+        assert_eq!(name.chars().count(), 128);
+        assert_eq!(cert_issuer(b"not a certificate"), None);
+    }
 
     #[test]
     fn not_after_from_generated_certificate() {

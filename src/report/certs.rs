@@ -19,7 +19,7 @@ pub struct CertRow {
     pub expires: String,
     /// Whole days from now to the expiry; negative once expired.
     pub days_left: i64,
-    /// The issuer is not recorded by the checks yet: always `null`.
+    /// Who issued the certificate ("R11 (Let's Encrypt)"), as the latest check saw it.
     pub issuer: Option<String>,
 }
 
@@ -31,11 +31,12 @@ pub struct CertList {
     pub within_days: i64,
 }
 
-/// The sites of `expiring` (site, expiry in Unix seconds), soonest first, as of `now_ms`.
-pub fn build(fleet: &Fleet, expiring: &[(SiteIdx, i64)], now_ms: i64, within_days: i64) -> CertList {
+/// The sites of `expiring` (site, expiry in Unix seconds, issuer), soonest first, as of `now_ms`.
+pub fn build(fleet: &Fleet, expiring: &[(SiteIdx, i64, Option<String>)], now_ms: i64, within_days: i64) -> CertList {
     let rows = expiring
         .iter()
-        .map(|&(s, not_after)| {
+        .map(|(s, not_after, issuer)| {
+            let (s, not_after) = (*s, *not_after);
             let site = &fleet.sites[s];
             CertRow {
                 site: site.id.clone(),
@@ -44,7 +45,7 @@ pub fn build(fleet: &Fleet, expiring: &[(SiteIdx, i64)], now_ms: i64, within_day
                 cluster: fleet.clusters[site.cluster].name.clone(),
                 expires: super::notify::time(not_after * 1000),
                 days_left: (not_after * 1000 - now_ms).div_euclid(86_400_000),
-                issuer: None,
+                issuer: issuer.clone(),
             }
         })
         .collect();

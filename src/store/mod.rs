@@ -39,8 +39,8 @@ pub use notifications::{DeliveryOutcome, Notification};
 pub use rollup::Resolution;
 pub use types::{
     HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, RawColumns, RawRecord, ResultFilter,
-    RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteRecord, StoredResult, StoredRun, TimedHistogram,
-    site_records,
+    RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteCertificate, SiteRecord, StoredResult, StoredRun,
+    TimedHistogram, site_records,
 };
 
 /// Why the store could not do what was asked. The binary prints these with the store's location.
@@ -142,11 +142,14 @@ pub trait Store {
     /// Adds `n` to the count of deliveries to `target` that ended in `result` (`ok`, `failed`,
     /// `abandoned`): Alertmanager's re-sent alerts are counted here without an event.
     fn count_deliveries(&mut self, target: &str, result: &str, n: i64) -> StoreResult<()>;
+    /// Removes the records of events delivered or abandoned before `before_ms`; pending ones
+    /// stay whatever their age. Returns how many went.
+    fn prune_notifications(&mut self, before_ms: i64) -> StoreResult<usize>;
     /// Every (target, result, count) so far, sorted.
     fn notification_counts(&self) -> StoreResult<Vec<(String, String, i64)>>;
-    /// Every site's latest known certificate expiry (Unix seconds): (site id, customer, cluster,
-    /// not after), for sites whose checks saw a certificate.
-    fn site_certificates(&self) -> StoreResult<Vec<(SiteRecord, i64)>>;
+    /// Every site's latest known certificate (expiry and issuer), soonest expiry first, for
+    /// sites whose checks saw a certificate.
+    fn site_certificates(&self) -> StoreResult<Vec<SiteCertificate>>;
     /// Keeps every other sweep of `vantage` from writing this store while it is open, or fails
     /// with [`StoreError::Locked`] when one already does. Sweeps of other vantages go on. The
     /// SQLite store has no such lock of its own: its lock file ([`lock_path`]) keeps a second

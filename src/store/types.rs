@@ -4,6 +4,7 @@
 use hdrhistogram::Histogram;
 
 use crate::probe::{CheckKind, Outcome, Phase, Timings};
+use crate::store::notifications::Notification;
 
 /// Identifies a run in the store.
 pub type RunId = i64;
@@ -36,6 +37,16 @@ pub struct SiteRecord {
     pub customer: String,
     pub cluster: String,
     pub hostname: String,
+}
+
+/// A site's latest known certificate, as its checks saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteCertificate {
+    pub site: SiteRecord,
+    /// Expiry, Unix seconds.
+    pub not_after: i64,
+    /// "R11 (Let's Encrypt)"; `None` until a check after the store learned issuers saw one.
+    pub issuer: Option<String>,
 }
 
 /// Latencies of one phase of one check kind on one cluster during one run.
@@ -192,6 +203,7 @@ pub enum RawRecord {
         key: i64,
         site: SiteRecord,
         cert_not_after: Option<i64>,
+        cert_issuer: Option<String>,
     },
     Roster {
         id: i64,
@@ -244,6 +256,14 @@ pub enum RawRecord {
         next_site_key: i64,
     },
     IncidentUpdate(IncidentUpdate),
+    /// An event recorded for a notification target, with its delivery state.
+    Notification(Notification),
+    /// Deliveries to a target with one result (the metrics file's counter).
+    NotificationCount {
+        target: String,
+        result: String,
+        count: i64,
+    },
 }
 
 /// A run's results as stored (see `columns.rs`).

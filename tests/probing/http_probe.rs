@@ -281,6 +281,7 @@ mod https {
         assert!(probed.timings.tls_us.is_some_and(|us| us > 0));
         let expected = "2049-12-31T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_second();
         assert_eq!(probed.cert_not_after, Some(expected));
+        assert_eq!(probed.cert_issuer.as_deref(), Some("test CA"));
     }
 
     #[tokio::test]

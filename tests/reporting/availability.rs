@@ -316,6 +316,7 @@ fn a_site_not_measured_during_an_outage_is_unmonitored_in_that_slot_not_down_or_
                     http_status: None,
                     timings: Default::default(),
                     cert_not_after: None,
+                    cert_issuer: None,
                     detail: None,
                 };
                 writer.insert(&result).unwrap();

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use postgres::{Row, Statement, Transaction};
 
-use super::{DataError, LOCK_PARTITIONS, PostgresStore, code, schema, write_error};
+use super::{DataError, LOCK_PARTITIONS, PostgresStore, code, notifications, schema, write_error};
 use crate::store::{
     Importer, IncidentUpdate, RawColumns, RawRecord, RunId, SiteRecord, StoreError, StoreResult, StoredRun,
 };
@@ -33,7 +33,7 @@ pub(super) fn export(store: &PostgresStore, each: &mut dyn FnMut(RawRecord) -> S
                 Ok::<_, DataError>(())
             };
             let mut out = |record| each(record).map_err(DataError::Store);
-            rows_of("SELECT key, site_id, customer, cluster, hostname, cert_not_after FROM sites ORDER BY key", &mut |r| {
+            rows_of("SELECT key, site_id, customer, cluster, hostname, cert_not_after, cert_issuer FROM sites ORDER BY key", &mut |r| {
                 out(RawRecord::Site {
                     key: r.try_get(0)?,
                     site: SiteRecord {
@@ -43,6 +43,7 @@ pub(super) fn export(store: &PostgresStore, each: &mut dyn FnMut(RawRecord) -> S
                         hostname: r.try_get(4)?,
                     },
                     cert_not_after: r.try_get(5)?,
+                    cert_issuer: r.try_get(6)?,
                 })
             })?;
             rows_of("SELECT id, hash, count, roster FROM rosters ORDER BY id", &mut |r| {
@@ -141,6 +142,11 @@ pub(super) fn export(store: &PostgresStore, each: &mut dyn FnMut(RawRecord) -> S
                     cause: r.try_get(4)?,
                 }))
             })?;
+            let select = format!("SELECT {} FROM notifications ORDER BY created_at_ms, target, event_key", notifications::COLUMNS);
+            rows_of(&select, &mut |r| out(RawRecord::Notification(notifications::row_to_notification(r)?)))?;
+            rows_of("SELECT target, result, count FROM notification_counts ORDER BY target, result", &mut |r| {
+                out(RawRecord::NotificationCount { target: r.try_get(0)?, result: r.try_get(1)?, count: r.try_get(2)? })
+            })?;
             tx.commit()?;
             Ok(())
         })
@@ -212,10 +218,10 @@ impl Importer for PostgresImporter<'_> {
     fn add(&mut self, record: RawRecord) -> StoreResult<()> {
         let i16_of = |v: u8| i16::from(v);
         let done = match &record {
-            RawRecord::Site { key, site, cert_not_after } => self.run(
-                "INSERT INTO sites (key, site_id, customer, cluster, hostname, cert_not_after) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[key, &site.id, &site.customer, &site.cluster, &site.hostname, cert_not_after],
+            RawRecord::Site { key, site, cert_not_after, cert_issuer } => self.run(
+                "INSERT INTO sites (key, site_id, customer, cluster, hostname, cert_not_after, cert_issuer) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[key, &site.id, &site.customer, &site.cluster, &site.hostname, cert_not_after, cert_issuer],
             ),
             RawRecord::Roster { id, hash, count, roster } => self.run(
                 "INSERT INTO rosters (id, hash, count, roster) VALUES ($1, $2, $3, $4)",
@@ -288,6 +294,30 @@ impl Importer for PostgresImporter<'_> {
             RawRecord::IncidentUpdate(u) => self.run(
                 "INSERT INTO incident_updates (incident_id, posted_at_ms, text, title, cause) VALUES ($1, $2, $3, $4, $5)",
                 &[&u.incident_id, &u.posted_at_ms, &u.text, &u.title, &u.cause],
+            ),
+            RawRecord::Notification(n) => self.run(
+                "INSERT INTO notifications (target, event_key, kind, subject, peak_sites, peak_share, payload, \
+                 created_at_ms, attempts, next_attempt_ms, delivered_at_ms, abandoned_at_ms, last_error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                &[
+                    &n.target,
+                    &n.event_key,
+                    &n.kind,
+                    &n.subject,
+                    &n.peak_sites,
+                    &n.peak_share,
+                    &n.payload,
+                    &n.created_at_ms,
+                    &n.attempts,
+                    &n.next_attempt_ms,
+                    &n.delivered_at_ms,
+                    &n.abandoned_at_ms,
+                    &n.last_error,
+                ],
+            ),
+            RawRecord::NotificationCount { target, result, count } => self.run(
+                "INSERT INTO notification_counts (target, result, count) VALUES ($1, $2, $3)",
+                &[target, result, count],
             ),
         };
         done.map_err(|e| write_error(&self.location, "a copied row", e))

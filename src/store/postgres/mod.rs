@@ -39,8 +39,8 @@ use crate::fleet::Retention;
 use crate::probe::CheckKind;
 use crate::store::{
     DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats, RawRecord,
-    ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteRecord, Store, StoreError, StoreResult,
-    StoredResult, StoredRun, TimedHistogram,
+    ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteCertificate, SiteRecord, Store, StoreError,
+    StoreResult, StoredResult, StoredRun, TimedHistogram,
 };
 
 /// Levels of `rollups_pending`, as in the SQLite store.
@@ -208,6 +208,10 @@ impl Store for PostgresStore {
         notifications::finish(self, target, event_key, outcome)
     }
 
+    fn prune_notifications(&mut self, before_ms: i64) -> StoreResult<usize> {
+        notifications::prune(self, before_ms)
+    }
+
     fn count_deliveries(&mut self, target: &str, result: &str, n: i64) -> StoreResult<()> {
         notifications::count(self, target, result, n)
     }
@@ -216,7 +220,7 @@ impl Store for PostgresStore {
         notifications::counts(self)
     }
 
-    fn site_certificates(&self) -> StoreResult<Vec<(SiteRecord, i64)>> {
+    fn site_certificates(&self) -> StoreResult<Vec<SiteCertificate>> {
         notifications::site_certificates(self)
     }
 

@@ -4,7 +4,7 @@
 use postgres::GenericClient;
 
 use super::{PostgresStore, write_error};
-use crate::store::{DeliveryOutcome, Notification, SiteRecord, StoreResult};
+use crate::store::{DeliveryOutcome, Notification, SiteCertificate, SiteRecord, StoreResult};
 
 /// Schema version 2.
 pub(super) const SCHEMA: &str = "
@@ -36,10 +36,10 @@ CREATE TABLE notification_counts (
 );
 ";
 
-const COLUMNS: &str = "target, event_key, kind, subject, peak_sites, peak_share, payload, created_at_ms, attempts, \
+pub(super) const COLUMNS: &str = "target, event_key, kind, subject, peak_sites, peak_share, payload, created_at_ms, attempts, \
                        next_attempt_ms, delivered_at_ms, abandoned_at_ms, last_error";
 
-fn row_to_notification(row: &postgres::Row) -> Result<Notification, postgres::Error> {
+pub(super) fn row_to_notification(row: &postgres::Row) -> Result<Notification, postgres::Error> {
     Ok(Notification {
         target: row.try_get(0)?,
         event_key: row.try_get(1)?,
@@ -191,6 +191,16 @@ pub(super) fn count(store: &mut PostgresStore, target: &str, result: &str, n: i6
         .map_err(|e| write_error(&location, "notification counts", e))
 }
 
+pub(super) fn prune(store: &mut PostgresStore, before_ms: i64) -> StoreResult<usize> {
+    let location = store.location.clone();
+    store
+        .client
+        .get_mut()
+        .execute("DELETE FROM notifications WHERE created_at_ms < $1 AND (delivered_at_ms IS NOT NULL OR abandoned_at_ms IS NOT NULL)", &[&before_ms])
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        .map_err(|e| write_error(&location, "pruned notifications", e))
+}
+
 pub(super) fn counts(store: &PostgresStore) -> StoreResult<Vec<(String, String, i64)>> {
     let error = |e| store.query_error("notification counts", e);
     let rows = store
@@ -202,12 +212,12 @@ pub(super) fn counts(store: &PostgresStore) -> StoreResult<Vec<(String, String, 
         .map_err(error)
 }
 
-pub(super) fn site_certificates(store: &PostgresStore) -> StoreResult<Vec<(SiteRecord, i64)>> {
+pub(super) fn site_certificates(store: &PostgresStore) -> StoreResult<Vec<SiteCertificate>> {
     let error = |e| store.query_error("certificates", e);
     let rows = store
         .with(|c| {
             c.query(
-                "SELECT site_id, customer, cluster, hostname, cert_not_after FROM sites \
+                "SELECT site_id, customer, cluster, hostname, cert_not_after, cert_issuer FROM sites \
                  WHERE cert_not_after IS NOT NULL ORDER BY cert_not_after, site_id",
                 &[],
             )
@@ -215,15 +225,16 @@ pub(super) fn site_certificates(store: &PostgresStore) -> StoreResult<Vec<(SiteR
         .map_err(error)?;
     rows.iter()
         .map(|row| {
-            Ok((
-                SiteRecord {
+            Ok(SiteCertificate {
+                site: SiteRecord {
                     id: row.try_get(0)?,
                     customer: row.try_get(1)?,
                     cluster: row.try_get(2)?,
                     hostname: row.try_get(3)?,
                 },
-                row.try_get(4)?,
-            ))
+                not_after: row.try_get(4)?,
+                issuer: row.try_get(5)?,
+            })
         })
         .collect::<Result<_, postgres::Error>>()
         .map_err(error)

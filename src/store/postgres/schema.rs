@@ -10,7 +10,10 @@ use crate::store::{StoreError, StoreResult};
 
 /// Schema migrations, oldest first. `fleetprobe_schema.version` is the number applied; append
 /// new ones at the end, never edit a published one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, super::notifications::SCHEMA];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, super::notifications::SCHEMA, SCHEMA_V3];
+
+/// Version 3: who issued each site's certificate, as its latest check saw it.
+const SCHEMA_V3: &str = "ALTER TABLE sites ADD COLUMN cert_issuer text;";
 
 /// Version 1: what version 4 of the SQLite store keeps, with runs, their result details and
 /// their per-run histograms partitioned by month of the run's start (`started_at_ms`), so that

@@ -89,7 +89,9 @@ fn write_run(store: &mut dyn Store, vantage: &str, at: i64, failed: bool) -> Run
                 attempts: 1,
                 http_status: Some(200),
                 timings: Timings { total_us: 2_000 + s as u32, ..Timings::default() },
-                cert_not_after: None,
+                // Site a shows a certificate: its date and issuer travel with a copy.
+                cert_not_after: (s == 0).then_some(1_800_000_000),
+                cert_issuer: (s == 0).then(|| "R11 (Let's Encrypt)".to_string()),
                 detail: (failed && s == 1).then(|| "refused".to_string()),
             })
             .unwrap();
@@ -187,7 +189,32 @@ fn a_store_copies_to_postgres_and_back_unchanged() {
             cause: None,
         })
         .unwrap();
+    // Notification records and counts, one delivered and one pending.
+    let event = |key: &str, delivered: Option<i64>| crate::store::Notification {
+        target: "hook".into(),
+        event_key: key.into(),
+        kind: "opened".into(),
+        subject: "web2-20260922T0000".into(),
+        peak_sites: 1,
+        peak_share: 0.5,
+        payload: "{}".into(),
+        created_at_ms: 1_790_000_000_000,
+        attempts: 1,
+        next_attempt_ms: 1_790_000_060_000,
+        delivered_at_ms: delivered,
+        abandoned_at_ms: None,
+        last_error: delivered.is_none().then(|| "HTTP 503".into()),
+    };
+    sqlite.add_notifications(&[event("a/opened", Some(1_790_000_001_000)), event("b/opened", None)]).unwrap();
+    sqlite.count_deliveries("hook", "ok", 3).unwrap();
     let original = dump(&sqlite);
+    let kinds = |rows: &[RawRecord]| {
+        let issuers = rows.iter().filter(|r| matches!(r, RawRecord::Site { cert_issuer: Some(_), .. })).count();
+        let events = rows.iter().filter(|r| matches!(r, RawRecord::Notification(_))).count();
+        let counts = rows.iter().filter(|r| matches!(r, RawRecord::NotificationCount { .. })).count();
+        (issuers, events, counts)
+    };
+    assert_eq!(kinds(&original), (1, 2, 1), "the store to copy holds an issuer, two events and a count");
     copy(&sqlite, &mut pg);
     assert_eq!(dump(&pg), original);
     let mut back = SqliteStore::open(&dir.path().join("b.db")).unwrap();

@@ -36,6 +36,7 @@ pub(super) fn begin_run<'a>(
         sites: sites.to_vec(),
         rows: Vec::new(),
         cert_rows: Vec::new(),
+        issuers: Vec::new(),
         details: Vec::new(),
     }))
 }
@@ -137,6 +138,8 @@ struct PostgresRunWriter<'a> {
     rows: Vec<columns::Row>,
     /// (site index, expiry), for results that carried a certificate.
     cert_rows: Vec<(i64, i64)>,
+    /// (site index, issuer), for results that carried a certificate.
+    issuers: Vec<(i64, String)>,
     /// (site index, check code, text).
     details: Vec<(i64, i16, String)>,
 }
@@ -152,6 +155,9 @@ impl RunWriter for PostgresRunWriter<'_> {
         let site_key = result.site as i64;
         if let Some(cert) = result.cert_not_after {
             self.cert_rows.push((site_key, cert));
+        }
+        if let Some(issuer) = &result.cert_issuer {
+            self.issuers.push((site_key, issuer.clone()));
         }
         if let Some(detail) = &result.detail {
             self.details.push((site_key, i16::from(result.check.code()), detail.clone()));
@@ -170,7 +176,8 @@ impl RunWriter for PostgresRunWriter<'_> {
     }
 
     fn finish(self: Box<Self>, summary: &RunSummary, histograms: &[HistogramRecord]) -> StoreResult<RunId> {
-        let PostgresRunWriter { client, location, run_id, meta, sites, mut rows, cert_rows, mut details } = *self;
+        let PostgresRunWriter { client, location, run_id, meta, sites, mut rows, cert_rows, issuers, mut details } =
+            *self;
         let error = |what: &str, e| write_error(&location, what, e);
         let mut tx = client.transaction().map_err(|e| error("run", e))?;
         let (site_keys, certs) = upsert_sites(&mut tx, &sites).map_err(|e| error("sites", e))?;
@@ -252,6 +259,29 @@ impl RunWriter for PostgresRunWriter<'_> {
                 )
             })
             .map_err(|e| error("certificate dates", e))?;
+        }
+        if !issuers.is_empty() {
+            // Issuers change a few times a year: read them once, write only the changed ones.
+            let stored: HashMap<i64, String> = tx
+                .query("SELECT key, cert_issuer FROM sites WHERE cert_issuer IS NOT NULL", &[])
+                .map_err(|e| error("certificate issuers", e))?
+                .into_iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            let changed: HashMap<i64, &str> = issuers
+                .iter()
+                .map(|(index, issuer)| (key(*index), issuer.as_str()))
+                .filter(|(key, issuer)| stored.get(key).map(String::as_str) != Some(*issuer))
+                .collect();
+            if !changed.is_empty() {
+                let (keys, names): (Vec<i64>, Vec<&str>) = changed.into_iter().unzip();
+                tx.execute(
+                    "UPDATE sites SET cert_issuer = c.i FROM unnest($1::bigint[], $2::text[]) AS c (k, i) \
+                     WHERE sites.key = c.k",
+                    &[&keys, &names],
+                )
+                .map_err(|e| error("certificate issuers", e))?;
+            }
         }
         if !histograms.is_empty() {
             let clusters: Vec<&str> = histograms.iter().map(|h| h.cluster.as_str()).collect();

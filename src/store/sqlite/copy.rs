@@ -3,7 +3,7 @@
 
 use rusqlite::{Transaction, TransactionBehavior, params};
 
-use super::{SqliteStore, write_error};
+use super::{SqliteStore, notifications, write_error};
 use crate::store::{Importer, IncidentUpdate, RawColumns, RawRecord, SiteRecord, StoreError, StoreResult, StoredRun};
 
 pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> StoreResult<()>) -> StoreResult<()> {
@@ -22,7 +22,7 @@ pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> Sto
         };
         let get = |e| error(e);
         rows_of(
-            "SELECT key, site_id, customer, cluster, hostname, cert_not_after FROM sites ORDER BY key",
+            "SELECT key, site_id, customer, cluster, hostname, cert_not_after, cert_issuer FROM sites ORDER BY key",
             &mut |r| {
                 each(RawRecord::Site {
                     key: r.get(0).map_err(get)?,
@@ -33,6 +33,7 @@ pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> Sto
                         hostname: r.get(4).map_err(get)?,
                     },
                     cert_not_after: r.get(5).map_err(get)?,
+                    cert_issuer: r.get(6).map_err(get)?,
                 })
             },
         )?;
@@ -142,6 +143,17 @@ pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> Sto
                 title: r.get(3).map_err(get)?,
                 cause: r.get(4).map_err(get)?,
             }))
+        })?;
+        rows_of(
+            &format!("SELECT {} FROM notifications ORDER BY created_at_ms, target, event_key", notifications::COLUMNS),
+            &mut |r| each(RawRecord::Notification(notifications::row_to_notification(r).map_err(get)?)),
+        )?;
+        rows_of("SELECT target, result, count FROM notification_counts ORDER BY target, result", &mut |r| {
+            each(RawRecord::NotificationCount {
+                target: r.get(0).map_err(get)?,
+                result: r.get(1).map_err(get)?,
+                count: r.get(2).map_err(get)?,
+            })
         })
     })();
     let _ = conn.execute_batch("COMMIT");
@@ -178,10 +190,10 @@ impl Importer for SqliteImporter<'_> {
         let tx = &self.tx;
         let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| tx.prepare_cached(sql)?.execute(params).map(|_| ());
         let done = match &record {
-            RawRecord::Site { key, site, cert_not_after } => run(
-                "INSERT INTO sites (key, site_id, customer, cluster, hostname, cert_not_after) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![key, site.id, site.customer, site.cluster, site.hostname, cert_not_after],
+            RawRecord::Site { key, site, cert_not_after, cert_issuer } => run(
+                "INSERT INTO sites (key, site_id, customer, cluster, hostname, cert_not_after, cert_issuer) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![key, site.id, site.customer, site.cluster, site.hostname, cert_not_after, cert_issuer],
             ),
             RawRecord::Roster { id, hash, count, roster } => run(
                 "INSERT INTO rosters (id, hash, count, roster) VALUES (?1, ?2, ?3, ?4)",
@@ -227,6 +239,31 @@ impl Importer for SqliteImporter<'_> {
             RawRecord::IncidentUpdate(u) => run(
                 "INSERT INTO incident_updates (incident_id, posted_at_ms, text, title, cause) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![u.incident_id, u.posted_at_ms, u.text, u.title, u.cause],
+            ),
+            RawRecord::Notification(n) => run(
+                &format!(
+                    "INSERT INTO notifications ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    notifications::COLUMNS
+                ),
+                params![
+                    n.target,
+                    n.event_key,
+                    n.kind,
+                    n.subject,
+                    n.peak_sites,
+                    n.peak_share,
+                    n.payload,
+                    n.created_at_ms,
+                    n.attempts,
+                    n.next_attempt_ms,
+                    n.delivered_at_ms,
+                    n.abandoned_at_ms,
+                    n.last_error
+                ],
+            ),
+            RawRecord::NotificationCount { target, result, count } => run(
+                "INSERT INTO notification_counts (target, result, count) VALUES (?1, ?2, ?3)",
+                params![target, result, count],
             ),
         };
         done.map_err(|e| StoreError::Query { path: self.path.clone(), message: format!("cannot copy a row in: {e}") })

@@ -4,7 +4,7 @@
 use rusqlite::params;
 
 use super::{SqliteStore, write_error};
-use crate::store::{DeliveryOutcome, Notification, SiteRecord, StoreResult};
+use crate::store::{DeliveryOutcome, Notification, SiteCertificate, SiteRecord, StoreResult};
 
 /// Schema version 5.
 pub(super) const SCHEMA: &str = "
@@ -36,10 +36,10 @@ CREATE TABLE notification_counts (
 );
 ";
 
-const COLUMNS: &str = "target, event_key, kind, subject, peak_sites, peak_share, payload, created_at_ms, attempts, \
+pub(super) const COLUMNS: &str = "target, event_key, kind, subject, peak_sites, peak_share, payload, created_at_ms, attempts, \
                        next_attempt_ms, delivered_at_ms, abandoned_at_ms, last_error";
 
-fn row_to_notification(row: &rusqlite::Row<'_>) -> rusqlite::Result<Notification> {
+pub(super) fn row_to_notification(row: &rusqlite::Row<'_>) -> rusqlite::Result<Notification> {
     Ok(Notification {
         target: row.get(0)?,
         event_key: row.get(1)?,
@@ -184,6 +184,13 @@ pub(super) fn count(store: &mut SqliteStore, target: &str, result: &str, n: i64)
         .map_err(|e| write_error(&store.path, "notification counts", e))
 }
 
+pub(super) fn prune(store: &mut SqliteStore, before_ms: i64) -> StoreResult<usize> {
+    store
+        .conn
+        .execute("DELETE FROM notifications WHERE created_at_ms < ?1 AND (delivered_at_ms IS NOT NULL OR abandoned_at_ms IS NOT NULL)", [before_ms])
+        .map_err(|e| write_error(&store.path, "pruned notifications", e))
+}
+
 pub(super) fn counts(store: &SqliteStore) -> StoreResult<Vec<(String, String, i64)>> {
     let error = |e| store.query_error("notification counts", e);
     let mut select = store
@@ -194,21 +201,27 @@ pub(super) fn counts(store: &SqliteStore) -> StoreResult<Vec<(String, String, i6
     rows.collect::<Result<Vec<_>, _>>().map_err(error)
 }
 
-pub(super) fn site_certificates(store: &SqliteStore) -> StoreResult<Vec<(SiteRecord, i64)>> {
+pub(super) fn site_certificates(store: &SqliteStore) -> StoreResult<Vec<SiteCertificate>> {
     let error = |e| store.query_error("certificates", e);
     let mut select = store
         .conn
         .prepare_cached(
-            "SELECT site_id, customer, cluster, hostname, cert_not_after FROM sites \
+            "SELECT site_id, customer, cluster, hostname, cert_not_after, cert_issuer FROM sites \
              WHERE cert_not_after IS NOT NULL ORDER BY cert_not_after, site_id",
         )
         .map_err(error)?;
     let rows = select
         .query_map([], |row| {
-            Ok((
-                SiteRecord { id: row.get(0)?, customer: row.get(1)?, cluster: row.get(2)?, hostname: row.get(3)? },
-                row.get(4)?,
-            ))
+            Ok(SiteCertificate {
+                site: SiteRecord {
+                    id: row.get(0)?,
+                    customer: row.get(1)?,
+                    cluster: row.get(2)?,
+                    hostname: row.get(3)?,
+                },
+                not_after: row.get(4)?,
+                issuer: row.get(5)?,
+            })
         })
         .map_err(error)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(error)

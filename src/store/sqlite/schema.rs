@@ -19,7 +19,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(SCHEMA_V3),
     Migration::Code(columns_v4),
     Migration::Sql(super::notifications::SCHEMA),
+    Migration::Sql(SCHEMA_V6),
 ];
+
+/// Version 6: who issued each site's certificate, as its latest check saw it.
+pub(super) const SCHEMA_V6: &str = "ALTER TABLE sites ADD COLUMN cert_issuer TEXT;";
 
 pub(super) enum Migration {
     Sql(&'static str),

@@ -43,6 +43,7 @@ pub(super) fn begin_run<'a>(
         certs,
         previous,
         block: BlockBuilder::default(),
+        issuers: Vec::new(),
     }))
 }
 
@@ -86,6 +87,30 @@ fn upsert_sites(tx: &Transaction<'_>, sites: &[SiteRecord]) -> rusqlite::Result<
     Ok((keys, certs))
 }
 
+/// Records each site's certificate issuer where it changed: issuers change a few times a year,
+/// so a run reads them once and writes only the new ones.
+fn update_issuers(tx: &Transaction<'_>, issuers: &[(i64, String)]) -> rusqlite::Result<()> {
+    if issuers.is_empty() {
+        return Ok(());
+    }
+    let mut stored: HashMap<i64, String> = HashMap::new();
+    {
+        let mut select = tx.prepare_cached("SELECT key, cert_issuer FROM sites WHERE cert_issuer IS NOT NULL")?;
+        let mut rows = select.query([])?;
+        while let Some(row) = rows.next()? {
+            stored.insert(row.get(0)?, row.get(1)?);
+        }
+    }
+    let mut update = tx.prepare_cached("UPDATE sites SET cert_issuer = ?2 WHERE key = ?1")?;
+    for (key, issuer) in issuers {
+        if stored.get(key) != Some(issuer) {
+            update.execute(params![key, issuer])?;
+            stored.insert(*key, issuer.clone());
+        }
+    }
+    Ok(())
+}
+
 /// The roster of `vantage`'s latest run, if it has one.
 fn latest_roster(tx: &Transaction<'_>, vantage: &str) -> Result<Option<StoredRoster>, DataError> {
     let found = tx
@@ -115,6 +140,8 @@ struct SqliteRunWriter<'a> {
     /// The roster of this prober's last run, whose base offsets this run keeps where it can.
     previous: Option<StoredRoster>,
     block: BlockBuilder,
+    /// (store key, issuer) for results that carried a certificate.
+    issuers: Vec<(i64, String)>,
 }
 
 impl RunWriter for SqliteRunWriter<'_> {
@@ -136,15 +163,19 @@ impl RunWriter for SqliteRunWriter<'_> {
             has_cert: result.cert_not_after.is_some(),
         };
         self.block.push(row, result.cert_not_after, result.detail.clone());
+        if let Some(issuer) = &result.cert_issuer {
+            self.issuers.push((site_key, issuer.clone()));
+        }
         Ok(())
     }
 
     fn finish(self: Box<Self>, summary: &RunSummary, histograms: &[HistogramRecord]) -> StoreResult<RunId> {
-        let SqliteRunWriter { tx, path, run_id, started_at_ms, mut certs, previous, block, .. } = *self;
+        let SqliteRunWriter { tx, path, run_id, started_at_ms, mut certs, previous, block, issuers, .. } = *self;
         block.write(&tx, run_id, previous.as_ref(), &mut certs).map_err(|e| match e {
             WriteError::Sql(e) => write_error(path, "results", e),
             WriteError::Invalid(message) => StoreError::Query { path: path.display().to_string(), message },
         })?;
+        update_issuers(&tx, &issuers).map_err(|e| write_error(path, "certificate issuers", e))?;
         tx.execute(
             "UPDATE runs SET finished_at_ms = ?2, valid = ?3, invalid_reason = ?4, checks = ?5, failures = ?6 \
              WHERE id = ?1",

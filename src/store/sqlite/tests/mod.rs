@@ -35,6 +35,7 @@ fn ok(site: usize, check: CheckKind, started_at_ms: i64) -> CheckResult {
             total_us: 26_000,
         },
         cert_not_after: Some(1_800_000_000),
+        cert_issuer: None,
         detail: None,
     }
 }
@@ -49,6 +50,7 @@ fn failed(site: usize, check: CheckKind, failure: Failure, started_at_ms: i64) -
         http_status: None,
         timings: Timings { total_us: 5_000_000, ..Timings::default() },
         cert_not_after: None,
+        cert_issuer: None,
         detail: Some(format!("{failure} on site #{site}")),
     }
 }
@@ -137,6 +139,7 @@ macro_rules! shared_scenarios {
             $crate::store::sqlite::tests::run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet => run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet,
             $crate::store::sqlite::tests::notifications::notifications_are_recorded_once_taken_once_and_counted => notifications_are_recorded_once_taken_once_and_counted,
             $crate::store::sqlite::tests::notifications::site_certificates_are_the_latest_dates => site_certificates_are_the_latest_dates,
+            $crate::store::sqlite::tests::notifications::old_notification_records_are_pruned_unless_pending => old_notification_records_are_pruned_unless_pending,
             $crate::store::sqlite::tests::rollups::rolled_up_latencies_equal_the_runs_merged_directly => rolled_up_latencies_equal_the_runs_merged_directly,
             $crate::store::sqlite::tests::rollups::a_late_run_reopens_its_hour_and_day_only => a_late_run_reopens_its_hour_and_day_only,
             $crate::store::sqlite::tests::rollups::pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups => pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups,

@@ -62,15 +62,36 @@ pub(crate) fn notifications_are_recorded_once_taken_once_and_counted<S: TestStor
     assert_eq!(counts, expected);
 }
 
+pub(crate) fn old_notification_records_are_pruned_unless_pending<S: TestStore>(mut store: S) {
+    let events =
+        [event("hook", "old/opened", 1_000), event("hook", "old/resolved", 2_000), event("hook", "new/opened", 9_000)];
+    store.add_notifications(&events).unwrap();
+    for key in ["old/opened", "new/opened"] {
+        assert!(store.claim_notification("hook", key, 10_000, 20_000).unwrap());
+        store.finish_notification("hook", key, &DeliveryOutcome::Delivered { at_ms: 10_000 }).unwrap();
+    }
+    // Before 5,000: the delivered old event goes; the old one still pending and the new one stay.
+    assert_eq!(store.prune_notifications(5_000).unwrap(), 1);
+    let left: Vec<String> = store.notifications(0).unwrap().into_iter().map(|n| n.event_key).collect();
+    assert_eq!(left, ["old/resolved", "new/opened"]);
+    assert_eq!(store.notification_counts().unwrap(), [("hook".to_string(), "ok".to_string(), 2)], "counts stay");
+}
+
 pub(crate) fn site_certificates_are_the_latest_dates<S: TestStore>(mut store: S) {
-    for (at, cert) in [(0, 100), (60_000, 300)] {
+    // Site 0's certificate is renewed by another issuer; site 1's names no issuer; a third run
+    // without certificates changes nothing.
+    for (at, cert, issuer) in [(0, Some(100), "R10"), (60_000, Some(300), "R11 (Let's Encrypt)"), (120_000, None, "")] {
         let mut r = ok(0, CheckKind::Http, at);
-        r.cert_not_after = Some(cert);
+        r.cert_not_after = cert;
+        r.cert_issuer = cert.map(|_| issuer.to_string());
         let mut other = ok(1, CheckKind::Http, at);
-        other.cert_not_after = Some(200);
+        other.cert_not_after = cert.map(|_| 200);
         write_run(&mut store, at, &fleet(), &[r, other]);
     }
-    let certs: Vec<(String, i64)> =
-        store.site_certificates().unwrap().into_iter().map(|(site, not_after)| (site.id, not_after)).collect();
-    assert_eq!(certs, [(fleet()[1].id.clone(), 200), (fleet()[0].id.clone(), 300)]);
+    let certs: Vec<(String, i64, Option<String>)> =
+        store.site_certificates().unwrap().into_iter().map(|c| (c.site.id, c.not_after, c.issuer)).collect();
+    assert_eq!(
+        certs,
+        [(fleet()[1].id.clone(), 200, None), (fleet()[0].id.clone(), 300, Some("R11 (Let's Encrypt)".to_string()))]
+    );
 }
