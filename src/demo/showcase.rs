@@ -13,7 +13,7 @@ use crate::app::probe::run_probe;
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::{CheckKind, Phase, tls};
 use crate::report::chart::{self, ChartSize};
-use crate::report::latency::{ChartKind, build_chart};
+use crate::report::latency::{ChartKind, Vantages, build_chart};
 use crate::report::pdf::{self, Branding};
 use crate::report::period::Period;
 use crate::report::{clusters, sla as sla_report, sla_document};
@@ -218,7 +218,7 @@ fn write_reports(
 
     let report = clusters::build(fleet, &period, &analysis);
     let html_path = dir.join("clusters.html");
-    let charts = clusters::charts(fleet, &period, &analysis, store.as_ref());
+    let charts = clusters::charts(fleet, &period, &analysis, store.as_ref(), &Vantages::all(store.as_ref())?);
     std::fs::write(&html_path, clusters::html(&report, &charts)).map_err(|e| io(&html_path, e))?;
     written.push(("cluster report (HTML, charts inline)", html_path));
 
@@ -259,9 +259,11 @@ fn write_reports(
     let index = crate::app::status::write(fleet, store.as_ref(), &dir.join("status"), end_ms, days)?;
     written.push(("public status page (and its Atom feed)", index));
 
+    let vantages = Vantages::all(store.as_ref())?;
     for (kind, name) in [(ChartKind::Bands, "bands"), (ChartKind::Heatmap, "heatmap")] {
         let scope = LatencyScope::Cluster("lon-1".into());
-        if let Ok(chart) = build_chart(store.as_ref(), &[scope], CheckKind::Http, Some(Phase::FirstByte), kind, &period)
+        if let Ok(chart) =
+            build_chart(store.as_ref(), &vantages, &[scope], CheckKind::Http, Some(Phase::FirstByte), kind, &period)
         {
             let path = dir.join(format!("latency-lon-1-{name}.png"));
             chart::write_file(&chart, &path, ChartSize::default()).map_err(|e| Error::internal(e.0))?;
