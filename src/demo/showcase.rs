@@ -25,7 +25,35 @@ use crate::store::{self, LatencyScope};
 /// Where the demo's webhook receiver listens.
 const WEBHOOK: &str = "127.0.10.250:10080";
 
-pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
+/// The probers of `--vantages N` (N ≥ 2): names and source addresses, distinct loopback
+/// addresses so that the demo's servers can tell them apart.
+const VANTAGES: [(&str, [u8; 4]); 5] = [
+    ("par-probe", [127, 0, 20, 1]),
+    ("waw-probe", [127, 0, 20, 2]),
+    ("mad-probe", [127, 0, 20, 3]),
+    ("cph-probe", [127, 0, 20, 4]),
+    ("vie-probe", [127, 0, 20, 5]),
+];
+
+/// The fleet as each prober sees it: one vantage (the configuration's own) or `n`, each with its
+/// name and source address.
+fn probers(fleet: &Arc<Fleet>, n: u8) -> Vec<Arc<Fleet>> {
+    if n <= 1 {
+        return vec![Arc::clone(fleet)];
+    }
+    VANTAGES
+        .iter()
+        .take(usize::from(n))
+        .map(|(name, address)| {
+            let mut prober = Fleet::clone(fleet);
+            prober.probe.vantage = (*name).to_string();
+            prober.probe.source_address = Some(std::net::IpAddr::from(*address));
+            Arc::new(prober)
+        })
+        .collect()
+}
+
+pub fn run(dir: &Path, scenario_path: Option<&Path>, options: &super::Options) -> Result<(), Error> {
     let started = std::time::Instant::now();
     let config_path = write_example(dir)?;
     let (scenario_path, scenario_text) = match scenario_path {
@@ -59,6 +87,9 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     );
     std::fs::write(&config_path, config).map_err(|e| Error::internal(e.to_string()))?;
     let fleet = Arc::new(Fleet::load(&config_path).map_err(|e| Error::config(format!("demo fleet: {e}")))?);
+    let probers = probers(&fleet, options.vantages);
+    // The path break is the last vantage's, and played only when others can outvote it.
+    let broken_source = probers.last().filter(|_| probers.len() > 1).and_then(|p| p.probe.source_address);
 
     let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| Error::internal(format!("demo CA: {e}")))?;
     std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem()).map_err(|e| Error::internal(e.to_string()))?;
@@ -89,12 +120,18 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     });
     for n in 0..scenario.runs {
         let at_ms = scenario.run_at(n);
-        apply(&fleet, &servers, &scenario, &pages, at_ms);
+        let broken = broken_source.and_then(|source| scenario.broken_path(at_ms).map(|cluster| (cluster, source)));
+        apply(&fleet, &servers, &scenario, &pages, at_ms, broken);
         let at = jiff::Timestamp::from_millisecond(at_ms).map_err(|e| Error::internal(e.to_string()))?;
         if let Some(bar) = &bar {
             bar.set_message(at.strftime("%Y-%m-%d %H:%M").to_string());
         }
-        let report = run_probe(fleet.clone(), &location, client_tls.clone(), Some(at), false)?;
+        // Every vantage sweeps at the same simulated time, one after the other.
+        let mut report = None;
+        for prober in &probers {
+            report = Some(run_probe(Arc::clone(prober), &location, client_tls.clone(), Some(at), false)?);
+        }
+        let report = report.ok_or_else(|| Error::internal("the demo has no prober"))?;
         let now_ms = report.started_at_ms + report.elapsed.as_millis() as i64;
         let mut store = store::open(&location)?;
         let recent = crate::app::analyze::recent(&fleet, store.as_ref(), now_ms)?;
@@ -114,6 +151,7 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     drop(servers);
     let swept = started.elapsed();
     let written = write_reports(dir, &fleet, &location, &scenario)?;
+    let names: Vec<&str> = probers.iter().map(|p| p.probe.vantage.as_str()).collect();
     println!(
         "fleetprobe demo: {} runs of {} sites ({} checks each) over {} simulated hours, probed for real in {:.1} s",
         scenario.runs,
@@ -122,8 +160,27 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
         scenario.runs as u64 * scenario.interval.as_secs() / 3600,
         swept.as_secs_f64()
     );
+    let quorum = fleet.analysis.quorum;
+    let rule = u32::try_from(names.len())
+        .ok()
+        .filter(|&n| n > 1)
+        .map_or(String::new(), |n| format!(", down by {quorum} ({} of {n})", quorum.needed(n)));
+    let plural = if names.len() == 1 { "" } else { "s" };
+    println!("measured by {} vantage{plural} ({}){rule}", names.len(), names.join(", "));
     for fault in &scenario.faults {
         println!("  played: {} ({} sites)", fault.name, fault.sites.len());
+    }
+    if let (Some(path), Some(source), Some(prober)) = (&scenario.path_break, broken_source, probers.last()) {
+        let show = |ms: i64| {
+            jiff::Timestamp::from_millisecond(ms).map_or(String::new(), |t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        };
+        println!(
+            "  played: {}'s path to {} broken ({source} refused by its frontends) {} – {} UTC: vantage-local, not an outage",
+            prober.probe.vantage,
+            fleet.clusters[path.cluster].name,
+            show(path.from_ms),
+            show(path.to_ms),
+        );
     }
     println!("\nopen:");
     for (what, path) in &written {
@@ -152,8 +209,16 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Sets every site's behaviour for the moment `at_ms`: healthy unless a fault is active.
-fn apply(fleet: &Fleet, servers: &DemoServers, scenario: &Scenario, pages: &[String], at_ms: i64) {
+/// Sets every site's behaviour for the moment `at_ms`: healthy unless a fault is active; and
+/// with `broken` = (cluster, source address), that cluster's frontends drop that prober.
+fn apply(
+    fleet: &Fleet,
+    servers: &DemoServers,
+    scenario: &Scenario,
+    pages: &[String],
+    at_ms: i64,
+    broken: Option<(crate::fleet::ClusterIdx, std::net::IpAddr)>,
+) {
     let mut http: Vec<Behavior> = pages.iter().map(|p| Behavior::Ok { body: p.clone() }).collect();
     let mut dns: Vec<NameBehavior> =
         fleet.sites.iter().map(|s| NameBehavior::Answer(fleet.clusters[s.cluster].frontends.clone())).collect();
@@ -187,6 +252,9 @@ fn apply(fleet: &Fleet, servers: &DemoServers, scenario: &Scenario, pages: &[Str
             for &site in sites {
                 hosts.set(&fleet.sites[site].url.host, http[site].clone());
             }
+            // A listener serves one frontend address, which belongs to one cluster.
+            let cluster = sites.first().map(|&site| fleet.sites[site].cluster);
+            hosts.set_dropped_sources(broken.filter(|(c, _)| Some(*c) == cluster).map(|(_, source)| source));
         }
     }
 }
