@@ -160,6 +160,9 @@ struct DemoArgs {
     /// Probers sweeping each run of the scenario, each with its own vantage and source address
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5), conflicts_with = "once")]
     vantages: u8,
+    /// Play into this PostgreSQL database (postgres://...; it must hold no fleetprobe data yet) instead of DIR/fleetprobe.db
+    #[arg(long, value_name = "URL", conflicts_with = "once")]
+    store: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -227,7 +230,7 @@ pub fn main() -> ExitCode {
             args.dir.as_deref(),
             args.scenario.as_deref(),
             args.once,
-            &crate::demo::Options { vantages: args.vantages },
+            &crate::demo::Options { vantages: args.vantages, store: args.store.clone() },
         ),
         Command::Prune(args) => args
             .common

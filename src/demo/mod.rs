@@ -58,11 +58,14 @@ pub enum FaultKind {
 pub struct Options {
     /// Probers sweeping every run, each with its own vantage name and source address (1 to 5).
     pub vantages: u8,
+    /// A PostgreSQL URL to play into instead of the SQLite file in the demo's directory; the
+    /// database must hold no fleetprobe data yet.
+    pub store: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { vantages: 1 }
+        Options { vantages: 1, store: None }
     }
 }
 

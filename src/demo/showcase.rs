@@ -74,8 +74,15 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>, options: &super::Options) -
     let fleet_probe = Fleet::load(&config_path).map_err(|e| Error::config(format!("demo fleet: {e}")))?;
     let scenario = Scenario::parse(&scenario_path, &scenario_text, &fleet_probe)
         .map_err(|e| Error::config(format!("demo scenario:\n{e}")))?;
+    let location = demo_store(dir, options.store.as_deref())?;
     let config = std::fs::read_to_string(&config_path).map_err(|e| Error::internal(e.to_string()))?;
+    // Reports run on the demo's configuration afterwards read the store the demo played into.
+    let store_url = match &location {
+        StoreLocation::Postgres(url) => toml::Value::String(url.clone()).to_string(),
+        StoreLocation::Sqlite(_) => "\"fleetprobe.db\"".to_string(),
+    };
     let config = config
+        .replace("url = \"fleetprobe.db\"", &format!("url = {store_url}"))
         .replace("interval = \"60s\"", &format!("interval = \"{}s\"", scenario.interval.as_secs()))
         .replace("spread = \"2s\"", "spread = \"0s\"")
         .replace("retries = 1 ", "retries = 0 ");
@@ -100,13 +107,6 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>, options: &super::Options) -
         .block_on(crate::servers::webhook::spawn(webhook))
         .map_err(|e| Error::internal(format!("cannot serve {WEBHOOK}: {e} (is another demo running?)")))?;
     let pages: Vec<String> = (0..fleet.sites.len()).map(|i| demo_page(&fleet, i)).collect();
-    let location = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
-    if let StoreLocation::Sqlite(path) = &location {
-        // A fresh history every time: the scenario's runs would clash with an earlier demo's.
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
     let client_tls = tls::client_config_with_roots(ca.roots()).map_err(|e| Error::internal(e.to_string()))?;
 
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -167,6 +167,11 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>, options: &super::Options) -
         .map_or(String::new(), |n| format!(", down by {quorum} ({} of {n})", quorum.needed(n)));
     let plural = if names.len() == 1 { "" } else { "s" };
     println!("measured by {} vantage{plural} ({}){rule}", names.len(), names.join(", "));
+    let shown = match &location {
+        StoreLocation::Postgres(url) => store::postgres::redact(url),
+        StoreLocation::Sqlite(path) => path.display().to_string(),
+    };
+    println!("store: {shown}");
     for fault in &scenario.faults {
         println!("  played: {} ({} sites)", fault.name, fault.sites.len());
     }
@@ -207,6 +212,40 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>, options: &super::Options) -
     }
     println!("\ntry:   fleetprobe report incidents -c {} --from 2026-10-13 --to 2026-10-16", config_path.display());
     Ok(())
+}
+
+/// The store the demo plays into: a fresh SQLite file in `dir` (an earlier demo's is removed: its
+/// runs would clash with the scenario's), or the PostgreSQL database at `url`, which must hold
+/// no fleetprobe data: the demo never deletes what it did not write in this run.
+fn demo_store(dir: &Path, url: Option<&str>) -> Result<StoreLocation, Error> {
+    let Some(url) = url else {
+        let path = dir.join("fleetprobe.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        return Ok(StoreLocation::Sqlite(path));
+    };
+    let location = match StoreLocation::parse(url, dir) {
+        Ok(location @ StoreLocation::Postgres(_)) => location,
+        _ => {
+            return Err(Error::config(format!(
+                "--store {url}: expected a PostgreSQL URL (postgres://...); without --store the demo plays into {}",
+                dir.join("fleetprobe.db").display()
+            )));
+        }
+    };
+    let store = store::open(&location)?;
+    let vantages = store.vantages()?;
+    if !vantages.is_empty() || !store.site_keys()?.is_empty() || !store.incident_updates(None, None)?.is_empty() {
+        let runs = if vantages.is_empty() { String::new() } else { format!(" (runs of {})", vantages.join(", ")) };
+        return Err(Error::store(format!(
+            "--store {}: the database already holds fleetprobe data{runs}; the demo plays its scenario into an \
+             empty database only, so that its simulated runs never mix with real ones. Give a new database \
+             (e.g. `createdb fleetprobe_demo`)",
+            store.location()
+        )));
+    }
+    Ok(location)
 }
 
 /// Sets every site's behaviour for the moment `at_ms`: healthy unless a fault is active; and

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::fixtures::{fleetprobe, stderr, temp_dir};
+use crate::fixtures::{TestDatabase, fleetprobe, stderr, temp_dir};
 
 /// The demo serves fixed loopback addresses: its tests take turns.
 static DEMO: Mutex<()> = Mutex::new(());
@@ -234,4 +234,69 @@ fn three_vantages_see_the_same_incidents_and_one_broken_path() {
             "likely_vantage_path": true
         }])
     );
+}
+
+/// `--store postgres://...`: the scenario is played into that database, the demo's configuration
+/// points at it so that reports read it, and a database that already holds data is refused.
+#[test]
+fn the_demo_plays_into_an_empty_postgres_database_only() {
+    let Some(db) = TestDatabase::create("demo") else { return };
+    let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "start = \"2026-10-14T20:30:00Z\"\nduration = \"2h\"\ninterval = \"15m\"\n\n\
+         [[fault]]\nname = \"fra-1 storage\"\nkind = \"http_503\"\ncluster = \"fra-1\"\nshare = 0.4\n\
+         from = \"2026-10-14T21:00:00Z\"\nto = \"2026-10-14T22:00:00Z\"\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("demo");
+    let demo = |store: &str| {
+        fleetprobe()
+            .args(["demo", "--store", store, "--scenario"])
+            .arg(&scenario)
+            .arg("--dir")
+            .arg(&out_dir)
+            .output()
+            .unwrap()
+    };
+    let out = demo(&db.url);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
+    assert!(stdout.contains("8 runs of 403 sites") && stdout.contains("store: postgres://"), "{stdout}");
+    assert!(!out_dir.join("fleetprobe.db").exists(), "nothing written to SQLite");
+
+    // The demo's configuration reads the same database.
+    let config = std::fs::read_to_string(out_dir.join("fleetprobe.toml")).unwrap();
+    assert!(config.contains(&format!("url = \"{}\"", db.url)), "{config}");
+    let out = fleetprobe()
+        .args(["report", "incidents", "--from", "2026-10-14T20:30:00Z", "--to", "2026-10-14T22:30:00Z"])
+        .args(["--format", "json", "-c"])
+        .arg(out_dir.join("fleetprobe.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let incidents: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(incidents[0]["id"], "fra-1-20261014T2100", "{incidents}");
+    assert_eq!(incidents[0]["duration_minutes"], 60);
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let runs: i64 = client.query_one("SELECT count(*) FROM runs", &[]).unwrap().get(0);
+    assert_eq!(runs, 8);
+
+    // Played again into the same database: refused, nothing added.
+    let out = demo(&db.url);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("the database already holds fleetprobe data (runs of demo-prober)")
+            && message.contains("empty database only"),
+        "{message}"
+    );
+    let runs: i64 = client.query_one("SELECT count(*) FROM runs", &[]).unwrap().get(0);
+    assert_eq!(runs, 8);
+    // Only PostgreSQL: the demo's SQLite file is its directory's.
+    let out = demo("elsewhere.db");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--store elsewhere.db: expected a PostgreSQL URL"), "{}", stderr(&out));
 }
