@@ -143,6 +143,7 @@ fn main() {
                 from_ms: period.start_ms(),
                 to_ms: period.end_ms(),
                 bucket_ms,
+                vantages: Vec::new(),
             };
             store
                 .latency_histograms(&query, &mut |bucket| {

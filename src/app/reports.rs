@@ -9,7 +9,7 @@ use super::{Context, Error, Result};
 use crate::analysis::incidents::Scope;
 use crate::probe::{CheckKind, Phase};
 use crate::report::chart::{self, ChartSize};
-use crate::report::latency::{self, By, ChartKind, LatencyTable};
+use crate::report::latency::{self, By, ChartKind, LatencyTable, Vantages};
 use crate::report::period::{PeriodSpec, time_zone};
 use crate::report::{Format, Render, clusters, incidents, render};
 use crate::store::LatencyScope;
@@ -21,14 +21,23 @@ fn write(model: &dyn Render, format: Format, output: Option<&std::path::Path>) -
 }
 
 /// `report clusters`: availability, coverage and incidents per cluster, worst first.
-pub fn clusters(context: &Context, period: &PeriodSpec, format: Format, output: Option<PathBuf>) -> Result<()> {
+/// `vantages` narrows the HTML report's latency charts to those vantages (none: all merged);
+/// availability and incidents always come from the verdict of every vantage.
+pub fn clusters(
+    context: &Context,
+    period: &PeriodSpec,
+    vantages: &[String],
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<()> {
     let fleet = &context.fleet;
     let period = period.resolve("30d").map_err(|e| Error::config(e.to_string()))?;
     let store = context.open_existing_store()?;
+    let vantages = Vantages::chosen(store.as_ref(), vantages)?;
     let analysis = super::analyze::analyze_period(fleet, store.as_ref(), &period)?;
     let mut report = clusters::build(fleet, &period, &analysis);
     if format == Format::Html {
-        report.charts = clusters::charts(fleet, &period, &analysis, store.as_ref());
+        report.charts = clusters::charts(fleet, &period, &analysis, store.as_ref(), &vantages);
     }
     write(&report, format, output.as_deref())
 }
@@ -93,6 +102,8 @@ pub fn affected(
 pub struct LatencyRequest {
     pub clusters: Vec<String>,
     pub sites: Vec<String>,
+    /// Only these vantages' runs; none for every vantage merged.
+    pub vantages: Vec<String>,
     pub check: CheckKind,
     pub period: PeriodSpec,
     pub by: Option<By>,
@@ -110,10 +121,12 @@ pub fn latency(context: &Context, request: &LatencyRequest) -> Result<()> {
     let period = request.period.resolve("24h").map_err(|e| Error::config(e.to_string()))?;
     let scopes = latency_scopes(context, request)?;
     let store = context.open_existing_store()?;
+    let vantages = Vantages::chosen(store.as_ref(), &request.vantages)?;
     let chart_path = request.output.as_ref().filter(|p| chart::ChartFormat::from_path(p).is_ok());
     match (request.chart, chart_path) {
         (Some(kind), Some(path)) => {
-            let chart = latency::build_chart(store.as_ref(), &scopes, request.check, request.phase, kind, &period)?;
+            let chart =
+                latency::build_chart(store.as_ref(), &vantages, &scopes, request.check, request.phase, kind, &period)?;
             chart::write_file(&chart, path, request.size).map_err(|e| Error::internal(e.to_string()))
         }
         (Some(_), None) => {
@@ -124,8 +137,8 @@ pub fn latency(context: &Context, request: &LatencyRequest) -> Result<()> {
         }
         (None, None) => {
             let bucket_ms = request.by.map(By::bucket_ms);
-            let rows = latency::table_rows(store.as_ref(), &scopes, request.check, &period, bucket_ms)?;
-            let table = LatencyTable { rows, check: request.check, period, by: request.by.is_some() };
+            let rows = latency::table_rows(store.as_ref(), &vantages, &scopes, request.check, &period, bucket_ms)?;
+            let table = LatencyTable { rows, check: request.check, period, by: request.by.is_some(), vantages };
             write(&table, request.format, request.output.as_deref())
         }
     }

@@ -157,6 +157,12 @@ struct DemoArgs {
     /// One sweep with a few sites broken on purpose, and what the prober found
     #[arg(long)]
     once: bool,
+    /// Probers sweeping each run of the scenario, each with its own vantage and source address
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5), conflicts_with = "once")]
+    vantages: u8,
+    /// Play into this PostgreSQL database (postgres://...; it must hold no fleetprobe data yet) instead of DIR/fleetprobe.db
+    #[arg(long, value_name = "URL", conflicts_with = "once")]
+    store: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -220,7 +226,12 @@ pub fn main() -> ExitCode {
             args.common.context().and_then(|context| app::import::run(&context, &args.file, &args.vantage, args.valid))
         }
         Command::Report { report } => report::run(&report),
-        Command::Demo(args) => crate::demo::run(args.dir.as_deref(), args.scenario.as_deref(), args.once),
+        Command::Demo(args) => crate::demo::run(
+            args.dir.as_deref(),
+            args.scenario.as_deref(),
+            args.once,
+            &crate::demo::Options { vantages: args.vantages, store: args.store.clone() },
+        ),
         Command::Prune(args) => args
             .common
             .context()

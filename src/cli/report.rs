@@ -34,6 +34,9 @@ pub struct ClustersArgs {
     pub common: Common,
     #[command(flatten)]
     pub period: PeriodArgs,
+    /// Latency charts of the HTML report from these vantages only (repeat, or separate with commas) [default: all merged]
+    #[arg(long, value_delimiter = ',')]
+    pub vantage: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: FormatArg,
     /// Write to this file instead of standard output
@@ -130,6 +133,9 @@ pub struct LatencyArgs {
     /// A site id (repeat, or separate with commas, to compare sites)
     #[arg(long, value_delimiter = ',')]
     pub site: Vec<String>,
+    /// Only this vantage's runs (repeat, or separate with commas) [default: every vantage merged]
+    #[arg(long, value_delimiter = ',')]
+    pub vantage: Vec<String>,
     /// Which check's latencies: a check kind (http, dns, ...)
     #[arg(long, default_value = "http", value_parser = parse_check)]
     pub check: CheckKind,
@@ -222,7 +228,7 @@ pub fn run(command: &ReportCommand) -> app::Result<()> {
     match command {
         ReportCommand::Clusters(args) => {
             let context = args.common.context()?;
-            reports::clusters(&context, &args.period.spec(), args.format.into(), args.output.clone())
+            reports::clusters(&context, &args.period.spec(), &args.vantage, args.format.into(), args.output.clone())
         }
         ReportCommand::Incidents(args) => reports::incidents(
             &args.common.context()?,
@@ -256,6 +262,7 @@ pub fn run(command: &ReportCommand) -> app::Result<()> {
             &reports::LatencyRequest {
                 clusters: args.cluster.clone(),
                 sites: args.site.clone(),
+                vantages: args.vantage.clone(),
                 check: args.check,
                 period: args.period.spec(),
                 by: args.by.map(|by| match by {

@@ -53,14 +53,30 @@ pub enum FaultKind {
     WrongAnswer,
 }
 
+/// How the scenario is played.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Probers sweeping every run, each with its own vantage name and source address (1 to 5).
+    pub vantages: u8,
+    /// A PostgreSQL URL to play into instead of the SQLite file in the demo's directory; the
+    /// database must hold no fleetprobe data yet.
+    pub store: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { vantages: 1, store: None }
+    }
+}
+
 /// Runs the demo in `dir` (a new temporary directory when `None`): the scenario (the built-in
 /// one unless `scenario` names a file), or with `once` a single sweep with a few sites broken.
-pub fn run(dir: Option<&Path>, scenario: Option<&Path>, once: bool) -> Result<(), Error> {
+pub fn run(dir: Option<&Path>, scenario: Option<&Path>, once: bool, options: &Options) -> Result<(), Error> {
     let dir = match dir {
         Some(dir) => dir.to_path_buf(),
         None => std::env::temp_dir().join(format!("fleetprobe-demo-{}", std::process::id())),
     };
-    if once { run_once(&dir) } else { showcase::run(&dir, scenario) }
+    if once { run_once(&dir) } else { showcase::run(&dir, scenario, options) }
 }
 
 fn run_once(dir: &Path) -> Result<(), Error> {

@@ -18,6 +18,16 @@ struct RawScenario {
     interval: Spanned<String>,
     #[serde(default)]
     fault: Vec<RawFault>,
+    path_break: Option<RawPathBreak>,
+}
+
+/// With several vantages: the last vantage's path to one cluster breaks over [from, to).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPathBreak {
+    cluster: Spanned<String>,
+    from: Spanned<String>,
+    to: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,12 +67,23 @@ pub struct ScenarioFault {
     pub sites: HashSet<SiteIdx>,
 }
 
+/// The last vantage's connections to one cluster's frontends are closed unanswered over
+/// [from, to): its own path is broken, the cluster is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathBreak {
+    pub cluster: ClusterIdx,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub start_ms: i64,
     pub runs: u32,
     pub interval: Duration,
     pub faults: Vec<ScenarioFault>,
+    /// Played only with several vantages.
+    pub path_break: Option<PathBreak>,
 }
 
 impl Scenario {
@@ -150,12 +171,32 @@ impl Scenario {
             }
             faults.push(ScenarioFault { name: f.name.clone(), kind, from_ms, to_ms, sites });
         }
-        if errors.is_empty() { Ok(Scenario { start_ms, runs, interval, faults }) } else { Err(errors) }
+        let path_break = raw.path_break.as_ref().and_then(|p| {
+            let from_ms = time(&p.from, "path_break.from", &mut err);
+            let to_ms = time(&p.to, "path_break.to", &mut err);
+            match fleet.cluster_index(p.cluster.get_ref()) {
+                Some(cluster) => Some(PathBreak { cluster, from_ms, to_ms }),
+                None => {
+                    err(
+                        p.cluster.span(),
+                        "path_break.cluster".into(),
+                        format!("unknown cluster `{}`", p.cluster.get_ref()),
+                    );
+                    None
+                }
+            }
+        });
+        if errors.is_empty() { Ok(Scenario { start_ms, runs, interval, faults, path_break }) } else { Err(errors) }
     }
 
     /// The start of run `n` in simulated time.
     pub fn run_at(&self, n: u32) -> i64 {
         self.start_ms + i64::from(n) * self.interval.as_millis() as i64
+    }
+
+    /// The cluster the last vantage cannot reach at `at_ms`, if its path is broken then.
+    pub fn broken_path(&self, at_ms: i64) -> Option<ClusterIdx> {
+        self.path_break.as_ref().filter(|p| p.from_ms <= at_ms && at_ms < p.to_ms).map(|p| p.cluster)
     }
 
     /// What is wrong with each site at `at_ms`: the faults active then, in file order.

@@ -13,7 +13,7 @@ use crate::app::probe::run_probe;
 use crate::fleet::{Fleet, StoreLocation};
 use crate::probe::{CheckKind, Phase, tls};
 use crate::report::chart::{self, ChartSize};
-use crate::report::latency::{ChartKind, build_chart};
+use crate::report::latency::{ChartKind, Vantages, build_chart};
 use crate::report::pdf::{self, Branding};
 use crate::report::period::Period;
 use crate::report::{clusters, sla as sla_report, sla_document};
@@ -25,7 +25,35 @@ use crate::store::{self, LatencyScope};
 /// Where the demo's webhook receiver listens.
 const WEBHOOK: &str = "127.0.10.250:10080";
 
-pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
+/// The probers of `--vantages N` (N ≥ 2): names and source addresses, distinct loopback
+/// addresses so that the demo's servers can tell them apart.
+const VANTAGES: [(&str, [u8; 4]); 5] = [
+    ("par-probe", [127, 0, 20, 1]),
+    ("waw-probe", [127, 0, 20, 2]),
+    ("mad-probe", [127, 0, 20, 3]),
+    ("cph-probe", [127, 0, 20, 4]),
+    ("vie-probe", [127, 0, 20, 5]),
+];
+
+/// The fleet as each prober sees it: one vantage (the configuration's own) or `n`, each with its
+/// name and source address.
+fn probers(fleet: &Arc<Fleet>, n: u8) -> Vec<Arc<Fleet>> {
+    if n <= 1 {
+        return vec![Arc::clone(fleet)];
+    }
+    VANTAGES
+        .iter()
+        .take(usize::from(n))
+        .map(|(name, address)| {
+            let mut prober = Fleet::clone(fleet);
+            prober.probe.vantage = (*name).to_string();
+            prober.probe.source_address = Some(std::net::IpAddr::from(*address));
+            Arc::new(prober)
+        })
+        .collect()
+}
+
+pub fn run(dir: &Path, scenario_path: Option<&Path>, options: &super::Options) -> Result<(), Error> {
     let started = std::time::Instant::now();
     let config_path = write_example(dir)?;
     let (scenario_path, scenario_text) = match scenario_path {
@@ -46,8 +74,15 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     let fleet_probe = Fleet::load(&config_path).map_err(|e| Error::config(format!("demo fleet: {e}")))?;
     let scenario = Scenario::parse(&scenario_path, &scenario_text, &fleet_probe)
         .map_err(|e| Error::config(format!("demo scenario:\n{e}")))?;
+    let location = demo_store(dir, options.store.as_deref())?;
     let config = std::fs::read_to_string(&config_path).map_err(|e| Error::internal(e.to_string()))?;
+    // Reports run on the demo's configuration afterwards read the store the demo played into.
+    let store_url = match &location {
+        StoreLocation::Postgres(url) => toml::Value::String(url.clone()).to_string(),
+        StoreLocation::Sqlite(_) => "\"fleetprobe.db\"".to_string(),
+    };
     let config = config
+        .replace("url = \"fleetprobe.db\"", &format!("url = {store_url}"))
         .replace("interval = \"60s\"", &format!("interval = \"{}s\"", scenario.interval.as_secs()))
         .replace("spread = \"2s\"", "spread = \"0s\"")
         .replace("retries = 1 ", "retries = 0 ");
@@ -59,6 +94,9 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     );
     std::fs::write(&config_path, config).map_err(|e| Error::internal(e.to_string()))?;
     let fleet = Arc::new(Fleet::load(&config_path).map_err(|e| Error::config(format!("demo fleet: {e}")))?);
+    let probers = probers(&fleet, options.vantages);
+    // The path break is the last vantage's, and played only when others can outvote it.
+    let broken_source = probers.last().filter(|_| probers.len() > 1).and_then(|p| p.probe.source_address);
 
     let ca = pki::TestCa::new("fleetprobe demo CA").map_err(|e| Error::internal(format!("demo CA: {e}")))?;
     std::fs::write(dir.join("demo-ca.pem"), ca.cert_pem()).map_err(|e| Error::internal(e.to_string()))?;
@@ -69,13 +107,6 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
         .block_on(crate::servers::webhook::spawn(webhook))
         .map_err(|e| Error::internal(format!("cannot serve {WEBHOOK}: {e} (is another demo running?)")))?;
     let pages: Vec<String> = (0..fleet.sites.len()).map(|i| demo_page(&fleet, i)).collect();
-    let location = StoreLocation::Sqlite(dir.join("fleetprobe.db"));
-    if let StoreLocation::Sqlite(path) = &location {
-        // A fresh history every time: the scenario's runs would clash with an earlier demo's.
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
     let client_tls = tls::client_config_with_roots(ca.roots()).map_err(|e| Error::internal(e.to_string()))?;
 
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -89,12 +120,18 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     });
     for n in 0..scenario.runs {
         let at_ms = scenario.run_at(n);
-        apply(&fleet, &servers, &scenario, &pages, at_ms);
+        let broken = broken_source.and_then(|source| scenario.broken_path(at_ms).map(|cluster| (cluster, source)));
+        apply(&fleet, &servers, &scenario, &pages, at_ms, broken);
         let at = jiff::Timestamp::from_millisecond(at_ms).map_err(|e| Error::internal(e.to_string()))?;
         if let Some(bar) = &bar {
             bar.set_message(at.strftime("%Y-%m-%d %H:%M").to_string());
         }
-        let report = run_probe(fleet.clone(), &location, client_tls.clone(), Some(at), false)?;
+        // Every vantage sweeps at the same simulated time, one after the other.
+        let mut report = None;
+        for prober in &probers {
+            report = Some(run_probe(Arc::clone(prober), &location, client_tls.clone(), Some(at), false)?);
+        }
+        let report = report.ok_or_else(|| Error::internal("the demo has no prober"))?;
         let now_ms = report.started_at_ms + report.elapsed.as_millis() as i64;
         let mut store = store::open(&location)?;
         let recent = crate::app::analyze::recent(&fleet, store.as_ref(), now_ms)?;
@@ -114,6 +151,7 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     drop(servers);
     let swept = started.elapsed();
     let written = write_reports(dir, &fleet, &location, &scenario)?;
+    let names: Vec<&str> = probers.iter().map(|p| p.probe.vantage.as_str()).collect();
     println!(
         "fleetprobe demo: {} runs of {} sites ({} checks each) over {} simulated hours, probed for real in {:.1} s",
         scenario.runs,
@@ -122,8 +160,32 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
         scenario.runs as u64 * scenario.interval.as_secs() / 3600,
         swept.as_secs_f64()
     );
+    let quorum = fleet.analysis.quorum;
+    let rule = u32::try_from(names.len())
+        .ok()
+        .filter(|&n| n > 1)
+        .map_or(String::new(), |n| format!(", down by {quorum} ({} of {n})", quorum.needed(n)));
+    let plural = if names.len() == 1 { "" } else { "s" };
+    println!("measured by {} vantage{plural} ({}){rule}", names.len(), names.join(", "));
+    let shown = match &location {
+        StoreLocation::Postgres(url) => store::postgres::redact(url),
+        StoreLocation::Sqlite(path) => path.display().to_string(),
+    };
+    println!("store: {shown}");
     for fault in &scenario.faults {
         println!("  played: {} ({} sites)", fault.name, fault.sites.len());
+    }
+    if let (Some(path), Some(source), Some(prober)) = (&scenario.path_break, broken_source, probers.last()) {
+        let show = |ms: i64| {
+            jiff::Timestamp::from_millisecond(ms).map_or(String::new(), |t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        };
+        println!(
+            "  played: {}'s path to {} broken ({source} refused by its frontends) {} – {} UTC: vantage-local, not an outage",
+            prober.probe.vantage,
+            fleet.clusters[path.cluster].name,
+            show(path.from_ms),
+            show(path.to_ms),
+        );
     }
     println!("\nopen:");
     for (what, path) in &written {
@@ -152,8 +214,50 @@ pub fn run(dir: &Path, scenario_path: Option<&Path>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Sets every site's behaviour for the moment `at_ms`: healthy unless a fault is active.
-fn apply(fleet: &Fleet, servers: &DemoServers, scenario: &Scenario, pages: &[String], at_ms: i64) {
+/// The store the demo plays into: a fresh SQLite file in `dir` (an earlier demo's is removed: its
+/// runs would clash with the scenario's), or the PostgreSQL database at `url`, which must hold
+/// no fleetprobe data: the demo never deletes what it did not write in this run.
+fn demo_store(dir: &Path, url: Option<&str>) -> Result<StoreLocation, Error> {
+    let Some(url) = url else {
+        let path = dir.join("fleetprobe.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        return Ok(StoreLocation::Sqlite(path));
+    };
+    let location = match StoreLocation::parse(url, dir) {
+        Ok(location @ StoreLocation::Postgres(_)) => location,
+        _ => {
+            return Err(Error::config(format!(
+                "--store {url}: expected a PostgreSQL URL (postgres://...); without --store the demo plays into {}",
+                dir.join("fleetprobe.db").display()
+            )));
+        }
+    };
+    let store = store::open(&location)?;
+    let vantages = store.vantages()?;
+    if !vantages.is_empty() || !store.site_keys()?.is_empty() || !store.incident_updates(None, None)?.is_empty() {
+        let runs = if vantages.is_empty() { String::new() } else { format!(" (runs of {})", vantages.join(", ")) };
+        return Err(Error::store(format!(
+            "--store {}: the database already holds fleetprobe data{runs}; the demo plays its scenario into an \
+             empty database only, so that its simulated runs never mix with real ones. Give a new database \
+             (e.g. `createdb fleetprobe_demo`)",
+            store.location()
+        )));
+    }
+    Ok(location)
+}
+
+/// Sets every site's behaviour for the moment `at_ms`: healthy unless a fault is active; and
+/// with `broken` = (cluster, source address), that cluster's frontends drop that prober.
+fn apply(
+    fleet: &Fleet,
+    servers: &DemoServers,
+    scenario: &Scenario,
+    pages: &[String],
+    at_ms: i64,
+    broken: Option<(crate::fleet::ClusterIdx, std::net::IpAddr)>,
+) {
     let mut http: Vec<Behavior> = pages.iter().map(|p| Behavior::Ok { body: p.clone() }).collect();
     let mut dns: Vec<NameBehavior> =
         fleet.sites.iter().map(|s| NameBehavior::Answer(fleet.clusters[s.cluster].frontends.clone())).collect();
@@ -187,6 +291,9 @@ fn apply(fleet: &Fleet, servers: &DemoServers, scenario: &Scenario, pages: &[Str
             for &site in sites {
                 hosts.set(&fleet.sites[site].url.host, http[site].clone());
             }
+            // A listener serves one frontend address, which belongs to one cluster.
+            let cluster = sites.first().map(|&site| fleet.sites[site].cluster);
+            hosts.set_dropped_sources(broken.filter(|(c, _)| Some(*c) == cluster).map(|(_, source)| source));
         }
     }
 }
@@ -218,7 +325,7 @@ fn write_reports(
 
     let report = clusters::build(fleet, &period, &analysis);
     let html_path = dir.join("clusters.html");
-    let charts = clusters::charts(fleet, &period, &analysis, store.as_ref());
+    let charts = clusters::charts(fleet, &period, &analysis, store.as_ref(), &Vantages::all(store.as_ref())?);
     std::fs::write(&html_path, clusters::html(&report, &charts)).map_err(|e| io(&html_path, e))?;
     written.push(("cluster report (HTML, charts inline)", html_path));
 
@@ -259,9 +366,11 @@ fn write_reports(
     let index = crate::app::status::write(fleet, store.as_ref(), &dir.join("status"), end_ms, days)?;
     written.push(("public status page (and its Atom feed)", index));
 
+    let vantages = Vantages::all(store.as_ref())?;
     for (kind, name) in [(ChartKind::Bands, "bands"), (ChartKind::Heatmap, "heatmap")] {
         let scope = LatencyScope::Cluster("lon-1".into());
-        if let Ok(chart) = build_chart(store.as_ref(), &[scope], CheckKind::Http, Some(Phase::FirstByte), kind, &period)
+        if let Ok(chart) =
+            build_chart(store.as_ref(), &vantages, &[scope], CheckKind::Http, Some(Phase::FirstByte), kind, &period)
         {
             let path = dir.join(format!("latency-lon-1-{name}.png"));
             chart::write_file(&chart, &path, ChartSize::default()).map_err(|e| Error::internal(e.0))?;

@@ -344,6 +344,7 @@ pub fn charts(
     period: &Period,
     analysis: &Availability,
     store: &dyn crate::store::Store,
+    vantages: &super::latency::Vantages,
 ) -> Vec<(String, Vec<String>)> {
     let size = super::chart::ChartSize { width: 1000, height: 320 };
     let mut clusters: Vec<usize> = (0..fleet.clusters.len()).collect();
@@ -368,6 +369,7 @@ pub fn charts(
             let scope = crate::store::LatencyScope::Cluster(fleet.clusters[c].name.clone());
             if let Ok(bands) = super::latency::build_chart(
                 store,
+                vantages,
                 &[scope],
                 crate::probe::CheckKind::Http,
                 Some(crate::probe::Phase::FirstByte),

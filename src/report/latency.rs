@@ -60,6 +60,50 @@ pub struct LatencyRow {
     pub figures: Percentiles,
 }
 
+/// Whose runs a latency report reads: some vantages, or every vantage merged (`selected` empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vantages {
+    pub selected: Vec<String>,
+    /// Every vantage the store has runs of.
+    pub known: Vec<String>,
+}
+
+impl Vantages {
+    /// Every vantage of the store, merged.
+    pub fn all(store: &dyn Store) -> Result<Vantages, ReportError> {
+        Ok(Vantages { selected: Vec::new(), known: store.vantages()? })
+    }
+
+    /// The vantages named (none: all), each checked against the store's, so a typo is an error
+    /// rather than an empty report.
+    pub fn chosen(store: &dyn Store, names: &[String]) -> Result<Vantages, ReportError> {
+        let known = store.vantages()?;
+        let mut selected: Vec<String> = Vec::new();
+        for name in names {
+            if !known.contains(name) {
+                let listed = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
+                return Err(ReportError::Input(format!(
+                    "--vantage: unknown vantage `{name}`; store {} has runs of: {listed}",
+                    store.location()
+                )));
+            }
+            if !selected.contains(name) {
+                selected.push(name.clone());
+            }
+        }
+        Ok(Vantages { selected, known })
+    }
+
+    /// "vantages: all (3)", "vantage: ams", "vantages: ams, fra".
+    pub fn label(&self) -> String {
+        match self.selected.as_slice() {
+            [] => format!("vantages: all ({})", self.known.len()),
+            [one] => format!("vantage: {one}"),
+            many => format!("vantages: {}", many.join(", ")),
+        }
+    }
+}
+
 pub fn scope_name(scope: &LatencyScope) -> String {
     match scope {
         LatencyScope::Cluster(name) => format!("cluster {name}"),
@@ -69,7 +113,7 @@ pub fn scope_name(scope: &LatencyScope) -> String {
 
 /// Reads merged histograms for one scope, check and phase, bucket by bucket.
 fn each_bucket(
-    store: &dyn Store,
+    (store, vantages): (&dyn Store, &Vantages),
     scope: &LatencyScope,
     check: CheckKind,
     phase: Phase,
@@ -84,6 +128,7 @@ fn each_bucket(
         from_ms: period.start_ms(),
         to_ms: period.elapsed_end_ms(),
         bucket_ms,
+        vantages: vantages.selected.clone(),
     };
     Ok(store.latency_histograms(&query, &mut |bucket| {
         each(bucket);
@@ -93,6 +138,7 @@ fn each_bucket(
 
 pub fn table_rows(
     store: &dyn Store,
+    vantages: &Vantages,
     scopes: &[LatencyScope],
     check: CheckKind,
     period: &Period,
@@ -101,7 +147,7 @@ pub fn table_rows(
     let mut rows = Vec::new();
     for scope in scopes {
         for &phase in check.phases() {
-            each_bucket(store, scope, check, phase, period, bucket_ms, &mut |bucket| {
+            each_bucket((store, vantages), scope, check, phase, period, bucket_ms, &mut |bucket| {
                 if let Some(figures) = analysis::percentiles(&bucket.histogram) {
                     rows.push(LatencyRow {
                         scope: scope_name(scope),
@@ -134,6 +180,8 @@ pub struct LatencyTable {
     /// Rows are per bucket of time.
     #[serde(skip)]
     pub by: bool,
+    #[serde(skip)]
+    pub vantages: Vantages,
 }
 
 impl LatencyTable {
@@ -185,7 +233,7 @@ impl Render for LatencyTable {
         } else {
             format!("{} ({})", period.label, period.tz.iana_name().unwrap_or("UTC"))
         };
-        let mut out = format!("{} latency, {when}\n", self.check);
+        let mut out = format!("{} latency, {when}, {}\n", self.check, self.vantages.label());
         if self.rows.is_empty() {
             out.push_str("(no latencies recorded: no successful checks in this period)\n");
             return out;
@@ -244,7 +292,13 @@ fn short(ms: f64) -> String {
 }
 
 /// "cluster lon-1, http first byte, last 24h (2026-10-01 00:00 UTC – 2026-10-02 00:00 UTC)"
-fn chart_title(what: &str, scopes: &[LatencyScope], check: CheckKind, phase: Option<Phase>, period: &Period) -> String {
+fn chart_title(
+    what: &str,
+    (scopes, vantages): (&[LatencyScope], &Vantages),
+    check: CheckKind,
+    phase: Option<Phase>,
+    period: &Period,
+) -> String {
     let names = |kind: &str, list: Vec<&str>| match list.as_slice() {
         [] => None,
         [one] => Some(format!("{kind} {one}")),
@@ -260,8 +314,9 @@ fn chart_title(what: &str, scopes: &[LatencyScope], check: CheckKind, phase: Opt
         .map(|p| format!(" {}", p.as_str().replace('_', " ")))
         .unwrap_or_default();
     format!(
-        "{what}: {}, {check}{phase} · {} – {}",
+        "{what}: {}, {check}{phase} · {} · {} – {}",
         names.join(", "),
+        vantages.label(),
         period.show(period.start_ms()),
         period.show(period.elapsed_end_ms())
     )
@@ -272,6 +327,7 @@ fn chart_title(what: &str, scopes: &[LatencyScope], check: CheckKind, phase: Opt
 /// that: its own spacing, and about five samples a bucket (see `analysis::fitted_bucket_ms`).
 fn chart_buckets(
     store: &dyn Store,
+    vantages: &Vantages,
     scope: &LatencyScope,
     check: CheckKind,
     phase: Phase,
@@ -280,7 +336,7 @@ fn chart_buckets(
 ) -> Result<Vec<crate::store::TimedHistogram>, ReportError> {
     let read = |bucket_ms: i64| -> Result<Vec<crate::store::TimedHistogram>, ReportError> {
         let mut buckets = Vec::new();
-        each_bucket(store, scope, check, phase, period, Some(bucket_ms), &mut |b| {
+        each_bucket((store, vantages), scope, check, phase, period, Some(bucket_ms), &mut |b| {
             if !b.histogram.is_empty() {
                 buckets.push(b);
             }
@@ -298,6 +354,7 @@ fn chart_buckets(
 /// Reads what a chart kind needs and builds its input.
 pub fn build_chart(
     store: &dyn Store,
+    vantages: &Vantages,
     scopes: &[LatencyScope],
     check: CheckKind,
     phase: Option<Phase>,
@@ -317,7 +374,7 @@ pub fn build_chart(
     let chart = match kind {
         ChartKind::Bands => {
             let scope = one("bands")?;
-            let points = chart_buckets(store, scope, check, phase, period, bucket_ms)?
+            let points = chart_buckets(store, vantages, scope, check, phase, period, bucket_ms)?
                 .into_iter()
                 .filter_map(|b| {
                     analysis::percentiles(&b.histogram).map(|p| chart::BandPoint {
@@ -328,7 +385,7 @@ pub fn build_chart(
                 })
                 .collect();
             Chart::Bands(chart::LatencyBands {
-                title: chart_title("Latency percentiles", scopes, check, Some(phase), period),
+                title: chart_title("Latency percentiles", (scopes, vantages), check, Some(phase), period),
                 from_ms,
                 to_ms,
                 tz: period.tz.clone(),
@@ -338,7 +395,7 @@ pub fn build_chart(
         ChartKind::Heatmap => {
             let scope = one("heatmap")?;
             let edges = analysis::log_bin_edges(0.1, 10_000.0, 10);
-            let columns = chart_buckets(store, scope, check, phase, period, bucket_ms)?
+            let columns = chart_buckets(store, vantages, scope, check, phase, period, bucket_ms)?
                 .into_iter()
                 .map(|b| chart::HeatmapColumn {
                     start_ms: b.start_ms,
@@ -347,7 +404,7 @@ pub fn build_chart(
                 })
                 .collect();
             Chart::Heatmap(chart::LatencyHeatmap {
-                title: chart_title("Latency distribution", scopes, check, Some(phase), period),
+                title: chart_title("Latency distribution", (scopes, vantages), check, Some(phase), period),
                 from_ms,
                 to_ms,
                 tz: period.tz.clone(),
@@ -360,7 +417,7 @@ pub fn build_chart(
             for scope in scopes {
                 let mut curve = Vec::new();
                 let mut count = 0;
-                each_bucket(store, scope, check, phase, period, None, &mut |b| {
+                each_bucket((store, vantages), scope, check, phase, period, None, &mut |b| {
                     count = b.histogram.len();
                     curve = analysis::cdf(&b.histogram);
                 })?;
@@ -368,7 +425,7 @@ pub fn build_chart(
                     .push(chart::CdfSeries { label: format!("{} ({count} checks)", scope_name(scope)), points: curve });
             }
             Chart::Cdf(chart::LatencyCdf {
-                title: chart_title("Latency CDF", scopes, check, Some(phase), period),
+                title: chart_title("Latency CDF", (scopes, vantages), check, Some(phase), period),
                 series,
             })
         }
@@ -380,7 +437,7 @@ pub fn build_chart(
                 // One stack per time bucket: mean time per phase (means add up, medians do not).
                 let mut by_bucket: std::collections::BTreeMap<i64, (i64, Vec<f64>)> = Default::default();
                 for (i, &p) in stacked.iter().enumerate() {
-                    each_bucket(store, &scopes[0], check, p, period, Some(bucket_ms), &mut |b| {
+                    each_bucket((store, vantages), &scopes[0], check, p, period, Some(bucket_ms), &mut |b| {
                         let slot = by_bucket.entry(b.start_ms).or_insert((b.end_ms, vec![0.0; stacked.len()]));
                         slot.1[i] = b.histogram.mean() / 1000.0;
                     })?;
@@ -397,7 +454,7 @@ pub fn build_chart(
                 for scope in scopes {
                     let mut means = vec![0.0; stacked.len()];
                     for (i, &p) in stacked.iter().enumerate() {
-                        each_bucket(store, scope, check, p, period, None, &mut |b| {
+                        each_bucket((store, vantages), scope, check, p, period, None, &mut |b| {
                             means[i] = b.histogram.mean() / 1000.0;
                         })?;
                     }
@@ -410,7 +467,7 @@ pub fn build_chart(
                 }
             }
             Chart::Phases(chart::PhaseBreakdown {
-                title: chart_title("Mean time per phase", scopes, check, None, period),
+                title: chart_title("Mean time per phase", (scopes, vantages), check, None, period),
                 phases: stacked.iter().map(|p| p.as_str().replace('_', " ")).collect(),
                 over_time: over_time.then(|| (from_ms, to_ms, period.tz.clone())),
                 groups,
@@ -435,10 +492,12 @@ mod tests {
         .resolve("24h")
         .unwrap();
         let scopes = [LatencyScope::Cluster("a".into())];
-        let dns = chart_title("Latency", &scopes, CheckKind::Dns, Some(Phase::Dns), &period);
-        assert!(dns.starts_with("Latency: cluster a, dns · "), "{dns}");
-        let http = chart_title("Latency", &scopes, CheckKind::Http, Some(Phase::FirstByte), &period);
-        assert!(http.starts_with("Latency: cluster a, http first byte · "), "{http}");
+        let all = Vantages { selected: Vec::new(), known: vec!["ams".into(), "fra".into(), "lon".into()] };
+        let dns = chart_title("Latency", (&scopes, &all), CheckKind::Dns, Some(Phase::Dns), &period);
+        assert!(dns.starts_with("Latency: cluster a, dns · vantages: all (3) · "), "{dns}");
+        let ams = Vantages { selected: vec!["ams".into()], ..all };
+        let http = chart_title("Latency", (&scopes, &ams), CheckKind::Http, Some(Phase::FirstByte), &period);
+        assert!(http.starts_with("Latency: cluster a, http first byte · vantage: ams · "), "{http}");
     }
 
     /// Per-hour rows line up under their header, and the period is printed once.
@@ -474,10 +533,11 @@ mod tests {
             check: CheckKind::Http,
             period,
             by: true,
+            vantages: Vantages { selected: vec!["ams".into()], known: vec!["ams".into(), "fra".into()] },
         };
         let text = table.text();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "http latency, 2026-10-01 (Europe/Berlin)");
+        assert_eq!(lines[0], "http latency, 2026-10-01 (Europe/Berlin), vantage: ams");
         let column = |line: &str, word: &str| line.find(word).unwrap();
         assert_eq!(column(lines[1], "phase"), column(lines[2], "connect"), "{text}");
         assert_eq!(column(lines[1], "phase"), column(lines[3], "first_byte"), "{text}");

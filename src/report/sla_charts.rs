@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::chart::{self, Chart, ChartSize, DailyAvailability};
-use super::latency::{ChartKind, build_chart};
+use super::latency::{ChartKind, Vantages, build_chart};
 use super::pdf;
 use super::period::Period;
 use crate::analysis::Span;
@@ -30,8 +30,10 @@ impl LatencyCharts {
         self.drawn
             .entry(scope)
             .or_insert_with_key(|scope| {
+                let vantages = Vantages::all(store).ok()?;
                 let bands = build_chart(
                     store,
+                    &vantages,
                     std::slice::from_ref(scope),
                     CheckKind::Http,
                     Some(Phase::FirstByte),

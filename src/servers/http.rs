@@ -4,10 +4,10 @@
 //! They play the fleet's frontends for the demo and the tests of `probe::http`. The Host header
 //! (without port) picks a [`Behavior`] in [`VirtualHosts`]; the lock is held only to copy it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -64,12 +64,25 @@ pub enum Behavior {
 pub struct VirtualHosts {
     hosts: HashMap<String, Behavior>,
     default: Behavior,
+    /// Clients whose connections are closed as soon as they are accepted: a broken path from
+    /// one prober (by its source address) to this frontend, while the others get through.
+    dropped_sources: HashSet<IpAddr>,
 }
 
 impl VirtualHosts {
     /// No hosts yet; every request gets `default` (e.g. `Status(421)`, misdirected request).
     pub fn new(default: Behavior) -> Self {
-        VirtualHosts { hosts: HashMap::new(), default }
+        VirtualHosts { hosts: HashMap::new(), default, dropped_sources: HashSet::new() }
+    }
+
+    /// Closes every new connection from these addresses at once (none: serve everyone).
+    pub fn set_dropped_sources(&mut self, sources: impl IntoIterator<Item = IpAddr>) {
+        self.dropped_sources = sources.into_iter().collect();
+    }
+
+    /// Whether connections from `source` are closed unanswered.
+    pub fn drops(&self, source: IpAddr) -> bool {
+        self.dropped_sources.contains(&source)
     }
 
     /// Sets the behaviour of one host; returns the previous one.
@@ -167,6 +180,14 @@ async fn accept_http(
     loop {
         let Some(stream) = accept(&listener).await else { continue };
         reap(&mut connections);
+        let dropped =
+            stream.peer_addr().is_ok_and(|peer| hosts.read().unwrap_or_else(PoisonError::into_inner).drops(peer.ip()));
+        if dropped {
+            // Closed before a byte is read: the client's request or handshake finds the
+            // connection gone.
+            drop(stream);
+            continue;
+        }
         let hosts = Arc::clone(&hosts);
         let stream = ArrivalStream::new(stream, times.clone());
         let arrivals = stream.arrivals.clone();
@@ -436,5 +457,30 @@ mod tests {
         hosts.set("Shop.Example.Test", Behavior::Status(503));
         assert_eq!(hosts.behavior("shop.example.test"), &Behavior::Status(503));
         assert_eq!(hosts.behavior("other.example.test"), &Behavior::Status(421));
+    }
+
+    /// A dropped source finds its connection closed unanswered; another source is served, and
+    /// once the path is back the first one is too.
+    #[tokio::test]
+    async fn connections_from_a_dropped_source_are_closed() {
+        let hosts = Arc::new(RwLock::new(VirtualHosts::new(Behavior::Ok { body: "hello".into() })));
+        let server = spawn((IpAddr::from([127, 0, 0, 1]), 0).into(), None, Arc::clone(&hosts)).await.unwrap();
+        let (broken, fine): (IpAddr, IpAddr) = ([127, 0, 31, 1].into(), [127, 0, 31, 2].into());
+        hosts.write().unwrap().set_dropped_sources([broken]);
+        let addr = server.addr();
+        let get = |source: IpAddr| async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((source, 0).into()).unwrap();
+            let mut stream = socket.connect(addr).await.unwrap();
+            // The write may fail too when the close has already arrived.
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n").await;
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer).await;
+            String::from_utf8_lossy(&answer).into_owned()
+        };
+        assert_eq!(get(broken).await, "");
+        assert!(get(fine).await.starts_with("HTTP/1.1 200"));
+        hosts.write().unwrap().set_dropped_sources([]);
+        assert!(get(broken).await.starts_with("HTTP/1.1 200"));
     }
 }

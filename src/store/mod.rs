@@ -100,11 +100,14 @@ pub trait Store {
         to_ms: Option<i64>,
         each: &mut dyn FnMut(&StoredRun, &RunOutcomes) -> StoreResult<()>,
     ) -> StoreResult<()>;
+    /// Every vantage that has a run in the store, sorted.
+    fn vantages(&self) -> StoreResult<Vec<String>>;
     /// Histograms of one run.
     fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>>;
     /// Merged latencies for `query`, one bucket at a time in time order (empty buckets left
     /// out), each merged from the coarsest stored histograms that fit it exactly. Invalid runs
-    /// and failed checks have no latencies.
+    /// and failed checks have no latencies. With `query.vantages`, only those vantages' runs
+    /// count, read from per-run histograms and results (rollups hold every vantage merged).
     fn latency_histograms(
         &self,
         query: &LatencyQuery,

@@ -183,18 +183,24 @@ pub type PieceReader<'a> = dyn FnMut(Piece, &mut dyn FnMut(Histogram<u64>) -> St
 
 /// Each output bucket of `query` from `from_ms` to `to_ms`, merged from the stored pieces that
 /// [`cover`] chooses for it; `read` reads one piece's histograms (the backend's part), `corrupt`
-/// names a histogram that will not merge. Empty buckets are left out.
+/// names a histogram that will not merge. Empty buckets are left out. `runs_only` reads every
+/// bucket from the runs themselves (a query of some vantages: rollups merge all of them).
 pub fn merged_buckets(
     (from_ms, to_ms, bucket_ms): (i64, i64, Option<i64>),
     pending: &Pending,
-    site: bool,
+    (site, runs_only): (bool, bool),
     read: &mut PieceReader,
     corrupt: &dyn Fn(String) -> StoreError,
     each: &mut dyn FnMut(TimedHistogram) -> StoreResult<()>,
 ) -> StoreResult<()> {
     for (start_ms, end_ms) in output_buckets(from_ms, to_ms, bucket_ms) {
         let mut sum: Option<Histogram<u64>> = None;
-        for piece in cover(start_ms, end_ms, pending, site) {
+        let pieces = if runs_only {
+            vec![Piece { resolution: Resolution::Run, start_ms, end_ms }]
+        } else {
+            cover(start_ms, end_ms, pending, site)
+        };
+        for piece in pieces {
             read(piece, &mut |histogram| match &mut sum {
                 Some(sum) => merge(sum, &histogram).map_err(|e| corrupt(e.to_string())),
                 None => {

@@ -132,6 +132,9 @@ pub struct LatencyQuery {
     /// Length of the output buckets (aligned to the Unix epoch, so to UTC hours and days), or
     /// `None` for one histogram over the whole period.
     pub bucket_ms: Option<i64>,
+    /// Only the runs of these vantages; empty for every vantage merged. Rollups merge all
+    /// vantages, so a query for some reads per-run data only: as far back as runs are kept.
+    pub vantages: Vec<String>,
 }
 
 /// The merged latencies of one output bucket, [start, end), in microseconds.

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::fixtures::{fleetprobe, stderr, temp_dir};
+use crate::fixtures::{TestDatabase, fleetprobe, stderr, temp_dir};
 
 /// The demo serves fixed loopback addresses: its tests take turns.
 static DEMO: Mutex<()> = Mutex::new(());
@@ -143,7 +143,8 @@ fn a_broken_scenario_is_refused_with_every_problem_named() {
     std::fs::write(
         &scenario,
         "start = \"2026-10-13T12:00:00Z\"\nduration = \"1h\"\ninterval = \"15m\"\n[[fault]]\nname = \"x\"\n\
-         kind = \"meltdown\"\ncluster = \"zz\"\nfrom = \"2026-10-13T12:00:00Z\"\nto = \"soon\"\n",
+         kind = \"meltdown\"\ncluster = \"zz\"\nfrom = \"2026-10-13T12:00:00Z\"\nto = \"soon\"\n\
+         [path_break]\ncluster = \"yy\"\nfrom = \"2026-10-13T12:00:00Z\"\nto = \"2026-10-13T13:00:00Z\"\n",
     )
     .unwrap();
     let out = fleetprobe()
@@ -159,8 +160,143 @@ fn a_broken_scenario_is_refused_with_every_problem_named() {
         "scenario.toml:6: fault[0].kind: unknown kind `meltdown`",
         "scenario.toml:7: fault[0].cluster: unknown cluster `zz`",
         "scenario.toml:9: fault[0].to: `soon` is not a UTC time",
-        "3 problems found",
+        "scenario.toml:11: path_break.cluster: unknown cluster `yy`",
+        "4 problems found",
     ] {
         assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
     }
+}
+
+/// Three vantages play the scenario that one played: the real fault gives the same incident,
+/// figure for figure, and the hour in which the last vantage's path to lon-1 is broken is that
+/// vantage's own failure (every lon-1 site, 60 minutes each), named as its path, not an outage.
+#[test]
+fn three_vantages_see_the_same_incidents_and_one_broken_path() {
+    let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "start = \"2026-10-14T20:00:00Z\"\nduration = \"6h\"\ninterval = \"15m\"\n\n\
+         [[fault]]\nname = \"fra-1 storage\"\nkind = \"http_503\"\ncluster = \"fra-1\"\nshare = 0.4\n\
+         from = \"2026-10-14T21:00:00Z\"\nto = \"2026-10-14T22:00:00Z\"\n\n\
+         [path_break]\ncluster = \"lon-1\"\nfrom = \"2026-10-14T22:30:00Z\"\nto = \"2026-10-14T23:30:00Z\"\n",
+    )
+    .unwrap();
+    let play = |name: &str, vantages: &str| {
+        let out_dir = dir.path().join(name);
+        let out = fleetprobe()
+            .args(["demo", "--vantages", vantages, "--scenario"])
+            .arg(&scenario)
+            .arg("--dir")
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
+        let config = out_dir.join("fleetprobe.toml");
+        let report = |what: &str| -> serde_json::Value {
+            let out = fleetprobe()
+                .args(["report", what, "--from", "2026-10-14T20:00:00Z", "--to", "2026-10-15T02:00:00Z"])
+                .args(["--format", "json", "-c"])
+                .arg(&config)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        (stdout, report("incidents"), report("clusters"))
+    };
+    let (one_out, one_incidents, one_clusters) = play("one", "1");
+    let (three_out, three_incidents, three_clusters) = play("three", "3");
+    assert!(one_out.contains("measured by 1 vantage (demo-prober)\n"), "{one_out}");
+    assert!(
+        three_out.contains("measured by 3 vantages (par-probe, waw-probe, mad-probe), down by majority (2 of 3)"),
+        "{three_out}"
+    );
+    assert!(three_out.contains("mad-probe's path to lon-1 broken (127.0.20.3 refused"), "{three_out}");
+
+    let incidents = three_incidents.as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{three_incidents}");
+    assert_eq!(incidents[0]["id"], "fra-1-20261014T2100");
+    assert_eq!(three_incidents, one_incidents, "the same incidents, shares and minutes");
+    assert_eq!(three_clusters["clusters"], one_clusters["clusters"], "the same availability per cluster");
+    assert_eq!(three_clusters["vantages"], 3);
+    assert_eq!(one_clusters["vantage_local_failures"], serde_json::json!([]));
+    assert_eq!(
+        three_clusters["vantage_local_failures"],
+        serde_json::json!([{
+            "vantage": "mad-probe",
+            "cluster": "lon-1",
+            "sites": 126,
+            "site_minutes": 126 * 60,
+            "peak_sites": 126,
+            "likely_vantage_path": true
+        }])
+    );
+}
+
+/// `--store postgres://...`: the scenario is played into that database, the demo's configuration
+/// points at it so that reports read it, and a database that already holds data is refused.
+#[test]
+fn the_demo_plays_into_an_empty_postgres_database_only() {
+    let Some(db) = TestDatabase::create("demo") else { return };
+    let _turn = DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "start = \"2026-10-14T20:30:00Z\"\nduration = \"2h\"\ninterval = \"15m\"\n\n\
+         [[fault]]\nname = \"fra-1 storage\"\nkind = \"http_503\"\ncluster = \"fra-1\"\nshare = 0.4\n\
+         from = \"2026-10-14T21:00:00Z\"\nto = \"2026-10-14T22:00:00Z\"\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("demo");
+    let demo = |store: &str| {
+        fleetprobe()
+            .args(["demo", "--store", store, "--scenario"])
+            .arg(&scenario)
+            .arg("--dir")
+            .arg(&out_dir)
+            .output()
+            .unwrap()
+    };
+    let out = demo(&db.url);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
+    assert!(stdout.contains("8 runs of 403 sites") && stdout.contains("store: postgres://"), "{stdout}");
+    assert!(!out_dir.join("fleetprobe.db").exists(), "nothing written to SQLite");
+
+    // The demo's configuration reads the same database.
+    let config = std::fs::read_to_string(out_dir.join("fleetprobe.toml")).unwrap();
+    assert!(config.contains(&format!("url = \"{}\"", db.url)), "{config}");
+    let out = fleetprobe()
+        .args(["report", "incidents", "--from", "2026-10-14T20:30:00Z", "--to", "2026-10-14T22:30:00Z"])
+        .args(["--format", "json", "-c"])
+        .arg(out_dir.join("fleetprobe.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let incidents: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(incidents[0]["id"], "fra-1-20261014T2100", "{incidents}");
+    assert_eq!(incidents[0]["duration_minutes"], 60);
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let runs: i64 = client.query_one("SELECT count(*) FROM runs", &[]).unwrap().get(0);
+    assert_eq!(runs, 8);
+
+    // Played again into the same database: refused, nothing added.
+    let out = demo(&db.url);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("the database already holds fleetprobe data (runs of demo-prober)")
+            && message.contains("empty database only"),
+        "{message}"
+    );
+    let runs: i64 = client.query_one("SELECT count(*) FROM runs", &[]).unwrap().get(0);
+    assert_eq!(runs, 8);
+    // Only PostgreSQL: the demo's SQLite file is its directory's.
+    let out = demo("elsewhere.db");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--store elsewhere.db: expected a PostgreSQL URL"), "{}", stderr(&out));
 }

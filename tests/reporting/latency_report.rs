@@ -130,3 +130,83 @@ fn the_latency_report_shows_a_slow_clusters_first_byte() {
     assert!((DELAY_MS..DELAY_MS + 25.0).contains(&site_p50), "site s1 first byte p50 {site_p50} ms");
     drop((fast_server, slow_server));
 }
+
+/// Two vantages probe one cluster: `ams` while it answers at once, then `fra` while it answers
+/// 30 ms late. Each vantage's figures are its own, the default merges both, and a vantage the
+/// store never saw is an error naming the known ones.
+#[test]
+fn latency_per_vantage_is_each_vantages_own() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let body = Behavior::Ok { body: "hello".into() };
+    let hosts = Arc::new(RwLock::new(VirtualHosts::new(body.clone())));
+    let server = runtime
+        .block_on(fleetprobe::servers::http::spawn((Ipv4Addr::LOCALHOST, 0).into(), None, Arc::clone(&hosts)))
+        .unwrap();
+    let fleet = two_speeds(server.addr().port(), server.addr().port()).probe("vantage", "ams").write_temp();
+    let (dir, config) = (fleet.dir(), fleet.config().to_str().unwrap());
+    let probe_minutes = |vantage: &str, second: u32| {
+        let text = std::fs::read_to_string(config).unwrap();
+        std::fs::write(config, text.replace("vantage = \"ams\"", &format!("vantage = \"{vantage}\""))).unwrap();
+        for minute in 0..4 {
+            ok(&run(&["probe", "-c", config, "--at", &format!("2026-10-01T00:{minute:02}:{second:02}Z"), "-q"]));
+        }
+    };
+    probe_minutes("ams", 0);
+    hosts
+        .write()
+        .unwrap()
+        .set_default(Behavior::SlowFirstByte { delay: Duration::from_millis(DELAY_MS as u64), then: Box::new(body) });
+    probe_minutes("fra", 30);
+
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", "latency", "-c", config, "--cluster", "slow", "--period", "2026-10-01"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let figures = |extra: &[&str]| {
+        let mut args = vec!["--format", "json"];
+        args.extend_from_slice(extra);
+        first_byte_p50(&ok(&report(&args)), "cluster slow")
+    };
+    let (ams_p50, ams_count) = figures(&["--vantage", "ams"]);
+    let (fra_p50, fra_count) = figures(&["--vantage", "fra"]);
+    assert_eq!((ams_count, fra_count), (8, 8), "2 sites × 4 runs of each vantage");
+    assert!(ams_p50 < DELAY_MS / 2.0, "ams first byte p50 {ams_p50} ms");
+    assert!((DELAY_MS..DELAY_MS + 25.0).contains(&fra_p50), "fra first byte p50 {fra_p50} ms");
+    let (_, merged_count) = figures(&[]);
+    assert_eq!(merged_count, 16, "both vantages merged");
+    assert_eq!(figures(&["--vantage", "ams,fra"]).1, 16);
+    assert_eq!(figures(&["--vantage", "fra", "--vantage", "ams"]).1, 16);
+
+    let table = ok(&report(&[]));
+    assert!(table.starts_with("http latency, 2026-10-01 (UTC), vantages: all (2)\n"), "{table}");
+    let table = ok(&report(&["--vantage", "fra"]));
+    assert!(table.starts_with("http latency, 2026-10-01 (UTC), vantage: fra\n"), "{table}");
+    let svg = dir.join("fra.svg");
+    ok(&report(&["--vantage", "fra", "--kind", "bands", "-o", svg.to_str().unwrap()]));
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("vantage: fra"));
+
+    let out = report(&["--vantage", "ams,lon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--vantage: unknown vantage `lon`;") && stderr.contains("has runs of: ams, fra"),
+        "{stderr}"
+    );
+    let out = run(&["report", "clusters", "-c", config, "--period", "2026-10-01", "--vantage", "lon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let html = ok(&run(&[
+        "report",
+        "clusters",
+        "-c",
+        config,
+        "--period",
+        "2026-10-01",
+        "--format",
+        "html",
+        "--vantage",
+        "ams",
+    ]));
+    assert!(html.contains("vantage: ams"), "the latency charts say whose runs they show");
+    drop(server);
+}

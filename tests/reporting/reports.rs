@@ -313,8 +313,10 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     assert_ne!(drawn[0], drawn[1]);
 
     // The site's chart over six days has a point a day; the cluster's a point an hour.
+    let vantages = latency::Vantages::all(store.as_ref()).unwrap();
     let points = |scope: LatencyScope| match latency::build_chart(
         store.as_ref(),
+        &vantages,
         &[scope],
         fleetprobe::probe::CheckKind::Http,
         None,

@@ -5,50 +5,12 @@
 //! auth; `FLEETPROBE_TEST_PG` gives another server's URL without a database name). Without one
 //! it prints `SKIPPED: no PostgreSQL at 127.0.0.1:5432`, unless `CI` is set: then it fails.
 
-use crate::fixtures::{ok, run};
+use crate::fixtures::{TestDatabase, ok, run};
 use crate::reports::fault_day;
-
-fn server() -> String {
-    std::env::var("FLEETPROBE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A new database, dropped with this.
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create() -> Option<Database> {
-        let admin = format!("{}/test?sslmode=disable", server());
-        let mut client = match postgres::Client::connect(&admin, postgres::NoTls) {
-            Ok(client) => client,
-            Err(e) => {
-                assert!(std::env::var_os("CI").is_none(), "no PostgreSQL at 127.0.0.1:5432 ({e}) and CI is set");
-                println!("SKIPPED: no PostgreSQL at 127.0.0.1:5432");
-                return None;
-            }
-        };
-        let name = format!("fleetprobe_test_{}_copy", std::process::id());
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let url = format!("{}/{name}?sslmode=disable", server());
-        Some(Database { name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let admin = format!("{}/test?sslmode=disable", server());
-        if let Ok(mut client) = postgres::Client::connect(&admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
-    }
-}
 
 #[test]
 fn reports_are_identical_after_copying_to_postgres_and_back() {
-    let Some(db) = Database::create() else { return };
+    let Some(db) = TestDatabase::create("copy") else { return };
     let fleet = fault_day();
     let dir = fleet.dir();
     ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));

@@ -33,11 +33,16 @@ pub(super) fn latency_histograms(
     rollup::merged_buckets(
         (query.from_ms, query.to_ms, query.bucket_ms),
         &pending,
-        site_key.is_some(),
+        (site_key.is_some(), !query.vantages.is_empty()),
         &mut |piece, read| store.read_piece(query, site_key, piece, read),
         &|message| store.corrupt(message),
         each,
     )
+}
+
+/// The query's vantages, or NULL for every vantage.
+fn vantage_list(query: &LatencyQuery) -> Option<Vec<String>> {
+    (!query.vantages.is_empty()).then(|| query.vantages.clone())
 }
 
 impl PostgresStore {
@@ -72,12 +77,14 @@ impl PostgresStore {
             self.sites()?.into_iter().filter(|(_, s)| s.cluster == cluster).map(|(key, _)| key).collect();
         let mut h = histogram::new_latency_histogram();
         let mut rosters = RosterCache::default();
+        let vantages = vantage_list(query);
         self.with(|client| {
             for_each_block(
                 client,
                 "u.valid AND u.started_at_ms >= $1 AND u.started_at_ms < $2 \
-                 AND NOT EXISTS (SELECT 1 FROM histograms h WHERE h.run_id = u.id AND h.started_at_ms = u.started_at_ms)",
-                &[&a, &b],
+                 AND NOT EXISTS (SELECT 1 FROM histograms h WHERE h.run_id = u.id AND h.started_at_ms = u.started_at_ms) \
+                 AND ($3::text[] IS NULL OR u.vantage = ANY($3))",
+                &[&a, &b, &vantages],
                 &mut |client, block| {
                     let roster = rosters.get(client, block.roster_id)?;
                     for row in block.rows(&roster)? {
@@ -131,8 +138,9 @@ impl PostgresStore {
                     "SELECT h.hist FROM runs u JOIN histograms h ON h.run_id = u.id \
                      AND h.started_at_ms = u.started_at_ms AND h.cluster = $1 AND h.check_kind = $2 AND h.phase = $3 \
                      WHERE u.valid AND u.started_at_ms >= $4 AND u.started_at_ms < $5 \
-                     AND h.started_at_ms >= $4 AND h.started_at_ms < $5",
-                    &[cluster, &check, &phase, &a, &b],
+                     AND h.started_at_ms >= $4 AND h.started_at_ms < $5 \
+                     AND ($6::text[] IS NULL OR u.vantage = ANY($6))",
+                    &[cluster, &check, &phase, &a, &b, &vantage_list(query)],
                     each,
                 )?;
                 self.cluster_latencies_from_results(cluster, query, a, b, each)
@@ -155,11 +163,13 @@ impl PostgresStore {
             (LatencyScope::Site(_), Some(key), _) => {
                 let mut h = histogram::new_latency_histogram();
                 let mut rosters = RosterCache::default();
+                let vantages = vantage_list(query);
                 self.with(|client| {
                     for_each_block(
                         client,
-                        "u.valid AND u.started_at_ms >= $1 AND u.started_at_ms < $2",
-                        &[&a, &b],
+                        "u.valid AND u.started_at_ms >= $1 AND u.started_at_ms < $2 \
+                         AND ($3::text[] IS NULL OR u.vantage = ANY($3))",
+                        &[&a, &b, &vantages],
                         &mut |client, block| {
                             let roster = rosters.get(client, block.roster_id)?;
                             if let Ok(i) = roster.keys.binary_search(&(key, query.check)) {

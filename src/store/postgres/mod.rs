@@ -131,6 +131,10 @@ impl Store for PostgresStore {
         reads::run_outcomes(self, from_ms, to_ms, each)
     }
 
+    fn vantages(&self) -> StoreResult<Vec<String>> {
+        reads::vantages(self)
+    }
+
     fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>> {
         reads::run_histograms(self, run_id)
     }
@@ -246,7 +250,7 @@ fn vantage_lock_key(vantage: &str) -> i64 {
 }
 
 /// The URL with its password (if any) replaced by `***`.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);

@@ -126,6 +126,16 @@ pub(super) fn site_keys(store: &PostgresStore) -> StoreResult<Vec<(i64, String)>
         .map_err(|e| store.query_error("sites", e))
 }
 
+pub(super) fn vantages(store: &PostgresStore) -> StoreResult<Vec<String>> {
+    let rows = store
+        .with(|c| c.query("SELECT DISTINCT vantage FROM runs ORDER BY vantage", &[]))
+        .map_err(|e| store.query_error("vantages", e))?;
+    rows.iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, postgres::Error>>()
+        .map_err(|e| store.query_error("vantages", e))
+}
+
 pub(super) fn run_outcomes(
     store: &PostgresStore,
     from_ms: Option<i64>,

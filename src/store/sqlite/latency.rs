@@ -33,11 +33,22 @@ pub(super) fn latency_histograms(
     rollup::merged_buckets(
         (query.from_ms, query.to_ms, query.bucket_ms),
         &pending,
-        site_key.is_some(),
+        (site_key.is_some(), !query.vantages.is_empty()),
         &mut |piece, read| store.read_piece(query, site_key, piece, read),
         &|message| store.corrupt(message),
         each,
     )
+}
+
+/// The condition on a run's vantage, with the list of [`vantage_list`] as parameter `?n`: any
+/// vantage when the list is NULL.
+fn of_vantages(n: usize) -> String {
+    format!("(?{n} IS NULL OR u.vantage IN (SELECT value FROM json_each(?{n})))")
+}
+
+/// The query's vantages as a JSON array, or NULL for every vantage.
+fn vantage_list(query: &LatencyQuery) -> Option<String> {
+    (!query.vantages.is_empty()).then(|| serde_json::to_string(&query.vantages).unwrap_or_default())
 }
 
 impl SqliteStore {
@@ -57,9 +68,12 @@ impl SqliteStore {
         let mut rosters = RosterCache::default();
         for_each_block(
             &self.conn,
-            "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2 \
-             AND NOT EXISTS (SELECT 1 FROM histograms h WHERE h.run_id = u.id)",
-            params![a, b],
+            &format!(
+                "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM histograms h WHERE h.run_id = u.id) AND {}",
+                of_vantages(3)
+            ),
+            params![a, b, vantage_list(query)],
             &mut |block| {
                 let roster = rosters.get(&self.conn, block.roster_id)?;
                 for row in block.rows(&roster)? {
@@ -130,9 +144,13 @@ impl SqliteStore {
         match (&query.scope, site_key, piece.resolution) {
             (LatencyScope::Cluster(cluster), _, Resolution::Run) => {
                 blobs(
-                    "SELECT h.hist FROM runs u JOIN histograms h ON h.run_id = u.id AND h.cluster = ?1 \
-                     AND h.check_kind = ?2 AND h.phase = ?3 WHERE u.valid = 1 AND u.started_at_ms >= ?4 AND u.started_at_ms < ?5",
-                    params![cluster, check, phase, a, b],
+                    &format!(
+                        "SELECT h.hist FROM runs u JOIN histograms h ON h.run_id = u.id AND h.cluster = ?1 \
+                         AND h.check_kind = ?2 AND h.phase = ?3 WHERE u.valid = 1 AND u.started_at_ms >= ?4 \
+                         AND u.started_at_ms < ?5 AND {}",
+                        of_vantages(6)
+                    ),
+                    params![cluster, check, phase, a, b, vantage_list(query)],
                     each,
                 )?;
                 self.cluster_latencies_from_results(cluster, query, a, b, each)
@@ -154,8 +172,8 @@ impl SqliteStore {
                 let mut rosters = RosterCache::default();
                 for_each_block(
                     &self.conn,
-                    "u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2",
-                    params![a, b],
+                    &format!("u.valid = 1 AND u.started_at_ms >= ?1 AND u.started_at_ms < ?2 AND {}", of_vantages(3)),
+                    params![a, b, vantage_list(query)],
                     &mut |block| {
                         let roster = rosters.get(&self.conn, block.roster_id)?;
                         if let Ok(i) = roster.keys.binary_search(&(key, query.check)) {

@@ -148,6 +148,10 @@ impl Store for SqliteStore {
         reads::run_outcomes(self, from_ms, to_ms, each)
     }
 
+    fn vantages(&self) -> StoreResult<Vec<String>> {
+        reads::vantages(self)
+    }
+
     fn run_histograms(&self, run_id: RunId) -> StoreResult<Vec<HistogramRecord>> {
         reads::run_histograms(self, run_id)
     }

@@ -125,6 +125,13 @@ pub(super) fn site_keys(store: &SqliteStore) -> StoreResult<Vec<(i64, String)>> 
     rows.collect::<Result<Vec<_>, _>>().map_err(error)
 }
 
+pub(super) fn vantages(store: &SqliteStore) -> StoreResult<Vec<String>> {
+    let error = |e| store.query_error("vantages", e);
+    let mut select = store.conn.prepare_cached("SELECT DISTINCT vantage FROM runs ORDER BY vantage").map_err(error)?;
+    let rows = select.query_map([], |row| row.get(0)).map_err(error)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(error)
+}
+
 pub(super) fn run_outcomes(
     store: &SqliteStore,
     from_ms: Option<i64>,

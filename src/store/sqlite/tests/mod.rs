@@ -144,6 +144,7 @@ macro_rules! shared_scenarios {
             $crate::store::sqlite::tests::rollups::a_late_run_reopens_its_hour_and_day_only => a_late_run_reopens_its_hour_and_day_only,
             $crate::store::sqlite::tests::rollups::pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups => pruned_run_histograms_are_computed_from_results_for_queries_and_late_rollups,
             $crate::store::sqlite::tests::rollups::site_days_are_built_within_the_budget_and_pending_data_stays_readable => site_days_are_built_within_the_budget_and_pending_data_stays_readable,
+            $crate::store::sqlite::tests::rollups::latency_of_some_vantages_is_theirs_alone => latency_of_some_vantages_is_theirs_alone,
         );
     };
 }

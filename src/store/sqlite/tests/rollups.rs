@@ -14,6 +14,11 @@ pub(super) const MIN: i64 = 60_000;
 /// A run where every site answers HTTP with its own first byte (µs), with the per-cluster
 /// histograms the prober would store for it.
 fn write_latency_run(store: &mut dyn Store, at: i64, first_byte_us: [u32; 3], valid: bool) -> RunId {
+    write_vantage_run(store, "probe-1", at, first_byte_us, valid)
+}
+
+/// [`write_latency_run`] by the prober of `vantage`.
+fn write_vantage_run(store: &mut dyn Store, vantage: &str, at: i64, first_byte_us: [u32; 3], valid: bool) -> RunId {
     let results: Vec<CheckResult> = (0..3)
         .map(|site| {
             let mut r = ok(site, CheckKind::Http, at);
@@ -36,7 +41,7 @@ fn write_latency_run(store: &mut dyn Store, at: i64, first_byte_us: [u32; 3], va
         .into_iter()
         .map(|((cluster, phase), histogram)| HistogramRecord { cluster, check: CheckKind::Http, phase, histogram })
         .collect();
-    let meta = RunMeta { vantage: "probe-1".into(), started_at_ms: at };
+    let meta = RunMeta { vantage: vantage.into(), started_at_ms: at };
     let mut writer = store.begin_run(&meta, &fleet()).unwrap();
     for r in &results {
         writer.insert(r).unwrap();
@@ -79,6 +84,18 @@ fn direct(runs: &[(i64, [u32; 3])], sites: &[usize], from: i64, to: i64) -> Hist
 }
 
 fn query(store: &dyn Store, scope: LatencyScope, from: i64, to: i64, bucket: Option<i64>) -> Vec<TimedHistogram> {
+    query_of(store, &[], scope, from, to, bucket)
+}
+
+/// [`query`] of some vantages' runs only (none: all).
+fn query_of(
+    store: &dyn Store,
+    vantages: &[&str],
+    scope: LatencyScope,
+    from: i64,
+    to: i64,
+    bucket: Option<i64>,
+) -> Vec<TimedHistogram> {
     let q = LatencyQuery {
         scope,
         check: CheckKind::Http,
@@ -86,6 +103,7 @@ fn query(store: &dyn Store, scope: LatencyScope, from: i64, to: i64, bucket: Opt
         from_ms: from,
         to_ms: to,
         bucket_ms: bucket,
+        vantages: vantages.iter().map(|v| v.to_string()).collect(),
     };
     let mut found = Vec::new();
     store
@@ -185,6 +203,57 @@ pub(crate) fn pruned_run_histograms_are_computed_from_results_for_queries_and_la
     let rebuilt = query(&store, web1(), hour, hour + rollup::HOUR_MS, None);
     assert_eq!(rebuilt[0].histogram, direct(&runs, &[0, 1], hour, hour + rollup::HOUR_MS));
     assert_eq!(query(&store, web1(), T0, end, None)[0].histogram, direct(&runs, &[0, 1], T0, end));
+}
+
+/// Two vantages a day long, each run 10 minutes apart and 5 minutes after the other's: `ams`
+/// sees every site answer in 2, 3 and 4 ms, `fra` in 40, 50 and 60 ms (and one late hour).
+pub(crate) fn latency_of_some_vantages_is_theirs_alone<S: TestStore>(mut store: S) {
+    let (mut ams, mut fra) = (Vec::new(), Vec::new());
+    for i in 0..144 {
+        let at = T0 + i * 10 * MIN + 1_000;
+        let slow = if (60..66).contains(&i) { 10 } else { 1 };
+        // As the columns keep them, so latencies computed from results compare exactly.
+        let stored = |us: [u32; 3]| us.map(|us| columns::timing_value(columns::timing_code(us)).unwrap());
+        ams.push((at, stored([2_000, 3_000, 4_000])));
+        fra.push((at + 5 * MIN, stored([40_000 * slow, 50_000, 60_000])));
+    }
+    for &(at, values) in &ams {
+        write_vantage_run(&mut store, "ams", at, values, true);
+    }
+    for &(at, values) in &fra {
+        write_vantage_run(&mut store, "fra", at, values, true);
+    }
+    assert_eq!(store.vantages().unwrap(), ["ams", "fra"]);
+    let both: Vec<(i64, [u32; 3])> = ams.iter().chain(&fra).copied().collect();
+    let end = T0 + rollup::DAY_MS;
+    // Rolled up, so the merged figures come from rollups, and the per-vantage ones cannot.
+    store.rollup(end + rollup::HOUR_MS, None).unwrap();
+    let check = |store: &dyn Store, what: &str| {
+        let whole = |vantages: &[&str]| query_of(store, vantages, web1(), T0, end, None)[0].histogram.clone();
+        assert_eq!(whole(&["ams"]), direct(&ams, &[0, 1], T0, end), "{what}: ams alone");
+        assert_eq!(whole(&["fra"]), direct(&fra, &[0, 1], T0, end), "{what}: fra alone");
+        assert_eq!(whole(&[]), direct(&both, &[0, 1], T0, end), "{what}: every vantage merged");
+        assert_eq!(whole(&["ams", "fra"]), direct(&both, &[0, 1], T0, end), "{what}: both named");
+        // Per hour: fra's slow hour is fra's alone.
+        let slow_hour = T0 + 10 * rollup::HOUR_MS;
+        let hours = query_of(store, &["fra"], web1(), slow_hour, slow_hour + rollup::HOUR_MS, Some(rollup::HOUR_MS));
+        assert_eq!(hours.len(), 1);
+        assert_eq!(hours[0].histogram, direct(&fra, &[0, 1], slow_hour, slow_hour + rollup::HOUR_MS), "{what}");
+        assert!(hours[0].histogram.value_at_quantile(1.0) >= 400_000, "{what}: fra's slow hour");
+        let ams_hour = query_of(store, &["ams"], web1(), slow_hour, slow_hour + rollup::HOUR_MS, None);
+        assert!(ams_hour[0].histogram.value_at_quantile(1.0) < 5_000, "{what}: ams never saw fra's slow hour");
+        let site_a = |vantages: &[&str]| {
+            query_of(store, vantages, LatencyScope::Site("a".into()), T0, end, None)[0].histogram.clone()
+        };
+        assert_eq!(site_a(&["ams"]), direct(&ams, &[0], T0, end), "{what}: site a from ams");
+        assert_eq!(site_a(&["fra"]), direct(&fra, &[0], T0, end), "{what}: site a from fra");
+        assert_eq!(site_a(&[]), direct(&both, &[0], T0, end), "{what}: site a merged");
+    };
+    check(&store, "from per-run histograms");
+    // With the per-run histograms pruned, a vantage's latencies come from its results.
+    let keep_runs = Retention { run_histograms: Duration::ZERO, ..Retention::default() };
+    assert!(store.prune(end + rollup::HOUR_MS, &keep_runs, None).unwrap().run_histograms > 0);
+    check(&store, "from results");
 }
 
 pub(crate) fn site_days_are_built_within_the_budget_and_pending_data_stays_readable<S: TestStore>(mut store: S) {
