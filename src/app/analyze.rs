@@ -17,8 +17,34 @@ use crate::store::{Roster, Store, StoreError};
 
 /// The recent past as a probe run sees it right after storing: the last day (the lookback) up to
 /// `now_ms`, what the metrics file and the notifications both read.
+///
+/// With several probers the newest slots are judged only once every prober still running has
+/// reported them: a slot that one prober has swept and another not yet would be decided by the
+/// first alone, and an incident could open (and be announced) under one start time and move to
+/// an earlier one a minute later, when the second prober's run confirms it.
 pub fn recent(fleet: &Fleet, store: &dyn Store, now_ms: i64) -> Result<Availability, StoreError> {
-    analyze(fleet, store, now_ms - LOOKBACK_MS, now_ms + 1, now_ms + 1)
+    let until = settled_until(fleet, store, now_ms)?;
+    analyze(fleet, store, now_ms - LOOKBACK_MS, until, until)
+}
+
+/// The end (exclusive) of the slots every prober has reported: the slot of the least advanced
+/// prober's latest valid run, among those with a run in the last three intervals (a prober
+/// silent longer than that no longer holds the others back). `now_ms + 1` with one prober.
+fn settled_until(fleet: &Fleet, store: &dyn Store, now_ms: i64) -> Result<i64, StoreError> {
+    let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX).max(1);
+    let mut latest: HashMap<String, i64> = HashMap::new();
+    for run in store.runs(Some(now_ms.saturating_sub(3 * interval_ms)), Some(now_ms + 1))? {
+        if run.valid {
+            let at = latest.entry(run.vantage).or_insert(run.started_at_ms);
+            *at = (*at).max(run.started_at_ms);
+        }
+    }
+    if latest.len() < 2 {
+        return Ok(now_ms + 1);
+    }
+    let least_advanced = latest.values().copied().min().unwrap_or(now_ms);
+    let slot_end = least_advanced.div_euclid(interval_ms) * interval_ms + interval_ms;
+    Ok(slot_end.min(now_ms + 1))
 }
 
 /// Analyzes a report's period, up to its "now".

@@ -190,6 +190,38 @@ fn each_incident_is_opened_and_resolved_exactly_once_across_runs() {
     assert_eq!(hook.posts(), 2, "nothing re-sent");
 }
 
+/// Two probers (vantages) sharing one PostgreSQL store, each running every minute: the incident
+/// both see is announced once, opened and resolved, never once per prober.
+#[test]
+fn two_vantages_sharing_a_postgres_store_announce_each_event_once() {
+    let Some(db) = crate::fixtures::TestDatabase::create("notify_vantages") else { return };
+    let site = Server::start(Mode::Down);
+    let hook = Server::start(Mode::Up);
+    let prober = |vantage: &str| {
+        fleet(&site, |f| {
+            f.store(&db.url).probe("vantage", vantage).notify_target(
+                "webhook",
+                &hook.url(),
+                &[("name", "ops-hook".into())],
+            )
+        })
+    };
+    let (ams, fra) = (prober("ams-probe"), prober("fra-probe"));
+    for minute in 0..10 {
+        site.set(if minute < 4 { Mode::Down } else { Mode::Up });
+        // Alternating which prober runs first: either may be the one that announces.
+        let order = if minute % 2 == 0 { [&ams, &fra] } else { [&fra, &ams] };
+        for fleet in order {
+            probe(fleet, minute);
+        }
+    }
+    let accepted = hook.accepted();
+    let id = "one-20261001T0000";
+    assert_eq!(events(&accepted), [("opened".into(), id.into()), ("resolved".into(), id.into())], "{accepted:#?}");
+    assert_eq!(hook.posts(), 2, "one delivery per event across both probers");
+    assert_eq!(accepted[1]["incident"]["end"], "2026-10-01T00:04:00Z");
+}
+
 #[test]
 fn a_receiver_down_for_two_runs_gets_the_event_later_once_and_the_failures_are_counted() {
     let site = Server::start(Mode::Down);
