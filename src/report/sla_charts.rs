@@ -30,7 +30,7 @@ impl LatencyCharts {
         self.drawn
             .entry(scope)
             .or_insert_with_key(|scope| {
-                let bands = build_chart(
+                let mut bands = build_chart(
                     store,
                     std::slice::from_ref(scope),
                     CheckKind::Http,
@@ -39,6 +39,11 @@ impl LatencyCharts {
                     period,
                 )
                 .ok()?;
+                // The PDF prints the period and "Time to first byte" above the chart: its own
+                // title needs only what was measured, short enough to fit the chart's width.
+                if let Chart::Bands(bands) = &mut bands {
+                    bands.title = format!("{}, http first byte", scope_name(scope));
+                }
                 let svg = chart::render_svg(&bands, SIZE).ok()?;
                 let description = match &bands {
                     Chart::Bands(bands) => describe_bands(bands, scope),
