@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::chart::{self, Chart, ChartSize, DailyAvailability};
-use super::latency::{ChartKind, Vantages, build_chart};
+use super::chart::{self, Chart, ChartSize, DailyAvailability, LatencyBands};
+use super::latency::{ChartKind, Vantages, build_chart, scope_name};
 use super::pdf;
 use super::period::Period;
 use crate::analysis::Span;
@@ -31,7 +31,7 @@ impl LatencyCharts {
             .entry(scope)
             .or_insert_with_key(|scope| {
                 let vantages = Vantages::all(store).ok()?;
-                let bands = build_chart(
+                let mut bands = build_chart(
                     store,
                     &vantages,
                     std::slice::from_ref(scope),
@@ -41,8 +41,17 @@ impl LatencyCharts {
                     period,
                 )
                 .ok()?;
+                // The PDF prints the period and "Time to first byte" above the chart: its own
+                // title needs only what was measured, short enough to fit the chart's width.
+                if let Chart::Bands(bands) = &mut bands {
+                    bands.title = format!("{}, http first byte", scope_name(scope));
+                }
                 let svg = chart::render_svg(&bands, SIZE).ok()?;
-                Some(pdf::SvgChart { title: "Time to first byte".into(), svg })
+                let description = match &bands {
+                    Chart::Bands(bands) => describe_bands(bands, scope),
+                    _ => String::new(),
+                };
+                Some(pdf::SvgChart { title: "Time to first byte".into(), description, svg })
             })
             .clone()
     }
@@ -73,7 +82,11 @@ pub fn charts(
             partial: days.iter().map(|(_, _, partial)| *partial).collect(),
         });
         if let Ok(svg) = chart::render_svg(&daily, SIZE) {
-            charts.push(pdf::SvgChart { title: "Availability per day".into(), svg });
+            let description = match &daily {
+                Chart::DailyAvailability(daily) => describe_daily(daily),
+                _ => String::new(),
+            };
+            charts.push(pdf::SvgChart { title: "Availability per day".into(), description, svg });
         }
     }
     // Latency: the site itself for a one-site customer, else the cluster most of its sites are on.
@@ -106,4 +119,124 @@ fn day_spans(period: &Period) -> Vec<(jiff::civil::Date, Span, bool)> {
         day = next;
     }
     days
+}
+
+/// "14 October"
+fn day_words(date: jiff::civil::Date) -> String {
+    date.strftime("%-d %B").to_string()
+}
+
+/// The daily availability chart in words, for readers who cannot see it: the days it covers,
+/// the worst day, and the target line.
+fn describe_daily(chart: &DailyAvailability) -> String {
+    let (Some((first, _)), Some((last, _))) = (chart.days.first(), chart.days.last()) else { return String::new() };
+    let span = format!("Availability per day, {} to {}", first.strftime("%-d"), day_words(*last));
+    let target = format!("target {} %", number(chart.target_percent));
+    let lowest = chart
+        .days
+        .iter()
+        .filter_map(|(day, value)| value.map(|v| (*day, v)))
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    match lowest {
+        None => format!("{span}: no day was monitored; {target}"),
+        Some((_, lowest)) if lowest >= 100.0 => format!("{span}: 100 % every monitored day; {target}"),
+        Some((day, lowest)) => {
+            let below = chart.days.iter().filter(|(_, v)| v.is_some_and(|v| v < chart.target_percent)).count();
+            format!(
+                "{span}: lowest {} % on {}; {below} of {} days below the target; {target}",
+                number(lowest),
+                day_words(day),
+                chart.days.len()
+            )
+        }
+    }
+}
+
+/// The latency bands in words: what was measured, the range of the hourly medians and the
+/// slowest p99 with its time.
+fn describe_bands(chart: &LatencyBands, scope: &LatencyScope) -> String {
+    let what = format!("Time to first byte of {}, median and p90, p99 and maximum over time", scope_name(scope));
+    let ms = |v: f64| if v >= 1000.0 { format!("{} s", number(v / 1000.0)) } else { format!("{} ms", number(v)) };
+    let medians = chart.points.iter().map(|p| p.figures.p50_ms);
+    let (low, high) = medians.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let Some(slowest) = chart.points.iter().max_by(|a, b| a.figures.p99_ms.total_cmp(&b.figures.p99_ms)) else {
+        return format!("{what}: no successful check was timed in the period");
+    };
+    let when = jiff::Timestamp::from_millisecond(slowest.start_ms)
+        .map(|t| t.to_zoned(chart.tz.clone()).strftime("%-d %B %H:%M").to_string())
+        .unwrap_or_default();
+    format!("{what}: median between {} and {}; highest p99 {} at {when}", ms(low), ms(high), ms(slowest.figures.p99_ms))
+}
+
+/// Two decimals at most, rounded down (99.999 is not "100"), trailing zeros dropped: "99.28",
+/// "97.9", "100".
+fn number(v: f64) -> String {
+    let text = format!("{:.2}", (v * 100.0).floor() / 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::latency::Percentiles;
+    use crate::report::chart::BandPoint;
+
+    #[test]
+    fn the_daily_chart_is_described_by_its_worst_day() {
+        let days = (1..=31)
+            .map(|d| (jiff::civil::date(2026, 10, d), (d != 9).then_some(if d == 14 { 97.9 } else { 99.99 })))
+            .collect();
+        let chart = DailyAvailability { title: String::new(), days, target_percent: 99.9, partial: Vec::new() };
+        assert_eq!(
+            describe_daily(&chart),
+            "Availability per day, 1 to 31 October: lowest 97.9 % on 14 October; 1 of 31 days below the target; \
+             target 99.9 %"
+        );
+        let perfect = DailyAvailability {
+            days: vec![(jiff::civil::date(2026, 10, 1), Some(100.0)), (jiff::civil::date(2026, 10, 2), None)],
+            ..chart
+        };
+        assert_eq!(
+            describe_daily(&perfect),
+            "Availability per day, 1 to 2 October: 100 % every monitored day; target 99.9 %"
+        );
+        // 99.999 rounds down: a day below 100 % never reads as a perfect one.
+        assert_eq!(number(99.999), "99.99");
+    }
+
+    #[test]
+    fn the_latency_chart_is_described_by_medians_and_worst_p99() {
+        let hour = 3_600_000;
+        let start = jiff::Timestamp::from_second(1_790_812_800).expect("time").as_millisecond(); // 2026-10-01 00:00 UTC
+        let point = |i: i64, p50: f64, p99: f64| BandPoint {
+            start_ms: start + i * hour,
+            end_ms: start + (i + 1) * hour,
+            figures: Percentiles {
+                count: 10,
+                min_ms: 1.0,
+                p50_ms: p50,
+                p90_ms: p50,
+                p99_ms: p99,
+                max_ms: p99,
+                mean_ms: p50,
+            },
+        };
+        let chart = LatencyBands {
+            title: String::new(),
+            from_ms: start,
+            to_ms: start + 3 * hour,
+            tz: jiff::tz::TimeZone::UTC,
+            points: vec![point(0, 42.0, 80.0), point(2, 55.5, 1250.0)],
+        };
+        assert_eq!(
+            describe_bands(&chart, &LatencyScope::Site("c1-s1".into())),
+            "Time to first byte of site c1-s1, median and p90, p99 and maximum over time: median between 42 ms and \
+             55.5 ms; highest p99 1.25 s at 1 October 02:00"
+        );
+        let empty = LatencyBands { points: Vec::new(), ..chart };
+        assert!(
+            describe_bands(&empty, &LatencyScope::Cluster("fra-1".into()))
+                .ends_with("no successful check was timed in the period")
+        );
+    }
 }

@@ -100,7 +100,11 @@ fn realistic() -> SlaDocument {
             },
         })
         .collect();
-    doc.charts.push(SvgChart { title: "Latency, p95".into(), svg: chart_svg("First byte over October") });
+    doc.charts.push(SvgChart {
+        title: "Latency, p95".into(),
+        description: "First byte over October".into(),
+        svg: chart_svg("First byte over October"),
+    });
     // What the report will really place: plotters' SVG, which carries its own title.
     let daily = chart::Chart::DailyAvailability(chart::DailyAvailability {
         title: "Daily availability, plotters".into(),
@@ -111,7 +115,8 @@ fn realistic() -> SlaDocument {
         partial: Vec::new(),
     });
     let svg = chart::render_svg(&daily, chart::ChartSize { width: 640, height: 260 }).expect("plotters chart");
-    doc.charts.push(SvgChart { title: String::new(), svg });
+    let description = "Availability per day, 1 to 31 October: lowest 99.28 % on 14 October; target 99.9 %";
+    doc.charts.push(SvgChart { title: String::new(), description: description.into(), svg });
     doc
 }
 
@@ -144,6 +149,141 @@ fn a_realistic_report_reads_back() {
     let pages = text.matches("Page ").count();
     assert!(pages >= 3, "the incidents should span pages:\n{text}");
     assert!(text.contains(&format!("Page {pages} of {pages}")), "{text}");
+}
+
+/// `pdfinfo ARGS file` on the PDF; stdout. Poppler 22 prints a spurious "Suspects object is
+/// wrong type (boolean)" for the (valid) boolean it reads; any other complaint fails.
+fn pdfinfo(pdf: &[u8], args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("report.pdf");
+    std::fs::write(&path, pdf).expect("write pdf");
+    let out = Command::new("pdfinfo").args(args).arg(&path).output().expect("run pdfinfo");
+    assert!(out.status.success(), "pdfinfo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let complaints: Vec<&str> = stderr.lines().filter(|l| !l.contains("Suspects object is wrong type")).collect();
+    assert!(complaints.is_empty(), "pdfinfo {args:?} complained: {complaints:?}");
+    String::from_utf8(out.stdout).expect("pdfinfo wrote UTF-8")
+}
+
+/// One element of `pdfinfo -struct-text` output: its type ("Table", "TH", "H1") and the text
+/// lines and elements under it.
+#[derive(Debug, Default)]
+struct Element {
+    kind: String,
+    texts: Vec<String>,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn all(&self) -> Vec<&Element> {
+        let mut found = vec![self];
+        for child in &self.children {
+            found.extend(child.all());
+        }
+        found
+    }
+
+    fn text(&self) -> String {
+        self.all().iter().flat_map(|e| e.texts.iter().cloned()).collect::<Vec<_>>().join(" ")
+    }
+
+    fn kinds(&self) -> Vec<&str> {
+        self.children.iter().map(|c| c.kind.as_str()).collect()
+    }
+}
+
+/// Parses the indented tree `pdfinfo -struct-text` prints: two spaces per level, an element
+/// line starts with its type, a quoted line is text, attribute lines (`/Scope /Column`) skipped.
+fn structure_tree(listing: &str) -> Element {
+    let mut stack: Vec<(usize, Element)> = vec![(0, Element { kind: "root".into(), ..Element::default() })];
+    for line in listing.lines().filter(|l| !l.trim().is_empty()) {
+        let depth = line.len() - line.trim_start().len();
+        let content = line.trim();
+        if content.starts_with('/') {
+            continue;
+        }
+        if let Some(text) = content.strip_prefix('"') {
+            stack.last_mut().expect("root").1.texts.push(text.trim_end_matches('"').to_string());
+            continue;
+        }
+        while stack.len() > 1 && stack.last().expect("root").0 >= depth {
+            let (_, done) = stack.pop().expect("element");
+            stack.last_mut().expect("root").1.children.push(done);
+        }
+        let kind = content.split([' ', ':']).next().unwrap_or_default().to_string();
+        stack.push((depth, Element { kind, ..Element::default() }));
+    }
+    while stack.len() > 1 {
+        let (_, done) = stack.pop().expect("element");
+        stack.last_mut().expect("root").1.children.push(done);
+    }
+    stack.pop().expect("root").1
+}
+
+#[test]
+fn the_pdf_is_tagged_for_screen_readers() {
+    let doc = realistic();
+    let pdf = render_sla_pdf(&doc, &Branding::default()).expect("render");
+    // The text alternative of the plotters chart, as the figure's /Alt string.
+    let alt = "/Alt(Availability per day, 1 to 31 October: lowest 99.28 % on 14 October; target 99.9 %)";
+    assert!(pdf.windows(alt.len()).any(|w| w == alt.as_bytes()), "{alt} missing from the PDF");
+    assert!(pdf.windows(21).any(|w| w == b"/DisplayDocTitle true"), "viewers show the title, not the file name");
+    if !poppler_available() {
+        return;
+    }
+    let info = pdfinfo(&pdf, &[]);
+    assert!(info.lines().any(|l| l.starts_with("Tagged:") && l.ends_with("yes")), "{info}");
+    assert!(
+        info.lines().any(|l| l.starts_with("Title:")
+            && l.ends_with("Service level report — Meridian Dental Clinics Ltd — October 2026")),
+        "{info}"
+    );
+    let root = structure_tree(&pdfinfo(&pdf, &["-struct-text"]));
+    let document = root.children.first().expect("a Document element");
+    assert_eq!(document.kind, "Document");
+
+    // The document title is the first element and the only H1; sections are H2.
+    let first = document.children.first().expect("content");
+    assert_eq!((first.kind.as_str(), first.text().as_str()), ("H1", "Service level report"));
+    let headings: Vec<String> = document
+        .children
+        .iter()
+        .filter(|e| e.kind.starts_with('H'))
+        .map(|e| format!("{} {}", e.kind, e.text()))
+        .collect();
+    for expected in
+        ["H2 Service credit", "H2 Sites", "H2 Incidents", "H2 Latency, p95", "H2 How availability is measured"]
+    {
+        assert!(headings.iter().any(|h| h == expected), "{expected:?} not in {headings:?}");
+    }
+    assert_eq!(headings.iter().filter(|h| h.starts_with("H1")).count(), 1, "{headings:?}");
+
+    // Sites: a header row of TH cells, then one row of TD cells per site.
+    let tables: Vec<&Element> = document.children.iter().filter(|e| e.kind == "Table").collect();
+    let sites = tables.iter().find(|t| t.text().contains("c0107-s1")).expect("the sites table");
+    assert!(sites.children.iter().all(|r| r.kind == "TR"), "{:?}", sites.kinds());
+    let header = &sites.children[0];
+    assert_eq!(header.kinds(), ["TH"; 6]);
+    let titles: Vec<String> = header.children.iter().map(Element::text).collect();
+    assert_eq!(titles, ["Site", "Hostname", "Cluster", "Availability", "Downtime", "Maintenance"]);
+    assert_eq!(sites.children.len(), 1 + doc.sites.len());
+    let first_row: Vec<String> = sites.children[1].children.iter().map(Element::text).collect();
+    assert_eq!(first_row[..2], ["c0107-s1", "practice-1.meridian-dental.example"]);
+    assert_eq!(sites.children[1].kinds(), ["TD"; 6]);
+
+    // The incidents span pages: the header repeated on later pages is pagination, not a row.
+    let incidents = tables.iter().find(|t| t.text().contains("INC-1001")).expect("the incidents table");
+    assert_eq!(incidents.children.len(), 1 + doc.incidents.len());
+    assert_eq!(incidents.children.iter().filter(|r| r.kinds().contains(&"TH")).count(), 1);
+
+    // Each chart is one figure; its drawn text belongs to it, not to the reading order.
+    let figures = document.children.iter().filter(|e| e.kind == "Figure").count();
+    assert_eq!(figures, doc.charts.len());
+
+    // Running header and footer are artifacts: in the text a viewer shows, not in the structure.
+    let read = document.text();
+    assert!(!read.contains("Page 1 of"), "the footer is tagged as content");
+    assert!(read.contains("INC-1045") && read.contains("How availability is measured"));
 }
 
 #[test]
@@ -230,7 +370,7 @@ fn the_example_branding_renders() {
 #[test]
 fn a_broken_chart_is_an_error_naming_it() {
     let mut doc = example_document();
-    doc.charts.push(SvgChart { title: "Latency".into(), svg: "<svg".into() });
+    doc.charts.push(SvgChart { title: "Latency".into(), description: String::new(), svg: "<svg".into() });
     let error = render_sla_pdf(&doc, &Branding::default()).expect_err("broken SVG");
     assert!(matches!(error, PdfError::Chart { index: 1, .. }), "{error}");
     assert!(error.to_string().contains("Latency"));

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    ChartError, FONT, GRID, TEXT, area_size, fail, fit_title, label_style, note, show_time, time_ticks, title_style,
+    ChartError, FONT, GRID, TEXT, area_size, fail, label_style, note, show_time, time_axis_margin, time_ticks, titled,
     tz_name,
 };
 
@@ -60,10 +60,11 @@ pub(super) fn draw_timeline<DB: DrawingBackend>(
         if peak == 0 { c.total_sites.clamp(1, 10) } else { (peak + peak.div_ceil(5)).min(c.total_sites.max(peak)) };
     let top = f64::from(top.max(1));
     let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width / 110).max(2) as i64);
-    let mut chart = ChartBuilder::on(root)
-        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
+    let right = time_axis_margin(root, &x_ticks, &c.tz, format, 30);
+    let body = titled(root, &c.title)?;
+    let mut chart = ChartBuilder::on(&body)
         .margin(12)
-        .margin_right(30)
+        .margin_right(right)
         .x_label_area_size(40)
         .y_label_area_size(72)
         .build_cartesian_2d((from..to).with_key_points(x_ticks), 0.0..top)
@@ -154,8 +155,8 @@ pub(super) fn draw_daily<DB: DrawingBackend>(
         .collect();
     let every = n.div_ceil(((size.width / 70) as usize).max(1)).max(1);
     let any_partial = (0..c.days.len()).any(partial);
-    let mut chart = ChartBuilder::on(root)
-        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
+    let body = titled(root, &c.title)?;
+    let mut chart = ChartBuilder::on(&body)
         .margin(12)
         .margin_right(30)
         .x_label_area_size(40)

@@ -8,8 +8,8 @@ use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 use super::{
-    ChartError, FONT, GRID, TEXT, area_size, fail, fit_title, label_style, latency_label, log_axis, note, palette,
-    show_time, time_ticks, title_style, trim_number, tz_name,
+    ChartError, FONT, GRID, TEXT, area_size, fail, label_style, latency_label, log_axis, note, palette, show_time,
+    time_axis_margin, time_ticks, titled, trim_number, tz_name,
 };
 use crate::analysis::latency::Percentiles;
 
@@ -120,10 +120,11 @@ pub(super) fn draw_bands<DB: DrawingBackend>(
     let (bottom, top, y_ticks) = if c.points.is_empty() { log_axis(1.0, 100.0) } else { log_axis(lo, hi * 10.0) };
     let (from, to) = (c.from_ms, c.to_ms.max(c.from_ms + 1));
     let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width / 110).max(2) as i64);
-    let mut chart = ChartBuilder::on(root)
-        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
+    let right = time_axis_margin(root, &x_ticks, &c.tz, format, 48);
+    let body = titled(root, &c.title)?;
+    let mut chart = ChartBuilder::on(&body)
         .margin(12)
-        .margin_right(48)
+        .margin_right(right)
         .x_label_area_size(40)
         .y_label_area_size(72)
         .build_cartesian_2d((from..to).with_key_points(x_ticks), (bottom..top).log_scale().with_key_points(y_ticks))
@@ -225,13 +226,15 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
         log_axis(c.edges_ms[first_bin], c.edges_ms[(last_bin + 1).min(bins)])
     };
 
-    let (plot, legend) = root.split_horizontally(size.width.saturating_sub(LEGEND_WIDTH));
+    // The title spans the whole picture, plot and colour scale.
+    let body = titled(root, &c.title)?;
+    let (plot, legend) = body.split_horizontally(size.width.saturating_sub(LEGEND_WIDTH));
     let (from, to) = (c.from_ms, c.to_ms.max(c.from_ms + 1));
     let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width.saturating_sub(LEGEND_WIDTH) / 110).max(2) as i64);
+    let right = time_axis_margin(root, &x_ticks, &c.tz, format, 48);
     let mut chart = ChartBuilder::on(&plot)
-        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
         .margin(12)
-        .margin_right(48)
+        .margin_right(right)
         .x_label_area_size(40)
         .y_label_area_size(72)
         .build_cartesian_2d((from..to).with_key_points(x_ticks), (bottom..top).log_scale().with_key_points(y_ticks))
@@ -325,10 +328,11 @@ pub(super) fn draw_phases<DB: DrawingBackend>(
         Some((from, to, tz)) => {
             let (from, to) = (*from, (*to).max(*from + 1));
             let (ticks, format) = time_ticks(from, to, tz, (size.width / 110).max(2) as i64);
-            let mut chart = ChartBuilder::on(root)
-                .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
+            let right = time_axis_margin(root, &ticks, tz, format, 48);
+            let body = titled(root, &c.title)?;
+            let mut chart = ChartBuilder::on(&body)
                 .margin(12)
-                .margin_right(48)
+                .margin_right(right)
                 .x_label_area_size(40)
                 .y_label_area_size(72)
                 .build_cartesian_2d((from..to).with_key_points(ticks), 0.0..top)
@@ -356,8 +360,8 @@ pub(super) fn draw_phases<DB: DrawingBackend>(
             // One slot of 1000 units per group, so the axis stays integer.
             let n = c.groups.len().max(1) as i64;
             let labels: Vec<String> = c.groups.iter().map(|g| g.label.clone()).collect();
-            let mut chart = ChartBuilder::on(root)
-                .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
+            let body = titled(root, &c.title)?;
+            let mut chart = ChartBuilder::on(&body)
                 .margin(12)
                 .margin_right(48)
                 .x_label_area_size(40)
@@ -403,13 +407,12 @@ pub(super) fn draw_phases<DB: DrawingBackend>(
 }
 
 pub(super) fn draw_cdf<DB: DrawingBackend>(c: &LatencyCdf, root: &DrawingArea<DB, Shift>) -> Result<(), ChartError> {
-    let size = area_size(root);
     let values = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let (lo, hi) = values.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let empty = c.series.iter().all(|s| s.points.is_empty());
     let (left, right, ticks) = if empty { log_axis(1.0, 100.0) } else { log_axis(lo, hi) };
-    let mut chart = ChartBuilder::on(root)
-        .caption(fit_title(&c.title, size.width), title_style(&c.title, size.width))
+    let body = titled(root, &c.title)?;
+    let mut chart = ChartBuilder::on(&body)
         .margin(12)
         .margin_right(48)
         .x_label_area_size(40)

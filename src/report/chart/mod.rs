@@ -150,31 +150,90 @@ fn palette(i: usize) -> RGBColor {
 const TEXT: RGBColor = RGBColor(40, 40, 40);
 const GRID: RGBColor = RGBColor(225, 225, 225);
 
-/// Average advance of a DejaVu Sans character, in units of the font size.
-const CHAR_WIDTH: f64 = 0.56;
 const TITLE_LARGEST: f64 = 19.0;
 const TITLE_SMALLEST: f64 = 13.0;
+/// Room kept free at each side of a title line.
+const TITLE_PAD: u32 = 10;
 
-/// The title's font size: as large as fits the width, down to a legible minimum.
-fn title_px(title: &str, width: u32) -> f64 {
-    let room = f64::from(width.saturating_sub(40));
-    (room / (CHAR_WIDTH * title.chars().count().max(1) as f64)).clamp(TITLE_SMALLEST, TITLE_LARGEST)
+fn title_style(px: f64) -> TextStyle<'static> {
+    // plotters draws text smaller than asked (about 0.8); ask for what should come out.
+    (FONT, px / 0.8).into_font().color(&TEXT)
 }
 
-fn title_style(title: &str, width: u32) -> TextStyle<'static> {
-    // plotters draws captions smaller than asked (about 0.8); ask for what should come out.
-    (FONT, title_px(title, width) / 0.8).into_font().color(&TEXT)
+/// Width of `text` in `style` as plotters measures it with the embedded font. An SVG viewer
+/// draws the same text narrower (plotters writes 1/1.24 of the size as the SVG font size, and
+/// measures glyphs at the full size over ascent to descent), so what fits here fits there.
+fn text_width<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str, style: &TextStyle) -> u32 {
+    area.estimate_text_size(text, style).map_or(u32::MAX, |(w, _)| w)
 }
 
-/// The title, shortened with an ellipsis if even the smallest size would not fit.
-fn fit_title(title: &str, width: u32) -> String {
-    let room = f64::from(width.saturating_sub(40));
-    let fits = (room / (CHAR_WIDTH * title_px(title, width))) as usize;
-    if title.chars().count() <= fits {
-        title.to_string()
-    } else {
-        format!("{}…", title.chars().take(fits.saturating_sub(1)).collect::<String>())
+/// The lines of a title in `room` pixels: the whole title at the largest size that fits (down
+/// to a legible minimum), else broken at spaces into two lines at the minimum; a line still too
+/// wide (one very long word) is cut with "…", never clipped by the picture's edge.
+fn title_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str, room: u32) -> (f64, Vec<String>) {
+    let mut px = TITLE_LARGEST;
+    while px >= TITLE_SMALLEST {
+        if text_width(area, title, &title_style(px)) <= room {
+            return (px, vec![title.to_string()]);
+        }
+        px -= 0.5;
     }
+    let style = title_style(TITLE_SMALLEST);
+    let fits = |line: &str| text_width(area, line, &style) <= room;
+    let mut lines: Vec<String> = Vec::new();
+    for word in title.split(' ') {
+        match lines.last_mut() {
+            Some(line) if fits(&format!("{line} {word}")) => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    if lines.len() > 2 {
+        let rest = lines.split_off(1).join(" ");
+        lines.push(rest);
+    }
+    for line in &mut lines {
+        if !fits(line) {
+            let mut chars: Vec<char> = line.chars().collect();
+            while !chars.is_empty() && !fits(&format!("{}…", chars.iter().collect::<String>())) {
+                chars.pop();
+            }
+            *line = format!("{}…", chars.iter().collect::<String>());
+        }
+    }
+    (TITLE_SMALLEST, lines)
+}
+
+/// Draws `title` centred at the top of `area` (see [`title_lines`]) and returns the area below.
+fn titled<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<DrawingArea<DB, Shift>, ChartError> {
+    let (width, _) = area.dim_in_pixel();
+    let (px, lines) = title_lines(area, title, width.saturating_sub(2 * TITLE_PAD));
+    let style = title_style(px).pos(Pos::new(HPos::Center, VPos::Top));
+    let line_height = (px * 1.3).ceil() as i32;
+    let top = 6;
+    for (i, line) in lines.iter().enumerate() {
+        area.draw_text(line, &style, (width as i32 / 2, top + i as i32 * line_height)).map_err(fail)?;
+    }
+    let used = top + lines.len() as i32 * line_height;
+    Ok(area.split_vertically(used).1)
+}
+
+/// Right margin for a time axis: room for half the last tick's label, which is centred on its
+/// tick and may sit at the very end of the axis.
+fn time_axis_margin<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    ticks: &[i64],
+    tz: &TimeZone,
+    format: &str,
+    least: u32,
+) -> u32 {
+    let last = ticks.last().map_or(0, |t| text_width(area, &show_time(*t, tz, format), &label_style()));
+    least.max(last / 2 + 6)
 }
 
 fn label_style() -> TextStyle<'static> {

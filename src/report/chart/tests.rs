@@ -217,3 +217,71 @@ fn dump_charts_for_review() {
         }
     }
 }
+
+/// Each `<text>` of an SVG chart that is not rotated: its content and horizontal extent, measured
+/// with rustybuzz on the embedded DejaVu Sans at the SVG's own font size (what a viewer draws).
+fn text_extents(svg: &str) -> Vec<(String, f64, f64, f64)> {
+    // (text, left, right, font size)
+    let face = rustybuzz::Face::from_slice(DEJAVU_SANS, 0).expect("font");
+    let doc = roxmltree::Document::parse(svg).expect("SVG parses");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("transform").is_none())
+        .map(|n| {
+            let text: String = n.text().unwrap_or_default().trim().to_string();
+            let number = |name: &str| n.attribute(name).and_then(|v| v.parse::<f64>().ok()).expect(name);
+            let (x, size) = (number("x"), number("font-size"));
+            let mut buffer = rustybuzz::UnicodeBuffer::new();
+            buffer.push_str(&text);
+            let shaped = rustybuzz::shape(&face, &[], buffer);
+            let units: i32 = shaped.glyph_positions().iter().map(|p| p.x_advance).sum();
+            let width = f64::from(units) / f64::from(face.units_per_em()) * size;
+            let left = match n.attribute("text-anchor") {
+                Some("middle") => x - width / 2.0,
+                Some("end") => x - width,
+                _ => x,
+            };
+            (text, left, left + width, size)
+        })
+        .collect()
+}
+
+#[test]
+fn titles_fit_whole_and_the_last_time_tick_stays_inside() {
+    let long = "Latency percentiles: site c0042-s1, http first byte · 2026-10-01 00:00 CEST – 2026-11-01 00:00 CET";
+    let mut charts = latency_charts(31 * 24, 20);
+    for (index, width) in [(0, 640), (1, 640), (1, 1000)] {
+        match &mut charts[index] {
+            Chart::Bands(c) => c.title = long.into(),
+            Chart::Heatmap(c) => c.title = long.into(),
+            _ => unreachable!(),
+        }
+        let svg = render_svg(&charts[index], ChartSize { width, height: 260 }).unwrap();
+        let texts = text_extents(&svg);
+        for (text, left, right, _) in &texts {
+            assert!(*left >= 0.0 && *right <= f64::from(width), "{text:?} spans {left:.1}..{right:.1} of {width}");
+        }
+        // The title (the text larger than the labels) is whole, on one or two lines, never cut.
+        let title: Vec<&str> = texts.iter().filter(|t| t.3 >= 12.5).map(|t| t.0.as_str()).collect();
+        assert_eq!(title.join(" "), long, "chart {index} at {width}");
+    }
+    // A month ending on a tick: the last label ("Mar 1") sits at the end of the axis.
+    let from = jiff::civil::date(2027, 2, 1).to_zoned(TimeZone::UTC).unwrap().timestamp().as_millisecond();
+    let chart = Chart::Bands(LatencyBands {
+        title: "February".into(),
+        from_ms: from,
+        to_ms: from + 28 * DAY,
+        tz: TimeZone::UTC,
+        points: (0..28)
+            .filter_map(|d| {
+                percentiles(&hour_histogram(d, 20)).map(|figures| BandPoint {
+                    start_ms: from + d * DAY,
+                    end_ms: from + (d + 1) * DAY,
+                    figures,
+                })
+            })
+            .collect(),
+    });
+    let texts = text_extents(&render_svg(&chart, ChartSize { width: 640, height: 260 }).unwrap());
+    let last = texts.iter().find(|t| t.0 == "Mar 1").expect("a tick at the end of February");
+    assert!(last.2 <= 640.0, "last tick label ends at {}", last.2);
+}

@@ -4,7 +4,7 @@
 
 use super::branding::{Branding, Phrases, Rgb, fill};
 use super::draw::Assets;
-use super::layout::{Align, CONTENT_TOP, Column, Flow, Item, Style, TableStyle, table};
+use super::layout::{Align, CONTENT_TOP, Column, Flow, Item, Node, Role, Style, TableStyle, table};
 use super::text::{Fonts, Weight};
 use super::{MaintenanceOverlap, SlaDocument};
 
@@ -33,7 +33,13 @@ impl Styles {
     }
 }
 
-pub(crate) fn lay_out(doc: &SlaDocument, branding: &Branding, fonts: &Fonts, assets: &Assets) -> Vec<Vec<Item>> {
+/// The pages, and the structure tree their text and charts point into.
+pub(crate) fn lay_out(
+    doc: &SlaDocument,
+    branding: &Branding,
+    fonts: &Fonts,
+    assets: &Assets,
+) -> (Vec<Vec<Item>>, Vec<Node>) {
     let mut flow = Flow::new(fonts);
     let styles = Styles::new(branding);
     let p = &branding.phrases;
@@ -53,7 +59,15 @@ pub(crate) fn lay_out(doc: &SlaDocument, branding: &Branding, fonts: &Fonts, ass
             heading(&mut flow, &styles, &title, height + 8.0);
         }
         let (x, y) = (flow.left(), flow.y);
-        flow.push(Item::Chart { index, x, y, width, height });
+        // A figure needs a text alternative (PDF/UA): the description, else the title, else
+        // at least where the chart sits.
+        let alt = [&chart.description, &chart.title]
+            .into_iter()
+            .map(|text| fonts.clean(text, Weight::Regular, MAX_TEXT))
+            .find(|text| !text.is_empty())
+            .unwrap_or_else(|| format!("Chart {} of {}", index + 1, doc.charts.len()));
+        let node = Some(flow.node(Role::Figure { alt }, None));
+        flow.push(Item::Chart { index, x, y, width, height, node });
         flow.space(height + 8.0);
     }
     let interval = interval(doc.method.probe_interval_seconds, p);
@@ -84,7 +98,7 @@ pub(crate) fn lay_out(doc: &SlaDocument, branding: &Branding, fonts: &Fonts, ass
     heading(&mut flow, &styles, &p.section_method, 4.0 * styles.body.line_height());
     let (x, width) = (flow.left(), flow.width());
     flow.paragraph(x, width, styles.body, &fonts.clean(&method, Weight::Regular, 4000));
-    flow.pages
+    (flow.pages, flow.nodes)
 }
 
 fn title_block(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, assets: &Assets, s: &Styles) {
@@ -97,23 +111,25 @@ fn title_block(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, assets: 
         flow.push(Item::Logo { x, y, width, height });
         name_x += width + 10.0;
     }
+    // Read first: the document title (the one H1), then its period, then who issued it.
+    let title = Style { size: 15.0, weight: Weight::Bold, colour: colours.text };
+    let right = flow.right();
+    let document_title = fonts.clean(&branding.phrases.document_title, Weight::Bold, 80);
+    flow.tagged(Role::Heading { level: 1, title: document_title.clone() }, |flow| {
+        flow.text_at(right, top + 17.0, Align::Right, title, &document_title)
+    });
+    let period = Style { size: 10.5, weight: Weight::Regular, colour: colours.muted };
+    flow.tagged(Role::Paragraph, |flow| {
+        flow.text_at(right, top + 33.0, Align::Right, period, &fonts.clean(&doc.period_label, Weight::Regular, 80))
+    });
+
     let provider = Style { size: 13.0, weight: Weight::Bold, colour: colours.primary };
     let name = fonts.clean(&branding.provider_name, Weight::Bold, MAX_NAME);
     let name_width = flow.right() - 190.0 - name_x;
     let name = fonts.wrap(&name, Weight::Bold, provider.size, name_width).into_iter().next().unwrap_or_default();
-    flow.text_at(name_x, top + 19.0 + provider.size / 2.0 - 1.0, Align::Left, provider, &name);
-
-    let title = Style { size: 15.0, weight: Weight::Bold, colour: colours.text };
-    let right = flow.right();
-    flow.text_at(
-        right,
-        top + 17.0,
-        Align::Right,
-        title,
-        &fonts.clean(&branding.phrases.document_title, Weight::Bold, 80),
-    );
-    let period = Style { size: 10.5, weight: Weight::Regular, colour: colours.muted };
-    flow.text_at(right, top + 33.0, Align::Right, period, &fonts.clean(&doc.period_label, Weight::Regular, 80));
+    flow.tagged(Role::Paragraph, |flow| {
+        flow.text_at(name_x, top + 19.0 + provider.size / 2.0 - 1.0, Align::Left, provider, &name)
+    });
     flow.y = top + 50.0;
     let y = flow.y;
     flow.rule(y, 1.6, colours.primary);
@@ -156,7 +172,7 @@ fn title_block(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, assets: 
 /// A small upper-case label, baseline at `y`.
 fn label(flow: &mut Flow, x: f32, y: f32, s: &Styles, text: &str) {
     let text = flow.fonts.clean(&text.to_uppercase(), Weight::Bold, 80);
-    flow.text_at(x, y, Align::Left, s.label, &text);
+    flow.tagged(Role::Paragraph, |flow| flow.text_at(x, y, Align::Left, s.label, &text));
 }
 
 /// "Key   value" with the value wrapped in its column; returns the y below it.
@@ -174,13 +190,15 @@ fn key_value(
     let fonts = flow.fonts;
     let line = s.body.line_height();
     let key = fonts.clean(key, Weight::Regular, 40);
-    flow.text_at(x, y + s.body.ascent(), Align::Left, s.small, &key);
-    let mut y = y;
-    for part in fonts.wrap(value, Weight::Regular, s.body.size, value_width) {
-        flow.text_at(x + key_width, y + s.body.ascent(), Align::Left, s.body, &part);
-        y += line;
-    }
-    y
+    flow.tagged(Role::Paragraph, |flow| {
+        flow.text_at(x, y + s.body.ascent(), Align::Left, s.small, &key);
+        let mut y = y;
+        for part in fonts.wrap(value, Weight::Regular, s.body.size, value_width) {
+            flow.text_at(x + key_width, y + s.body.ascent(), Align::Left, s.body, &part);
+            y += line;
+        }
+        y
+    })
 }
 
 fn verdict(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) {
@@ -237,12 +255,14 @@ fn verdict(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles) 
     flow.push(Item::Rect { x, y: top, width: 5.0, height, fill: colour });
     let status_style = Style { size: 8.5, weight: Weight::Bold, colour };
     let status = fonts.clean(&status.to_uppercase(), Weight::Bold, 60);
-    flow.text_at(text_x, top + pad + 7.0, Align::Left, status_style, &status);
-    let mut baseline = top + pad + 12.0 + big.ascent();
-    for line in &lines {
-        flow.text_at(text_x, baseline, Align::Left, big, line);
-        baseline += big.line_height();
-    }
+    flow.tagged(Role::Paragraph, |flow| {
+        flow.text_at(text_x, top + pad + 7.0, Align::Left, status_style, &status);
+        let mut baseline = top + pad + 12.0 + big.ascent();
+        for line in &lines {
+            flow.text_at(text_x, baseline, Align::Left, big, line);
+            baseline += big.line_height();
+        }
+    });
     flow.y = top + height + 14.0;
     let _ = s;
 }
@@ -283,12 +303,14 @@ fn key_figures(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styl
         while value_style.size > 8.0 && flow.fonts.width(value, Weight::Bold, value_style.size) > cell - inset - 8.0 {
             value_style.size -= 0.5;
         }
-        flow.text_at(x + inset, top + 18.0, Align::Left, value_style, value);
         let name = flow.fonts.clean(name, Weight::Regular, 80);
         let lines = flow.fonts.wrap(&name, Weight::Regular, s.small.size, cell - inset - 6.0);
-        for (j, line) in lines.iter().take(2).enumerate() {
-            flow.text_at(x + inset, top + 32.0 + j as f32 * s.small.line_height(), Align::Left, s.small, line);
-        }
+        flow.tagged(Role::Paragraph, |flow| {
+            flow.text_at(x + inset, top + 18.0, Align::Left, value_style, value);
+            for (j, line) in lines.iter().take(2).enumerate() {
+                flow.text_at(x + inset, top + 32.0 + j as f32 * s.small.line_height(), Align::Left, s.small, line);
+            }
+        });
     }
     flow.y = top + height + 8.0;
     if doc.site_count > 1 && doc.downtime_site_minutes > doc.downtime_minutes {
@@ -310,7 +332,9 @@ fn heading(flow: &mut Flow, s: &Styles, text: &str, keep: f32) {
     let baseline = flow.y + s.heading.ascent();
     let left = flow.left();
     let text = flow.fonts.clean(text, Weight::Bold, MAX_NAME);
-    flow.text_at(left, baseline, Align::Left, s.heading, &text);
+    flow.tagged(Role::Heading { level: 2, title: text.clone() }, |flow| {
+        flow.text_at(left, baseline, Align::Left, s.heading, &text)
+    });
     flow.y += s.heading.line_height() + 6.0;
 }
 

@@ -5,18 +5,29 @@
 
 use std::sync::{Arc, OnceLock};
 
-use krilla::Document;
+use std::num::NonZeroU16;
+
 use krilla::color::rgb;
+use krilla::configure::{Accessibility, ConfigurationBuilder};
+use krilla::destination::XyzDestination;
 use krilla::geom::{PathBuilder, Point, Rect, Size, Transform};
 use krilla::image::Image;
 use krilla::metadata::Metadata;
+use krilla::outline::{Outline, OutlineNode};
 use krilla::page::PageSettings;
 use krilla::paint::{Fill, Stroke};
+use krilla::surface::Surface;
+use krilla::tagging::{
+    Artifact, ArtifactType, ContentTag, Identifier, SpanTag, TableHeaderScope, Tag, TagGroup, TagKind, TagTree,
+};
 use krilla::text::TextDirection;
+use krilla::{Document, SerializeSettings};
 use krilla_svg::{SurfaceExt, SvgSettings};
 
 use super::branding::{Branding, Logo, Rgb, fill};
-use super::layout::{Align, CONTENT_BOTTOM, CONTENT_TOP, Flow, Item, MARGIN_X, PAGE_HEIGHT, PAGE_WIDTH, Style};
+use super::layout::{
+    Align, CONTENT_BOTTOM, CONTENT_TOP, Flow, Item, MARGIN_X, Node, PAGE_HEIGHT, PAGE_WIDTH, Role, Style,
+};
 use super::text::{FAMILY, Fonts, Weight, visual_runs};
 use super::{PdfError, SlaDocument};
 
@@ -109,12 +120,21 @@ fn colour(c: Rgb) -> rgb::Color {
 
 pub(crate) fn draw(
     pages: &[Vec<Item>],
+    structure: &[Node],
     doc: &SlaDocument,
     branding: &Branding,
     fonts: &Fonts,
     assets: &Assets,
 ) -> Result<Vec<u8>, PdfError> {
-    let mut document = Document::new();
+    // PDF/UA-1: krilla refuses to write the file unless it has a title (shown as the window
+    // title), a language, an outline, alternative text on every figure and a title on every
+    // heading, and every glyph maps to a character.
+    let configuration = ConfigurationBuilder::new()
+        .with_accessibility_validator(Accessibility::UA1)
+        .finish()
+        .map_err(|e| PdfError::Pdf(format!("PDF/UA configuration: {e:?}")))?;
+    let mut document =
+        Document::new_with(SerializeSettings { configuration, enable_tagging: true, ..SerializeSettings::default() });
     let title = format!("{} — {} — {}", branding.phrases.document_title, doc.customer_name, doc.period_label);
     document.set_metadata(
         Metadata::new()
@@ -125,18 +145,151 @@ pub(crate) fn draw(
     );
     let page_settings = PageSettings::from_wh(PAGE_WIDTH, PAGE_HEIGHT).ok_or(PdfError::Pdf("page size".into()))?;
     let count = pages.len();
+    let mut tagged = Tagged::new(structure.len());
     for (index, items) in pages.iter().enumerate() {
         let mut chrome = Flow::new(fonts);
         page_chrome(&mut chrome, doc, branding, index + 1, count);
         let mut page = document.start_page_with(page_settings.clone());
         let mut surface = page.surface();
-        for item in items.iter().chain(chrome.pages.iter().flatten()) {
-            draw_item(&mut surface, item, fonts, assets);
+        for item in items {
+            tagged.draw(&mut surface, index, item, None, fonts, assets);
+        }
+        for item in chrome.pages.iter().flatten() {
+            let running = if item_y(item) < CONTENT_TOP { ArtifactType::Header } else { ArtifactType::Footer };
+            tagged.draw(&mut surface, index, item, Some(running), fonts, assets);
         }
         surface.finish();
         page.finish();
     }
-    document.finish().map_err(|e| PdfError::Pdf(e.to_string()))
+    let (tree, outline) = tagged.finish(structure, &branding.language);
+    document.set_tag_tree(tree);
+    document.set_outline(outline);
+    document.finish().map_err(|e| PdfError::Pdf(format!("{e:?}")))
+}
+
+/// Where an item sits vertically: enough to tell the running header from the footer.
+fn item_y(item: &Item) -> f32 {
+    match item {
+        Item::Text { y, .. } | Item::Rect { y, .. } | Item::Chart { y, .. } | Item::Logo { y, .. } => *y,
+        Item::Line { y1, .. } => *y1,
+    }
+}
+
+/// The marked content drawn for each structure node, and where each node first appears (for
+/// the outline), gathered while the pages are drawn.
+struct Tagged {
+    leaves: Vec<Vec<Identifier>>,
+    first: Vec<Option<(usize, f32)>>,
+}
+
+impl Tagged {
+    fn new(nodes: usize) -> Self {
+        Tagged { leaves: vec![Vec::new(); nodes], first: vec![None; nodes] }
+    }
+
+    /// Draws `item` marked as content of its node, or as an artifact of kind `artifact` (page
+    /// furniture) when given; decoration without a node is a layout artifact, and text without
+    /// one is a table header repeated on a later page.
+    fn draw(
+        &mut self,
+        surface: &mut Surface,
+        page: usize,
+        item: &Item,
+        artifact: Option<ArtifactType>,
+        fonts: &Fonts,
+        assets: &Assets,
+    ) {
+        let node = match item {
+            Item::Text { node, .. } | Item::Chart { node, .. } => *node,
+            _ => None,
+        }
+        .filter(|n| artifact.is_none() && *n < self.leaves.len());
+        let Some(node) = node else {
+            let kind = artifact.unwrap_or(match item {
+                Item::Text { .. } => ArtifactType::PaginationOther,
+                _ => ArtifactType::Layout,
+            });
+            surface.start_tagged(ContentTag::Artifact(Artifact::with_kind(kind)));
+            draw_item(surface, item, fonts, assets);
+            surface.end_tagged();
+            return;
+        };
+        let tag = match item {
+            Item::Text { .. } => ContentTag::Span(SpanTag::empty()),
+            _ => ContentTag::Other,
+        };
+        let id = surface.start_tagged(tag);
+        draw_item(surface, item, fonts, assets);
+        surface.end_tagged();
+        self.leaves[node].push(id);
+        if self.first[node].is_none() {
+            let top = match item {
+                Item::Text { y, size, .. } => y - size,
+                _ => item_y(item),
+            };
+            self.first[node] = Some((page, top));
+        }
+    }
+
+    /// The structure tree in reading order, and an outline of the headings (PDF/UA wants both).
+    fn finish(mut self, structure: &[Node], language: &str) -> (TagTree, Outline) {
+        let mut children = vec![Vec::new(); structure.len()];
+        let mut tree = TagTree::new().with_lang(Some(language.to_string()));
+        let mut roots = Vec::new();
+        for (index, node) in structure.iter().enumerate() {
+            match node.parent.filter(|p| *p < index) {
+                Some(parent) => children[parent].push(index),
+                None => roots.push(index),
+            }
+        }
+        fn group(
+            index: usize,
+            structure: &[Node],
+            children: &[Vec<usize>],
+            leaves: &mut [Vec<Identifier>],
+        ) -> TagGroup {
+            let tag: TagKind = match &structure[index].role {
+                Role::Heading { level, title } => {
+                    Tag::Hn(NonZeroU16::new(*level).unwrap_or(NonZeroU16::MIN), Some(title.clone())).into()
+                }
+                Role::Paragraph => Tag::P.into(),
+                Role::Table => Tag::Table.into(),
+                Role::Row => Tag::TR.into(),
+                Role::HeaderCell => Tag::TH(TableHeaderScope::Column).into(),
+                Role::Cell => Tag::TD.into(),
+                Role::Figure { alt } => Tag::Figure(Some(alt.clone())).into(),
+            };
+            let mut tag_group = TagGroup::new(tag);
+            for id in std::mem::take(&mut leaves[index]) {
+                tag_group.push(id);
+            }
+            for child in &children[index] {
+                tag_group.push(group(*child, structure, children, leaves));
+            }
+            tag_group
+        }
+        let mut outline = Outline::new();
+        let mut current_h1: Option<OutlineNode> = None;
+        for &root in &roots {
+            if let (Role::Heading { level, title }, Some((page, y))) = (&structure[root].role, self.first[root]) {
+                let entry = OutlineNode::new(title.clone(), XyzDestination::new(page, Point::from_xy(0.0, y.max(0.0))));
+                if *level <= 1 {
+                    if let Some(done) = current_h1.replace(entry) {
+                        outline.push_child(done);
+                    }
+                } else if let Some(h1) = current_h1.as_mut() {
+                    h1.push_child(entry);
+                } else {
+                    outline.push_child(entry);
+                }
+            }
+            tree.push(group(root, structure, &children, &mut self.leaves));
+        }
+        if let Some(h1) = current_h1 {
+            outline.push_child(h1.with_open(true));
+        }
+        (tree, outline)
+    }
 }
 
 /// The footer of every page (address lines, "Page i of n") and, after the first, a running
@@ -175,9 +328,9 @@ fn page_chrome(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, page: us
     }
 }
 
-fn draw_item(surface: &mut krilla::surface::Surface, item: &Item, fonts: &Fonts, assets: &Assets) {
+fn draw_item(surface: &mut Surface, item: &Item, fonts: &Fonts, assets: &Assets) {
     match item {
-        Item::Text { x, y, size, weight, colour: c, text } => {
+        Item::Text { x, y, size, weight, colour: c, text, .. } => {
             surface.set_fill(Some(Fill { paint: colour(*c).into(), ..Fill::default() }));
             surface.set_stroke(None);
             let font = &fonts.face(*weight).pdf;
@@ -210,7 +363,7 @@ fn draw_item(surface: &mut krilla::surface::Surface, item: &Item, fonts: &Fonts,
                 surface.draw_path(&path);
             }
         }
-        Item::Chart { index, x, y, width, height } => {
+        Item::Chart { index, x, y, width, height, .. } => {
             if let (Some(tree), Some(size)) = (assets.charts.get(*index), Size::from_wh(*width, *height)) {
                 surface.push_transform(&Transform::from_translate(*x, *y));
                 surface.draw_svg(tree, size, SvgSettings::default());

@@ -20,7 +20,37 @@ pub(crate) enum Align {
     Right,
 }
 
+/// What a piece of the document is to a reader, for the PDF's structure tree (tagged PDF):
+/// screen readers and text reflow follow these, not the drawing order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Role {
+    /// A heading of `level` (1 is the document title); `title` is its text.
+    Heading {
+        level: u16,
+        title: String,
+    },
+    Paragraph,
+    Table,
+    Row,
+    HeaderCell,
+    Cell,
+    /// A chart, with a text alternative saying what it shows.
+    Figure {
+        alt: String,
+    },
+}
+
+/// One element of the structure tree; `parent` is an earlier node (a cell's row, a row's table).
+/// Nodes are kept in reading order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Node {
+    pub(crate) role: Role,
+    pub(crate) parent: Option<usize>,
+}
+
 /// One thing drawn on a page; coordinates in points from the top-left corner, y grows down.
+/// Text and charts name the structure node they belong to; `None` marks decoration (an artifact
+/// to assistive technology), as are all rules and fills.
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
     /// `y` is the baseline; `text` is cleaned and fits where it was placed.
@@ -31,6 +61,7 @@ pub(crate) enum Item {
         weight: Weight,
         colour: Rgb,
         text: String,
+        node: Option<usize>,
     },
     Rect {
         x: f32,
@@ -54,6 +85,7 @@ pub(crate) enum Item {
         y: f32,
         width: f32,
         height: f32,
+        node: Option<usize>,
     },
     Logo {
         x: f32,
@@ -88,11 +120,30 @@ pub(crate) struct Flow<'f> {
     pub(crate) pages: Vec<Vec<Item>>,
     /// Top of the free space on the current page.
     pub(crate) y: f32,
+    /// The structure tree, in reading order.
+    pub(crate) nodes: Vec<Node>,
+    /// The node text placed now belongs to; `None` places decoration.
+    pub(crate) current: Option<usize>,
 }
 
 impl<'f> Flow<'f> {
     pub(crate) fn new(fonts: &'f Fonts) -> Self {
-        Flow { fonts, pages: vec![Vec::new()], y: CONTENT_TOP }
+        Flow { fonts, pages: vec![Vec::new()], y: CONTENT_TOP, nodes: Vec::new(), current: None }
+    }
+
+    /// Adds a structure node under `parent` and returns its index.
+    pub(crate) fn node(&mut self, role: Role, parent: Option<usize>) -> usize {
+        self.nodes.push(Node { role, parent });
+        self.nodes.len() - 1
+    }
+
+    /// Places what `draw` places as one new top-level node of `role` (a paragraph, a heading).
+    pub(crate) fn tagged<R>(&mut self, role: Role, draw: impl FnOnce(&mut Self) -> R) -> R {
+        let node = self.node(role, None);
+        let outer = self.current.replace(node);
+        let result = draw(self);
+        self.current = outer;
+        result
     }
 
     pub(crate) fn left(&self) -> f32 {
@@ -147,18 +198,21 @@ impl<'f> Flow<'f> {
             weight: style.weight,
             colour: style.colour,
             text: text.to_string(),
+            node: self.current,
         });
     }
 
     /// A paragraph of cleaned text wrapped to `width`, starting at the flow's `y`, breaking pages
     /// between lines.
     pub(crate) fn paragraph(&mut self, x: f32, width: f32, style: Style, text: &str) {
-        for line in self.fonts.wrap(text, style.weight, style.size, width) {
-            self.need(style.line_height());
-            let baseline = self.y + style.ascent();
-            self.text_at(x, baseline, Align::Left, style, &line);
-            self.y += style.line_height();
-        }
+        self.tagged(Role::Paragraph, |flow| {
+            for line in flow.fonts.wrap(text, style.weight, style.size, width) {
+                flow.need(style.line_height());
+                let baseline = flow.y + style.ascent();
+                flow.text_at(x, baseline, Align::Left, style, &line);
+                flow.y += style.line_height();
+            }
+        });
     }
 
     pub(crate) fn rule(&mut self, y: f32, width: f32, colour: Rgb) {
@@ -230,12 +284,21 @@ pub(crate) fn table(flow: &mut Flow, columns: &[Column], rows: &[Vec<String>], s
     let header_lines = wrap_row(flow, &titles, &header_styles);
     let header_height = row_height(&header_lines, &header_styles);
 
-    let draw_row = |flow: &mut Flow, lines: &[Vec<String>], styles: &[Style], height: f32, fill: Option<Rgb>| {
+    // Cells are tagged TH or TD in a row of the table; `row` is `None` for a header repeated on a
+    // later page, which is pagination, not content.
+    let table_node = flow.node(Role::Table, None);
+    let draw_row = |flow: &mut Flow,
+                    lines: &[Vec<String>],
+                    styles: &[Style],
+                    height: f32,
+                    fill: Option<Rgb>,
+                    row: Option<(usize, Role)>| {
         let top = flow.y;
         if let Some(fill) = fill {
             flow.push(Item::Rect { x: flow.left(), y: top, width: flow.width(), height, fill });
         }
         for (((column, (x, width)), cell), s) in columns.iter().zip(&xs).zip(lines).zip(styles) {
+            flow.current = row.as_ref().map(|(row, role)| flow.node(role.clone(), Some(*row)));
             for (i, line) in cell.iter().enumerate() {
                 let baseline = top + CELL_PAD_Y + i as f32 * s.line_height() + s.ascent();
                 match column.align {
@@ -244,12 +307,14 @@ pub(crate) fn table(flow: &mut Flow, columns: &[Column], rows: &[Vec<String>], s
                 }
             }
         }
+        flow.current = None;
         flow.y = top + height;
         let (x1, x2, y) = (flow.left(), flow.right(), flow.y);
         flow.push(Item::Line { x1, y1: y, x2, y2: y, width: 0.5, colour: style.rule });
     };
 
     let mut header_on_page = false;
+    let mut header_tagged = false;
     for (index, row) in rows.iter().enumerate() {
         let lines = wrap_row(flow, row, &body_styles);
         let height = row_height(&lines, &body_styles);
@@ -261,11 +326,14 @@ pub(crate) fn table(flow: &mut Flow, columns: &[Column], rows: &[Vec<String>], s
             header_on_page = false;
         }
         if !header_on_page {
-            draw_row(flow, &header_lines, &header_styles, header_height, Some(style.header_fill));
+            let header_row = (!header_tagged).then(|| (flow.node(Role::Row, Some(table_node)), Role::HeaderCell));
+            draw_row(flow, &header_lines, &header_styles, header_height, Some(style.header_fill), header_row);
             header_on_page = true;
+            header_tagged = true;
         }
         let fill = (index % 2 == 1).then_some(style.stripe);
-        draw_row(flow, &lines, &body_styles, height, fill);
+        let body_row = (flow.node(Role::Row, Some(table_node)), Role::Cell);
+        draw_row(flow, &lines, &body_styles, height, fill, Some(body_row));
     }
 }
 

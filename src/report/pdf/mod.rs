@@ -118,6 +118,10 @@ pub enum MaintenanceOverlap {
 pub struct SvgChart {
     /// Printed as a heading above the chart; empty when the SVG carries its own title.
     pub title: String,
+    /// What the chart shows, in a sentence with its key figures: the text alternative a screen
+    /// reader speaks instead of the picture ("Availability per day, 1 to 31 October: lowest
+    /// 99.28 % on 14 October; target 99.9 %"). When empty, the title stands in.
+    pub description: String,
     pub svg: String,
 }
 
@@ -150,8 +154,8 @@ pub enum PdfError {
 pub fn render_sla_pdf(doc: &SlaDocument, branding: &Branding) -> Result<Vec<u8>, PdfError> {
     let fonts = text::Fonts::load().ok_or(PdfError::Fonts)?;
     let assets = draw::Assets::prepare(doc, branding)?;
-    let pages = content::lay_out(doc, branding, &fonts, &assets);
-    draw::draw(&pages, doc, branding, &fonts, &assets)
+    let (pages, structure) = content::lay_out(doc, branding, &fonts, &assets);
+    draw::draw(&pages, &structure, doc, branding, &fonts, &assets)
 }
 
 /// Writes a small report from fixed example data with the given branding: for demos, and to
@@ -234,7 +238,12 @@ pub fn example_document() -> SlaDocument {
                 MaintenanceOverlap::Partial,
             ),
         ],
-        charts: vec![SvgChart { title: "Daily availability".to_string(), svg: example_chart_svg() }],
+        charts: vec![SvgChart {
+            title: "Daily availability".to_string(),
+            description: "Availability per day, 1 to 31 October: lowest 99.28 % on 14 October; target 99.9 %"
+                .to_string(),
+            svg: example_chart_svg(),
+        }],
         method: MethodNote { probe_interval_seconds: 60, confirm_after: 2, vantages: 2, quorum: 2 },
         generated_at: "2026-11-01 06:00 CET".to_string(),
     }
