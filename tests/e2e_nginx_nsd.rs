@@ -13,11 +13,21 @@
 //! silent ones as their timeouts, none left unmeasured (silent servers must not hold the
 //! concurrency limits: 2,400 checks × 2 attempts × 1 s over 128 in flight would take 38 s).
 //!
+//! Last, three probers (vantages, each bound to its own source address) sweep the same five
+//! minutes concurrently into one PostgreSQL database, nginx answering 403 to the third one on
+//! cluster ams-1 throughout: the cluster report from PostgreSQL must give exactly the faults
+//! above, no outage on ams-1, and list the third vantage's failures there as vantage-local,
+//! named as its own path.
+//!
 //! Skipped with a notice when nginx or NSD is missing (the mass outages when nft is missing or
 //! not permitted), unless `CI` or `FLEETPROBE_E2E=1` is set:
 //! then it fails instead. `FLEETPROBE_E2E_KEEP=1` keeps the generated files for inspection.
 
 mod e2e;
+// The shared test helpers, for `TestDatabase` (a fresh PostgreSQL database, dropped after).
+#[allow(dead_code)]
+#[path = "fixtures/mod.rs"]
+mod fixtures;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -96,6 +106,7 @@ fn e2e_nginx_nsd() {
     sweep_and_check(&fleet, &config, &dir, "cleared", "2026-10-01T00:04:00Z", &healthy);
     check_cluster_report(&fleet, &config, &faults);
     mass_outages(&fleet, &config, &dir);
+    three_vantages_into_postgres(&fleet, &config, &dir, (&mut nginx, &mut nsd), &faults);
 
     nginx.daemon.stop();
     nsd.daemon.stop();
@@ -109,7 +120,7 @@ fn e2e_nginx_nsd() {
 /// The cluster report over the five sweeps must match the fault's truth: every faulted site down
 /// for the three minutes from 00:01 to 00:04, one incident per cluster that had a fault, and the
 /// share of the cluster's customers it hit.
-fn check_cluster_report(fleet: &Fleet, config: &Path, faults: &Faults) {
+fn check_cluster_report(fleet: &Fleet, config: &Path, faults: &Faults) -> serde_json::Value {
     let report = run(
         &[
             "report",
@@ -160,6 +171,87 @@ fn check_cluster_report(fleet: &Fleet, config: &Path, faults: &Faults) {
             share * 100.0
         );
     }
+    json
+}
+
+/// Three probers into one PostgreSQL database, the third denied by nginx on ams-1 (see the
+/// module's documentation). Each minute the three run at once, as three machines' cron would.
+fn three_vantages_into_postgres(
+    fleet: &Fleet,
+    config: &Path,
+    dir: &Path,
+    (nginx, nsd): (&mut Nginx, &mut Nsd),
+    faults: &Faults,
+) {
+    let Some(db) = fixtures::TestDatabase::create("e2e_vantages") else {
+        assert!(!must_run(), "CI must not skip the three-vantage phase");
+        return;
+    };
+    let text = std::fs::read_to_string(config).expect("the suite's configuration");
+    let configs: Vec<PathBuf> = (1..=3)
+        .map(|n| {
+            let source = std::net::Ipv4Addr::new(127, 0, fleet.net.subnet, 200 + n);
+            let text = text
+                .replace("url = \"fleetprobe.db\"", &format!("url = \"{}\"", db.url))
+                .replace("vantage = \"e2e\"", &format!("vantage = \"e2e-{n}\"\nsource_address = \"{source}\""));
+            let path = dir.join(format!("vantage-{n}.toml"));
+            std::fs::write(&path, text).expect("write a vantage's configuration");
+            path
+        })
+        .collect();
+    let denied = (0, std::net::Ipv4Addr::new(127, 0, fleet.net.subnet, 203));
+    let healthy = Faults { denied_source: Some(denied), ..Faults::none() };
+    let faulty = Faults { denied_source: Some(denied), ..faults.clone() };
+    let sweep_all = |at: &str| {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = configs
+                .iter()
+                .map(|c| {
+                    scope
+                        .spawn(move || run(&["probe", "-c", &c.to_string_lossy(), "--at", at], Duration::from_secs(60)))
+                })
+                .collect();
+            for (n, ran) in runs.into_iter().map(|r| r.join().expect("a prober thread")).enumerate() {
+                // Exit 1: the sweep found failures; anything else is a failed run.
+                assert!(
+                    matches!(ran.status.code(), Some(0 | 1)),
+                    "vantage e2e-{} at {at}: exit {}\n{}",
+                    n + 1,
+                    ran.status,
+                    ran.stderr
+                );
+            }
+        });
+    };
+    let started = Instant::now();
+    nginx.apply(fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
+    sweep_all("2026-10-01T00:00:00Z");
+    nginx.apply(fleet, &faulty).unwrap_or_else(|e| panic!("{e}"));
+    nsd.apply(fleet, &faulty).unwrap_or_else(|e| panic!("{e}"));
+    for at in ["2026-10-01T00:01:00Z", "2026-10-01T00:02:00Z", "2026-10-01T00:03:00Z"] {
+        sweep_all(at);
+    }
+    nginx.apply(fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
+    nsd.apply(fleet, &healthy).unwrap_or_else(|e| panic!("{e}"));
+    sweep_all("2026-10-01T00:04:00Z");
+    nginx.apply(fleet, &Faults::none()).unwrap_or_else(|e| panic!("{e}"));
+
+    // The verdict by majority is the single prober's: same incidents, shares and downtime.
+    let json = check_cluster_report(fleet, &configs[0], faults);
+    assert_eq!(json["vantages"].as_u64(), Some(3), "vantages measuring");
+    let ams1 = fleet.sites.iter().filter(|s| s.cluster == 0).count();
+    let local: Vec<&serde_json::Value> =
+        json["vantage_local_failures"].as_array().expect("vantage_local_failures").iter().collect();
+    assert_eq!(local.len(), 1, "one vantage-local entry: {local:#?}");
+    let row = local[0];
+    assert_eq!((row["vantage"].as_str(), row["cluster"].as_str()), (Some("e2e-3"), Some(CLUSTERS[0])), "{row}");
+    assert_eq!(row["sites"].as_u64(), Some(ams1 as u64), "{row}");
+    assert_eq!(row["site_minutes"].as_i64(), Some(5 * ams1 as i64), "{row}");
+    assert_eq!(row["likely_vantage_path"], true, "{row}");
+    println!(
+        "e2e: three vantages into PostgreSQL, five minutes in {:.1?}: the verdict as with one prober, e2e-3's {ams1} ams-1 sites x 5 min vantage-local",
+        started.elapsed()
+    );
 }
 
 /// The mass outages, one run each with the servers themselves healthy: nft drops every packet

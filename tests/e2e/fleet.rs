@@ -234,6 +234,8 @@ pub struct Faults {
     pub dns_silent: bool,
     /// A cluster whose frontend drops every packet sent to it (connections time out).
     pub dropping_cluster: Option<usize>,
+    /// A cluster whose virtual hosts answer 403 to one client address: one prober's broken path.
+    pub denied_source: Option<(usize, Ipv4Addr)>,
 }
 
 impl Faults {
@@ -271,6 +273,7 @@ impl Faults {
             && self.down_cluster.is_none()
             && !self.dns_silent
             && self.dropping_cluster.is_none()
+            && self.denied_source.is_none()
     }
 
     pub fn zone_emptied(&self, customer: usize) -> bool {

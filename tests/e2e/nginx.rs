@@ -185,9 +185,16 @@ http {{
         } else {
             (200, Fleet::body(site))
         };
+        // `if` runs in the rewrite phase, before `return`; `deny` (access phase) would come too late.
+        let denied = match faults.denied_source {
+            Some((cluster, source)) if cluster == site.cluster => {
+                format!("if ($remote_addr = {source}) {{ return 403 \"denied\\n\"; }} ")
+            }
+            _ => String::new(),
+        };
         writeln!(
             conf,
-            "    server {{ listen {ip}:{port}; server_name {}; return {status} \"{body}\\n\"; }}",
+            "    server {{ listen {ip}:{port}; server_name {}; {denied}return {status} \"{body}\\n\"; }}",
             site.hostname
         )
         .expect("String");

@@ -133,7 +133,16 @@ CREATE INDEX incident_updates_by_time ON incident_updates (posted_at_ms);
 pub(super) const PARTITIONED: [&str; 3] = ["runs", "result_details", "histograms"];
 
 fn version(client: &mut impl GenericClient) -> Result<i64, postgres::Error> {
-    let exists: bool = client.query_one("SELECT to_regclass('fleetprobe_schema') IS NOT NULL", &[])?.get(0);
+    // A query of the catalog, not `to_regclass`: after waiting for the schema lock, a name
+    // lookup can still use the catalog as it was before another process's migration committed,
+    // while a query sees it (three probers opening an empty database at once).
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() \
+             AND tablename = 'fleetprobe_schema')",
+            &[],
+        )?
+        .get(0);
     if !exists {
         return Ok(0);
     }
