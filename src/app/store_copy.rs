@@ -46,6 +46,7 @@ pub fn copy(from: &str, to: &str) -> Result<CopyReport> {
             RawRecord::SiteDay { .. } => "site day histograms",
             RawRecord::Pending { .. } => "pending rollups",
             RawRecord::IncidentUpdate(_) => "incident updates",
+            RawRecord::ClusterDay(_) => "cluster days",
         };
         *rows.entry(kind).or_default() += 1;
         importer.add(record)

@@ -7,7 +7,7 @@ use postgres::{Row, Statement, Transaction};
 
 use super::{DataError, LOCK_PARTITIONS, PostgresStore, code, schema, write_error};
 use crate::store::{
-    Importer, IncidentUpdate, RawColumns, RawRecord, RunId, SiteRecord, StoreError, StoreResult, StoredRun,
+    ClusterDay, Importer, IncidentUpdate, RawColumns, RawRecord, RunId, SiteRecord, StoreError, StoreResult, StoredRun,
 };
 
 /// Rows fetched per round trip while exporting.
@@ -141,6 +141,18 @@ pub(super) fn export(store: &PostgresStore, each: &mut dyn FnMut(RawRecord) -> S
                     cause: r.try_get(4)?,
                 }))
             })?;
+            rows_of(
+                "SELECT cluster, day_ms, eligible_ms, down_ms, incidents FROM cluster_days ORDER BY day_ms, cluster",
+                &mut |r| {
+                    out(RawRecord::ClusterDay(ClusterDay {
+                        cluster: r.try_get(0)?,
+                        day_ms: r.try_get(1)?,
+                        eligible_ms: r.try_get(2)?,
+                        down_ms: r.try_get(3)?,
+                        incidents: r.try_get(4)?,
+                    }))
+                },
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -288,6 +300,10 @@ impl Importer for PostgresImporter<'_> {
             RawRecord::IncidentUpdate(u) => self.run(
                 "INSERT INTO incident_updates (incident_id, posted_at_ms, text, title, cause) VALUES ($1, $2, $3, $4, $5)",
                 &[&u.incident_id, &u.posted_at_ms, &u.text, &u.title, &u.cause],
+            ),
+            RawRecord::ClusterDay(d) => self.run(
+                "INSERT INTO cluster_days (cluster, day_ms, eligible_ms, down_ms, incidents) VALUES ($1, $2, $3, $4, $5)",
+                &[&d.cluster, &d.day_ms, &d.eligible_ms, &d.down_ms, &d.incidents],
             ),
         };
         done.map_err(|e| write_error(&self.location, "a copied row", e))

@@ -10,7 +10,7 @@ use crate::store::{StoreError, StoreResult};
 
 /// Schema migrations, oldest first. `fleetprobe_schema.version` is the number applied; append
 /// new ones at the end, never edit a published one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, super::notifications::SCHEMA];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, super::notifications::SCHEMA, super::cluster_days::SCHEMA];
 
 /// Version 1: what version 4 of the SQLite store keeps, with runs, their result details and
 /// their per-run histograms partitioned by month of the run's start (`started_at_ms`), so that

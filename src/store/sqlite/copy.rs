@@ -4,7 +4,7 @@
 use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::{SqliteStore, write_error};
-use crate::store::{Importer, IncidentUpdate, RawColumns, RawRecord, SiteRecord, StoreError, StoreResult, StoredRun};
+use crate::store::{ClusterDay, Importer, IncidentUpdate, RawColumns, RawRecord, SiteRecord, StoreError, StoreResult, StoredRun};
 
 pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> StoreResult<()>) -> StoreResult<()> {
     let conn = &store.conn;
@@ -142,6 +142,15 @@ pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> Sto
                 title: r.get(3).map_err(get)?,
                 cause: r.get(4).map_err(get)?,
             }))
+        })?;
+        rows_of("SELECT cluster, day_ms, eligible_ms, down_ms, incidents FROM cluster_days ORDER BY day_ms, cluster", &mut |r| {
+            each(RawRecord::ClusterDay(ClusterDay {
+                cluster: r.get(0).map_err(get)?,
+                day_ms: r.get(1).map_err(get)?,
+                eligible_ms: r.get(2).map_err(get)?,
+                down_ms: r.get(3).map_err(get)?,
+                incidents: r.get(4).map_err(get)?,
+            }))
         })
     })();
     let _ = conn.execute_batch("COMMIT");
@@ -227,6 +236,10 @@ impl Importer for SqliteImporter<'_> {
             RawRecord::IncidentUpdate(u) => run(
                 "INSERT INTO incident_updates (incident_id, posted_at_ms, text, title, cause) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![u.incident_id, u.posted_at_ms, u.text, u.title, u.cause],
+            ),
+            RawRecord::ClusterDay(d) => run(
+                "INSERT INTO cluster_days (cluster, day_ms, eligible_ms, down_ms, incidents) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![d.cluster, d.day_ms, d.eligible_ms, d.down_ms, d.incidents],
             ),
         };
         done.map_err(|e| StoreError::Query { path: self.path.clone(), message: format!("cannot copy a row in: {e}") })

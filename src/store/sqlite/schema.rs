@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(SCHEMA_V3),
     Migration::Code(columns_v4),
     Migration::Sql(super::notifications::SCHEMA),
+    Migration::Sql(super::cluster_days::SCHEMA),
 ];
 
 pub(super) enum Migration {
