@@ -27,7 +27,13 @@ impl DayFigures {
 }
 
 /// The figures of `cluster` for each of `days`, from an analysis whose period holds them.
-pub fn cluster_days(fleet: &Fleet, analysis: &Availability, cluster: usize, days: &[Span], now_ms: i64) -> Vec<DayFigures> {
+pub fn cluster_days(
+    fleet: &Fleet,
+    analysis: &Availability,
+    cluster: usize,
+    days: &[Span],
+    now_ms: i64,
+) -> Vec<DayFigures> {
     let sites: Vec<usize> = (0..fleet.sites.len()).filter(|&s| fleet.sites[s].cluster == cluster).collect();
     let outages: Vec<_> = analysis.history.outages.iter().filter(|o| fleet.sites[o.site].cluster == cluster).collect();
     let incidents: Vec<&Incident> = analysis.incidents.iter().filter(|i| i.cluster == cluster).collect();

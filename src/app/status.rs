@@ -42,8 +42,7 @@ pub fn rolled_up_days(fleet: &Fleet, store: &dyn Store, span: Span) -> Result<Ro
     if span.start >= raw_from {
         return Ok(RolledUpDays::new());
     }
-    let clusters: HashMap<&str, usize> =
-        fleet.clusters.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
+    let clusters: HashMap<&str, usize> = fleet.clusters.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
     Ok(store
         .cluster_days(span.start, span.end.min(raw_from))?
         .into_iter()

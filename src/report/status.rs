@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use super::table::{duration, escape_html};
-use crate::analysis::incidents::{Incident, MaintenanceOverlap, Scope};
 use crate::analysis::Span;
 use crate::analysis::days::{DayFigures, cluster_days};
+use crate::analysis::incidents::{Incident, MaintenanceOverlap, Scope};
 use crate::analysis::period::Availability;
 use crate::fleet::{ClusterIdx, Fleet, MaintenanceScope, MaintenanceWindow};
 use crate::store::IncidentUpdate;

@@ -38,9 +38,9 @@ pub use lock::RunLock;
 pub use notifications::{DeliveryOutcome, Notification};
 pub use rollup::Resolution;
 pub use types::{
-    ClusterDay, HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, RawColumns, RawRecord, ResultFilter,
-    RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteRecord, StoredResult, StoredRun, TimedHistogram,
-    site_records,
+    ClusterDay, HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, RawColumns, RawRecord,
+    ResultFilter, RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteRecord, StoredResult, StoredRun,
+    TimedHistogram, site_records,
 };
 
 /// Why the store could not do what was asked. The binary prints these with the store's location.

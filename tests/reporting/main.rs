@@ -13,5 +13,6 @@ mod latency_report;
 mod reports;
 mod sla_pdf;
 mod status_page;
+mod status_rollup;
 mod store_copy;
 mod vantages;

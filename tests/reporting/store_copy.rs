@@ -13,13 +13,18 @@ fn server() -> String {
 }
 
 /// A new database, dropped with this.
-struct Database {
+pub struct Database {
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl Database {
-    fn create() -> Option<Database> {
+    pub fn create() -> Option<Database> {
+        Database::named("copy")
+    }
+
+    /// A new database whose name ends in `suffix`, so that tests running at once never share one.
+    pub fn named(suffix: &str) -> Option<Database> {
         let admin = format!("{}/test?sslmode=disable", server());
         let mut client = match postgres::Client::connect(&admin, postgres::NoTls) {
             Ok(client) => client,
@@ -29,7 +34,7 @@ impl Database {
                 return None;
             }
         };
-        let name = format!("fleetprobe_test_{}_copy", std::process::id());
+        let name = format!("fleetprobe_test_{}_{suffix}", std::process::id());
         client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
         client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         let url = format!("{}/{name}?sslmode=disable", server());

@@ -59,7 +59,9 @@ pub(super) fn put(store: &mut PostgresStore, days: &[(i64, i64)], rows: &[Cluste
         .map_err(error)?;
     }
     let insert = tx
-        .prepare("INSERT INTO cluster_days (cluster, day_ms, eligible_ms, down_ms, incidents) VALUES ($1, $2, $3, $4, $5)")
+        .prepare(
+            "INSERT INTO cluster_days (cluster, day_ms, eligible_ms, down_ms, incidents) VALUES ($1, $2, $3, $4, $5)",
+        )
         .map_err(error)?;
     for r in rows.iter().filter(|r| days.iter().any(|&(day, _)| day == r.day_ms)) {
         tx.execute(&insert, &[&r.cluster, &r.day_ms, &r.eligible_ms, &r.down_ms, &r.incidents]).map_err(error)?;

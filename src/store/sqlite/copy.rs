@@ -4,7 +4,9 @@
 use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::{SqliteStore, write_error};
-use crate::store::{ClusterDay, Importer, IncidentUpdate, RawColumns, RawRecord, SiteRecord, StoreError, StoreResult, StoredRun};
+use crate::store::{
+    ClusterDay, Importer, IncidentUpdate, RawColumns, RawRecord, SiteRecord, StoreError, StoreResult, StoredRun,
+};
 
 pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> StoreResult<()>) -> StoreResult<()> {
     let conn = &store.conn;
@@ -143,15 +145,18 @@ pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> Sto
                 cause: r.get(4).map_err(get)?,
             }))
         })?;
-        rows_of("SELECT cluster, day_ms, eligible_ms, down_ms, incidents FROM cluster_days ORDER BY day_ms, cluster", &mut |r| {
-            each(RawRecord::ClusterDay(ClusterDay {
-                cluster: r.get(0).map_err(get)?,
-                day_ms: r.get(1).map_err(get)?,
-                eligible_ms: r.get(2).map_err(get)?,
-                down_ms: r.get(3).map_err(get)?,
-                incidents: r.get(4).map_err(get)?,
-            }))
-        })
+        rows_of(
+            "SELECT cluster, day_ms, eligible_ms, down_ms, incidents FROM cluster_days ORDER BY day_ms, cluster",
+            &mut |r| {
+                each(RawRecord::ClusterDay(ClusterDay {
+                    cluster: r.get(0).map_err(get)?,
+                    day_ms: r.get(1).map_err(get)?,
+                    eligible_ms: r.get(2).map_err(get)?,
+                    down_ms: r.get(3).map_err(get)?,
+                    incidents: r.get(4).map_err(get)?,
+                }))
+            },
+        )
     })();
     let _ = conn.execute_batch("COMMIT");
     result

@@ -39,9 +39,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::fleet::Retention;
 use crate::probe::CheckKind;
 use crate::store::{
-    ClusterDay, DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats, RawRecord,
-    ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteRecord, Store, StoreError, StoreResult,
-    StoredResult, StoredRun, TimedHistogram,
+    ClusterDay, DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats,
+    RawRecord, ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteRecord, Store, StoreError,
+    StoreResult, StoredResult, StoredRun, TimedHistogram,
 };
 
 /// How long to wait for another connection's lock before failing.
