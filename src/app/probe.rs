@@ -32,9 +32,9 @@ pub struct ProbeReport {
 /// Runs a probe run prunes at most after storing its own (one expires per run in the steady
 /// state); `fleetprobe prune` does any backlog at once.
 const HOUSEKEEPING_RUNS: usize = 5;
-/// Days whose cluster figures a probe run computes at most (one settles per day in the steady
-/// state; a new or upgraded store catches up a week per run).
-const HOUSEKEEPING_DAYS: usize = 7;
+/// Days whose cluster figures a probe run computes at most: one settles per day in the steady
+/// state, and an upgraded store catches up a day per run rather than lengthen one run.
+const HOUSEKEEPING_DAYS: usize = 1;
 
 /// One locked, transactional run: control checks, the sweep, the writer, the histograms.
 pub fn run_probe(

@@ -9,6 +9,7 @@ mod schedule;
 
 mod availability;
 mod availability_properties;
+mod clusters_html;
 mod latency_report;
 mod reports;
 mod sla_pdf;

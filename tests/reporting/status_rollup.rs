@@ -1,7 +1,8 @@
 //! The status page's daily bars from the cluster day rollup: forty days of a fault schedule
 //! written to a store (SQLite, and PostgreSQL on 127.0.0.1:5432 when it answers), rolled up,
 //! compared day by day with the figures computed from the raw runs, then pruned to the default
-//! 35 days of raw runs: the 90-day page still shows the older days' bars, figure for figure.
+//! 35 days of raw runs: the 90-day page still shows the older days' bars, figure for figure,
+//! and so does a copy of the store.
 
 use fleetprobe::analysis::days::{DayFigures, cluster_days};
 use fleetprobe::analysis::{MINUTE_MS, Span};
@@ -147,6 +148,16 @@ fn bars_survive_pruning(location: &StoreLocation) {
     // Without the rollup, the pruned days would show no data.
     let bare = build(fleet, &after, &RolledUpDays::new(), &[], now, 90);
     assert_eq!(bare.clusters[a].days[day_index(3)].availability, None);
+
+    // `store copy` moves the cluster days (and their pending marks) with the runs.
+    let copy_dir = crate::fixtures::temp_dir();
+    let copy_path = copy_dir.path().join("copy.db");
+    let copied = fleetprobe::app::store_copy::copy(&location.to_string(), copy_path.to_str().unwrap()).unwrap();
+    // Days 0 to 38, and the empty day before the first run (which its runs mark too).
+    assert_eq!(copied.rows.get("cluster days"), Some(&(2 * 40)));
+    let copy = store::open(&StoreLocation::Sqlite(copy_path)).unwrap();
+    assert_eq!(rolled_up_days(fleet, copy.as_ref(), span).unwrap(), rolled_up);
+    assert_eq!(copy.pending_cluster_days(now).unwrap(), store.pending_cluster_days(now).unwrap());
 }
 
 #[test]
