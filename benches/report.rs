@@ -14,7 +14,9 @@
 //! `--pg URL` (e.g. `postgres://postgres@127.0.0.1:5432/postgres`) writes the same history into a
 //! fresh PostgreSQL database on that server too, and prints its write cost, its size per result
 //! (tables and indexes), the cluster report and the SLA PDFs read from it; the database is
-//! dropped at the end.
+//! dropped at the end. `--status` measures the status page's daily cluster rollup instead: one
+//! settled day rolled up (what the first probe run after it settles pays), a probe run's check
+//! when no day is due, and the 90-day page's build time with the part that reads the rollup.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -68,6 +70,10 @@ fn main() {
         generate(&fleet, &location, start_ms, runs);
     }
     report_store_size(&db, results);
+    if argv.iter().any(|a| a == "--status") {
+        status_figures(&fleet, &location, start_ms, days, &dir);
+        return;
+    }
 
     let end = jiff::Timestamp::from_millisecond(start_ms + days * 86_400_000).unwrap();
     let period = PeriodSpec {
@@ -499,4 +505,41 @@ fn peak_rss_kb() -> u64 {
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
+}
+
+/// The status page's cluster days on the generated history, whose last day is left unsettled.
+fn status_figures(fleet: &Fleet, location: &StoreLocation, start_ms: i64, days: i64, dir: &std::path::Path) {
+    use fleetprobe::app::status::{roll_up_cluster_days, rolled_up_days, write};
+    let mut store = store::open(location).expect("store");
+    let now_ms = start_ms + days * 86_400_000 - 1;
+    let timed = |store: &mut dyn store::Store, budget: Option<usize>| {
+        let started = Instant::now();
+        let stored = roll_up_cluster_days(fleet, store, now_ms, budget).unwrap_or_else(|e| panic!("{e}"));
+        (stored, started.elapsed().as_secs_f64())
+    };
+    let (first, first_s) = timed(store.as_mut(), Some(1));
+    let (rest, rest_s) = timed(store.as_mut(), None);
+    let (idle, idle_s) = timed(store.as_mut(), None);
+    println!(
+        "cluster days at {} sites: {first} day in {:.0} ms (the probe run after a day settles), \
+         then {rest} days in {:.0} ms; with none due ({idle}) {:.2} ms per run",
+        fleet.sites.len(),
+        first_s * 1e3,
+        rest_s * 1e3,
+        idle_s * 1e3
+    );
+    for attempt in 1..=2 {
+        let started = Instant::now();
+        write(fleet, store.as_ref(), &dir.join("status"), now_ms, 90).unwrap_or_else(|e| panic!("{e}"));
+        let page_s = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let span = fleetprobe::report::status::window(now_ms, 90);
+        let rolled = rolled_up_days(fleet, store.as_ref(), span).unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "status page over 90 days, attempt {attempt}: {page_s:.2} s, of which reading the rollup {:.2} ms \
+             ({} cluster days used: raw runs cover every day here)",
+            started.elapsed().as_secs_f64() * 1e3,
+            rolled.len()
+        );
+    }
 }

@@ -25,7 +25,6 @@
 
 mod e2e;
 // The shared test helpers, for `TestDatabase` (a fresh PostgreSQL database, dropped after).
-#[allow(dead_code)]
 #[path = "fixtures/mod.rs"]
 mod fixtures;
 

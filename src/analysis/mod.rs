@@ -19,6 +19,7 @@
 //!   outside (counts; downtime after a window's end is an overrun).
 
 pub mod availability;
+pub mod days;
 pub mod incidents;
 pub mod latency;
 pub mod notify;

@@ -32,6 +32,9 @@ pub struct ProbeReport {
 /// Runs a probe run prunes at most after storing its own (one expires per run in the steady
 /// state); `fleetprobe prune` does any backlog at once.
 const HOUSEKEEPING_RUNS: usize = 5;
+/// Days whose cluster figures a probe run computes at most: one settles per day in the steady
+/// state, and an upgraded store catches up a day per run rather than lengthen one run.
+const HOUSEKEEPING_DAYS: usize = 1;
 
 /// One locked, transactional run: control checks, the sweep, the writer, the histograms.
 pub fn run_probe(
@@ -139,7 +142,11 @@ pub fn run_probe(
     let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX);
     store
         .rollup(now, Some(store::rollup::site_budget(fleet.sites.len(), interval_ms)))
-        .and_then(|_| store.prune(now, &fleet.retention, Some(HOUSEKEEPING_RUNS)))
+        .map_err(|e| Error::store(format!("{e} (run {run_id} was stored)")))?;
+    super::status::roll_up_cluster_days(&fleet, store.as_mut(), now, Some(HOUSEKEEPING_DAYS))
+        .map_err(|e| Error::store(format!("cluster days: {e} (run {run_id} was stored)")))?;
+    store
+        .prune(now, &fleet.retention, Some(HOUSEKEEPING_RUNS))
         .and_then(|_| store.prune_notifications(notification_cutoff(&fleet, now)))
         .map_err(|e| Error::store(format!("{e} (run {run_id} was stored)")))?;
     let housekeeping = wall_start.elapsed() - elapsed;
@@ -196,6 +203,7 @@ pub fn prune(context: &super::Context, now: jiff::Timestamp) -> Result<()> {
     let mut store = context.open_existing_store_for_writing()?;
     let now = now.as_millisecond();
     let rolled = store.rollup(now, None)?;
+    let cluster_days = super::status::roll_up_cluster_days(fleet, store.as_mut(), now, None)?;
     let mut pruned = store::PruneStats::default();
     loop {
         let step = store.prune(now, &fleet.retention, Some(200))?;
@@ -210,11 +218,12 @@ pub fn prune(context: &super::Context, now: jiff::Timestamp) -> Result<()> {
     }
     let notifications = store.prune_notifications(notification_cutoff(fleet, now))?;
     println!(
-        "rolled up {} hours, {} days, {} site days; removed {} runs, {} hour, {} day and {} site day histograms, \
-         {notifications} notification records",
+        "rolled up {} hours, {} days, {} site days, {} cluster days; removed {} runs, {} hour, {} day and {} site \
+         day histograms, {notifications} notification records",
         rolled.hours,
         rolled.days,
         rolled.site_days,
+        cluster_days,
         pruned.runs,
         pruned.hour_histograms,
         pruned.day_histograms,

@@ -48,6 +48,7 @@ pub fn copy(from: &str, to: &str) -> Result<CopyReport> {
             RawRecord::IncidentUpdate(_) => "incident updates",
             RawRecord::Notification(_) => "notifications",
             RawRecord::NotificationCount { .. } => "notification counts",
+            RawRecord::ClusterDay(_) => "cluster days",
         };
         *rows.entry(kind).or_default() += 1;
         importer.add(record)

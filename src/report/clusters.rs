@@ -362,9 +362,11 @@ pub fn charts(
         .into_iter()
         .map(|c| {
             let mut svgs = Vec::new();
-            let timeline = super::chart::Chart::Availability(timeline(fleet, period, analysis, c));
-            if let Ok(svg) = super::chart::render_svg(&timeline, size) {
-                svgs.push(svg);
+            let cluster = &fleet.clusters[c].name;
+            let steps = timeline(fleet, period, analysis, c);
+            let (title, message) = timeline_words(&steps, cluster, period);
+            if let Ok(svg) = super::chart::render_svg(&super::chart::Chart::Availability(steps), size) {
+                svgs.push(accessible_svg(&svg, &title, &message));
             }
             let scope = crate::store::LatencyScope::Cluster(fleet.clusters[c].name.clone());
             if let Ok(bands) = super::latency::build_chart(
@@ -377,11 +379,49 @@ pub fn charts(
                 period,
             ) && let Ok(svg) = super::chart::render_svg(&bands, size)
             {
-                svgs.push(svg);
+                let title = format!("First-byte latency on {cluster} · {}", period.label);
+                let message = format!(
+                    "Percentile bands of the time to first byte of HTTP checks on {cluster} over {}.",
+                    period.label
+                );
+                svgs.push(accessible_svg(&svg, &title, &message));
             }
             (fleet.clusters[c].name.clone(), svgs)
         })
         .collect()
+}
+
+/// A chart's title and its message in words: the most sites down at once, the incidents and
+/// the maintenance windows.
+fn timeline_words(steps: &super::chart::AvailabilityTimeline, cluster: &str, period: &Period) -> (String, String) {
+    let peak = steps.buckets.iter().map(|b| b.1).max().unwrap_or(0);
+    let count = |n: usize, one: &str, many: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {many}") };
+    let message = if peak == 0 {
+        format!("No site of {cluster} was down over {}.", period.label)
+    } else {
+        format!(
+            "Sites down on {cluster} over {}: at most {peak} of {} at once; {}, {}.",
+            period.label,
+            steps.total_sites,
+            count(steps.incidents.len(), "incident", "incidents"),
+            count(steps.maintenance.len(), "maintenance window", "maintenance windows"),
+        )
+    };
+    (steps.title.clone(), message)
+}
+
+/// An inline SVG chart as an image with a name: `role="img"`, an `aria-label` and a `<desc>`
+/// with its message, and a `<title>`, so that a screen reader says what the chart shows.
+pub fn accessible_svg(svg: &str, title: &str, message: &str) -> String {
+    let Some(open) = svg.find("<svg") else { return svg.to_string() };
+    let Some(close) = svg[open..].find('>').map(|i| open + i) else { return svg.to_string() };
+    let (title, message) = (escape_html(title), escape_html(message));
+    format!(
+        "{} role=\"img\" aria-label=\"{message}\"{}><title>{title}</title><desc>{message}</desc>{}",
+        &svg[..open + 4],
+        &svg[open + 4..close],
+        &svg[close + 1..]
+    )
 }
 
 /// Sites down on one cluster over the period, as steps, with its incidents and maintenance.
@@ -441,6 +481,17 @@ pub fn timeline(
     }
 }
 
+/// Columns whose cells are tokens (ids, times, durations): kept on one line.
+const TOKEN_COLUMNS: [&str; 4] = ["incident", "start", "end", "duration"];
+
+/// A table in a labelled container that scrolls sideways on a narrow screen instead of being cut.
+fn scrolling(label: &str, table: &str) -> String {
+    format!(
+        "<div class=\"scroll\" role=\"region\" aria-label=\"{}\" tabindex=\"0\">\n{table}</div>\n",
+        escape_html(label)
+    )
+}
+
 pub fn html(r: &ClusterReport, charts: &[(String, Vec<String>)]) -> String {
     let lines: Vec<String> = headline(r).lines().map(escape_html).collect();
     let charts_html: String = charts
@@ -452,22 +503,29 @@ pub fn html(r: &ClusterReport, charts: &[(String, Vec<String>)]) -> String {
         .collect();
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{css}figure{{margin:0 0 1rem}}figure svg{{max-width:100%;height:auto}}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<p>{sub}</p>\n<h2>Clusters</h2>\n{clusters}<h2>Incidents</h2>\n{incidents}{local}<h2>Charts</h2>\n{charts_html}</body>\n</html>\n",
+         <title>{title}</title>\n<style>{css}{page_css}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<p>{sub}</p>\n<h2>Clusters</h2>\n{clusters}<h2>Incidents</h2>\n{incidents}{local}<h2>Charts</h2>\n{charts_html}</body>\n</html>\n",
         title = lines.first().cloned().unwrap_or_default(),
         sub = lines.get(1).cloned().unwrap_or_default(),
         css = CSS,
-        clusters = cluster_table(r).html(),
+        page_css = PAGE_CSS,
+        clusters = scrolling("Clusters", &cluster_table(r).html_with_tokens(&["cluster"])),
         incidents = if r.incidents.is_empty() {
             "<p>No incidents.</p>\n".to_string()
         } else {
-            incident_table(&r.incidents.iter().collect::<Vec<_>>()).html()
+            scrolling(
+                "Incidents",
+                &incident_table(&r.incidents.iter().collect::<Vec<_>>()).html_with_tokens(&TOKEN_COLUMNS),
+            )
         },
         local = if r.vantage_local_failures.is_empty() {
             String::new()
         } else {
             format!(
                 "<h2>Vantage-local failures</h2>\n<p>{LOCAL_FAILURES_NOTE}</p>\n{}",
-                local_failures::table(&r.vantage_local_failures).html()
+                scrolling(
+                    "Vantage-local failures",
+                    &local_failures::table(&r.vantage_local_failures).html_with_tokens(&TOKEN_COLUMNS)
+                )
             )
         },
     )
@@ -477,3 +535,11 @@ pub const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}\
 th,td{padding:.35rem .6rem;border-bottom:1px solid #dde2ea;text-align:left;vertical-align:top}\
 th{background:#f3f5f8}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}";
+
+/// The cluster page on narrow screens: tables and charts scroll sideways inside their own
+/// boxes (charts keep a legible width), tokens stay on one line, margins shrink on a phone.
+const PAGE_CSS: &str = ".scroll{overflow-x:auto;max-width:100%}\
+td.token,th.token{white-space:nowrap}\
+figure{margin:0 0 1rem;overflow-x:auto;max-width:100%}\
+figure svg{display:block;width:100%;min-width:40rem;height:auto}\
+@media (max-width:40rem){body{margin:1rem}}";

@@ -8,14 +8,15 @@
 //! and updates. Everything configured or typed by people is escaped; customer and site names only
 //! appear when `[status] show_customer_names = true`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use super::table::{duration, escape_html};
+use crate::analysis::Span;
+use crate::analysis::days::{DayFigures, cluster_days};
 use crate::analysis::incidents::{Incident, MaintenanceOverlap, Scope};
 use crate::analysis::period::Availability;
-use crate::analysis::{Span, length_within};
-use crate::fleet::{Fleet, MaintenanceScope, MaintenanceWindow};
+use crate::fleet::{ClusterIdx, Fleet, MaintenanceScope, MaintenanceWindow};
 use crate::store::IncidentUpdate;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -124,10 +125,16 @@ pub fn window(now_ms: i64, days: u32) -> Span {
     Span::new(today - (i64::from(days.max(1)) - 1) * DAY_MS, today + DAY_MS)
 }
 
-/// Builds the page's content from an analysis of the last `days` days (UTC) up to `now_ms`.
+/// Stored day figures by (cluster, UTC day start): they stand in for the figures of days the
+/// raw runs no longer cover.
+pub type RolledUpDays = HashMap<(ClusterIdx, i64), DayFigures>;
+
+/// Builds the page's content from an analysis of the last `days` days (UTC) up to `now_ms`;
+/// the bars of the days in `rolled_up` come from there.
 pub fn build<'a>(
     fleet: &'a Fleet,
     analysis: &'a Availability,
+    rolled_up: &RolledUpDays,
     updates: &'a [IncidentUpdate],
     now_ms: i64,
     days: u32,
@@ -138,7 +145,7 @@ pub fn build<'a>(
         .map(|d| Span::new(d.start, d.end.min(now_ms).max(d.start)))
         .collect();
     let mut clusters: Vec<ClusterStatus> =
-        (0..fleet.clusters.len()).map(|c| cluster_status(fleet, analysis, c, &day_spans, now_ms)).collect();
+        (0..fleet.clusters.len()).map(|c| cluster_status(fleet, analysis, rolled_up, c, &day_spans, now_ms)).collect();
 
     let mut by_incident: BTreeMap<&str, Vec<&IncidentUpdate>> = BTreeMap::new();
     for update in updates {
@@ -212,7 +219,14 @@ fn incident_kind(incident: &Incident) -> &'static str {
     }
 }
 
-fn cluster_status(fleet: &Fleet, analysis: &Availability, cluster: usize, days: &[Span], now_ms: i64) -> ClusterStatus {
+fn cluster_status(
+    fleet: &Fleet,
+    analysis: &Availability,
+    rolled_up: &RolledUpDays,
+    cluster: usize,
+    days: &[Span],
+    now_ms: i64,
+) -> ClusterStatus {
     let sites: Vec<usize> = (0..fleet.sites.len()).filter(|&s| fleet.sites[s].cluster == cluster).collect();
     let customers: BTreeSet<usize> = sites.iter().map(|&s| fleet.sites[s].customer).collect();
     let in_maintenance = |site: usize| analysis.maintenance[site].iter().any(|m| m.start <= now_ms && now_ms < m.end);
@@ -239,37 +253,19 @@ fn cluster_status(fleet: &Fleet, analysis: &Availability, cluster: usize, days: 
         _ => State::PartialOutage,
     };
 
-    let incidents: Vec<&Incident> = analysis.incidents.iter().filter(|i| i.cluster == cluster).collect();
-    // Sites grouped by the runs that checked them (one group unless the fleet is sharded or
-    // changed), each with its monitored time.
-    let groups = analysis.history.monitored_groups(&sites, &analysis.period);
-    let (mut total_eligible, mut total_down) = (0i64, 0i64);
+    let incidents = analysis.incidents.iter().filter(|i| i.cluster == cluster).count();
+    let mut figures = cluster_days(fleet, analysis, cluster, days, now_ms);
+    for (day, figure) in days.iter().zip(&mut figures) {
+        if let Some(stored) = rolled_up.get(&(cluster, day.start)) {
+            *figure = *stored;
+        }
+    }
+    let total_eligible: i64 = figures.iter().map(|f| f.eligible_ms).sum();
+    let total_down: i64 = figures.iter().map(|f| f.down_ms).sum();
     let bars: Vec<Day> = days
         .iter()
-        .map(|day| {
-            let mut eligible = 0i64;
-            for (group, spans) in &groups {
-                let monitored: Vec<Span> = spans.iter().map(|m| m.intersect(day)).filter(|m| !m.is_empty()).collect();
-                let monitored_ms: i64 = monitored.iter().map(Span::len).sum();
-                eligible += monitored_ms * group.len() as i64;
-                for &site in group.iter().filter(|&&s| !analysis.maintenance[s].is_empty()) {
-                    eligible -= monitored.iter().map(|m| length_within(&analysis.maintenance[site], m)).sum::<i64>();
-                }
-            }
-            let down: i64 =
-                outages.iter().map(|o| o.downtime_ms(day) - o.maintenance_ms(day, &analysis.maintenance[o.site])).sum();
-            total_eligible += eligible;
-            total_down += down;
-            let count = incidents
-                .iter()
-                .filter(|i| Span::new(i.start_ms, i.end_ms.unwrap_or(now_ms).max(i.start_ms + 1)).overlap(day) > 0)
-                .count();
-            Day {
-                start_ms: day.start,
-                availability: (eligible > 0).then(|| 1.0 - down as f64 / eligible as f64),
-                incidents: count,
-            }
-        })
+        .zip(&figures)
+        .map(|(day, f)| Day { start_ms: day.start, availability: f.availability(), incidents: f.incidents })
         .collect();
     let measured_days = bars.iter().filter(|d| d.availability.is_some()).count();
     ClusterStatus {
@@ -281,7 +277,7 @@ fn cluster_status(fleet: &Fleet, analysis: &Availability, cluster: usize, days: 
         days: bars,
         availability: (total_eligible > 0).then(|| 1.0 - total_down as f64 / total_eligible as f64),
         measured_days,
-        incidents: incidents.len(),
+        incidents,
     }
 }
 

@@ -80,15 +80,35 @@ impl Table {
 
     /// An HTML `<table>` (escaped), for embedding in a page.
     pub fn html(&self) -> String {
+        self.html_with_tokens(&[])
+    }
+
+    /// An HTML `<table>` whose columns named in `tokens` (ids, dates, durations) carry the
+    /// class `token`, so that a page can keep them on one line.
+    pub fn html_with_tokens(&self, tokens: &[&str]) -> String {
+        let classes: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(h, align)| {
+                let mut names: Vec<&str> = Vec::new();
+                if *align == Align::Right {
+                    names.push("num");
+                }
+                if tokens.contains(h) {
+                    names.push("token");
+                }
+                if names.is_empty() { String::new() } else { format!(" class=\"{}\"", names.join(" ")) }
+            })
+            .collect();
         let mut out = String::from("<table>\n<thead><tr>");
-        for (h, align) in &self.columns {
-            out.push_str(&format!("<th{}>{}</th>", class(*align), escape_html(h)));
+        for ((h, _), class) in self.columns.iter().zip(&classes) {
+            out.push_str(&format!("<th{class}>{}</th>", escape_html(h)));
         }
         out.push_str("</tr></thead>\n<tbody>\n");
         for row in &self.rows {
             out.push_str("<tr>");
-            for (cell, (_, align)) in row.iter().zip(&self.columns) {
-                out.push_str(&format!("<td{}>{}</td>", class(*align), escape_html(cell)));
+            for (cell, class) in row.iter().zip(&classes) {
+                out.push_str(&format!("<td{class}>{}</td>", escape_html(cell)));
             }
             out.push_str("</tr>\n");
         }
@@ -104,10 +124,6 @@ impl Table {
         }
         csv.flush()
     }
-}
-
-fn class(align: Align) -> &'static str {
-    if align == Align::Right { " class=\"num\"" } else { "" }
 }
 
 /// Direction controls (overrides, embeddings, isolates, marks) let a customer's name reorder

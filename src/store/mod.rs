@@ -38,9 +38,9 @@ pub use lock::RunLock;
 pub use notifications::{DeliveryOutcome, Notification};
 pub use rollup::Resolution;
 pub use types::{
-    HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, RawColumns, RawRecord, ResultFilter,
-    RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteCertificate, SiteRecord, StoredResult, StoredRun,
-    TimedHistogram, site_records,
+    ClusterDay, HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, RawColumns, RawRecord,
+    ResultFilter, RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteCertificate, SiteRecord,
+    StoredResult, StoredRun, TimedHistogram, site_records,
 };
 
 /// Why the store could not do what was asked. The binary prints these with the store's location.
@@ -120,6 +120,18 @@ pub trait Store {
     /// Removes data older than `retention` allows before `now_ms`: at most `run_budget` runs
     /// (with their results and histograms), never one whose rollups are pending.
     fn prune(&mut self, now_ms: i64, retention: &Retention, run_budget: Option<usize>) -> StoreResult<PruneStats>;
+    /// UTC days whose cluster day figures ([`ClusterDay`]) are missing or stale and that ended by
+    /// `ended_by_ms`, oldest first, each with its mark: a run stored later marks its day again.
+    /// A run marks its own day and the day before (see [`rollup::DAY_SETTLE_MS`]).
+    fn pending_cluster_days(&self, ended_by_ms: i64) -> StoreResult<Vec<(i64, i64)>>;
+    /// Replaces the figures of each day of `days` (day start, mark) with the `rows` of that day,
+    /// and clears the day's pending mark unless a run marked it again meanwhile.
+    fn put_cluster_days(&mut self, days: &[(i64, i64)], rows: &[ClusterDay]) -> StoreResult<()>;
+    /// Stored cluster day figures of the days starting in [from, to), by day then cluster;
+    /// days still pending are left out.
+    fn cluster_days(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ClusterDay>>;
+    /// Start of the oldest stored run: raw results cover the time from then on.
+    fn earliest_run_ms(&self) -> StoreResult<Option<i64>>;
     /// Stores one incident update.
     fn add_incident_update(&mut self, update: &IncidentUpdate) -> StoreResult<()>;
     /// Incident updates posted in [from, to), oldest first.
@@ -163,7 +175,7 @@ pub trait Store {
     }
     /// Every stored row, for [`Store::import`] into another store: sites, rosters, runs with
     /// their columns, result details, per-run histograms, certificate dates, rollups, site days,
-    /// pending rollups, incident updates, in that order.
+    /// pending rollups, incident updates, cluster days, in that order.
     fn export(&self, each: &mut dyn FnMut(RawRecord) -> StoreResult<()>) -> StoreResult<()>;
     /// Starts loading another store's rows (from [`Store::export`]) into this one, which must
     /// hold no runs, sites or incident updates yet.

@@ -17,6 +17,12 @@ use hdrhistogram::errors::{AdditionError, RecordError};
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
 
+/// How long after its end a day's availability can still change: a run confirms an outage
+/// that began up to `confirm_after` runs earlier, and an incident merges gaps of up to
+/// `incident_gap`. A run therefore marks its own day and the day before as pending, and a
+/// day's figures are computed once this much time has passed after its end.
+pub const DAY_SETTLE_MS: i64 = DAY_MS;
+
 /// The resolutions latency histograms are stored at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Resolution {

@@ -267,6 +267,22 @@ pub enum RawRecord {
         result: String,
         count: i64,
     },
+    ClusterDay(ClusterDay),
+}
+
+/// One cluster's availability over one UTC day, as the status page's bar shows it: the
+/// daily rollup that outlives the raw runs it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDay {
+    pub cluster: String,
+    /// Start of the UTC day.
+    pub day_ms: i64,
+    /// Monitored site-milliseconds outside maintenance (the availability's denominator).
+    pub eligible_ms: i64,
+    /// Site-milliseconds in confirmed outages outside maintenance.
+    pub down_ms: i64,
+    /// Incidents of the cluster that overlap the day.
+    pub incidents: i64,
 }
 
 /// A run's results as stored (see `columns.rs`).

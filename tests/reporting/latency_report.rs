@@ -118,7 +118,7 @@ fn the_latency_report_shows_a_slow_clusters_first_byte() {
 
     // Forty days on, the runs are gone and the same figures come from the rollups.
     let pruned = ok(&run(&["prune", "-c", config, "--now", "2026-11-10T00:00:00Z"]));
-    assert!(pruned.contains("rolled up 1 hours, 1 days, 4 site days; removed 6 runs"), "{pruned}");
+    assert!(pruned.contains("rolled up 1 hours, 1 days, 4 site days, 2 cluster days; removed 6 runs"), "{pruned}");
     let results = ok(&run(&["results", "-c", config]));
     assert!(results.contains("(no results match)"), "{results}");
     let after = ok(&report(&["--format", "json"]));

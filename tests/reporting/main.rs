@@ -9,9 +9,11 @@ mod schedule;
 
 mod availability;
 mod availability_properties;
+mod clusters_html;
 mod latency_report;
 mod reports;
 mod sla_pdf;
 mod status_page;
+mod status_rollup;
 mod store_copy;
 mod vantages;

@@ -89,6 +89,17 @@ impl Schedule {
         }
     }
 
+    /// `days` days from 2026-10-01 on the fleet of [`Schedule::day`] probed every
+    /// `interval_minutes`, with a valid run at each interval. Later days' times are clock times
+    /// past 24:00 ("49:30" is 01:30 on the third day).
+    pub fn days(days: i64, interval_minutes: i64) -> Schedule {
+        let mut s = Schedule::day();
+        let files = s.files.clone().probe("interval", format!("{interval_minutes}m"));
+        let step = interval_minutes * MINUTE_MS;
+        s.runs = (0..days * 1440 / interval_minutes).map(|i| (at("00:00") + i * step, true)).collect();
+        s.with_files(files)
+    }
+
     /// The same day measured by `count` vantages (`v1`, `v2`, ...), each with a valid run every
     /// minute and no failures yet, deciding by `quorum` (`"majority"`, `"all"`, `"any"`, `2`).
     pub fn with_vantages(self, count: usize, quorum: impl Into<toml::Value>) -> Schedule {

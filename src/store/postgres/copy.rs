@@ -7,7 +7,7 @@ use postgres::{Row, Statement, Transaction};
 
 use super::{DataError, LOCK_PARTITIONS, PostgresStore, code, notifications, schema, write_error};
 use crate::store::{
-    Importer, IncidentUpdate, RawColumns, RawRecord, RunId, SiteRecord, StoreError, StoreResult, StoredRun,
+    ClusterDay, Importer, IncidentUpdate, RawColumns, RawRecord, RunId, SiteRecord, StoreError, StoreResult, StoredRun,
 };
 
 /// Rows fetched per round trip while exporting.
@@ -147,6 +147,18 @@ pub(super) fn export(store: &PostgresStore, each: &mut dyn FnMut(RawRecord) -> S
             rows_of("SELECT target, result, count FROM notification_counts ORDER BY target, result", &mut |r| {
                 out(RawRecord::NotificationCount { target: r.try_get(0)?, result: r.try_get(1)?, count: r.try_get(2)? })
             })?;
+            rows_of(
+                "SELECT cluster, day_ms, eligible_ms, down_ms, incidents FROM cluster_days ORDER BY day_ms, cluster",
+                &mut |r| {
+                    out(RawRecord::ClusterDay(ClusterDay {
+                        cluster: r.try_get(0)?,
+                        day_ms: r.try_get(1)?,
+                        eligible_ms: r.try_get(2)?,
+                        down_ms: r.try_get(3)?,
+                        incidents: r.try_get(4)?,
+                    }))
+                },
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -318,6 +330,10 @@ impl Importer for PostgresImporter<'_> {
             RawRecord::NotificationCount { target, result, count } => self.run(
                 "INSERT INTO notification_counts (target, result, count) VALUES ($1, $2, $3)",
                 &[target, result, count],
+            ),
+            RawRecord::ClusterDay(d) => self.run(
+                "INSERT INTO cluster_days (cluster, day_ms, eligible_ms, down_ms, incidents) VALUES ($1, $2, $3, $4, $5)",
+                &[&d.cluster, &d.day_ms, &d.eligible_ms, &d.down_ms, &d.incidents],
             ),
         };
         done.map_err(|e| write_error(&self.location, "a copied row", e))

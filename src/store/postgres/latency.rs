@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use postgres::types::ToSql;
 
 use super::blocks::{RosterCache, for_each_block};
-use super::{PENDING_DAY, PENDING_HOUR, PostgresStore};
+use super::{PENDING_DAY, PENDING_HOUR, PENDING_SITE_DAY, PostgresStore};
 use crate::store::{LatencyQuery, LatencyScope, Resolution, StoreResult, TimedHistogram, histogram, rollup};
 
 pub(super) fn latency_histograms(
@@ -56,7 +56,8 @@ impl PostgresStore {
             let set = match level {
                 PENDING_HOUR => &mut pending.hours,
                 PENDING_DAY => &mut pending.days,
-                _ => &mut pending.site_days,
+                PENDING_SITE_DAY => &mut pending.site_days,
+                _ => continue,
             };
             set.insert(bucket);
         }

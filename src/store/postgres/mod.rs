@@ -18,6 +18,7 @@
 //! columns back for all of them.
 
 mod blocks;
+mod cluster_days;
 mod copy;
 mod incidents;
 mod latency;
@@ -38,15 +39,16 @@ use postgres::{Client, Config, NoTls};
 use crate::fleet::Retention;
 use crate::probe::CheckKind;
 use crate::store::{
-    DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats, RawRecord,
-    ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteCertificate, SiteRecord, Store, StoreError,
-    StoreResult, StoredResult, StoredRun, TimedHistogram,
+    ClusterDay, DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats,
+    RawRecord, ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteCertificate, SiteRecord, Store,
+    StoreError, StoreResult, StoredResult, StoredRun, TimedHistogram,
 };
 
 /// Levels of `rollups_pending`, as in the SQLite store.
 const PENDING_HOUR: i16 = 1;
 const PENDING_DAY: i16 = 2;
 const PENDING_SITE_DAY: i16 = 3;
+const PENDING_CLUSTER_DAY: i16 = 4;
 
 /// Advisory lock keys (64-bit) of the store's own: the vantage locks are hashes of their names
 /// with the top bit clear, these have it set.
@@ -153,6 +155,22 @@ impl Store for PostgresStore {
 
     fn prune(&mut self, now_ms: i64, retention: &Retention, run_budget: Option<usize>) -> StoreResult<PruneStats> {
         rollups::prune(self, now_ms, retention, run_budget)
+    }
+
+    fn pending_cluster_days(&self, ended_by_ms: i64) -> StoreResult<Vec<(i64, i64)>> {
+        cluster_days::pending(self, ended_by_ms)
+    }
+
+    fn put_cluster_days(&mut self, days: &[(i64, i64)], rows: &[ClusterDay]) -> StoreResult<()> {
+        cluster_days::put(self, days, rows)
+    }
+
+    fn cluster_days(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ClusterDay>> {
+        cluster_days::list(self, from_ms, to_ms)
+    }
+
+    fn earliest_run_ms(&self) -> StoreResult<Option<i64>> {
+        cluster_days::earliest_run(self)
     }
 
     fn add_incident_update(&mut self, update: &IncidentUpdate) -> StoreResult<()> {

@@ -21,7 +21,7 @@ use crate::store::{PruneStats, RollupStats, RunId, StoreError, StoreResult, hist
 const SITE_CHUNK: usize = 500;
 
 /// A transaction holding the housekeeping lock: one rollup or prune step at a time.
-fn housekeeping(client: &mut postgres::Client) -> Result<Transaction<'_>, postgres::Error> {
+pub(super) fn housekeeping(client: &mut postgres::Client) -> Result<Transaction<'_>, postgres::Error> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_HOUSEKEEPING])?;
     Ok(tx)
@@ -131,7 +131,12 @@ pub(super) fn prune(
             break;
         }
         let pending: i64 = tx
-            .query_one("SELECT count(*) FROM rollups_pending WHERE bucket_ms >= $1 AND bucket_ms < $2", &[&start, &end])
+            // A pending cluster day on the next month's first day still reads this month's last.
+            .query_one(
+                "SELECT count(*) FROM rollups_pending WHERE (bucket_ms >= $1 AND bucket_ms < $2) \
+                 OR (level = 4 AND bucket_ms = $2)",
+                &[&start, &end],
+            )
             .map_err(error)?
             .get(0);
         if pending > 0 {
@@ -150,7 +155,8 @@ pub(super) fn prune(
             "SELECT id, started_at_ms FROM runs u WHERE started_at_ms < $1 AND NOT EXISTS (\
              SELECT 1 FROM rollups_pending p WHERE \
              (p.level = 1 AND p.bucket_ms = u.started_at_ms / 3600000 * 3600000) OR \
-             (p.level IN (2, 3) AND p.bucket_ms = u.started_at_ms / 86400000 * 86400000)) \
+             (p.level IN (2, 3, 4) AND p.bucket_ms = u.started_at_ms / 86400000 * 86400000) OR \
+             (p.level = 4 AND p.bucket_ms = u.started_at_ms / 86400000 * 86400000 + 86400000)) \
              ORDER BY started_at_ms LIMIT $2",
             &[&raw_cutoff, &limit],
         )

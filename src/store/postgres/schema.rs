@@ -10,7 +10,7 @@ use crate::store::{StoreError, StoreResult};
 
 /// Schema migrations, oldest first. `fleetprobe_schema.version` is the number applied; append
 /// new ones at the end, never edit a published one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, super::notifications::SCHEMA, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, super::notifications::SCHEMA, SCHEMA_V3, super::cluster_days::SCHEMA];
 
 /// Version 3: who issued each site's certificate, as its latest check saw it.
 const SCHEMA_V3: &str = "ALTER TABLE sites ADD COLUMN cert_issuer text;";

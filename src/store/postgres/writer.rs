@@ -307,6 +307,10 @@ impl RunWriter for PostgresRunWriter<'_> {
             )
             .map_err(|e| error("pending rollups", e))?;
         }
+        // Valid or not, a run changes what its day (and the day before) shows as monitored.
+        let (day, day_before) = super::cluster_days::marked_days(started);
+        tx.execute(super::cluster_days::MARK, &[&super::PENDING_CLUSTER_DAY, &day, &day_before])
+            .map_err(|e| error("pending cluster days", e))?;
         tx.commit().map_err(|e| error("run (commit)", e))?;
         Ok(run_id)
     }

@@ -4,7 +4,9 @@
 use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::{SqliteStore, notifications, write_error};
-use crate::store::{Importer, IncidentUpdate, RawColumns, RawRecord, SiteRecord, StoreError, StoreResult, StoredRun};
+use crate::store::{
+    ClusterDay, Importer, IncidentUpdate, RawColumns, RawRecord, SiteRecord, StoreError, StoreResult, StoredRun,
+};
 
 pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> StoreResult<()>) -> StoreResult<()> {
     let conn = &store.conn;
@@ -154,7 +156,19 @@ pub(super) fn export(store: &SqliteStore, each: &mut dyn FnMut(RawRecord) -> Sto
                 result: r.get(1).map_err(get)?,
                 count: r.get(2).map_err(get)?,
             })
-        })
+        })?;
+        rows_of(
+            "SELECT cluster, day_ms, eligible_ms, down_ms, incidents FROM cluster_days ORDER BY day_ms, cluster",
+            &mut |r| {
+                each(RawRecord::ClusterDay(ClusterDay {
+                    cluster: r.get(0).map_err(get)?,
+                    day_ms: r.get(1).map_err(get)?,
+                    eligible_ms: r.get(2).map_err(get)?,
+                    down_ms: r.get(3).map_err(get)?,
+                    incidents: r.get(4).map_err(get)?,
+                }))
+            },
+        )
     })();
     let _ = conn.execute_batch("COMMIT");
     result
@@ -264,6 +278,10 @@ impl Importer for SqliteImporter<'_> {
             RawRecord::NotificationCount { target, result, count } => run(
                 "INSERT INTO notification_counts (target, result, count) VALUES (?1, ?2, ?3)",
                 params![target, result, count],
+            ),
+            RawRecord::ClusterDay(d) => run(
+                "INSERT INTO cluster_days (cluster, day_ms, eligible_ms, down_ms, incidents) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![d.cluster, d.day_ms, d.eligible_ms, d.down_ms, d.incidents],
             ),
         };
         done.map_err(|e| StoreError::Query { path: self.path.clone(), message: format!("cannot copy a row in: {e}") })

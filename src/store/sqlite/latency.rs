@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use rusqlite::{OptionalExtension, params};
 
 use super::blocks::{RosterCache, for_each_block};
-use super::{PENDING_DAY, PENDING_HOUR, SqliteStore};
+use super::{PENDING_DAY, PENDING_HOUR, PENDING_SITE_DAY, SqliteStore};
 use crate::store::{LatencyQuery, LatencyScope, Resolution, StoreResult, TimedHistogram, histogram, rollup};
 
 pub(super) fn latency_histograms(
@@ -103,7 +103,8 @@ impl SqliteStore {
             let set = match level {
                 PENDING_HOUR => &mut pending.hours,
                 PENDING_DAY => &mut pending.days,
-                _ => &mut pending.site_days,
+                PENDING_SITE_DAY => &mut pending.site_days,
+                _ => continue,
             };
             set.insert(bucket);
         }

@@ -17,6 +17,7 @@
 //! `blocks.rs` reads a run's stored columns back for all of them.
 
 mod blocks;
+mod cluster_days;
 mod copy;
 mod incidents;
 mod latency;
@@ -38,9 +39,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::fleet::Retention;
 use crate::probe::CheckKind;
 use crate::store::{
-    DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats, RawRecord,
-    ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteCertificate, SiteRecord, Store, StoreError,
-    StoreResult, StoredResult, StoredRun, TimedHistogram,
+    ClusterDay, DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats,
+    RawRecord, ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteCertificate, SiteRecord, Store,
+    StoreError, StoreResult, StoredResult, StoredRun, TimedHistogram,
 };
 
 /// How long to wait for another connection's lock before failing.
@@ -50,6 +51,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const PENDING_HOUR: i64 = 1;
 const PENDING_DAY: i64 = 2;
 const PENDING_SITE_DAY: i64 = 3;
+/// A day whose cluster day figures are to be computed (again); `next_site_key` holds its mark.
+const PENDING_CLUSTER_DAY: i64 = 4;
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -170,6 +173,22 @@ impl Store for SqliteStore {
 
     fn prune(&mut self, now_ms: i64, retention: &Retention, run_budget: Option<usize>) -> StoreResult<PruneStats> {
         rollups::prune(self, now_ms, retention, run_budget)
+    }
+
+    fn pending_cluster_days(&self, ended_by_ms: i64) -> StoreResult<Vec<(i64, i64)>> {
+        cluster_days::pending(self, ended_by_ms)
+    }
+
+    fn put_cluster_days(&mut self, days: &[(i64, i64)], rows: &[ClusterDay]) -> StoreResult<()> {
+        cluster_days::put(self, days, rows)
+    }
+
+    fn cluster_days(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<ClusterDay>> {
+        cluster_days::list(self, from_ms, to_ms)
+    }
+
+    fn earliest_run_ms(&self) -> StoreResult<Option<i64>> {
+        cluster_days::earliest_run(self)
     }
 
     fn add_incident_update(&mut self, update: &IncidentUpdate) -> StoreResult<()> {

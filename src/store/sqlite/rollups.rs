@@ -113,7 +113,8 @@ pub(super) fn prune(
                 "SELECT id FROM runs u WHERE started_at_ms < ?1 AND NOT EXISTS (\
                  SELECT 1 FROM rollups_pending p WHERE \
                  (p.level = 1 AND p.bucket_ms = u.started_at_ms / 3600000 * 3600000) OR \
-                 (p.level IN (2, 3) AND p.bucket_ms = u.started_at_ms / 86400000 * 86400000)) \
+                 (p.level IN (2, 3, 4) AND p.bucket_ms = u.started_at_ms / 86400000 * 86400000) OR \
+                 (p.level = 4 AND p.bucket_ms = u.started_at_ms / 86400000 * 86400000 + 86400000)) \
                  ORDER BY started_at_ms LIMIT ?2",
             )
             .map_err(error)?;

@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration::Code(columns_v4),
     Migration::Sql(super::notifications::SCHEMA),
     Migration::Sql(SCHEMA_V6),
+    Migration::Sql(super::cluster_days::SCHEMA),
 ];
 
 /// Version 6: who issued each site's certificate, as its latest check saw it.

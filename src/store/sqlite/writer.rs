@@ -218,6 +218,10 @@ impl RunWriter for SqliteRunWriter<'_> {
             )
             .map_err(|e| write_error(path, "pending rollups", e))?;
         }
+        // Valid or not, a run changes what its day (and the day before) shows as monitored.
+        let (day, day_before) = super::cluster_days::marked_days(started_at_ms);
+        tx.execute(super::cluster_days::MARK, params![super::PENDING_CLUSTER_DAY, day, day_before])
+            .map_err(|e| write_error(path, "pending cluster days", e))?;
         tx.commit().map_err(|e| write_error(path, "run (commit)", e))?;
         Ok(run_id)
     }

@@ -1,0 +1,123 @@
+//! `report clusters --format html` on a phone and a desktop: the day of faults of
+//! `reports::fault_day`, rendered, parsed, and laid out by headless Chromium at 390 and 1280 px.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::fixtures::ok;
+use crate::reports::fault_day;
+
+/// Measures the laid-out page and writes the findings into `<body data-*>`, which
+/// `--dump-dom` prints: elements reaching past the viewport outside any sideways-scrolling box,
+/// incident ids and times laid out on more than one line, and each chart's width.
+const PROBE: &str = r#"<script>
+(() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = el => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === 'auto' || o === 'scroll') return true;
+    }
+    return false;
+  };
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 1 && !scrolls(el)) wide.push(el.tagName + ':' + Math.round(r.right));
+  }
+  const token = /^([a-z0-9-]+-\d{8}T\d{4}|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}.*)$/;
+  const wrapped = [];
+  for (const td of document.querySelectorAll('td')) {
+    if (!token.test(td.textContent.trim())) continue;
+    const range = document.createRange();
+    range.selectNodeContents(td);
+    const lines = new Set([...range.getClientRects()].map(q => Math.round(q.top)));
+    if (lines.size > 1) wrapped.push(td.textContent.trim());
+  }
+  const charts = [...document.querySelectorAll('figure svg')].map(s => Math.round(s.getBoundingClientRect().width));
+  document.body.dataset.wide = wide.join('|');
+  document.body.dataset.wrapped = wrapped.join('|');
+  document.body.dataset.page = document.documentElement.scrollWidth + '/' + width;
+  document.body.dataset.charts = charts.join(',');
+})();
+</script>
+"#;
+
+fn attribute<'a>(dom: &'a str, name: &str) -> &'a str {
+    let key = format!("data-{name}=\"");
+    let start = dom.find(&key).unwrap_or_else(|| panic!("no {key} in the dumped page")) + key.len();
+    &dom[start..start + dom[start..].find('"').unwrap()]
+}
+
+#[test]
+fn cluster_page_fits_a_phone_and_names_its_charts() {
+    let fleet = fault_day();
+    let dir = fleet.dir();
+    ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));
+    let html = ok(&fleet.run(&["report", "clusters", "--period", "2026-10-01", "--format", "html"]));
+    assert!(html.contains("b-20261001T0100"), "the overrun incident is listed");
+
+    // Every inline SVG is an image with a title and a text alternative saying its message.
+    let svgs: Vec<&str> = html.split("<svg").skip(1).map(|rest| rest.split("</svg>").next().unwrap()).collect();
+    assert_eq!(svgs.len(), 4, "two charts per cluster");
+    for svg in &svgs {
+        let text = format!("<svg{svg}</svg>");
+        let doc = roxmltree::Document::parse(&text).expect("inline SVG is well-formed");
+        let root = doc.root_element();
+        assert_eq!(root.attribute("role"), Some("img"), "{}", &text[..200]);
+        let label = root.attribute("aria-label").unwrap_or_default();
+        let title = root.children().find(|n| n.has_tag_name("title")).and_then(|t| t.text()).unwrap_or_default();
+        let desc = root.children().find(|n| n.has_tag_name("desc")).and_then(|t| t.text()).unwrap_or_default();
+        assert!(!title.is_empty() && !label.is_empty() && label == desc, "{title:?} {label:?} {desc:?}");
+    }
+    assert!(
+        html.contains(
+            "aria-label=\"Sites down on b over 2026-10-01: at most 5 of 5 at once; 1 incident, 1 maintenance window.\""
+        ),
+        "the timeline says its message"
+    );
+
+    let chromium = PathBuf::from("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(std::env::var_os("CI").is_none(), "chromium is missing; CI must install it (.ci/run)");
+        println!("SKIPPED: /usr/bin/chromium is not installed");
+        return;
+    }
+    let page = dir.join("clusters.html");
+    std::fs::write(&page, html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    for (width, chart_min) in [(390, 640), (1280, 640)] {
+        let dom = dump_dom(&chromium, &page, width);
+        assert_eq!(attribute(&dom, "wide"), "", "{width} px: wider than the screen and not scrollable");
+        assert_eq!(attribute(&dom, "wrapped"), "", "{width} px: ids and times on more than one line");
+        // Headless Chromium lays a window narrower than 500 px out at 500 px: the page must not
+        // be wider than whatever viewport it got, and that viewport must be a phone's.
+        let (page_width, viewport) = attribute(&dom, "page").split_once('/').unwrap();
+        assert_eq!(page_width, viewport, "{width} px: the page scrolls sideways");
+        assert!(viewport.parse::<u32>().unwrap() <= width.max(500), "{width} px: viewport {viewport}");
+        let charts: Vec<u32> = attribute(&dom, "charts").split(',').map(|w| w.parse().unwrap()).collect();
+        assert_eq!(charts.len(), 4);
+        assert!(charts.iter().all(|&w| w >= chart_min), "{width} px: charts {charts:?} narrower than {chart_min} px");
+    }
+}
+
+fn dump_dom(chromium: &Path, page: &Path, width: u32) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--window-size={width},1600"))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
