@@ -96,13 +96,7 @@ fn short(text: &str) -> String {
 ///
 /// A small DER walk: Certificate → tbsCertificate → [version], serial, signature, issuer, validity.
 pub fn cert_not_after(der: &[u8]) -> Option<i64> {
-    let (_, certificate, _) = read_tlv(der)?;
-    let (_, tbs, _) = read_tlv(certificate)?;
-    let mut rest = tbs;
-    let (tag, _, after) = read_tlv(rest)?;
-    if tag == 0xa0 {
-        rest = after; // explicit [0] version
-    }
+    let mut rest = tbs_fields(der)?;
     for _ in 0..3 {
         let (_, _, after) = read_tlv(rest)?; // serial, signature algorithm, issuer
         rest = after;
@@ -120,13 +114,7 @@ pub fn cert_not_after(der: &[u8]) -> Option<i64> {
 pub fn cert_issuer(der: &[u8]) -> Option<String> {
     const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
     const ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
-    let (_, certificate, _) = read_tlv(der)?;
-    let (_, tbs, _) = read_tlv(certificate)?;
-    let mut rest = tbs;
-    let (tag, _, after) = read_tlv(rest)?;
-    if tag == 0xa0 {
-        rest = after; // explicit [0] version
-    }
+    let mut rest = tbs_fields(der)?;
     for _ in 0..2 {
         let (_, _, after) = read_tlv(rest)?; // serial, signature algorithm
         rest = after;
@@ -174,6 +162,15 @@ pub fn cert_issuer(der: &[u8]) -> Option<String> {
 /// Unicode's explicit direction controls, which could reorder the text around an issuer name.
 fn is_direction_control(c: char) -> bool {
     matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The fields of a certificate's tbsCertificate from its serial number on (the explicit [0]
+/// version, when present, skipped).
+fn tbs_fields(der: &[u8]) -> Option<&[u8]> {
+    let (_, certificate, _) = read_tlv(der)?;
+    let (_, tbs, _) = read_tlv(certificate)?;
+    let (tag, _, after) = read_tlv(tbs)?;
+    Some(if tag == 0xa0 { after } else { tbs })
 }
 
 /// One DER tag-length-value: (tag, contents, the bytes after it).

@@ -307,26 +307,7 @@ impl Importer for PostgresImporter<'_> {
                 "INSERT INTO incident_updates (incident_id, posted_at_ms, text, title, cause) VALUES ($1, $2, $3, $4, $5)",
                 &[&u.incident_id, &u.posted_at_ms, &u.text, &u.title, &u.cause],
             ),
-            RawRecord::Notification(n) => self.run(
-                "INSERT INTO notifications (target, event_key, kind, subject, peak_sites, peak_share, payload, \
-                 created_at_ms, attempts, next_attempt_ms, delivered_at_ms, abandoned_at_ms, last_error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                &[
-                    &n.target,
-                    &n.event_key,
-                    &n.kind,
-                    &n.subject,
-                    &n.peak_sites,
-                    &n.peak_share,
-                    &n.payload,
-                    &n.created_at_ms,
-                    &n.attempts,
-                    &n.next_attempt_ms,
-                    &n.delivered_at_ms,
-                    &n.abandoned_at_ms,
-                    &n.last_error,
-                ],
-            ),
+            RawRecord::Notification(n) => self.run(notifications::INSERT, &notifications::values(n)),
             RawRecord::NotificationCount { target, result, count } => self.run(
                 "INSERT INTO notification_counts (target, result, count) VALUES ($1, $2, $3)",
                 &[target, result, count],

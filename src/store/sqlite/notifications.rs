@@ -39,6 +39,30 @@ CREATE TABLE notification_counts (
 pub(super) const COLUMNS: &str = "target, event_key, kind, subject, peak_sites, peak_share, payload, created_at_ms, attempts, \
                        next_attempt_ms, delivered_at_ms, abandoned_at_ms, last_error";
 
+/// Inserts one record as it is (`store copy`); recording new events adds `ON CONFLICT`.
+pub(super) const INSERT: &str = "INSERT INTO notifications (target, event_key, kind, subject, peak_sites, peak_share, \
+     payload, created_at_ms, attempts, next_attempt_ms, delivered_at_ms, abandoned_at_ms, last_error) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// The values of [`INSERT`], in its order.
+pub(super) fn values(n: &Notification) -> [&dyn rusqlite::ToSql; 13] {
+    [
+        &n.target,
+        &n.event_key,
+        &n.kind,
+        &n.subject,
+        &n.peak_sites,
+        &n.peak_share,
+        &n.payload,
+        &n.created_at_ms,
+        &n.attempts,
+        &n.next_attempt_ms,
+        &n.delivered_at_ms,
+        &n.abandoned_at_ms,
+        &n.last_error,
+    ]
+}
+
 pub(super) fn row_to_notification(row: &rusqlite::Row<'_>) -> rusqlite::Result<Notification> {
     Ok(Notification {
         target: row.get(0)?,
@@ -63,30 +87,10 @@ pub(super) fn add(store: &mut SqliteStore, notifications: &[Notification]) -> St
     let tx = store.conn.transaction().map_err(error)?;
     let mut added = Vec::new();
     {
-        let mut insert = tx
-            .prepare_cached(&format!(
-                "INSERT INTO notifications ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-                 ON CONFLICT (target, event_key) DO NOTHING"
-            ))
-            .map_err(error)?;
+        let mut insert =
+            tx.prepare_cached(&format!("{INSERT} ON CONFLICT (target, event_key) DO NOTHING")).map_err(error)?;
         for n in notifications {
-            let inserted = insert
-                .execute(params![
-                    n.target,
-                    n.event_key,
-                    n.kind,
-                    n.subject,
-                    n.peak_sites,
-                    n.peak_share,
-                    n.payload,
-                    n.created_at_ms,
-                    n.attempts,
-                    n.next_attempt_ms,
-                    n.delivered_at_ms,
-                    n.abandoned_at_ms,
-                    n.last_error
-                ])
-                .map_err(error)?;
+            let inserted = insert.execute(&values(n)[..]).map_err(error)?;
             if inserted == 1 {
                 added.push(n.clone());
             }
