@@ -36,6 +36,9 @@
 //!   the peak of open connections each answering cluster's server saw.
 //! - `--hold-permits`: `parked_per_cluster = 0`, checks hold their permits while they wait (as
 //!   before parking); the deadline still holds.
+//! - `--pg URL`: the store is a fresh PostgreSQL database on that server (e.g.
+//!   `postgres://postgres@127.0.0.1:5432/postgres`), dropped at the end, instead of an SQLite
+//!   file; for the sweep's rate with each backend.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
@@ -106,6 +109,8 @@ struct Options {
     silent_dns: bool,
     drop_cluster: Option<u8>,
     hold_permits: bool,
+    /// `--pg URL`: the store in a fresh PostgreSQL database on this server.
+    pg: Option<String>,
 }
 
 impl Options {
@@ -127,6 +132,7 @@ fn main() {
     let spread_at = args.iter().position(|a| a == "--spread");
     let threads_at = args.iter().position(|a| a == "--server-threads");
     let drop_at = args.iter().position(|a| a == "--drop-cluster");
+    let pg_at = args.iter().position(|a| a == "--pg");
     let drop_cluster = drop_at.and_then(|i| args.get(i + 1)).map(|a| {
         a.trim_start_matches('c').parse::<u8>().ok().filter(|&c| c < CLUSTERS).expect("--drop-cluster c0..c3")
     });
@@ -140,6 +146,7 @@ fn main() {
                 && Some(i) != spread_at.map(|s| s + 1)
                 && Some(i) != threads_at.map(|t| t + 1)
                 && Some(i) != drop_at.map(|d| d + 1)
+                && Some(i) != pg_at.map(|d| d + 1)
         })
         .filter_map(|(_, a)| a.parse().ok())
         .collect();
@@ -156,6 +163,7 @@ fn main() {
         silent_dns: flag("--silent-dns"),
         drop_cluster,
         hold_permits: flag("--hold-permits"),
+        pg: pg_at.and_then(|i| args.get(i + 1)).cloned(),
     };
     if flag("--user-stamps") {
         fleetprobe::probe::stamp::set_kernel_timestamps(false);
@@ -168,6 +176,48 @@ fn main() {
         faulty_runs(&options);
     } else {
         runs(&options);
+    }
+}
+
+/// The sweep's store: an SQLite file in the bench's directory, or with `--pg URL` a fresh
+/// PostgreSQL database on that server, dropped when this is.
+struct BenchStore {
+    location: StoreLocation,
+    /// (server URL, database name) of a database to drop.
+    database: Option<(String, String)>,
+}
+
+impl BenchStore {
+    fn new(options: &Options, dir: &Path) -> Self {
+        let Some(server) = &options.pg else {
+            return BenchStore { location: StoreLocation::Sqlite(dir.join("bench.db")), database: None };
+        };
+        let name = format!("fleetprobe_sweep_{}", std::process::id());
+        let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("PostgreSQL server");
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("drop");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create");
+        let (base, _) = server.rsplit_once('/').expect("--pg takes a URL ending in /DATABASE");
+        BenchStore {
+            location: StoreLocation::Postgres(format!("{base}/{name}")),
+            database: Some((server.clone(), name)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.location {
+            StoreLocation::Sqlite(path) => format!("SQLite {}", path.display()),
+            StoreLocation::Postgres(url) => format!("PostgreSQL {url}"),
+        }
+    }
+}
+
+impl Drop for BenchStore {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.database
+            && let Ok(mut admin) = postgres::Client::connect(server, postgres::NoTls)
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
     }
 }
 
@@ -198,7 +248,9 @@ fn runs(options: &Options) {
         options.spread
     );
     let fleet = Arc::new(Fleet::load(&servers.config).unwrap_or_else(|e| panic!("bench fleet: {e}")));
-    let location = StoreLocation::Sqlite(dir.path().join("bench.db"));
+    let bench_store = BenchStore::new(options, dir.path());
+    let location = bench_store.location.clone();
+    println!("store: {}", bench_store.describe());
     let client_tls = tls::client_config(None).expect("TLS config");
     let (mut bare_rates, mut sweep_rates, mut ratios, mut cpu_ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -327,7 +379,8 @@ fn scale(options: &Options) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let servers = Servers::start(options, sites, dir.path());
         let fleet = Arc::new(Fleet::load(&servers.config).unwrap_or_else(|e| panic!("bench fleet: {e}")));
-        let location = StoreLocation::Sqlite(dir.path().join("bench.db"));
+        let bench_store = BenchStore::new(options, dir.path());
+        let location = bench_store.location.clone();
         let client_tls = tls::client_config(None).expect("TLS config");
         let (mut bare_rates, mut elapsed, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         let (mut rss_kb, mut late) = (0, Duration::ZERO);
