@@ -17,6 +17,18 @@
 //! dropped at the end. `--status` measures the status page's daily cluster rollup instead: one
 //! settled day rolled up (what the first probe run after it settles pays), a probe run's check
 //! when no day is due, and the 90-day page's build time with the part that reads the rollup.
+//!
+//! Several probers: `--vantages N` (1-5) writes every minute's run of N vantages at once, each
+//! from its own thread and store handle (a barrier per minute, as probers on cron start
+//! together), and prints each vantage's write cost; with three or more, the last vantage's path
+//! to one cluster a day breaks for 20 minutes, which the cluster report must list as that
+//! vantage's own failures and never as downtime. `--runs N` writes only N minutes and prints the
+//! write cost and size (no reports). `--no-sqlite` with `--pg URL` skips the SQLite store;
+//! `--pg-db NAME` keeps the PostgreSQL database under that name and reuses the history in it
+//! next time; `--replicate` builds a long PostgreSQL history from its first day (see
+//! `replicate_days`). `--shards` makes the N vantages shards instead: vantage k sweeps the sites
+//! i with i mod N = k (as N prober machines sharing a fleet), for the write rate of a fleet too
+//! large for one prober.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -35,6 +47,9 @@ const CUSTOMER_SIZES: [usize; 6] = [1, 3, 1, 2, 5, 1];
 const OUTAGE_MINUTE: i64 = 600;
 const OUTAGE_MINUTES: i64 = 47;
 const MINUTE_MS: i64 = 60_000;
+/// `--shards`: the vantages split the fleet (site i is swept by vantage i mod N) instead of each
+/// sweeping all of it, as N shard machines do.
+static SHARDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const LOCAL_MINUTE: i64 = 840;
 const LOCAL_MINUTES: i64 = 20;
 
@@ -44,11 +59,14 @@ fn main() {
     let keep = value("--keep").map(std::path::PathBuf::from);
     let pg = value("--pg");
     let vantages: usize = value("--vantages").map_or(1, |v| v.parse().expect("--vantages N"));
-    assert!((1..=5).contains(&vantages), "--vantages takes 1 to 5");
+    assert!((1..=10).contains(&vantages), "--vantages takes 1 to 10");
+    if argv.iter().any(|a| a == "--shards") {
+        SHARDS.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let only_runs: Option<i64> = value("--runs").map(|v| v.parse().expect("--runs N"));
     let no_sqlite = argv.iter().any(|a| a == "--no-sqlite");
     assert!(!no_sqlite || pg.is_some(), "--no-sqlite needs --pg URL");
-    let with_value = ["--keep", "--pg", "--vantages", "--runs"];
+    let with_value = ["--keep", "--pg", "--pg-db", "--vantages", "--runs"];
     let args: Vec<&String> = argv
         .iter()
         .enumerate()
@@ -67,7 +85,7 @@ fn main() {
     let location = StoreLocation::Sqlite(db.clone());
     let start_ms = "2026-10-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
     let runs = only_runs.unwrap_or(days * 1440);
-    let results = runs as u64 * sites as u64 * 2 * vantages as u64;
+    let results = runs as u64 * sites as u64 * 2 * if sharded() { 1 } else { vantages as u64 };
     match only_runs {
         Some(runs) => println!(
             "machine: {} cores; {runs} one-minute runs of {sites} sites × (http + dns) by {vantages} vantage(s) = {results} results",
@@ -217,10 +235,8 @@ fn postgres_figures(
     let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("PostgreSQL server");
     let (base, _) = server.rsplit_once('/').expect("a URL ending in /DATABASE");
     let url = format!("{base}/{name}");
-    let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .expect("database list")
-        .is_some();
+    let exists =
+        admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).expect("database list").is_some();
     if exists && kept.is_some() {
         println!("PostgreSQL: reusing the history in {url}");
     } else {
@@ -229,7 +245,11 @@ fn postgres_figures(
         admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create");
         println!("PostgreSQL: the history into {url}");
         let location = StoreLocation::Postgres(url.clone());
-        generate(fleet, &location, start_ms, runs, vantages);
+        if std::env::args().any(|a| a == "--replicate") && full_days && history.days > 1 {
+            replicate_days(fleet, &location, &url, start_ms, history.days, vantages);
+        } else {
+            generate(fleet, &location, start_ms, runs, vantages);
+        }
     }
     let location = StoreLocation::Postgres(url.clone());
     let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("bench database");
@@ -361,9 +381,19 @@ fn vantage_name(vantage: usize, vantages: usize) -> String {
 fn locally_down(site: usize, run: i64, vantage: usize, vantages: usize) -> bool {
     let minute = run % 1440;
     vantages >= 3
+        && !sharded()
         && vantage == vantages - 1
         && site % CLUSTERS == (run / 1440 + 5) as usize % CLUSTERS
         && (LOCAL_MINUTE..LOCAL_MINUTE + LOCAL_MINUTES).contains(&minute)
+}
+
+fn sharded() -> bool {
+    SHARDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether `vantage` of `vantages` sweeps `site`.
+fn sweeps(site: usize, vantage: usize, vantages: usize) -> bool {
+    !sharded() || site % vantages == vantage
 }
 
 /// Writes `runs` one-minute runs of every vantage through the store API, as `vantages` probers
@@ -377,8 +407,11 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
         let writers: Vec<_> = (0..vantages)
             .map(|vantage| {
                 let barrier = &barrier;
+                let minutes: Vec<i64> = (0..runs).collect();
                 scope.spawn(move || {
-                    write_vantage(fleet, location, start_ms, runs, vantage, vantages, barrier, progress, generating)
+                    write_vantage(
+                        fleet, location, start_ms, &minutes, true, vantage, vantages, barrier, progress, generating,
+                    )
                 })
             })
             .collect();
@@ -391,7 +424,8 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
     store.rollup(end_ms + 86_400_000, None).expect("final rollup");
     store.prune(end_ms, &fleet.retention, None).expect("final prune");
     let final_rollup = rollup_started.elapsed();
-    let results_per_vantage = runs as f64 * fleet.sites.len() as f64 * 2.0;
+    let swept = if sharded() { fleet.sites.len().div_ceil(vantages) } else { fleet.sites.len() };
+    let results_per_vantage = runs as f64 * swept as f64 * 2.0;
     for (vantage, (writing, rollup)) in costs.iter().enumerate() {
         println!(
             "  vantage {}: store writes {:.1} ms per run ({:.2} µs per result), rollups and pruning {:.1} ms per run",
@@ -414,13 +448,93 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
     );
 }
 
+/// `--replicate` (PostgreSQL): a long history built from its first day, for the reports' read
+/// figures when writing every day through the API would take hours. The first day is written by
+/// the probers as [`generate`] does; every later day's runs outside its fault windows are copied
+/// from the first day's runs at the same minute, server-side with the times shifted, and the runs
+/// inside its windows (the scheduled outage, the last vantage's broken path) are written through
+/// the API, in time order so that run ids still follow time. The first day's latency rollups
+/// (clusters' hours and days, sites' days) are copied to every day. What the cluster report and
+/// the SLA PDFs read is then what a month of probing leaves, row for row.
+fn replicate_days(fleet: &Arc<Fleet>, location: &StoreLocation, url: &str, start_ms: i64, days: i64, vantages: usize) {
+    generate(fleet, location, start_ms, 1440, vantages);
+    let started = Instant::now();
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("bench database");
+    let day_ms = 86_400_000i64;
+    // Minutes of the first day copied to [from, to) of each later day; the windows between them
+    // are written through the API.
+    let windows = [(OUTAGE_MINUTE, OUTAGE_MINUTE + OUTAGE_MINUTES), (LOCAL_MINUTE, LOCAL_MINUTE + LOCAL_MINUTES)];
+    let mut copied_runs = 0u64;
+    let mut written = std::time::Duration::ZERO;
+    for day in 1..days {
+        let mut from = 0;
+        for (window_start, window_end) in windows.iter().copied().chain([(1440, 1440)]) {
+            copied_runs += client
+                .execute(
+                    "INSERT INTO runs (id, vantage, started_at_ms, finished_at_ms, valid, invalid_reason, checks, \
+                     failures, roster_id, outcomes, details) \
+                     SELECT nextval('runs_id_seq'), vantage, started_at_ms + $1, finished_at_ms + $1, valid, \
+                     invalid_reason, checks, failures, roster_id, outcomes, details FROM runs \
+                     WHERE started_at_ms >= $2 AND started_at_ms < $3 ORDER BY id",
+                    &[&(day * day_ms), &(start_ms + from * MINUTE_MS), &(start_ms + window_start * MINUTE_MS)],
+                )
+                .expect("copy runs");
+            if window_start < 1440 {
+                let minutes: Vec<i64> = (window_start..window_end).map(|m| day * 1440 + m).collect();
+                let writing = Instant::now();
+                let barrier = std::sync::Barrier::new(vantages);
+                std::thread::scope(|scope| {
+                    for vantage in 0..vantages {
+                        let (barrier, minutes) = (&barrier, &minutes);
+                        scope.spawn(move || {
+                            write_vantage(
+                                fleet, location, start_ms, minutes, false, vantage, vantages, barrier, false, writing,
+                            )
+                        });
+                    }
+                });
+                written += writing.elapsed();
+            }
+            from = window_end;
+        }
+        for (table, column) in [("latency_rollups", "bucket_ms"), ("site_latency_days", "day_ms")] {
+            let columns = if table == "latency_rollups" {
+                "resolution, cluster, check_kind, phase"
+            } else {
+                "site_key, check_kind, phase"
+            };
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} ({columns}, {column}, hist) SELECT {columns}, {column} + $1, hist \
+                         FROM {table} WHERE {column} >= $2 AND {column} < $3 ON CONFLICT DO NOTHING"
+                    ),
+                    &[&(day * day_ms), &start_ms, &(start_ms + day_ms)],
+                )
+                .expect("copy rollups");
+        }
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("  day {} of {days} replicated ({:.0} s)", day + 1, started.elapsed().as_secs_f64());
+        }
+    }
+    // The copied days' rollups stand in for the ones the windows' runs asked for.
+    client.execute("DELETE FROM rollups_pending WHERE bucket_ms >= $1", &[&(start_ms + day_ms)]).expect("pending");
+    println!(
+        "replicated days 2 to {days}: {copied_runs} runs copied server-side and the fault windows' runs written \
+         through the API ({:.0} s of it) in {:.0} s",
+        written.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// One prober's runs (see [`generate`]); returns its time in store writes and in rollups.
 #[allow(clippy::too_many_arguments)]
 fn write_vantage(
     fleet: &Arc<Fleet>,
     location: &StoreLocation,
     start_ms: i64,
-    runs: i64,
+    minutes: &[i64],
+    roll_up: bool,
     vantage: usize,
     vantages: usize,
     barrier: &std::sync::Barrier,
@@ -436,12 +550,16 @@ fn write_vantage(
     let offsets: Vec<i64> = (0..sites).map(|_| (noise.next() % 50_000) as i64).collect();
     let mut writing = std::time::Duration::ZERO;
     let mut rollup = std::time::Duration::ZERO;
-    for run in 0..runs {
+    let runs = minutes.last().map_or(0, |last| last + 1);
+    for &run in minutes {
         let at = start_ms + run * MINUTE_MS;
         let mut latencies = RunLatencies::default();
         let mut batch = Vec::with_capacity(sites * 2);
         let mut failures = 0u64;
         for (site, offset) in offsets.iter().enumerate() {
+            if !sweeps(site, vantage, vantages) {
+                continue;
+            }
             let cluster = fleet.sites[site].cluster;
             let started_at_ms = at + offset + (noise.next() % 20) as i64;
             let base = 8_000 + 2_000 * cluster as u32;
@@ -504,8 +622,7 @@ fn write_vantage(
         // The probers start each minute together.
         barrier.wait();
         let writing_started = Instant::now();
-        let mut writer =
-            store.begin_run(&RunMeta { vantage: name.clone(), started_at_ms: at }, &records).expect("run");
+        let mut writer = store.begin_run(&RunMeta { vantage: name.clone(), started_at_ms: at }, &records).expect("run");
         for result in &batch {
             writer.insert(result).expect("insert");
         }
@@ -518,11 +635,23 @@ fn write_vantage(
         };
         writer.finish(&summary, &latencies.into_records(fleet)).expect("commit");
         writing += writing_started.elapsed();
+        let own = writing_started.elapsed();
+        // The minute is stored when every prober's run is.
+        barrier.wait();
+        if vantage == 0 && minutes.len() <= 20 {
+            eprintln!(
+                "  minute {run}: {name}'s run stored in {:.0} ms, every vantage's in {:.0} ms",
+                own.as_secs_f64() * 1e3,
+                writing_started.elapsed().as_secs_f64() * 1e3
+            );
+        }
         // As `fleetprobe probe` does after each run: due rollups (site days in small budgets)
         // and a few expired runs pruned.
         let rollup_started = Instant::now();
-        store.rollup(at + 55_000, Some(500)).expect("rollup");
-        store.prune(at + 55_000, &fleet.retention, Some(5)).expect("prune");
+        if roll_up {
+            store.rollup(at + 55_000, Some(500)).expect("rollup");
+            store.prune(at + 55_000, &fleet.retention, Some(5)).expect("prune");
+        }
         rollup += rollup_started.elapsed();
         if progress && vantage == 0 && run % 1440 == 1439 {
             eprintln!(

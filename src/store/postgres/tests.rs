@@ -230,3 +230,95 @@ fn a_store_copies_to_postgres_and_back_unchanged() {
     let next = write_run(&mut pg, "p1", 1_790_000_000_000 + 40 * 600_000, false);
     assert_eq!(next, 31);
 }
+
+/// One ok HTTP result per site of `sites`, stored as a run of vantage "v".
+fn write_fleet_run(store: &mut PostgresStore, sites: &[SiteRecord], at: i64) {
+    let meta = RunMeta { vantage: "v".into(), started_at_ms: at };
+    let mut writer = store.begin_run(&meta, sites).unwrap();
+    for s in 0..sites.len() {
+        writer
+            .insert(&CheckResult {
+                site: s,
+                check: CheckKind::Http,
+                outcome: Outcome::Ok,
+                started_at_ms: at + 10,
+                attempts: 1,
+                http_status: Some(200),
+                timings: Timings { total_us: 2_000, ..Timings::default() },
+                cert_not_after: None,
+                cert_issuer: None,
+                detail: None,
+            })
+            .unwrap();
+    }
+    let checks = sites.len() as u64;
+    let summary = RunSummary { finished_at_ms: at + 100, valid: true, invalid_reason: None, checks, failures: 0 };
+    writer.finish(&summary, &[]).unwrap();
+}
+
+/// (site id → (key, cluster, hostname)) as stored.
+fn stored_sites(store: &PostgresStore) -> std::collections::BTreeMap<String, (i64, String, String)> {
+    store.with(|c| {
+        c.query("SELECT site_id, key, cluster, hostname FROM sites", &[])
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
+            .collect()
+    })
+}
+
+/// A run of a fleet the store has seen reads its keys from the fleet's snapshot, not the sites
+/// table; a changed fleet writes its sites and replaces every snapshot; keys never change.
+#[test]
+fn an_unchanged_fleet_reads_its_snapshot_and_a_changed_one_writes_its_sites() {
+    let Some((_db, mut store)) = open_fresh() else { return };
+    let fleet = [site("a", "web1"), site("b", "web2")];
+    write_fleet_run(&mut store, &fleet, 60_000);
+    let first = stored_sites(&store);
+    assert_eq!(first.len(), 2);
+    assert_eq!(store.count("site_snapshots"), 1);
+    // Changed behind the store's back: a run of the same fleet reads the snapshot and leaves
+    // the table alone (it does not read it).
+    store.with(|c| c.execute("UPDATE sites SET hostname = 'elsewhere' WHERE site_id = 'a'", &[]).unwrap());
+    write_fleet_run(&mut store, &fleet, 120_000);
+    assert_eq!(stored_sites(&store)["a"].2, "elsewhere");
+    // Site b moves to web3 and c joins: the table follows the fleet (a's record is written
+    // again too), the old snapshot goes, the keys of a and b stay.
+    let moved = [site("a", "web1"), site("b", "web3"), site("c", "web1")];
+    write_fleet_run(&mut store, &moved, 180_000);
+    let now = stored_sites(&store);
+    assert_eq!(now["a"], (first["a"].0, "web1".to_string(), "a.example".to_string()));
+    assert_eq!(now["b"], (first["b"].0, "web3".to_string(), "b.example".to_string()));
+    assert!(now["c"].0 > first["b"].0.max(first["a"].0));
+    assert_eq!(store.count("site_snapshots"), 1);
+    // The first fleet again: its snapshot is gone, so its records are written back.
+    write_fleet_run(&mut store, &fleet, 240_000);
+    assert_eq!(stored_sites(&store)["b"].1, "web2");
+    assert_eq!(store.count("site_snapshots"), 1);
+    // Every run's results kept their sites: b is in every run, c only in the third.
+    let runs = store.runs(None, None).unwrap();
+    assert_eq!(runs.len(), 4);
+    for (run, expected) in runs.iter().zip([2, 2, 3, 2]) {
+        let mut results = 0;
+        let filter = crate::store::ResultFilter { run_id: Some(run.id), ..Default::default() };
+        store
+            .results(&filter, &mut |_| {
+                results += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(results, expected, "run {}", run.id);
+    }
+}
+
+#[test]
+fn site_keys_encode_and_decode() {
+    let keys = [1, 2, 3, 7, 5, 1_000_000_000_000, -4, 0, i64::MAX, i64::MIN];
+    let bytes = writer::tests::encode(&keys);
+    assert_eq!(writer::tests::decode(&bytes, keys.len()), Some(keys.to_vec()));
+    // A fleet counting up by one costs a byte a site.
+    let counting: Vec<i64> = (1..=1000).collect();
+    assert_eq!(writer::tests::encode(&counting).len(), 1000);
+    assert_eq!(writer::tests::decode(&bytes, keys.len() - 1), None, "a count that does not match");
+    assert_eq!(writer::tests::decode(&bytes[..bytes.len() - 1], keys.len()), None, "cut short");
+}

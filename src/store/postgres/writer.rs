@@ -41,16 +41,98 @@ pub(super) fn begin_run<'a>(
     }))
 }
 
+/// The store key of each given site, in order: from the snapshot of this exact fleet when one
+/// is stored (one row read), otherwise by [`upsert_sites`], whose keys are then stored as this
+/// fleet's snapshot.
+fn site_keys(client: &mut impl GenericClient, sites: &[SiteRecord]) -> Result<Vec<i64>, DataError> {
+    let fingerprint = fleet_fingerprint(sites);
+    let count = sites.len() as i64;
+    let stored = client.query_opt(
+        "SELECT site_keys FROM site_snapshots WHERE fingerprint = $1 AND count = $2",
+        &[&fingerprint, &count],
+    )?;
+    if let Some(row) = stored {
+        let bytes: &[u8] = row.try_get(0)?;
+        match decode_keys(bytes, sites.len()) {
+            Some(keys) => return Ok(keys),
+            None => return Err(DataError::Data(format!("site snapshot {fingerprint}: keys do not decode"))),
+        }
+    }
+    let (keys, changed) = upsert_sites(client, sites)?;
+    if changed {
+        // Another fleet's snapshot may name records this run has just changed.
+        client.execute("DELETE FROM site_snapshots", &[])?;
+    }
+    client.execute(
+        "INSERT INTO site_snapshots (fingerprint, count, site_keys) VALUES ($1, $2, $3) \
+         ON CONFLICT (fingerprint) DO NOTHING",
+        &[&fingerprint, &count, &encode_keys(&keys)],
+    )?;
+    Ok(keys)
+}
+
+/// A fleet's fingerprint: FNV-1a (64 bits, top bit cleared) over every site's fields in order.
+fn fleet_fingerprint(sites: &[SiteRecord]) -> i64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for site in sites {
+        for field in [&site.id, &site.customer, &site.cluster, &site.hostname] {
+            for byte in field.bytes().chain([0xff]) {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    (hash >> 1) as i64
+}
+
+/// Keys as zigzag varints of their differences (a fleet's keys mostly count up by one: a byte
+/// each).
+fn encode_keys(keys: &[i64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(keys.len() + 8);
+    let mut previous = 0i64;
+    for &key in keys {
+        let delta = key.wrapping_sub(previous);
+        let mut zigzag = ((delta << 1) ^ (delta >> 63)) as u64;
+        previous = key;
+        loop {
+            let byte = (zigzag & 0x7f) as u8;
+            zigzag >>= 7;
+            if zigzag == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode_keys`]; `None` unless exactly `count` keys are there.
+fn decode_keys(bytes: &[u8], count: usize) -> Option<Vec<i64>> {
+    let mut keys = Vec::with_capacity(count);
+    let (mut previous, mut zigzag, mut shift) = (0i64, 0u64, 0u32);
+    for &byte in bytes {
+        if shift > 63 {
+            return None;
+        }
+        zigzag |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 != 0 {
+            shift += 7;
+            continue;
+        }
+        let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        previous = previous.wrapping_add(delta);
+        keys.push(previous);
+        (zigzag, shift) = (0, 0);
+    }
+    (shift == 0 && keys.len() == count).then_some(keys)
+}
+
 /// Inserts new sites and updates changed ones in one statement; returns the key of each given
-/// site, in order, and each known site's latest certificate expiry. An unchanged fleet costs one
-/// read.
-fn upsert_sites(
-    client: &mut impl GenericClient,
-    sites: &[SiteRecord],
-) -> Result<(Vec<i64>, HashMap<i64, i64>), postgres::Error> {
+/// site, in order, and whether any row changed. Reads the whole `sites` table: [`site_keys`]
+/// calls it only for a fleet without a snapshot.
+fn upsert_sites(client: &mut impl GenericClient, sites: &[SiteRecord]) -> Result<(Vec<i64>, bool), postgres::Error> {
     let mut known: HashMap<String, (i64, SiteRecord)> = HashMap::new();
-    let mut certs = HashMap::new();
-    for row in client.query("SELECT key, site_id, customer, cluster, hostname, cert_not_after FROM sites", &[])? {
+    for row in client.query("SELECT key, site_id, customer, cluster, hostname FROM sites", &[])? {
         let key: i64 = row.try_get(0)?;
         let site = SiteRecord {
             id: row.try_get(1)?,
@@ -58,9 +140,6 @@ fn upsert_sites(
             cluster: row.try_get(3)?,
             hostname: row.try_get(4)?,
         };
-        if let Some(cert) = row.try_get::<_, Option<i64>>(5)? {
-            certs.insert(key, cert);
-        }
         known.insert(site.id.clone(), (key, site));
     }
     // New or changed sites, in fleet order (new ones get their keys in that order); a site
@@ -102,7 +181,7 @@ fn upsert_sites(
         }
     }
     let keys = sites.iter().map(|site| known.get(&site.id).map_or(0, |(key, _)| *key)).collect();
-    Ok((keys, certs))
+    Ok((keys, !changed.is_empty()))
 }
 
 /// The roster of `vantage`'s latest run, if it has one.
@@ -180,7 +259,11 @@ impl RunWriter for PostgresRunWriter<'_> {
             *self;
         let error = |what: &str, e| write_error(&location, what, e);
         let mut tx = client.transaction().map_err(|e| error("run", e))?;
-        let (site_keys, certs) = upsert_sites(&mut tx, &sites).map_err(|e| error("sites", e))?;
+        let site_keys = site_keys(&mut tx, &sites).map_err(|e| match e {
+            DataError::Sql(e) => error("sites", e),
+            DataError::Data(message) => StoreError::Corrupt { path: location.clone(), message },
+            DataError::Store(e) => e,
+        })?;
         let key = |index: i64| site_keys[usize::try_from(index).unwrap_or(0)];
         for row in &mut rows {
             row.site_key = key(row.site_key);
@@ -235,53 +318,35 @@ impl RunWriter for PostgresRunWriter<'_> {
             )
             .map_err(|e| error("result details", e))?;
         }
-        // Expiry dates change a few times a year: a row only when one does.
-        let mut changed: HashMap<i64, i64> = HashMap::new();
-        for (index, not_after) in cert_rows {
-            let key = key(index);
-            if certs.get(&key) != Some(&not_after) {
-                changed.insert(key, not_after);
+        // Expiry dates and issuers change a few times a year: the database compares them with
+        // the stored ones and writes only the changed (a lookup per site of this run, never a
+        // read of the whole table).
+        if !cert_rows.is_empty() {
+            let mut latest: HashMap<i64, i64> = HashMap::new();
+            for (index, not_after) in cert_rows {
+                latest.insert(key(index), not_after);
             }
-        }
-        if !changed.is_empty() {
-            let (keys, dates): (Vec<i64>, Vec<i64>) = changed.into_iter().unzip();
+            let (keys, dates): (Vec<i64>, Vec<i64>) = latest.into_iter().unzip();
             tx.execute(
-                "INSERT INTO site_certs (site_key, from_run, not_after) \
-                 SELECT k, $1::bigint, n FROM unnest($2::bigint[], $3::bigint[]) AS c (k, n) \
+                "WITH changed AS (UPDATE sites SET cert_not_after = c.n \
+                 FROM unnest($2::bigint[], $3::bigint[]) AS c (k, n) \
+                 WHERE sites.key = c.k AND sites.cert_not_after IS DISTINCT FROM c.n RETURNING sites.key, c.n) \
+                 INSERT INTO site_certs (site_key, from_run, not_after) SELECT key, $1::bigint, n FROM changed \
                  ON CONFLICT (site_key, from_run) DO UPDATE SET not_after = excluded.not_after",
                 &[&run_id, &keys, &dates],
             )
-            .and_then(|_| {
-                tx.execute(
-                    "UPDATE sites SET cert_not_after = c.n FROM unnest($1::bigint[], $2::bigint[]) AS c (k, n) \
-                     WHERE sites.key = c.k",
-                    &[&keys, &dates],
-                )
-            })
             .map_err(|e| error("certificate dates", e))?;
         }
         if !issuers.is_empty() {
-            // Issuers change a few times a year: read them once, write only the changed ones.
-            let stored: HashMap<i64, String> = tx
-                .query("SELECT key, cert_issuer FROM sites WHERE cert_issuer IS NOT NULL", &[])
-                .map_err(|e| error("certificate issuers", e))?
-                .into_iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect();
-            let changed: HashMap<i64, &str> = issuers
-                .iter()
-                .map(|(index, issuer)| (key(*index), issuer.as_str()))
-                .filter(|(key, issuer)| stored.get(key).map(String::as_str) != Some(*issuer))
-                .collect();
-            if !changed.is_empty() {
-                let (keys, names): (Vec<i64>, Vec<&str>) = changed.into_iter().unzip();
-                tx.execute(
-                    "UPDATE sites SET cert_issuer = c.i FROM unnest($1::bigint[], $2::text[]) AS c (k, i) \
-                     WHERE sites.key = c.k",
-                    &[&keys, &names],
-                )
-                .map_err(|e| error("certificate issuers", e))?;
-            }
+            let latest: HashMap<i64, &str> =
+                issuers.iter().map(|(index, issuer)| (key(*index), issuer.as_str())).collect();
+            let (keys, names): (Vec<i64>, Vec<&str>) = latest.into_iter().unzip();
+            tx.execute(
+                "UPDATE sites SET cert_issuer = c.i FROM unnest($1::bigint[], $2::text[]) AS c (k, i) \
+                 WHERE sites.key = c.k AND sites.cert_issuer IS DISTINCT FROM c.i",
+                &[&keys, &names],
+            )
+            .map_err(|e| error("certificate issuers", e))?;
         }
         if !histograms.is_empty() {
             let clusters: Vec<&str> = histograms.iter().map(|h| h.cluster.as_str()).collect();
@@ -331,4 +396,15 @@ fn find_or_add_roster(tx: &mut Transaction<'_>, bytes: &[u8], count: usize) -> R
         &[&hash, &count, &bytes],
     )?
     .try_get(0)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    pub(in crate::store::postgres) fn encode(keys: &[i64]) -> Vec<u8> {
+        super::encode_keys(keys)
+    }
+
+    pub(in crate::store::postgres) fn decode(bytes: &[u8], count: usize) -> Option<Vec<i64>> {
+        super::decode_keys(bytes, count)
+    }
 }
