@@ -227,6 +227,7 @@ mod tests {
             to_ms: start + 3 * hour,
             tz: jiff::tz::TimeZone::UTC,
             points: vec![point(0, 42.0, 80.0), point(2, 55.5, 1250.0)],
+            checks: Vec::new(),
         };
         assert_eq!(
             describe_bands(&chart, &LatencyScope::Site("c1-s1".into())),
