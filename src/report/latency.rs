@@ -153,22 +153,22 @@ pub fn table_rows(
 ) -> Result<Vec<LatencyRow>, ReportError> {
     let mut rows = Vec::new();
     let earliest_ms = store.earliest_run_ms()?;
+    // Checks per bucket of every scope, in one pass over the runs.
+    let mut counts_of_scopes = match earliest_ms {
+        Some(_) => store.check_counts(&CheckQuery {
+            scopes: scopes.to_vec(),
+            check,
+            from_ms: period.start_ms(),
+            to_ms: period.elapsed_end_ms(),
+            bucket_ms,
+            vantages: vantages.selected.clone(),
+        })?,
+        None => Vec::new(),
+    }
+    .into_iter();
     for scope in scopes {
-        let counts: std::collections::BTreeMap<i64, crate::store::CheckCounts> = match earliest_ms {
-            None => Default::default(),
-            Some(earliest_ms) => {
-                let query = CheckQuery {
-                    scope: scope.clone(),
-                    check,
-                    from_ms: period.start_ms(),
-                    to_ms: period.elapsed_end_ms(),
-                    bucket_ms,
-                    vantages: vantages.selected.clone(),
-                };
-                let kept = |end_ms: i64| end_ms > earliest_ms;
-                store.check_counts(&query)?.into_iter().filter(|c| kept(c.end_ms)).map(|c| (c.start_ms, c)).collect()
-            }
-        };
+        let counts: std::collections::BTreeMap<i64, crate::store::CheckCounts> =
+            counts_of_scopes.next().unwrap_or_default().into_iter().map(|c| (c.start_ms, c)).collect();
         // A bucket wholly before the oldest kept run has no counts; a later one without any is 0.
         let counted = |start_ms: i64, end_ms: i64| {
             let kept = earliest_ms.is_some_and(|earliest| end_ms > earliest);
@@ -411,46 +411,103 @@ fn chart_buckets(
     if fitted == bucket_ms { Ok((buckets, bucket_ms)) } else { Ok((read(fitted)?, fitted)) }
 }
 
-/// The cells of a chart's strip: checks measured and failed in each of its buckets, from the
-/// oldest run the store still keeps (results older than that are gone: their time gets no
-/// cell rather than a false "no data").
+/// Checks measured and failed per scope over a period, for the strips under its charts: read
+/// for many scopes in one pass over the runs' outcomes (`report clusters` and the SLA PDFs chart
+/// a cluster or site each), in the finest bucket a chart of the period uses, and added up into
+/// each chart's own bucket (a whole number of those).
+#[derive(Debug, Clone)]
+pub struct PeriodChecks {
+    check: CheckKind,
+    vantages: Vec<String>,
+    /// Start of the oldest run the store keeps: older results are gone.
+    earliest_ms: Option<i64>,
+    bucket_ms: i64,
+    counts: std::collections::HashMap<LatencyScope, Vec<crate::store::CheckCounts>>,
+}
+
+impl PeriodChecks {
+    pub fn read(
+        (store, vantages): (&dyn Store, &Vantages),
+        scopes: &[LatencyScope],
+        check: CheckKind,
+        period: &Period,
+    ) -> Result<PeriodChecks, ReportError> {
+        let (from_ms, to_ms) = (period.start_ms(), period.elapsed_end_ms());
+        let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms, false);
+        let earliest_ms = store.earliest_run_ms()?;
+        let counts = match earliest_ms {
+            Some(_) if !scopes.is_empty() => store.check_counts(&CheckQuery {
+                scopes: scopes.to_vec(),
+                check,
+                from_ms,
+                to_ms,
+                bucket_ms: Some(bucket_ms),
+                vantages: vantages.selected.clone(),
+            })?,
+            _ => Vec::new(),
+        };
+        Ok(PeriodChecks {
+            check,
+            vantages: vantages.selected.clone(),
+            earliest_ms,
+            bucket_ms,
+            counts: scopes.iter().cloned().zip(counts).collect(),
+        })
+    }
+
+    /// The cells of a chart's strip in buckets of `bucket_ms`, from the bucket of the oldest
+    /// kept run on (older time gets no cell rather than a false "no data"); `None` when these
+    /// counts cannot answer (another scope, check or vantage, or a finer bucket).
+    fn cells(
+        &self,
+        (scope, check, vantages): (&LatencyScope, CheckKind, &Vantages),
+        period: &Period,
+        bucket_ms: i64,
+    ) -> Option<Vec<chart::CheckCell>> {
+        if check != self.check || vantages.selected != self.vantages || bucket_ms % self.bucket_ms != 0 {
+            return None;
+        }
+        let Some(earliest_ms) = self.earliest_ms else { return Some(Vec::new()) };
+        let mut counts = self.counts.get(scope)?.iter().peekable();
+        let from_ms = period.start_ms().max(crate::store::rollup::bucket_start(earliest_ms, bucket_ms));
+        let buckets = crate::store::rollup::output_buckets(from_ms, period.elapsed_end_ms(), Some(bucket_ms));
+        let cells = buckets.into_iter().map(|(start_ms, end_ms)| {
+            let mut cell = chart::CheckCell { start_ms, end_ms, checks: 0, failed: 0 };
+            while let Some(c) = counts.next_if(|c| c.start_ms < end_ms) {
+                if c.start_ms >= start_ms {
+                    cell.checks += c.checks;
+                    cell.failed += c.failed;
+                }
+            }
+            cell
+        });
+        Some(cells.collect())
+    }
+}
+
+/// The cells of a chart's strip, from `known` counts when they hold them, else read.
 fn check_cells(
-    (store, vantages): (&dyn Store, &Vantages),
+    (store, vantages, known): (&dyn Store, &Vantages, Option<&PeriodChecks>),
     scope: &LatencyScope,
     check: CheckKind,
     period: &Period,
     bucket_ms: i64,
 ) -> Result<Vec<chart::CheckCell>, ReportError> {
-    let Some(earliest_ms) = store.earliest_run_ms()? else { return Ok(Vec::new()) };
-    let from_ms = period.start_ms().max(crate::store::rollup::bucket_start(earliest_ms, bucket_ms));
-    let to_ms = period.elapsed_end_ms();
-    let query = CheckQuery {
-        scope: scope.clone(),
-        check,
-        from_ms,
-        to_ms,
-        bucket_ms: Some(bucket_ms),
-        vantages: vantages.selected.clone(),
-    };
-    let mut counts = store.check_counts(&query)?.into_iter().peekable();
-    Ok(crate::store::rollup::output_buckets(from_ms, to_ms, Some(bucket_ms))
-        .into_iter()
-        .map(|(start_ms, end_ms)| {
-            let found = counts.next_if(|c| c.start_ms == start_ms);
-            chart::CheckCell {
-                start_ms,
-                end_ms,
-                checks: found.map_or(0, |c| c.checks),
-                failed: found.map_or(0, |c| c.failed),
-            }
-        })
-        .collect())
+    if let Some(cells) = known.and_then(|k| k.cells((scope, check, vantages), period, bucket_ms)) {
+        return Ok(cells);
+    }
+    let read = PeriodChecks::read((store, vantages), std::slice::from_ref(scope), check, period)?;
+    Ok(read.cells((scope, check, vantages), period, bucket_ms).unwrap_or_default())
 }
 
-/// Reads what a chart kind needs and builds its input.
+/// Reads what a chart kind needs and builds its input. `checks` may hold the counts of the
+/// strip under bands and heatmaps, read beforehand for many charts at once; without them (or
+/// when they do not cover this chart) the chart reads its own.
+#[allow(clippy::too_many_arguments)]
 pub fn build_chart(
     store: &dyn Store,
     vantages: &Vantages,
+    checks: Option<&PeriodChecks>,
     scopes: &[LatencyScope],
     check: CheckKind,
     phase: Option<Phase>,
@@ -487,7 +544,7 @@ pub fn build_chart(
                 to_ms,
                 tz: period.tz.clone(),
                 points,
-                checks: check_cells((store, vantages), scope, check, period, bucket_ms)?,
+                checks: check_cells((store, vantages, checks), scope, check, period, bucket_ms)?,
             })
         }
         ChartKind::Heatmap => {
@@ -509,7 +566,7 @@ pub fn build_chart(
                 tz: period.tz.clone(),
                 edges_ms: edges,
                 columns,
-                checks: check_cells((store, vantages), scope, check, period, bucket_ms)?,
+                checks: check_cells((store, vantages, checks), scope, check, period, bucket_ms)?,
             })
         }
         ChartKind::Cdf => {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::chart::{self, Chart, ChartSize, DailyAvailability, LatencyBands};
-use super::latency::{ChartKind, Vantages, build_chart, scope_name};
+use super::latency::{ChartKind, PeriodChecks, Vantages, build_chart, scope_name};
 use super::pdf;
 use super::period::Period;
 use crate::analysis::Span;
@@ -23,10 +23,23 @@ const SIZE: ChartSize = ChartSize { width: 640, height: 260 };
 #[derive(Default)]
 pub struct LatencyCharts {
     drawn: HashMap<LatencyScope, Option<pdf::SvgChart>>,
+    /// The failed checks under the charts, counted for every chart at once when known ahead.
+    checks: Option<PeriodChecks>,
 }
 
 impl LatencyCharts {
+    /// Counts the failed checks under the charts of all `slas` in one pass over the period's
+    /// runs, rather than one pass per chart (`report sla --all`).
+    pub fn count_checks(&mut self, fleet: &Fleet, store: &dyn Store, slas: &[CustomerSla], period: &Period) {
+        let mut seen = std::collections::HashSet::new();
+        let scopes: Vec<LatencyScope> =
+            slas.iter().filter_map(|sla| latency_scope(fleet, sla)).filter(|s| seen.insert(s.clone())).collect();
+        let Ok(vantages) = Vantages::all(store) else { return };
+        self.checks = PeriodChecks::read((store, &vantages), &scopes, CheckKind::Http, period).ok();
+    }
+
     fn get(&mut self, store: &dyn Store, scope: LatencyScope, period: &Period) -> Option<pdf::SvgChart> {
+        let checks = self.checks.as_ref();
         self.drawn
             .entry(scope)
             .or_insert_with_key(|scope| {
@@ -34,6 +47,7 @@ impl LatencyCharts {
                 let mut bands = build_chart(
                     store,
                     &vantages,
+                    checks,
                     std::slice::from_ref(scope),
                     CheckKind::Http,
                     Some(Phase::FirstByte),
@@ -89,8 +103,16 @@ pub fn charts(
             charts.push(pdf::SvgChart { title: "Availability per day".into(), description, svg });
         }
     }
-    // Latency: the site itself for a one-site customer, else the cluster most of its sites are on.
-    let scope = match sla.sites.as_slice() {
+    if let Some(chart) = latency_scope(fleet, sla).and_then(|scope| latency_charts.get(store, scope, period)) {
+        charts.push(chart);
+    }
+    charts
+}
+
+/// Whose latency a customer's PDF charts: the site itself for a one-site customer, else the
+/// cluster most of its sites are on.
+fn latency_scope(fleet: &Fleet, sla: &CustomerSla) -> Option<LatencyScope> {
+    match sla.sites.as_slice() {
         [(site, _)] => Some(LatencyScope::Site(fleet.sites[*site].id.clone())),
         sites => {
             let mut count = vec![0usize; fleet.clusters.len()];
@@ -99,11 +121,7 @@ pub fn charts(
             }
             (0..count.len()).max_by_key(|&c| count[c]).map(|c| LatencyScope::Cluster(fleet.clusters[c].name.clone()))
         }
-    };
-    if let Some(chart) = scope.and_then(|scope| latency_charts.get(store, scope, period)) {
-        charts.push(chart);
     }
-    charts
 }
 
 /// The calendar days of the period in its time zone, with their UTC spans.

@@ -138,10 +138,10 @@ pub struct LatencyQuery {
 }
 
 /// Which checks [`Store::check_counts`](super::Store::check_counts) counts: those of one check
-/// kind in a scope, in the runs started in [from, to), per bucket.
+/// kind in each of some scopes, in the runs started in [from, to), per bucket.
 #[derive(Debug, Clone)]
 pub struct CheckQuery {
-    pub scope: LatencyScope,
+    pub scopes: Vec<LatencyScope>,
     pub check: CheckKind,
     pub from_ms: i64,
     pub to_ms: i64,

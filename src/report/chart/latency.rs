@@ -388,7 +388,7 @@ pub(super) fn cell_colour(cell: &CheckCell) -> RGBColor {
 /// "2026-10-01 02:00 – 03:00 UTC: all 24 checks failed".
 fn cell_title(cell: &CheckCell, tz: &TimeZone) -> String {
     let start = show_time(cell.start_ms, tz, "%Y-%m-%d %H:%M");
-    let same_day = show_time(cell.start_ms, tz, "%F") == show_time(cell.end_ms - 1, tz, "%F");
+    let same_day = show_time(cell.start_ms, tz, "%F") == show_time(cell.end_ms, tz, "%F");
     let end = show_time(cell.end_ms, tz, if same_day { "%H:%M" } else { "%Y-%m-%d %H:%M" });
     let what = match (cell.checks, cell.failed) {
         (0, _) => "no data (nothing measured)".to_string(),

@@ -167,7 +167,7 @@ impl Store for SqliteStore {
         latency::latency_histograms(self, query, each)
     }
 
-    fn check_counts(&self, query: &CheckQuery) -> StoreResult<Vec<CheckCounts>> {
+    fn check_counts(&self, query: &CheckQuery) -> StoreResult<Vec<Vec<CheckCounts>>> {
         let sites = self.sites()?;
         let read = |from, to, each: &mut dyn FnMut(&StoredRun, &RunOutcomes) -> StoreResult<()>| {
             reads::run_outcomes(self, Some(from), Some(to), each)

@@ -475,8 +475,8 @@ pub(crate) fn check_counts_count_every_vantage_and_skip_invalid_runs<S: TestStor
     // Hour 3: healthy.
     write("probe-1", 3 * HOUR, true, &[ok(0, http, 3 * HOUR), ok(1, http, 3 * HOUR), ok(2, http, 3 * HOUR)]);
 
-    let query = |scope: LatencyScope, check: CheckKind, vantages: &[&str]| CheckQuery {
-        scope,
+    let query = |scopes: &[LatencyScope], check: CheckKind, vantages: &[&str]| CheckQuery {
+        scopes: scopes.to_vec(),
         check,
         from_ms: 0,
         to_ms: 4 * HOUR,
@@ -489,19 +489,19 @@ pub(crate) fn check_counts_count_every_vantage_and_skip_invalid_runs<S: TestStor
         checks,
         failed,
     };
-    let web1 = || LatencyScope::Cluster("web1".into());
-    assert_eq!(store.check_counts(&query(web1(), http, &[])).unwrap(), vec![bucket(0, 3, 2), bucket(3, 2, 0)]);
-    assert_eq!(store.check_counts(&query(web1(), http, &["probe-2"])).unwrap(), vec![bucket(0, 1, 1)]);
-    assert_eq!(
-        store.check_counts(&query(LatencyScope::Site("b".into()), http, &[])).unwrap(),
-        vec![bucket(0, 1, 1), bucket(3, 1, 0)]
-    );
-    assert_eq!(store.check_counts(&query(web1(), CheckKind::Dns, &[])).unwrap(), vec![bucket(0, 1, 0)]);
-    let web2 = store.check_counts(&query(LatencyScope::Cluster("web2".into()), http, &[])).unwrap();
-    assert_eq!(web2, vec![bucket(0, 1, 1), bucket(3, 1, 0)]);
+    let (web1, web2, b) =
+        (LatencyScope::Cluster("web1".into()), LatencyScope::Cluster("web2".into()), LatencyScope::Site("b".into()));
+    // Every scope in one pass, in the order asked.
+    let counts = store.check_counts(&query(&[web1.clone(), b.clone(), web2.clone()], http, &[])).unwrap();
+    assert_eq!(counts[0], vec![bucket(0, 3, 2), bucket(3, 2, 0)], "web1");
+    assert_eq!(counts[1], vec![bucket(0, 1, 1), bucket(3, 1, 0)], "site b");
+    assert_eq!(counts[2], vec![bucket(0, 1, 1), bucket(3, 1, 0)], "web2");
+    let web1_only = |q: CheckQuery| store.check_counts(&q).unwrap().remove(0);
+    assert_eq!(web1_only(query(std::slice::from_ref(&web1), http, &["probe-2"])), vec![bucket(0, 1, 1)]);
+    assert_eq!(web1_only(query(std::slice::from_ref(&web1), CheckKind::Dns, &[])), vec![bucket(0, 1, 0)]);
     // Buckets are cut at the query's edges.
-    let edge = CheckQuery { from_ms: 30 * 60_000, ..query(web1(), http, &[]) };
-    assert_eq!(store.check_counts(&edge).unwrap(), vec![bucket(3, 2, 0)]);
-    let whole = CheckQuery { bucket_ms: None, ..query(web1(), http, &[]) };
-    assert_eq!(store.check_counts(&whole).unwrap(), vec![CheckCounts { end_ms: 4 * HOUR, ..bucket(0, 5, 2) }]);
+    let edge = CheckQuery { from_ms: 30 * 60_000, ..query(std::slice::from_ref(&web1), http, &[]) };
+    assert_eq!(web1_only(edge), vec![bucket(3, 2, 0)]);
+    let whole = CheckQuery { bucket_ms: None, ..query(std::slice::from_ref(&web1), http, &[]) };
+    assert_eq!(web1_only(whole), vec![CheckCounts { end_ms: 4 * HOUR, ..bucket(0, 5, 2) }]);
 }
