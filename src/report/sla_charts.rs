@@ -178,12 +178,44 @@ fn describe_bands(chart: &LatencyBands, scope: &LatencyScope) -> String {
     let medians = chart.points.iter().map(|p| p.figures.p50_ms);
     let (low, high) = medians.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let Some(slowest) = chart.points.iter().max_by(|a, b| a.figures.p99_ms.total_cmp(&b.figures.p99_ms)) else {
-        return format!("{what}: no successful check was timed in the period");
+        return format!("{what}: no successful check was timed in the period{}", describe_strip(chart));
     };
     let when = jiff::Timestamp::from_millisecond(slowest.start_ms)
         .map(|t| t.to_zoned(chart.tz.clone()).strftime("%-d %B %H:%M").to_string())
         .unwrap_or_default();
-    format!("{what}: median between {} and {}; highest p99 {} at {when}", ms(low), ms(high), ms(slowest.figures.p99_ms))
+    format!(
+        "{what}: median between {} and {}; highest p99 {} at {when}{}",
+        ms(low),
+        ms(high),
+        ms(slowest.figures.p99_ms),
+        describe_strip(chart)
+    )
+}
+
+/// The strip of failed checks under the bands in words: "; failed checks: all in 2 of 24
+/// hours, some in 1, nothing measured in 1" (nothing without a strip).
+fn describe_strip(chart: &LatencyBands) -> String {
+    let Some(first) = chart.checks.first() else { return String::new() };
+    let unit = match first.end_ms - first.start_ms {
+        3_600_000 => "hours",
+        86_400_000 => "days",
+        _ => "time buckets",
+    };
+    let count = |test: fn(&chart::CheckCell) -> bool| chart.checks.iter().filter(|c| test(c)).count();
+    let all = count(|c| c.checks > 0 && c.failed >= c.checks);
+    let some = count(|c| c.failed > 0 && c.failed < c.checks);
+    let unmeasured = count(|c| c.checks == 0);
+    if all + some == 0 && unmeasured == 0 {
+        return format!("; no check failed in {} {unit}", chart.checks.len());
+    }
+    let mut parts = vec![format!("all in {all} of {} {unit}", chart.checks.len())];
+    if some > 0 {
+        parts.push(format!("some in {some}"));
+    }
+    if unmeasured > 0 {
+        parts.push(format!("nothing measured in {unmeasured}"));
+    }
+    format!("; failed checks: {}", parts.join(", "))
 }
 
 /// Two decimals at most, rounded down (99.999 is not "100"), trailing zeros dropped: "99.28",
@@ -251,6 +283,18 @@ mod tests {
             describe_bands(&chart, &LatencyScope::Site("c1-s1".into())),
             "Time to first byte of site c1-s1, median and p90, p99 and maximum over time: median between 42 ms and \
              55.5 ms; highest p99 1.25 s at 1 October 02:00"
+        );
+        // The strip under the bands, in words.
+        let cell = |i: i64, checks, failed| chart::CheckCell {
+            start_ms: start + i * hour,
+            end_ms: start + (i + 1) * hour,
+            checks,
+            failed,
+        };
+        let struck = LatencyBands { checks: vec![cell(0, 60, 0), cell(1, 60, 60), cell(2, 60, 6)], ..chart.clone() };
+        assert!(
+            describe_bands(&struck, &LatencyScope::Cluster("fra-1".into()))
+                .ends_with("at 1 October 02:00; failed checks: all in 1 of 3 hours, some in 1"),
         );
         let empty = LatencyBands { points: Vec::new(), ..chart };
         assert!(
