@@ -4,8 +4,9 @@
 //! Last stage of the data flow, and pure apart from writing the file: each chart takes a plain
 //! input struct built by a report (`report::latency`, the availability reports) and draws it
 //! with plotters and the DejaVu Sans font compiled into the binary, so no system font is needed.
-//! `latency.rs` draws bands, heatmaps, phase breakdowns and CDFs; `availability.rs` the
-//! availability timeline and the daily availability bars.
+//! `latency.rs` draws bands and heatmaps (each with the strip of failed checks under it), phase
+//! breakdowns and CDFs; `availability.rs` the availability timeline and the daily availability
+//! bars.
 
 mod availability;
 mod latency;
