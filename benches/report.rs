@@ -27,7 +27,7 @@ use fleetprobe::app::analyze;
 use fleetprobe::fleet::{Fleet, StoreLocation};
 use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome, Phase, Timings};
 use fleetprobe::report::{clusters, period::PeriodSpec};
-use fleetprobe::store::{self, LatencyQuery, LatencyScope, RunMeta, RunSummary, histogram::RunLatencies};
+use fleetprobe::store::{self, CheckQuery, LatencyQuery, LatencyScope, RunMeta, RunSummary, histogram::RunLatencies};
 
 const CLUSTERS: usize = 20;
 /// Sites per customer, in turn: many customers have one site, some have a few.
@@ -194,6 +194,26 @@ fn main() {
         assert!(buckets > 0 && p99_max > 0, "the month has latencies");
     }
 
+    // The strips of failed checks under every cluster's latency chart, counted in one pass.
+    let started = Instant::now();
+    let query = CheckQuery {
+        scopes: (0..CLUSTERS).map(|c| LatencyScope::Cluster(format!("c{c}"))).collect(),
+        check: CheckKind::Http,
+        from_ms: period.start_ms(),
+        to_ms: period.end_ms(),
+        bucket_ms: Some(3_600_000),
+        vantages: Vec::new(),
+    };
+    let counts = store.check_counts(&query).expect("check counts");
+    let failed: u64 = counts.iter().flatten().map(|c| c.failed).sum();
+    println!(
+        "failed checks per hour for the strips of all {CLUSTERS} clusters ({days} days): {} hours in {:.3} s ({:.2} × the baseline), {failed} failed",
+        counts.iter().map(Vec::len).sum::<usize>(),
+        started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64() / baseline
+    );
+    assert!(failed > 0, "the schedule's outages are failed checks");
+
     pdfs(&fleet, &period, store.as_ref(), pdf_count, "SLA PDFs");
     if let Some(server) = pg {
         postgres_figures(&server, &fleet, &history, &period, pdf_count);
@@ -217,10 +237,8 @@ fn postgres_figures(
     let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("PostgreSQL server");
     let (base, _) = server.rsplit_once('/').expect("a URL ending in /DATABASE");
     let url = format!("{base}/{name}");
-    let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .expect("database list")
-        .is_some();
+    let exists =
+        admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).expect("database list").is_some();
     if exists && kept.is_some() {
         println!("PostgreSQL: reusing the history in {url}");
     } else {
@@ -504,8 +522,7 @@ fn write_vantage(
         // The probers start each minute together.
         barrier.wait();
         let writing_started = Instant::now();
-        let mut writer =
-            store.begin_run(&RunMeta { vantage: name.clone(), started_at_ms: at }, &records).expect("run");
+        let mut writer = store.begin_run(&RunMeta { vantage: name.clone(), started_at_ms: at }, &records).expect("run");
         for result in &batch {
             writer.insert(result).expect("insert");
         }

@@ -413,16 +413,17 @@ fn chart_buckets(
 
 /// Checks measured and failed per scope over a period, for the strips under its charts: read
 /// for many scopes in one pass over the runs' outcomes (`report clusters` and the SLA PDFs chart
-/// a cluster or site each), in the finest bucket a chart of the period uses, and added up into
-/// each chart's own bucket (a whole number of those).
+/// a cluster or site each; clusters and sites are one pass each), in the finest bucket a chart
+/// of the scope over the period uses, and added up into each chart's own bucket (a whole number
+/// of those).
 #[derive(Debug, Clone)]
 pub struct PeriodChecks {
     check: CheckKind,
     vantages: Vec<String>,
     /// Start of the oldest run the store keeps: older results are gone.
     earliest_ms: Option<i64>,
-    bucket_ms: i64,
-    counts: std::collections::HashMap<LatencyScope, Vec<crate::store::CheckCounts>>,
+    /// Per scope, the bucket its counts were read in and the counts.
+    counts: std::collections::HashMap<LatencyScope, (i64, Vec<crate::store::CheckCounts>)>,
 }
 
 impl PeriodChecks {
@@ -433,26 +434,27 @@ impl PeriodChecks {
         period: &Period,
     ) -> Result<PeriodChecks, ReportError> {
         let (from_ms, to_ms) = (period.start_ms(), period.elapsed_end_ms());
-        let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms, false);
         let earliest_ms = store.earliest_run_ms()?;
-        let counts = match earliest_ms {
-            Some(_) if !scopes.is_empty() => store.check_counts(&CheckQuery {
-                scopes: scopes.to_vec(),
+        let mut counts = std::collections::HashMap::new();
+        // A site's charts over a long period are per day: its counts need no finer bucket.
+        for site in [false, true] {
+            let group: Vec<LatencyScope> =
+                scopes.iter().filter(|s| matches!(s, LatencyScope::Site(_)) == site).cloned().collect();
+            if group.is_empty() || earliest_ms.is_none() {
+                continue;
+            }
+            let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms, site);
+            let read = store.check_counts(&CheckQuery {
+                scopes: group.clone(),
                 check,
                 from_ms,
                 to_ms,
                 bucket_ms: Some(bucket_ms),
                 vantages: vantages.selected.clone(),
-            })?,
-            _ => Vec::new(),
-        };
-        Ok(PeriodChecks {
-            check,
-            vantages: vantages.selected.clone(),
-            earliest_ms,
-            bucket_ms,
-            counts: scopes.iter().cloned().zip(counts).collect(),
-        })
+            })?;
+            counts.extend(group.into_iter().zip(read.into_iter().map(|c| (bucket_ms, c))));
+        }
+        Ok(PeriodChecks { check, vantages: vantages.selected.clone(), earliest_ms, counts })
     }
 
     /// The cells of a chart's strip in buckets of `bucket_ms`, from the bucket of the oldest
@@ -464,11 +466,15 @@ impl PeriodChecks {
         period: &Period,
         bucket_ms: i64,
     ) -> Option<Vec<chart::CheckCell>> {
-        if check != self.check || vantages.selected != self.vantages || bucket_ms % self.bucket_ms != 0 {
+        if check != self.check || vantages.selected != self.vantages {
             return None;
         }
         let Some(earliest_ms) = self.earliest_ms else { return Some(Vec::new()) };
-        let mut counts = self.counts.get(scope)?.iter().peekable();
+        let (read_ms, counts) = self.counts.get(scope)?;
+        if bucket_ms % read_ms != 0 {
+            return None;
+        }
+        let mut counts = counts.iter().peekable();
         let from_ms = period.start_ms().max(crate::store::rollup::bucket_start(earliest_ms, bucket_ms));
         let buckets = crate::store::rollup::output_buckets(from_ms, period.elapsed_end_ms(), Some(bucket_ms));
         let cells = buckets.into_iter().map(|(start_ms, end_ms)| {
