@@ -39,7 +39,7 @@ use fleetprobe::app::analyze;
 use fleetprobe::fleet::{Fleet, StoreLocation};
 use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome, Phase, Timings};
 use fleetprobe::report::{clusters, period::PeriodSpec};
-use fleetprobe::store::{self, LatencyQuery, LatencyScope, RunMeta, RunSummary, histogram::RunLatencies};
+use fleetprobe::store::{self, CheckQuery, LatencyQuery, LatencyScope, RunMeta, RunSummary, histogram::RunLatencies};
 
 const CLUSTERS: usize = 20;
 /// Sites per customer, in turn: many customers have one site, some have a few.
@@ -211,6 +211,26 @@ fn main() {
         );
         assert!(buckets > 0 && p99_max > 0, "the month has latencies");
     }
+
+    // The strips of failed checks under every cluster's latency chart, counted in one pass.
+    let started = Instant::now();
+    let query = CheckQuery {
+        scopes: (0..CLUSTERS).map(|c| LatencyScope::Cluster(format!("c{c}"))).collect(),
+        check: CheckKind::Http,
+        from_ms: period.start_ms(),
+        to_ms: period.end_ms(),
+        bucket_ms: Some(3_600_000),
+        vantages: Vec::new(),
+    };
+    let counts = store.check_counts(&query).expect("check counts");
+    let failed: u64 = counts.iter().flatten().map(|c| c.failed).sum();
+    println!(
+        "failed checks per hour for the strips of all {CLUSTERS} clusters ({days} days): {} hours in {:.3} s ({:.2} × the baseline), {failed} failed",
+        counts.iter().map(Vec::len).sum::<usize>(),
+        started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64() / baseline
+    );
+    assert!(failed > 0, "the schedule's outages are failed checks");
 
     pdfs(&fleet, &period, store.as_ref(), pdf_count, "SLA PDFs");
     if let Some(server) = pg {

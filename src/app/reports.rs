@@ -125,8 +125,16 @@ pub fn latency(context: &Context, request: &LatencyRequest) -> Result<()> {
     let chart_path = request.output.as_ref().filter(|p| chart::ChartFormat::from_path(p).is_ok());
     match (request.chart, chart_path) {
         (Some(kind), Some(path)) => {
-            let chart =
-                latency::build_chart(store.as_ref(), &vantages, &scopes, request.check, request.phase, kind, &period)?;
+            let chart = latency::build_chart(
+                store.as_ref(),
+                &vantages,
+                None,
+                &scopes,
+                request.check,
+                request.phase,
+                kind,
+                &period,
+            )?;
             chart::write_file(&chart, path, request.size).map_err(|e| Error::internal(e.to_string()))
         }
         (Some(_), None) => {

@@ -97,6 +97,7 @@ pub fn write_pdfs(
     });
     let mut skipped = Vec::new();
     let mut latency_charts = LatencyCharts::default();
+    latency_charts.count_checks(fleet, store, slas, period);
     for sla in slas {
         if let Some(bar) = &bar {
             bar.inc(1);

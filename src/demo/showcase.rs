@@ -369,9 +369,16 @@ fn write_reports(
     let vantages = Vantages::all(store.as_ref())?;
     for (kind, name) in [(ChartKind::Bands, "bands"), (ChartKind::Heatmap, "heatmap")] {
         let scope = LatencyScope::Cluster("lon-1".into());
-        if let Ok(chart) =
-            build_chart(store.as_ref(), &vantages, &[scope], CheckKind::Http, Some(Phase::FirstByte), kind, &period)
-        {
+        if let Ok(chart) = build_chart(
+            store.as_ref(),
+            &vantages,
+            None,
+            &[scope],
+            CheckKind::Http,
+            Some(Phase::FirstByte),
+            kind,
+            &period,
+        ) {
             let path = dir.join(format!("latency-lon-1-{name}.png"));
             chart::write_file(&chart, &path, ChartSize::default()).map_err(|e| Error::internal(e.0))?;
             written.push(if name == "bands" {

@@ -358,6 +358,11 @@ pub fn charts(
             .sum()
     };
     clusters.sort_by_key(|&c| std::cmp::Reverse(down(c)));
+    // The failed checks under every cluster's latency chart, counted in one pass over the runs.
+    let scopes: Vec<crate::store::LatencyScope> =
+        clusters.iter().map(|&c| crate::store::LatencyScope::Cluster(fleet.clusters[c].name.clone())).collect();
+    let checks =
+        super::latency::PeriodChecks::read((store, vantages), &scopes, crate::probe::CheckKind::Http, period).ok();
     clusters
         .into_iter()
         .map(|c| {
@@ -372,6 +377,7 @@ pub fn charts(
             if let Ok(bands) = super::latency::build_chart(
                 store,
                 vantages,
+                checks.as_ref(),
                 &[scope],
                 crate::probe::CheckKind::Http,
                 Some(crate::probe::Phase::FirstByte),

@@ -16,7 +16,7 @@ use crate::analysis::latency::{self as analysis, Percentiles};
 use crate::probe::{CheckKind, Phase};
 use crate::report::chart::{self, Chart};
 use crate::report::period::Period;
-use crate::store::{LatencyQuery, LatencyScope, Store};
+use crate::store::{CheckQuery, LatencyQuery, LatencyScope, Store};
 
 /// Rows per bucket of time instead of one for the whole period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,8 +56,15 @@ pub struct LatencyRow {
     /// Bucket start and end (RFC 3339, UTC) when rows are per hour or day; the period otherwise.
     pub from: String,
     pub to: String,
+    /// `None` when no check of the bucket succeeded: a bucket whose checks all failed has one
+    /// row, of the check's headline phase, with its counts and no percentiles.
     #[serde(flatten)]
-    pub figures: Percentiles,
+    pub figures: Option<Percentiles>,
+    /// Checks measured in the bucket over the scope (every phase's row says the same), and how
+    /// many of them failed; counted from the runs still kept (`retention.raw`), `None` before
+    /// the oldest.
+    pub checks: Option<u64>,
+    pub failed: Option<u64>,
 }
 
 /// Whose runs a latency report reads: some vantages, or every vantage merged (`selected` empty).
@@ -145,20 +152,61 @@ pub fn table_rows(
     bucket_ms: Option<i64>,
 ) -> Result<Vec<LatencyRow>, ReportError> {
     let mut rows = Vec::new();
+    let earliest_ms = store.earliest_run_ms()?;
+    // Checks per bucket of every scope, in one pass over the runs.
+    let mut counts_of_scopes = match earliest_ms {
+        Some(_) => store.check_counts(&CheckQuery {
+            scopes: scopes.to_vec(),
+            check,
+            from_ms: period.start_ms(),
+            to_ms: period.elapsed_end_ms(),
+            bucket_ms,
+            vantages: vantages.selected.clone(),
+        })?,
+        None => Vec::new(),
+    }
+    .into_iter();
     for scope in scopes {
+        let counts: std::collections::BTreeMap<i64, crate::store::CheckCounts> =
+            counts_of_scopes.next().unwrap_or_default().into_iter().map(|c| (c.start_ms, c)).collect();
+        // A bucket wholly before the oldest kept run has no counts; a later one without any is 0.
+        let counted = |start_ms: i64, end_ms: i64| {
+            let kept = earliest_ms.is_some_and(|earliest| end_ms > earliest);
+            let found = counts.get(&start_ms);
+            (kept.then(|| found.map_or(0, |c| c.checks)), kept.then(|| found.map_or(0, |c| c.failed)))
+        };
+        let first_row = rows.len();
         for &phase in check.phases() {
             each_bucket((store, vantages), scope, check, phase, period, bucket_ms, &mut |bucket| {
                 if let Some(figures) = analysis::percentiles(&bucket.histogram) {
+                    let (checks, failed) = counted(bucket.start_ms, bucket.end_ms);
                     rows.push(LatencyRow {
                         scope: scope_name(scope),
                         check: check.as_str(),
                         phase: phase.as_str(),
                         from: super::format_ms(bucket.start_ms),
                         to: super::format_ms(bucket.end_ms),
-                        figures,
+                        figures: Some(figures),
+                        checks,
+                        failed,
                     });
                 }
             })?;
+        }
+        // Buckets whose checks all failed have no latency: one row says so.
+        let timed: std::collections::HashSet<String> = rows[first_row..].iter().map(|r| r.from.clone()).collect();
+        for c in counts.values().filter(|c| c.checks > 0 && !timed.contains(&super::format_ms(c.start_ms))) {
+            let (checks, failed) = counted(c.start_ms, c.end_ms);
+            rows.push(LatencyRow {
+                scope: scope_name(scope),
+                check: check.as_str(),
+                phase: check.headline_phase().as_str(),
+                from: super::format_ms(c.start_ms),
+                to: super::format_ms(c.end_ms),
+                figures: None,
+                checks,
+                failed,
+            });
         }
     }
     // Per bucket, phases in the order they happen: sort by scope and time, keeping phase order.
@@ -198,21 +246,27 @@ impl LatencyTable {
             ("p99_ms", Align::Right),
             ("max_ms", Align::Right),
             ("mean_ms", Align::Right),
+            ("checks", Align::Right),
+            ("failed", Align::Right),
         ]);
+        let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         for r in &self.rows {
-            let f = &r.figures;
+            let figure =
+                |f: fn(&Percentiles) -> f64| r.figures.as_ref().map(|p| format!("{:.3}", f(p))).unwrap_or_default();
             t.push(vec![
                 r.scope.clone(),
                 r.check.to_string(),
                 r.phase.to_string(),
                 r.from.clone(),
                 r.to.clone(),
-                f.count.to_string(),
-                format!("{:.3}", f.p50_ms),
-                format!("{:.3}", f.p90_ms),
-                format!("{:.3}", f.p99_ms),
-                format!("{:.3}", f.max_ms),
-                format!("{:.3}", f.mean_ms),
+                r.figures.map_or(0, |f| f.count).to_string(),
+                figure(|p| p.p50_ms),
+                figure(|p| p.p90_ms),
+                figure(|p| p.p99_ms),
+                figure(|p| p.max_ms),
+                figure(|p| p.mean_ms),
+                count(r.checks),
+                count(r.failed),
             ]);
         }
         t
@@ -243,7 +297,7 @@ impl Render for LatencyTable {
         let from_width = starts.iter().map(|s| s.chars().count()).max().unwrap_or(4).max(4);
         let when = |from: &str| if self.by { format!("{from:<from_width$}  ") } else { String::new() };
         out.push_str(&format!(
-            "{:<scope_width$}  {}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}\n",
+            "{:<scope_width$}  {}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>7}  {:>7}\n",
             "scope",
             when("from"),
             "phase",
@@ -251,20 +305,26 @@ impl Render for LatencyTable {
             "p50 ms",
             "p90 ms",
             "p99 ms",
-            "max ms"
+            "max ms",
+            "checks",
+            "failed"
         ));
+        let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
         for (r, start) in self.rows.iter().zip(&starts) {
-            let f = &r.figures;
+            let figure =
+                |f: fn(&Percentiles) -> f64| r.figures.as_ref().map_or_else(|| "-".to_string(), |p| short(f(p)));
             out.push_str(&format!(
-                "{:<scope_width$}  {}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}\n",
+                "{:<scope_width$}  {}{:<10}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>7}  {:>7}\n",
                 r.scope,
                 when(start),
                 r.phase,
-                f.count,
-                short(f.p50_ms),
-                short(f.p90_ms),
-                short(f.p99_ms),
-                short(f.max_ms)
+                r.figures.map_or(0, |f| f.count),
+                figure(|p| p.p50_ms),
+                figure(|p| p.p90_ms),
+                figure(|p| p.p99_ms),
+                figure(|p| p.max_ms),
+                count(r.checks),
+                count(r.failed)
             ));
         }
         out
@@ -333,7 +393,7 @@ fn chart_buckets(
     phase: Phase,
     period: &Period,
     bucket_ms: i64,
-) -> Result<Vec<crate::store::TimedHistogram>, ReportError> {
+) -> Result<(Vec<crate::store::TimedHistogram>, i64), ReportError> {
     let read = |bucket_ms: i64| -> Result<Vec<crate::store::TimedHistogram>, ReportError> {
         let mut buckets = Vec::new();
         each_bucket((store, vantages), scope, check, phase, period, Some(bucket_ms), &mut |b| {
@@ -348,13 +408,112 @@ fn chart_buckets(
     let samples =
         analysis::median(buckets.iter().map(|b| i64::try_from(b.histogram.len()).unwrap_or(i64::MAX)).collect());
     let fitted = analysis::fitted_bucket_ms(bucket_ms, spacing, u64::try_from(samples).unwrap_or(0), 5);
-    if fitted == bucket_ms { Ok(buckets) } else { read(fitted) }
+    if fitted == bucket_ms { Ok((buckets, bucket_ms)) } else { Ok((read(fitted)?, fitted)) }
 }
 
-/// Reads what a chart kind needs and builds its input.
+/// Checks measured and failed per scope over a period, for the strips under its charts: read
+/// for many scopes in one pass over the runs' outcomes (`report clusters` and the SLA PDFs chart
+/// a cluster or site each; clusters and sites are one pass each), in the finest bucket a chart
+/// of the scope over the period uses, and added up into each chart's own bucket (a whole number
+/// of those).
+#[derive(Debug, Clone)]
+pub struct PeriodChecks {
+    check: CheckKind,
+    vantages: Vec<String>,
+    /// Start of the oldest run the store keeps: older results are gone.
+    earliest_ms: Option<i64>,
+    /// Per scope, the bucket its counts were read in and the counts.
+    counts: std::collections::HashMap<LatencyScope, (i64, Vec<crate::store::CheckCounts>)>,
+}
+
+impl PeriodChecks {
+    pub fn read(
+        (store, vantages): (&dyn Store, &Vantages),
+        scopes: &[LatencyScope],
+        check: CheckKind,
+        period: &Period,
+    ) -> Result<PeriodChecks, ReportError> {
+        let (from_ms, to_ms) = (period.start_ms(), period.elapsed_end_ms());
+        let earliest_ms = store.earliest_run_ms()?;
+        let mut counts = std::collections::HashMap::new();
+        // A site's charts over a long period are per day: its counts need no finer bucket.
+        for site in [false, true] {
+            let group: Vec<LatencyScope> =
+                scopes.iter().filter(|s| matches!(s, LatencyScope::Site(_)) == site).cloned().collect();
+            if group.is_empty() || earliest_ms.is_none() {
+                continue;
+            }
+            let bucket_ms = analysis::chart_bucket_ms(to_ms - from_ms, site);
+            let read = store.check_counts(&CheckQuery {
+                scopes: group.clone(),
+                check,
+                from_ms,
+                to_ms,
+                bucket_ms: Some(bucket_ms),
+                vantages: vantages.selected.clone(),
+            })?;
+            counts.extend(group.into_iter().zip(read.into_iter().map(|c| (bucket_ms, c))));
+        }
+        Ok(PeriodChecks { check, vantages: vantages.selected.clone(), earliest_ms, counts })
+    }
+
+    /// The cells of a chart's strip in buckets of `bucket_ms`, from the bucket of the oldest
+    /// kept run on (older time gets no cell rather than a false "no data"); `None` when these
+    /// counts cannot answer (another scope, check or vantage, or a finer bucket).
+    fn cells(
+        &self,
+        (scope, check, vantages): (&LatencyScope, CheckKind, &Vantages),
+        period: &Period,
+        bucket_ms: i64,
+    ) -> Option<Vec<chart::CheckCell>> {
+        if check != self.check || vantages.selected != self.vantages {
+            return None;
+        }
+        let Some(earliest_ms) = self.earliest_ms else { return Some(Vec::new()) };
+        let (read_ms, counts) = self.counts.get(scope)?;
+        if bucket_ms % read_ms != 0 {
+            return None;
+        }
+        let mut counts = counts.iter().peekable();
+        let from_ms = period.start_ms().max(crate::store::rollup::bucket_start(earliest_ms, bucket_ms));
+        let buckets = crate::store::rollup::output_buckets(from_ms, period.elapsed_end_ms(), Some(bucket_ms));
+        let cells = buckets.into_iter().map(|(start_ms, end_ms)| {
+            let mut cell = chart::CheckCell { start_ms, end_ms, checks: 0, failed: 0 };
+            while let Some(c) = counts.next_if(|c| c.start_ms < end_ms) {
+                if c.start_ms >= start_ms {
+                    cell.checks += c.checks;
+                    cell.failed += c.failed;
+                }
+            }
+            cell
+        });
+        Some(cells.collect())
+    }
+}
+
+/// The cells of a chart's strip, from `known` counts when they hold them, else read.
+fn check_cells(
+    (store, vantages, known): (&dyn Store, &Vantages, Option<&PeriodChecks>),
+    scope: &LatencyScope,
+    check: CheckKind,
+    period: &Period,
+    bucket_ms: i64,
+) -> Result<Vec<chart::CheckCell>, ReportError> {
+    if let Some(cells) = known.and_then(|k| k.cells((scope, check, vantages), period, bucket_ms)) {
+        return Ok(cells);
+    }
+    let read = PeriodChecks::read((store, vantages), std::slice::from_ref(scope), check, period)?;
+    Ok(read.cells((scope, check, vantages), period, bucket_ms).unwrap_or_default())
+}
+
+/// Reads what a chart kind needs and builds its input. `checks` may hold the counts of the
+/// strip under bands and heatmaps, read beforehand for many charts at once; without them (or
+/// when they do not cover this chart) the chart reads its own.
+#[allow(clippy::too_many_arguments)]
 pub fn build_chart(
     store: &dyn Store,
     vantages: &Vantages,
+    checks: Option<&PeriodChecks>,
     scopes: &[LatencyScope],
     check: CheckKind,
     phase: Option<Phase>,
@@ -374,7 +533,8 @@ pub fn build_chart(
     let chart = match kind {
         ChartKind::Bands => {
             let scope = one("bands")?;
-            let points = chart_buckets(store, vantages, scope, check, phase, period, bucket_ms)?
+            let (buckets, bucket_ms) = chart_buckets(store, vantages, scope, check, phase, period, bucket_ms)?;
+            let points = buckets
                 .into_iter()
                 .filter_map(|b| {
                     analysis::percentiles(&b.histogram).map(|p| chart::BandPoint {
@@ -390,12 +550,14 @@ pub fn build_chart(
                 to_ms,
                 tz: period.tz.clone(),
                 points,
+                checks: check_cells((store, vantages, checks), scope, check, period, bucket_ms)?,
             })
         }
         ChartKind::Heatmap => {
             let scope = one("heatmap")?;
             let edges = analysis::log_bin_edges(0.1, 10_000.0, 10);
-            let columns = chart_buckets(store, vantages, scope, check, phase, period, bucket_ms)?
+            let (buckets, bucket_ms) = chart_buckets(store, vantages, scope, check, phase, period, bucket_ms)?;
+            let columns = buckets
                 .into_iter()
                 .map(|b| chart::HeatmapColumn {
                     start_ms: b.start_ms,
@@ -410,6 +572,7 @@ pub fn build_chart(
                 tz: period.tz.clone(),
                 edges_ms: edges,
                 columns,
+                checks: check_cells((store, vantages, checks), scope, check, period, bucket_ms)?,
             })
         }
         ChartKind::Cdf => {
@@ -526,7 +689,9 @@ mod tests {
             phase,
             from: from.into(),
             to: String::new(),
-            figures: figures(1.25),
+            figures: Some(figures(1.25)),
+            checks: Some(12),
+            failed: Some(0),
         };
         let table = LatencyTable {
             rows: vec![row("2026-09-30T22:00:00Z", "connect"), row("2026-09-30T23:00:00Z", "first_byte")],

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::chart::{self, Chart, ChartSize, DailyAvailability, LatencyBands};
-use super::latency::{ChartKind, Vantages, build_chart, scope_name};
+use super::latency::{ChartKind, PeriodChecks, Vantages, build_chart, scope_name};
 use super::pdf;
 use super::period::Period;
 use crate::analysis::Span;
@@ -23,10 +23,23 @@ const SIZE: ChartSize = ChartSize { width: 640, height: 260 };
 #[derive(Default)]
 pub struct LatencyCharts {
     drawn: HashMap<LatencyScope, Option<pdf::SvgChart>>,
+    /// The failed checks under the charts, counted for every chart at once when known ahead.
+    checks: Option<PeriodChecks>,
 }
 
 impl LatencyCharts {
+    /// Counts the failed checks under the charts of all `slas` in one pass over the period's
+    /// runs, rather than one pass per chart (`report sla --all`).
+    pub fn count_checks(&mut self, fleet: &Fleet, store: &dyn Store, slas: &[CustomerSla], period: &Period) {
+        let mut seen = std::collections::HashSet::new();
+        let scopes: Vec<LatencyScope> =
+            slas.iter().filter_map(|sla| latency_scope(fleet, sla)).filter(|s| seen.insert(s.clone())).collect();
+        let Ok(vantages) = Vantages::all(store) else { return };
+        self.checks = PeriodChecks::read((store, &vantages), &scopes, CheckKind::Http, period).ok();
+    }
+
     fn get(&mut self, store: &dyn Store, scope: LatencyScope, period: &Period) -> Option<pdf::SvgChart> {
+        let checks = self.checks.as_ref();
         self.drawn
             .entry(scope)
             .or_insert_with_key(|scope| {
@@ -34,6 +47,7 @@ impl LatencyCharts {
                 let mut bands = build_chart(
                     store,
                     &vantages,
+                    checks,
                     std::slice::from_ref(scope),
                     CheckKind::Http,
                     Some(Phase::FirstByte),
@@ -89,8 +103,16 @@ pub fn charts(
             charts.push(pdf::SvgChart { title: "Availability per day".into(), description, svg });
         }
     }
-    // Latency: the site itself for a one-site customer, else the cluster most of its sites are on.
-    let scope = match sla.sites.as_slice() {
+    if let Some(chart) = latency_scope(fleet, sla).and_then(|scope| latency_charts.get(store, scope, period)) {
+        charts.push(chart);
+    }
+    charts
+}
+
+/// Whose latency a customer's PDF charts: the site itself for a one-site customer, else the
+/// cluster most of its sites are on.
+fn latency_scope(fleet: &Fleet, sla: &CustomerSla) -> Option<LatencyScope> {
+    match sla.sites.as_slice() {
         [(site, _)] => Some(LatencyScope::Site(fleet.sites[*site].id.clone())),
         sites => {
             let mut count = vec![0usize; fleet.clusters.len()];
@@ -99,11 +121,7 @@ pub fn charts(
             }
             (0..count.len()).max_by_key(|&c| count[c]).map(|c| LatencyScope::Cluster(fleet.clusters[c].name.clone()))
         }
-    };
-    if let Some(chart) = scope.and_then(|scope| latency_charts.get(store, scope, period)) {
-        charts.push(chart);
     }
-    charts
 }
 
 /// The calendar days of the period in its time zone, with their UTC spans.
@@ -160,12 +178,44 @@ fn describe_bands(chart: &LatencyBands, scope: &LatencyScope) -> String {
     let medians = chart.points.iter().map(|p| p.figures.p50_ms);
     let (low, high) = medians.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let Some(slowest) = chart.points.iter().max_by(|a, b| a.figures.p99_ms.total_cmp(&b.figures.p99_ms)) else {
-        return format!("{what}: no successful check was timed in the period");
+        return format!("{what}: no successful check was timed in the period{}", describe_strip(chart));
     };
     let when = jiff::Timestamp::from_millisecond(slowest.start_ms)
         .map(|t| t.to_zoned(chart.tz.clone()).strftime("%-d %B %H:%M").to_string())
         .unwrap_or_default();
-    format!("{what}: median between {} and {}; highest p99 {} at {when}", ms(low), ms(high), ms(slowest.figures.p99_ms))
+    format!(
+        "{what}: median between {} and {}; highest p99 {} at {when}{}",
+        ms(low),
+        ms(high),
+        ms(slowest.figures.p99_ms),
+        describe_strip(chart)
+    )
+}
+
+/// The strip of failed checks under the bands in words: "; failed checks: all in 2 of 24
+/// hours, some in 1, nothing measured in 1" (nothing without a strip).
+fn describe_strip(chart: &LatencyBands) -> String {
+    let Some(first) = chart.checks.first() else { return String::new() };
+    let unit = match first.end_ms - first.start_ms {
+        3_600_000 => "hours",
+        86_400_000 => "days",
+        _ => "time buckets",
+    };
+    let count = |test: fn(&chart::CheckCell) -> bool| chart.checks.iter().filter(|c| test(c)).count();
+    let all = count(|c| c.checks > 0 && c.failed >= c.checks);
+    let some = count(|c| c.failed > 0 && c.failed < c.checks);
+    let unmeasured = count(|c| c.checks == 0);
+    if all + some == 0 && unmeasured == 0 {
+        return format!("; no check failed in {} {unit}", chart.checks.len());
+    }
+    let mut parts = vec![format!("all in {all} of {} {unit}", chart.checks.len())];
+    if some > 0 {
+        parts.push(format!("some in {some}"));
+    }
+    if unmeasured > 0 {
+        parts.push(format!("nothing measured in {unmeasured}"));
+    }
+    format!("; failed checks: {}", parts.join(", "))
 }
 
 /// Two decimals at most, rounded down (99.999 is not "100"), trailing zeros dropped: "99.28",
@@ -227,11 +277,24 @@ mod tests {
             to_ms: start + 3 * hour,
             tz: jiff::tz::TimeZone::UTC,
             points: vec![point(0, 42.0, 80.0), point(2, 55.5, 1250.0)],
+            checks: Vec::new(),
         };
         assert_eq!(
             describe_bands(&chart, &LatencyScope::Site("c1-s1".into())),
             "Time to first byte of site c1-s1, median and p90, p99 and maximum over time: median between 42 ms and \
              55.5 ms; highest p99 1.25 s at 1 October 02:00"
+        );
+        // The strip under the bands, in words.
+        let cell = |i: i64, checks, failed| chart::CheckCell {
+            start_ms: start + i * hour,
+            end_ms: start + (i + 1) * hour,
+            checks,
+            failed,
+        };
+        let struck = LatencyBands { checks: vec![cell(0, 60, 0), cell(1, 60, 60), cell(2, 60, 6)], ..chart.clone() };
+        assert!(
+            describe_bands(&struck, &LatencyScope::Cluster("fra-1".into()))
+                .ends_with("at 1 October 02:00; failed checks: all in 1 of 3 hours, some in 1"),
         );
         let empty = LatencyBands { points: Vec::new(), ..chart };
         assert!(

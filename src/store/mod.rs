@@ -21,6 +21,7 @@
 //! row without decoding it.
 
 pub mod columns;
+mod counts;
 pub mod histogram;
 pub mod lock;
 mod notifications;
@@ -38,9 +39,9 @@ pub use lock::RunLock;
 pub use notifications::{DeliveryOutcome, Notification};
 pub use rollup::Resolution;
 pub use types::{
-    ClusterDay, HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats, RawColumns, RawRecord,
-    ResultFilter, RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteCertificate, SiteRecord,
-    StoredResult, StoredRun, TimedHistogram, site_records,
+    CheckCounts, CheckQuery, ClusterDay, HistogramRecord, IncidentUpdate, LatencyQuery, LatencyScope, PruneStats,
+    RawColumns, RawRecord, ResultFilter, RollupStats, Roster, RunId, RunMeta, RunOutcomes, RunSummary, SiteCertificate,
+    SiteRecord, StoredResult, StoredRun, TimedHistogram, site_records,
 };
 
 /// Why the store could not do what was asked. The binary prints these with the store's location.
@@ -113,6 +114,12 @@ pub trait Store {
         query: &LatencyQuery,
         each: &mut dyn FnMut(TimedHistogram) -> StoreResult<()>,
     ) -> StoreResult<()>;
+    /// Checks measured and failed per bucket for each scope of `query` (in its order), in time
+    /// order, buckets where nothing was measured left out. One pass serves every scope. Read from the outcome columns of the runs, so only as far back as
+    /// runs are kept (see [`Store::earliest_run_ms`]). Invalid runs and checks the sweep did not
+    /// get to measure count as nothing measured; with several vantages, each vantage's checks
+    /// count. A site is in a cluster's scope by the cluster the store last recorded for it.
+    fn check_counts(&self, query: &CheckQuery) -> StoreResult<Vec<Vec<CheckCounts>>>;
     /// Rolls up every hour and day that has ended by `now_ms` and received runs since its last
     /// rollup: cluster hours and days from per-run histograms, site days from raw results (at
     /// most `site_budget` sites per call; the rest on the next). Idempotent.

@@ -137,6 +137,30 @@ pub struct LatencyQuery {
     pub vantages: Vec<String>,
 }
 
+/// Which checks [`Store::check_counts`](super::Store::check_counts) counts: those of one check
+/// kind in each of some scopes, in the runs started in [from, to), per bucket.
+#[derive(Debug, Clone)]
+pub struct CheckQuery {
+    pub scopes: Vec<LatencyScope>,
+    pub check: CheckKind,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Length of the buckets, aligned to the Unix epoch, or `None` for one bucket over the
+    /// whole period (as [`LatencyQuery::bucket_ms`]).
+    pub bucket_ms: Option<i64>,
+    /// Only the runs of these vantages; empty for every vantage (each vantage's checks count).
+    pub vantages: Vec<String>,
+}
+
+/// The checks measured in one bucket, [start, end), and how many of them failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckCounts {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub checks: u64,
+    pub failed: u64,
+}
+
 /// The merged latencies of one output bucket, [start, end), in microseconds.
 #[derive(Debug, Clone)]
 pub struct TimedHistogram {

@@ -76,6 +76,11 @@ fn cluster_page_fits_a_phone_and_names_its_charts() {
         ),
         "the timeline says its message"
     );
+    // Under the latency charts, the strip of failed checks: b's hours of refused connections
+    // are all failed, and a day with a run every minute has no bucket without data.
+    assert!(html.contains("2026-10-01 06:00 – 07:00 UTC: all 300 checks failed"), "b's strip");
+    assert!(html.contains("2026-10-01 18:00 – 19:00 UTC: no failed checks (of 600)"), "a's strip");
+    assert!(!html.contains("UTC: no data"));
 
     let chromium = PathBuf::from("/usr/bin/chromium");
     if !chromium.exists() {

@@ -90,7 +90,10 @@ fn the_latency_report_shows_a_slow_clusters_first_byte() {
     assert!(table.contains("http latency, 2026-10-01"), "{table}");
     assert!(table.lines().any(|l| l.starts_with("cluster slow") && l.contains("first_byte")), "{table}");
     let csv = ok(&report(&["--format", "csv", "--by", "hour"]));
-    assert!(csv.starts_with("scope,check,phase,from,to,count,p50_ms,p90_ms,p99_ms,max_ms,mean_ms\n"), "{csv}");
+    assert!(
+        csv.starts_with("scope,check,phase,from,to,count,p50_ms,p90_ms,p99_ms,max_ms,mean_ms,checks,failed\n"),
+        "{csv}"
+    );
     assert!(csv.contains("cluster slow,http,first_byte,2026-10-01T00:00:00Z,2026-10-01T01:00:00Z,12,"), "{csv}");
 
     // Charts: the extension picks the format, the size is as asked.
@@ -209,4 +212,118 @@ fn latency_per_vantage_is_each_vantages_own() {
     ]));
     assert!(html.contains("vantage: ams"), "the latency charts say whose runs they show");
     drop(server);
+}
+
+/// The share of failed checks each cell of a chart's strip gives in its `<title>`, by the
+/// cell's start ("10:15"); `None` for a cell with nothing measured.
+fn strip_cells(svg: &str) -> Vec<(String, Option<f64>)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    let titles: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .filter_map(|n| n.children().find(|c| c.has_tag_name("title")).and_then(|t| t.text()).map(str::to_string))
+        .skip(1) // the strip's own title
+        .collect();
+    titles
+        .iter()
+        .map(|title| {
+            // "2026-10-01 10:00 – 10:15 UTC: all 10 checks failed"
+            let (when, what) = title.split_once(": ").unwrap();
+            let share = match what {
+                w if w.starts_with("no data") => None,
+                w if w.starts_with("no failed checks") => Some(0.0),
+                w if w.starts_with("all ") => Some(1.0),
+                w => {
+                    let (failed, rest) = w.split_once(" of ").unwrap();
+                    Some(failed.parse::<f64>().unwrap() / rest.split(' ').next().unwrap().parse::<f64>().unwrap())
+                }
+            };
+            (when[11..16].to_string(), share)
+        })
+        .collect()
+}
+
+/// A day of runs every 15 minutes over clusters a and b: every site of a fails from 10:00 to
+/// 12:00, and no run at all happens from 15:00 to 16:00. Both leave a gap in the latency, but
+/// the strip under the bands and the heatmap marks the first two hours as failed (share 1) and
+/// the third as no data, and every other bucket as clean; the hourly table counts them too.
+#[test]
+fn the_strip_marks_failed_hours_and_hours_without_runs() {
+    let fleet = crate::fixtures::clusters_a_and_b().store("store.db").write_temp().at("2026-10-02T00:00:00Z");
+    let dir = fleet.dir();
+    let mut csv = String::from("run_started_at,site_id,check,outcome,http_status,first_byte_ms,total_ms\n");
+    let sites: Vec<String> = (1..=10).map(|i| format!("a{i}")).chain((1..=5).map(|i| format!("b{i}"))).collect();
+    for run in 0..96 {
+        let minute = run * 15;
+        if (15 * 60..16 * 60).contains(&minute) {
+            continue;
+        }
+        let at = jiff::Timestamp::from_second(1_790_812_800 + minute * 60).unwrap(); // from 2026-10-01
+        for site in &sites {
+            if site.starts_with('a') && (10 * 60..12 * 60).contains(&minute) {
+                csv.push_str(&format!("{at},{site},http,connect_refused,,,\n"));
+            } else {
+                csv.push_str(&format!("{at},{site},http,ok,200,20,22\n"));
+            }
+        }
+    }
+    std::fs::write(dir.join("results.csv"), csv).unwrap();
+    ok(&fleet.run(&["import", "--valid", "yes", dir.join("results.csv").to_str().unwrap()]));
+
+    for kind in ["bands", "heatmap"] {
+        let svg = dir.join(format!("{kind}.svg"));
+        let args = ["report", "latency", "--cluster", "a", "--period", "2026-10-01", "--kind", kind];
+        ok(&fleet.run(&[&args[..], &["-o", svg.to_str().unwrap()]].concat()));
+        let cells = strip_cells(&std::fs::read_to_string(&svg).unwrap());
+        assert_eq!(cells.len(), 96, "{kind}: a cell per 15 minutes of the day");
+        for (start, share) in &cells {
+            let expected = match start.as_str() {
+                s if ("10:00".."12:00").contains(&s) => Some(1.0),
+                s if ("15:00".."16:00").contains(&s) => None,
+                _ => Some(0.0),
+            };
+            assert_eq!(*share, expected, "{kind} at {start}");
+        }
+        // The PNG is drawn from the same picture.
+        let png = dir.join(format!("{kind}.png"));
+        ok(&fleet.run(&[&args[..], &["-o", png.to_str().unwrap()]].concat()));
+        assert_eq!(png_size(&png), (1000, 500));
+    }
+
+    // Per hour, the table counts the checks and failures of each hour; the failed hours have a
+    // row without percentiles, the hour without runs none.
+    let json = fleet.ok(&[
+        "report",
+        "latency",
+        "--cluster",
+        "a",
+        "--period",
+        "2026-10-01",
+        "--by",
+        "hour",
+        "--format",
+        "json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let first_byte: Vec<&serde_json::Value> =
+        rows.as_array().unwrap().iter().filter(|r| r["phase"] == "first_byte").collect();
+    let hours: Vec<(String, u64, u64, bool)> = first_byte
+        .iter()
+        .map(|r| {
+            let from = r["from"].as_str().unwrap()[11..16].to_string();
+            (from, r["checks"].as_u64().unwrap(), r["failed"].as_u64().unwrap(), r["p50_ms"].is_number())
+        })
+        .collect();
+    assert_eq!(hours.len(), 23, "{json}");
+    for (from, checks, failed, timed) in &hours {
+        let expected = if from == "10:00" || from == "11:00" { (40, 40, false) } else { (40, 0, true) };
+        assert_eq!((*checks, *failed, *timed), expected, "hour {from}");
+    }
+    assert!(!hours.iter().any(|h| h.0 == "15:00"));
+    let csv =
+        fleet.ok(&["report", "latency", "--cluster", "a", "--period", "2026-10-01", "--by", "hour", "--format", "csv"]);
+    assert!(
+        csv.contains("cluster a,http,first_byte,2026-10-01T10:00:00Z,2026-10-01T11:00:00Z,0,,,,,,40,40\n"),
+        "{csv}"
+    );
 }

@@ -298,7 +298,9 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     let latency_svg = |charts: &[fleetprobe::report::pdf::SvgChart]| {
         charts.iter().find(|c| c.title == "Time to first byte").map(|c| c.svg.clone()).expect("a latency chart")
     };
+    // Counted for every chart at once, the strips under the charts are those each reads alone.
     let mut shared = LatencyCharts::default();
+    shared.count_checks(&fleet, store.as_ref(), &slas, &period);
     let mut drawn = Vec::new();
     for sla in &slas {
         let together = sla_document::document(&fleet, &period, &analysis, sla, store.as_ref(), &mut shared);
@@ -311,12 +313,16 @@ fn sla_latency_charts_per_site_by_day_and_per_cluster_once() {
     assert!(drawn[1].contains("cluster a") || drawn[1].contains(">a<"), "k2's cluster");
     assert_eq!(drawn[1], drawn[2], "k2 and k3 are both mostly on a: one chart");
     assert_ne!(drawn[0], drawn[1]);
+    // x1 alone: a run every 5 minutes, one cell a day; cluster a: 5 sites, one cell an hour.
+    assert!(drawn[0].contains("2026-10-03 00:00 – 2026-10-04 00:00 UTC: no failed checks (of 288)"));
+    assert!(drawn[1].contains("2026-10-03 05:00 – 06:00 UTC: no failed checks (of 60)"));
 
     // The site's chart over six days has a point a day; the cluster's a point an hour.
     let vantages = latency::Vantages::all(store.as_ref()).unwrap();
     let points = |scope: LatencyScope| match latency::build_chart(
         store.as_ref(),
         &vantages,
+        None,
         &[scope],
         fleetprobe::probe::CheckKind::Http,
         None,

@@ -6,10 +6,11 @@ use jiff::tz::TimeZone;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    ChartError, FONT, GRID, TEXT, area_size, fail, label_style, latency_label, log_axis, note, palette, show_time,
-    time_axis_margin, time_ticks, titled, trim_number, tz_name,
+    ChartError, FONT, GRID, RectTitles, TEXT, area_size, fail, label_style, latency_label, log_axis, note, palette,
+    show_time, text_width, time_axis_margin, time_ticks, titled, trim_number, tz_name,
 };
 use crate::analysis::latency::Percentiles;
 
@@ -21,8 +22,19 @@ pub struct BandPoint {
     pub figures: Percentiles,
 }
 
+/// The checks measured in one time bucket and how many failed, for the strip under a chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckCell {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// 0: nothing was measured (no valid run, or no check of the scope in one).
+    pub checks: u64,
+    pub failed: u64,
+}
+
 /// p50 line with p90, p99 and max bands over [from, to), SmokePing style. Buckets without data
-/// are gaps.
+/// are gaps; the strip of `checks` under the plot tells a bucket whose checks all failed from
+/// one where nothing was measured.
 #[derive(Debug, Clone)]
 pub struct LatencyBands {
     pub title: String,
@@ -30,6 +42,8 @@ pub struct LatencyBands {
     pub to_ms: i64,
     pub tz: TimeZone,
     pub points: Vec<BandPoint>,
+    /// One cell per bucket for which results are kept, in time order; none: no strip.
+    pub checks: Vec<CheckCell>,
 }
 
 /// Checks per latency bin in one time bucket.
@@ -50,6 +64,8 @@ pub struct LatencyHeatmap {
     /// Bin edges in milliseconds, increasing (logarithmic bins read best).
     pub edges_ms: Vec<f64>,
     pub columns: Vec<HeatmapColumn>,
+    /// The strip under the plot, as for [`LatencyBands::checks`].
+    pub checks: Vec<CheckCell>,
 }
 
 /// One stack of the phase breakdown: a cluster or site, or a time bucket.
@@ -94,6 +110,18 @@ type BandRange = fn(&Percentiles) -> (f64, f64);
 
 const NO_DATA: &str = "No latency recorded in this period (no successful checks)";
 
+/// The note over an empty plot, from what the strip under it counted.
+fn no_latency_note(checks: &[CheckCell]) -> &'static str {
+    let measured = checks.iter().any(|c| c.checks > 0);
+    if measured && checks.iter().all(|c| c.failed >= c.checks) {
+        "No latency recorded: every check in this period failed"
+    } else if !checks.is_empty() && !measured {
+        "Nothing measured in this period"
+    } else {
+        NO_DATA
+    }
+}
+
 fn legend_box<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     position: SeriesLabelPosition,
@@ -111,7 +139,7 @@ fn legend_box<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
 pub(super) fn draw_bands<DB: DrawingBackend>(
     c: &LatencyBands,
     root: &DrawingArea<DB, Shift>,
-) -> Result<(), ChartError> {
+) -> Result<Option<RectTitles>, ChartError> {
     let size = area_size(root);
     let (lo, hi) = c.points.iter().fold((f64::MAX, 0.0f64), |(lo, hi), p| {
         (lo.min(p.figures.p50_ms.min(p.figures.min_ms)), hi.max(p.figures.max_ms))
@@ -122,10 +150,13 @@ pub(super) fn draw_bands<DB: DrawingBackend>(
     let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width / 110).max(2) as i64);
     let right = time_axis_margin(root, &x_ticks, &c.tz, format, 48);
     let body = titled(root, &c.title)?;
-    let mut chart = ChartBuilder::on(&body)
+    let (plot, strip) = split_for_strip(&body, !c.checks.is_empty());
+    let axis = TimeAxis { from, to, ticks: x_ticks.clone(), tz: &c.tz, format, right };
+    let mut chart = ChartBuilder::on(&plot)
         .margin(12)
         .margin_right(right)
-        .x_label_area_size(40)
+        .margin_bottom(if strip.is_some() { 0 } else { 12 })
+        .x_label_area_size(if strip.is_some() { 0 } else { 40 })
         .y_label_area_size(72)
         .build_cartesian_2d((from..to).with_key_points(x_ticks), (bottom..top).log_scale().with_key_points(y_ticks))
         .map_err(fail)?;
@@ -140,8 +171,13 @@ pub(super) fn draw_bands<DB: DrawingBackend>(
         .y_label_formatter(&|ms| latency_label(*ms))
         .draw()
         .map_err(fail)?;
+    let titles = match &strip {
+        Some(area) => Some(draw_check_strip(root, area, &c.checks, &axis)?),
+        None => None,
+    };
     if c.points.is_empty() {
-        return note(root, NO_DATA);
+        note(root, no_latency_note(&c.checks))?;
+        return Ok(titles);
     }
     // Bands from the outside in, each bucket its own rectangle so gaps in the data stay gaps.
     let bands: [(&str, RGBColor, BandRange); 3] = [
@@ -186,7 +222,8 @@ pub(super) fn draw_bands<DB: DrawingBackend>(
             series.label("p50 (median)").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
     }
-    legend_box(&mut chart, SeriesLabelPosition::UpperRight)
+    legend_box(&mut chart, SeriesLabelPosition::UpperRight)?;
+    Ok(titles)
 }
 
 /// Viridis, sampled: dark blue for few checks through green to yellow for many.
@@ -213,7 +250,7 @@ fn viridis(t: f64) -> RGBColor {
 pub(super) fn draw_heatmap<DB: DrawingBackend>(
     c: &LatencyHeatmap,
     root: &DrawingArea<DB, Shift>,
-) -> Result<(), ChartError> {
+) -> Result<Option<RectTitles>, ChartError> {
     let size = area_size(root);
     let bins = c.edges_ms.len().saturating_sub(1);
     let max_count = c.columns.iter().flat_map(|col| col.counts.iter().copied()).max().unwrap_or(0);
@@ -228,14 +265,19 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
 
     // The title spans the whole picture, plot and colour scale.
     let body = titled(root, &c.title)?;
-    let (plot, legend) = body.split_horizontally(size.width.saturating_sub(LEGEND_WIDTH));
+    let (upper, strip) = split_for_strip(&body, !c.checks.is_empty());
+    let plot_width = size.width.saturating_sub(LEGEND_WIDTH);
+    let (plot, legend) = upper.split_horizontally(plot_width);
+    let strip = strip.map(|area| area.split_horizontally(plot_width).0);
     let (from, to) = (c.from_ms, c.to_ms.max(c.from_ms + 1));
-    let (x_ticks, format) = time_ticks(from, to, &c.tz, (size.width.saturating_sub(LEGEND_WIDTH) / 110).max(2) as i64);
+    let (x_ticks, format) = time_ticks(from, to, &c.tz, (plot_width / 110).max(2) as i64);
     let right = time_axis_margin(root, &x_ticks, &c.tz, format, 48);
+    let axis = TimeAxis { from, to, ticks: x_ticks.clone(), tz: &c.tz, format, right };
     let mut chart = ChartBuilder::on(&plot)
         .margin(12)
         .margin_right(right)
-        .x_label_area_size(40)
+        .margin_bottom(if strip.is_some() { 0 } else { 12 })
+        .x_label_area_size(if strip.is_some() { 0 } else { 40 })
         .y_label_area_size(72)
         .build_cartesian_2d((from..to).with_key_points(x_ticks), (bottom..top).log_scale().with_key_points(y_ticks))
         .map_err(fail)?;
@@ -250,8 +292,13 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
         .y_label_formatter(&|ms| latency_label(*ms))
         .draw()
         .map_err(fail)?;
+    let titles = match &strip {
+        Some(area) => Some(draw_check_strip(root, area, &c.checks, &axis)?),
+        None => None,
+    };
     if max_count == 0 {
-        return note(&plot, NO_DATA);
+        note(&plot, no_latency_note(&c.checks))?;
+        return Ok(titles);
     }
     // Colour by log(count), so a tail of a few slow checks still shows next to thousands.
     let scale = |n: u64| (n as f64).ln_1p() / (max_count as f64).ln_1p();
@@ -272,7 +319,7 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
     let mut scale_chart = ChartBuilder::on(&legend)
         .caption("checks per cell", label_style())
         .margin_top(24)
-        .margin_bottom(52)
+        .margin_bottom(if strip.is_some() { 12 } else { 52 })
         .margin_left(30)
         .margin_right(20)
         .right_y_label_area_size(50)
@@ -294,7 +341,202 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
             Rectangle::new([(0.0, n(a)), (1.0, n(b))], viridis(a).filled())
         }))
         .map_err(fail)?;
+    Ok(titles)
+}
+
+/// A time axis as the plot above the strip drew it, so the strip lines up with the plot.
+struct TimeAxis<'a> {
+    from: i64,
+    to: i64,
+    ticks: Vec<i64>,
+    tz: &'a TimeZone,
+    format: &'static str,
+    /// Right margin of the plot.
+    right: u32,
+}
+
+/// Room under the plot for the strip of failed checks: a gap, the strip, the time axis labels
+/// (the plot above has none) and the key.
+const STRIP_GAP: u32 = 4;
+const STRIP_HEIGHT: u32 = 16;
+const STRIP_AXIS: u32 = 40;
+const STRIP_KEY: u32 = 24;
+
+const CLEAN: RGBColor = RGBColor(161, 217, 155);
+const ALL_FAILED: RGBColor = RGBColor(189, 0, 38);
+const NO_DATA_FILL: RGBColor = RGBColor(238, 238, 238);
+const NO_DATA_HATCH: RGBColor = RGBColor(160, 160, 160);
+
+/// Some checks failed: light orange for a few, dark orange for nearly all (the square root
+/// keeps one failure in a thousand visibly orange).
+fn some_failed(share: f64) -> RGBColor {
+    let (light, dark) = ((253, 190, 133), (217, 72, 1));
+    let t = share.clamp(0.0, 1.0).sqrt();
+    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
+    RGBColor(mix(light.0, dark.0), mix(light.1, dark.1), mix(light.2, dark.2))
+}
+
+pub(super) fn cell_colour(cell: &CheckCell) -> RGBColor {
+    match (cell.checks, cell.failed) {
+        (0, _) => NO_DATA_FILL,
+        (_, 0) => CLEAN,
+        (checks, failed) if failed >= checks => ALL_FAILED,
+        (checks, failed) => some_failed(failed as f64 / checks as f64),
+    }
+}
+
+/// "2026-10-01 02:00 – 03:00 UTC: all 24 checks failed".
+fn cell_title(cell: &CheckCell, tz: &TimeZone) -> String {
+    let start = show_time(cell.start_ms, tz, "%Y-%m-%d %H:%M");
+    let same_day = show_time(cell.start_ms, tz, "%F") == show_time(cell.end_ms, tz, "%F");
+    let end = show_time(cell.end_ms, tz, if same_day { "%H:%M" } else { "%Y-%m-%d %H:%M" });
+    let what = match (cell.checks, cell.failed) {
+        (0, _) => "no data (nothing measured)".to_string(),
+        (checks, 0) => format!("no failed checks (of {checks})"),
+        (checks, failed) if failed >= checks => format!("all {checks} checks failed"),
+        (checks, failed) => {
+            format!("{failed} of {checks} checks failed ({} %)", trim_number(failed as f64 * 100.0 / checks as f64))
+        }
+    };
+    format!("{start} – {end} {}: {what}", tz_name(tz))
+}
+
+/// Splits the area under a title into the plot and, with a strip, the room under it.
+fn split_for_strip<DB: DrawingBackend>(
+    body: &DrawingArea<DB, Shift>,
+    with_strip: bool,
+) -> (DrawingArea<DB, Shift>, Option<DrawingArea<DB, Shift>>) {
+    if !with_strip {
+        return (body.clone(), None);
+    }
+    let (_, height) = body.dim_in_pixel();
+    let (plot, under) = body.split_vertically(height.saturating_sub(STRIP_GAP + STRIP_HEIGHT + STRIP_AXIS + STRIP_KEY));
+    (plot, Some(under))
+}
+
+/// The strip of failed checks under a time-series plot, SmokePing style: one cell per bucket,
+/// green when none of its checks failed, orange graded by the share that failed, red when all
+/// did, and hatched grey where nothing was measured (the plot above shows a gap for both of the
+/// last two). Time for which no results are kept has no cell. Draws the time axis under the
+/// strip and a key, and returns the cells' titles for the SVG.
+fn draw_check_strip<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
+    cells: &[CheckCell],
+    axis: &TimeAxis<'_>,
+) -> Result<RectTitles, ChartError> {
+    let mut strip = ChartBuilder::on(area)
+        .margin_left(12)
+        .margin_right(axis.right)
+        .margin_top(STRIP_GAP)
+        .margin_bottom(STRIP_KEY)
+        .x_label_area_size(STRIP_AXIS)
+        .y_label_area_size(72)
+        .build_cartesian_2d((axis.from..axis.to).with_key_points(axis.ticks.clone()), 0.0..1.0)
+        .map_err(fail)?;
+    strip
+        .configure_mesh()
+        .disable_mesh()
+        .disable_y_axis()
+        .axis_desc_style(label_style())
+        .label_style(label_style())
+        .x_desc(format!("time ({})", tz_name(axis.tz)))
+        .x_label_formatter(&|ms| show_time(*ms, axis.tz, axis.format))
+        .draw()
+        .map_err(fail)?;
+    // Drawn in pixels of the whole picture, so the SVG's rectangles are known exactly.
+    let x = |ms: i64| strip.backend_coord(&(ms.clamp(axis.from, axis.to), 0.0)).0;
+    let (top, bottom) = (strip.backend_coord(&(axis.from, 1.0)).1, strip.backend_coord(&(axis.from, 0.0)).1);
+    let (left, right) = (x(axis.from), x(axis.to));
+    let outline = (left - 1, top - 1, right - left + 1, bottom - top + 1);
+    root.draw(&Rectangle::new([(outline.0, outline.1), (right, bottom)], RGBColor(170, 170, 170))).map_err(fail)?;
+    let mut titles = vec!["Failed checks per time bucket".to_string()];
+    for cell in cells {
+        root.draw(&Rectangle::new([(x(cell.start_ms), top), (x(cell.end_ms), bottom - 1)], cell_colour(cell).filled()))
+            .map_err(fail)?;
+        titles.push(cell_title(cell, axis.tz));
+    }
+    // Hatching over each stretch with nothing measured.
+    let mut stretches: Vec<(i32, i32)> = Vec::new();
+    let mut last_end = None;
+    for cell in cells.iter().filter(|c| c.checks == 0) {
+        match stretches.last_mut() {
+            Some(stretch) if last_end == Some(cell.start_ms) => stretch.1 = x(cell.end_ms),
+            _ => stretches.push((x(cell.start_ms), x(cell.end_ms))),
+        }
+        last_end = Some(cell.end_ms);
+    }
+    for (x0, x1) in stretches {
+        hatch(root, (x0, top), (x1, bottom - 1))?;
+    }
+    // The strip's name left of it.
+    let name = label_style().pos(Pos::new(HPos::Right, VPos::Center));
+    root.draw_text("failed", &name, (left - 8, (top + bottom) / 2)).map_err(fail)?;
+    draw_strip_key(root, (left, bottom + STRIP_AXIS as i32 + STRIP_KEY as i32 / 2 - 2), right)?;
+    Ok(RectTitles { first: outline, titles })
+}
+
+/// 45° lines every 5 pixels across [x0, x1] × [y0, y1].
+fn hatch<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (x0, y0): (i32, i32),
+    (x1, y1): (i32, i32),
+) -> Result<(), ChartError> {
+    let height = y1 - y0;
+    let mut k = x0 - height;
+    while k < x1 {
+        // The line (k + t, y1 - t) for t in [0, height], cut to [x0, x1].
+        let (t0, t1) = ((x0 - k).max(0), (x1 - k).min(height));
+        if t0 < t1 {
+            root.draw(&PathElement::new(vec![(k + t0, y1 - t0), (k + t1, y1 - t1)], NO_DATA_HATCH)).map_err(fail)?;
+        }
+        k += 5;
+    }
     Ok(())
+}
+
+/// The key under the strip: "failed checks: ■ none ■■■ some ■ all ▨ no data", its words
+/// shortened when the picture is narrow.
+fn draw_strip_key<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (left, middle): (i32, i32),
+    right: i32,
+) -> Result<(), ChartError> {
+    let style = label_style().pos(Pos::new(HPos::Left, VPos::Center));
+    let long = ["failed checks:", "none", "some (darker: more)", "all", "no data (nothing measured)"];
+    let short = ["failed checks:", "none", "some", "all", "no data"];
+    // Swatches: one for none, three for some, one for all, one hatched for no data.
+    let swatches = 6 * 16 + 4 * 12;
+    let width = |words: &[&str; 5]| words.iter().map(|w| text_width(root, w, &label_style()) as i32).sum::<i32>();
+    let words = if left + width(&long) + swatches + 5 * 8 <= right { long } else { short };
+    let mut at = left;
+    let text = |at: &mut i32, word: &str| -> Result<(), ChartError> {
+        root.draw_text(word, &style, (*at, middle)).map_err(fail)?;
+        *at += text_width(root, word, &label_style()) as i32 + 8;
+        Ok(())
+    };
+    let swatch = |at: &mut i32, colour: RGBColor| -> Result<(), ChartError> {
+        root.draw(&Rectangle::new([(*at, middle - 5), (*at + 13, middle + 5)], colour.filled())).map_err(fail)?;
+        *at += 16;
+        Ok(())
+    };
+    text(&mut at, words[0])?;
+    swatch(&mut at, CLEAN)?;
+    text(&mut at, words[1])?;
+    at += 4;
+    for share in [0.05, 0.35, 0.8] {
+        swatch(&mut at, some_failed(share))?;
+    }
+    text(&mut at, words[2])?;
+    at += 4;
+    swatch(&mut at, ALL_FAILED)?;
+    text(&mut at, words[3])?;
+    at += 12;
+    root.draw(&Rectangle::new([(at, middle - 5), (at + 13, middle + 5)], NO_DATA_FILL.filled())).map_err(fail)?;
+    hatch(root, (at, middle - 5), (at + 13, middle + 5))?;
+    root.draw(&Rectangle::new([(at, middle - 5), (at + 13, middle + 5)], NO_DATA_HATCH)).map_err(fail)?;
+    at += 16;
+    text(&mut at, words[4])
 }
 
 pub(super) fn draw_phases<DB: DrawingBackend>(

@@ -4,8 +4,9 @@
 //! Last stage of the data flow, and pure apart from writing the file: each chart takes a plain
 //! input struct built by a report (`report::latency`, the availability reports) and draws it
 //! with plotters and the DejaVu Sans font compiled into the binary, so no system font is needed.
-//! `latency.rs` draws bands, heatmaps, phase breakdowns and CDFs; `availability.rs` the
-//! availability timeline and the daily availability bars.
+//! `latency.rs` draws bands and heatmaps (each with the strip of failed checks under it), phase
+//! breakdowns and CDFs; `availability.rs` the availability timeline and the daily availability
+//! bars.
 
 mod availability;
 mod latency;
@@ -21,7 +22,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub use availability::{AvailabilityTimeline, DailyAvailability};
 pub use latency::{
-    BandPoint, CdfSeries, HeatmapColumn, LatencyBands, LatencyCdf, LatencyHeatmap, PhaseBreakdown, PhaseGroup,
+    BandPoint, CdfSeries, CheckCell, HeatmapColumn, LatencyBands, LatencyCdf, LatencyHeatmap, PhaseBreakdown,
+    PhaseGroup,
 };
 
 /// Every chart fleetprobe draws.
@@ -93,12 +95,16 @@ fn register_font() -> Result<(), ChartError> {
 pub fn render_svg(chart: &Chart, size: ChartSize) -> Result<String, ChartError> {
     register_font()?;
     let mut svg = String::new();
+    let titles;
     {
         let root = SVGBackend::with_string(&mut svg, (size.width, size.height)).into_drawing_area();
-        draw(chart, &root)?;
+        titles = draw(chart, &root)?;
         root.present().map_err(fail)?;
     }
-    Ok(svg)
+    Ok(match titles {
+        Some(titles) => titles.insert_into(&svg),
+        None => svg,
+    })
 }
 
 /// Writes the chart to `path`, as PNG or SVG by its extension.
@@ -115,16 +121,54 @@ pub fn write_file(chart: &Chart, path: &Path, size: ChartSize) -> Result<(), Cha
     }
 }
 
-fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<(), ChartError> {
+/// Draws the chart; returns the `<title>`s its SVG elements should carry, if any.
+fn draw<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<Option<RectTitles>, ChartError> {
     root.fill(&WHITE).map_err(fail)?;
     match chart {
         Chart::Bands(c) => latency::draw_bands(c, root),
         Chart::Heatmap(c) => latency::draw_heatmap(c, root),
-        Chart::Phases(c) => latency::draw_phases(c, root),
-        Chart::Cdf(c) => latency::draw_cdf(c, root),
-        Chart::Availability(c) => availability::draw_timeline(c, root),
-        Chart::DailyAvailability(c) => availability::draw_daily(c, root),
+        Chart::Phases(c) => latency::draw_phases(c, root).map(|_| None),
+        Chart::Cdf(c) => latency::draw_cdf(c, root).map(|_| None),
+        Chart::Availability(c) => availability::draw_timeline(c, root).map(|_| None),
+        Chart::DailyAvailability(c) => availability::draw_daily(c, root).map(|_| None),
     }
+}
+
+/// `<title>`s for rectangles a chart drew one after another (plotters' SVG has no titles of
+/// its own): the first `<rect>` with exactly the geometry `first` (x, y, width, height, in
+/// pixels of the whole picture) gets `titles[0]`, and the `<rect>`s right after it the rest,
+/// in order. Viewers show a title as a tooltip; tests and screen readers read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RectTitles {
+    first: (i32, i32, i32, i32),
+    titles: Vec<String>,
+}
+
+impl RectTitles {
+    fn insert_into(&self, svg: &str) -> String {
+        let (x, y, w, h) = self.first;
+        let Some(start) = svg.find(&format!("<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" ")) else {
+            return svg.to_string();
+        };
+        let mut out = String::with_capacity(svg.len() + self.titles.iter().map(|t| t.len() + 24).sum::<usize>());
+        out.push_str(&svg[..start]);
+        let mut rest = &svg[start..];
+        for title in &self.titles {
+            let (Some(0), Some(end)) = (rest.find("<rect "), rest.find("/>")) else { break };
+            out.push_str(&rest[..end]);
+            out.push_str("><title>");
+            out.push_str(&escape_xml(title));
+            out.push_str("</title></rect>");
+            rest = rest[end + 2..].trim_start_matches('\n');
+            out.push('\n');
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+fn escape_xml(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 // ---- shared pieces ----------------------------------------------------------------------------

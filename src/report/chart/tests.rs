@@ -1,6 +1,7 @@
 //! Every chart renders for empty, single-sample, all-failed and month-long inputs; SVG output
 //! parses as XML; PNG files have the asked size.
 
+use super::latency::cell_colour;
 use super::*;
 use crate::analysis::latency::{bin_counts, cdf, log_bin_edges, percentiles};
 use crate::store::histogram::{new_latency_histogram, record_micros};
@@ -21,14 +22,31 @@ fn hour_histogram(i: i64, samples: u64) -> hdrhistogram::Histogram<u64> {
     h
 }
 
+/// The checks of hour `i` in the fixture: every day, hour 3 has some failures, hour 5 all of
+/// them and hour 9 no measurement (neither has a latency); `samples` 0: every check failed.
+fn hour_checks(i: i64, samples: u64) -> CheckCell {
+    let (start_ms, end_ms) = (T0 + i * HOUR, T0 + (i + 1) * HOUR);
+    let (checks, failed) = match (samples, i % 24) {
+        (0, _) | (_, 5) => (60, 60),
+        (_, 9) => (0, 0),
+        (_, 3) => (60, 12),
+        _ => (60, 0),
+    };
+    CheckCell { start_ms, end_ms, checks, failed }
+}
+
 /// Latency charts over `hours` hours with `samples` checks each (0: nothing recorded).
 fn latency_charts(hours: i64, samples: u64) -> Vec<Chart> {
     let (from, to) = (T0, T0 + hours * HOUR);
     let tz = TimeZone::UTC;
+    let checks: Vec<CheckCell> = (0..hours).map(|i| hour_checks(i, samples)).collect();
     let hists: Vec<(i64, hdrhistogram::Histogram<u64>)> = if samples == 0 {
         Vec::new()
     } else {
-        (0..hours).map(|i| (from + i * HOUR, hour_histogram(i, samples))).collect()
+        (0..hours)
+            .filter(|i| hour_checks(*i, samples).failed < hour_checks(*i, samples).checks)
+            .map(|i| (from + i * HOUR, hour_histogram(i, samples)))
+            .collect()
     };
     let edges = log_bin_edges(0.1, 10_000.0, 10);
     let mut total = new_latency_histogram();
@@ -47,6 +65,7 @@ fn latency_charts(hours: i64, samples: u64) -> Vec<Chart> {
                     percentiles(h).map(|figures| BandPoint { start_ms: *t, end_ms: t + HOUR, figures })
                 })
                 .collect(),
+            checks: checks.clone(),
         }),
         Chart::Heatmap(LatencyHeatmap {
             title: "Latency distribution: cluster lon-1, http first byte".into(),
@@ -58,6 +77,7 @@ fn latency_charts(hours: i64, samples: u64) -> Vec<Chart> {
                 .iter()
                 .map(|(t, h)| HeatmapColumn { start_ms: *t, end_ms: t + HOUR, counts: bin_counts(h, &edges) })
                 .collect(),
+            checks,
         }),
         Chart::Phases(PhaseBreakdown {
             title: "Where the time goes".into(),
@@ -214,6 +234,9 @@ fn dump_charts_for_review() {
         for (chart, name) in latency_charts(hours, samples).iter().zip(names) {
             write_file(chart, &dir.join(format!("{set}-{name}.png")), ChartSize::default()).unwrap();
             write_file(chart, &dir.join(format!("{set}-{name}.svg")), ChartSize::default()).unwrap();
+            // The SLA PDF's size.
+            let small = ChartSize { width: 640, height: 260 };
+            write_file(chart, &dir.join(format!("{set}-{name}-640.png")), small).unwrap();
         }
     }
 }
@@ -280,8 +303,90 @@ fn titles_fit_whole_and_the_last_time_tick_stays_inside() {
                 })
             })
             .collect(),
+        checks: Vec::new(),
     });
     let texts = text_extents(&render_svg(&chart, ChartSize { width: 640, height: 260 }).unwrap());
     let last = texts.iter().find(|t| t.0 == "Mar 1").expect("a tick at the end of February");
     assert!(last.2 <= 640.0, "last tick label ends at {}", last.2);
+}
+
+/// What a strip cell's `<title>` says: the bucket's start ("2026-10-01 05:00") and the share of
+/// its checks that failed, `None` for no data.
+fn strip_cells(svg: &str) -> Vec<(String, Option<f64>)> {
+    let doc = roxmltree::Document::parse(svg).expect("SVG parses");
+    let titles: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .filter_map(|n| n.children().find(|c| c.has_tag_name("title")).and_then(|t| t.text()).map(str::to_string))
+        .collect();
+    assert_eq!(titles.first().map(String::as_str), Some("Failed checks per time bucket"), "{titles:?}");
+    titles[1..]
+        .iter()
+        .map(|title| {
+            let (when, what) = title.split_once(": ").expect("when: what");
+            let share = if what.starts_with("no data") {
+                None
+            } else if what.starts_with("no failed checks") {
+                Some(0.0)
+            } else if what.starts_with("all ") {
+                Some(1.0)
+            } else {
+                let (failed, rest) = what.split_once(" of ").expect("n of m");
+                let checks = rest.split(' ').next().unwrap();
+                Some(failed.parse::<f64>().unwrap() / checks.parse::<f64>().unwrap())
+            };
+            (when[..16].to_string(), share)
+        })
+        .collect()
+}
+
+/// Bands and heatmap draw a strip under the plot, one titled cell per hour: the hour whose
+/// checks all failed is red and says so, the hour with nothing measured is "no data", not
+/// clean, although the plot above has a gap at both.
+#[test]
+fn the_strip_tells_failed_checks_from_missing_data() {
+    for chart in &latency_charts(24, 60)[..2] {
+        let svg = render_svg(chart, ChartSize::default()).unwrap();
+        let cells = strip_cells(&svg);
+        assert_eq!(cells.len(), 24);
+        for (hour, (start, share)) in cells.iter().enumerate() {
+            assert_eq!(start, &format!("{} {hour:02}:00", show_time(T0, &TimeZone::UTC, "%Y-%m-%d")));
+            let expected = match hour {
+                3 => Some(0.2),
+                5 => Some(1.0),
+                9 => None,
+                _ => Some(0.0),
+            };
+            assert_eq!(*share, expected, "hour {hour}");
+        }
+        assert!(svg.contains("failed checks:") && svg.contains("no data"), "the key names both");
+    }
+    // Without counts there is no strip, and the time axis stays under the plot.
+    let mut charts = latency_charts(24, 60);
+    if let Chart::Bands(c) = &mut charts[0] {
+        c.checks.clear();
+    }
+    let svg = render_svg(&charts[0], ChartSize::default()).unwrap();
+    assert!(!svg.contains("<title>") && svg.contains("time (UTC)"));
+}
+
+#[test]
+fn strip_colours_grade_the_share_of_failed_checks() {
+    let cell = |checks, failed| CheckCell { start_ms: 0, end_ms: 1, checks, failed };
+    let (none, few, most, all, empty) = (
+        cell_colour(&cell(60, 0)),
+        cell_colour(&cell(60, 1)),
+        cell_colour(&cell(60, 59)),
+        cell_colour(&cell(60, 60)),
+        cell_colour(&cell(0, 0)),
+    );
+    let distinct = [none, few, most, all, empty];
+    for (i, a) in distinct.iter().enumerate() {
+        for b in &distinct[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    // More failures, darker orange.
+    let lightness = |c: RGBColor| u32::from(c.0) + u32::from(c.1) + u32::from(c.2);
+    assert!(lightness(few) > lightness(most));
 }

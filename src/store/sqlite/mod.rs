@@ -39,9 +39,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::fleet::Retention;
 use crate::probe::CheckKind;
 use crate::store::{
-    ClusterDay, DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery, Notification, PruneStats,
-    RawRecord, ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter, SiteCertificate, SiteRecord, Store,
-    StoreError, StoreResult, StoredResult, StoredRun, TimedHistogram,
+    CheckCounts, CheckQuery, ClusterDay, DeliveryOutcome, HistogramRecord, Importer, IncidentUpdate, LatencyQuery,
+    Notification, PruneStats, RawRecord, ResultFilter, RollupStats, RunId, RunMeta, RunOutcomes, RunWriter,
+    SiteCertificate, SiteRecord, Store, StoreError, StoreResult, StoredResult, StoredRun, TimedHistogram,
 };
 
 /// How long to wait for another connection's lock before failing.
@@ -165,6 +165,14 @@ impl Store for SqliteStore {
         each: &mut dyn FnMut(TimedHistogram) -> StoreResult<()>,
     ) -> StoreResult<()> {
         latency::latency_histograms(self, query, each)
+    }
+
+    fn check_counts(&self, query: &CheckQuery) -> StoreResult<Vec<Vec<CheckCounts>>> {
+        let sites = self.sites()?;
+        let read = |from, to, each: &mut dyn FnMut(&StoredRun, &RunOutcomes) -> StoreResult<()>| {
+            reads::run_outcomes(self, Some(from), Some(to), each)
+        };
+        crate::store::counts::check_counts(query, &sites, Box::new(read))
     }
 
     fn rollup(&mut self, now_ms: i64, site_budget: Option<usize>) -> StoreResult<RollupStats> {

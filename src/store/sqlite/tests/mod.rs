@@ -137,6 +137,7 @@ macro_rules! shared_scenarios {
             $crate::store::sqlite::tests::certificate_dates_are_stored_when_they_change_and_read_back_per_run => certificate_dates_are_stored_when_they_change_and_read_back_per_run,
             $crate::store::sqlite::tests::two_results_for_one_site_and_check_are_refused => two_results_for_one_site_and_check_are_refused,
             $crate::store::sqlite::tests::run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet => run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet,
+            $crate::store::sqlite::tests::check_counts_count_every_vantage_and_skip_invalid_runs => check_counts_count_every_vantage_and_skip_invalid_runs,
             $crate::store::sqlite::tests::notifications::notifications_are_recorded_once_taken_once_and_counted => notifications_are_recorded_once_taken_once_and_counted,
             $crate::store::sqlite::tests::notifications::site_certificates_are_the_latest_dates => site_certificates_are_the_latest_dates,
             $crate::store::sqlite::tests::notifications::old_notification_records_are_pruned_unless_pending => old_notification_records_are_pruned_unless_pending,
@@ -426,4 +427,81 @@ pub(crate) fn run_outcomes_share_one_roster_between_runs_of_an_unchanged_fleet<S
     assert_eq!(rosters, 2, "one roster stored per change of the fleet, not per run");
     assert_eq!(seen[0].2, vec![]);
     assert_eq!(seen[1].2, vec![(1, Outcome::Failed(Failure::ConnectRefused))]);
+}
+
+pub(crate) fn check_counts_count_every_vantage_and_skip_invalid_runs<S: TestStore>(mut store: S) {
+    use crate::store::{CheckCounts, CheckQuery, LatencyScope};
+    const HOUR: i64 = 3_600_000;
+    let mut write = |vantage: &str, at: i64, valid: bool, results: &[CheckResult]| {
+        let meta = RunMeta { vantage: vantage.into(), started_at_ms: at };
+        let mut writer = store.begin_run(&meta, &fleet()).unwrap();
+        for result in results {
+            writer.insert(result).unwrap();
+        }
+        let summary = RunSummary {
+            valid,
+            invalid_reason: (!valid).then(|| "control targets".into()),
+            ..summary(at + 30_000, results)
+        };
+        writer.finish(&summary, &[]).unwrap();
+    };
+    // Hour 0: two vantages. probe-1 sees b fail on web1 (and c on web2); probe-2 sees a fail and
+    // did not get to measure b.
+    let http = CheckKind::Http;
+    write(
+        "probe-1",
+        0,
+        true,
+        &[
+            ok(0, http, 0),
+            ok(0, CheckKind::Dns, 0),
+            failed(1, http, Failure::Timeout(Phase::Total), 0),
+            failed(2, http, Failure::ConnectRefused, 0),
+        ],
+    );
+    write(
+        "probe-2",
+        60_000,
+        true,
+        &[failed(0, http, Failure::ConnectRefused, 60_000), failed(1, http, Failure::NotMeasured, 60_000)],
+    );
+    // Hour 1: no run. Hour 2: an invalid run, which says nothing about the fleet.
+    write(
+        "probe-1",
+        2 * HOUR,
+        false,
+        &[failed(0, http, Failure::ConnectTimeout, 2 * HOUR), failed(1, http, Failure::ConnectTimeout, 2 * HOUR)],
+    );
+    // Hour 3: healthy.
+    write("probe-1", 3 * HOUR, true, &[ok(0, http, 3 * HOUR), ok(1, http, 3 * HOUR), ok(2, http, 3 * HOUR)]);
+
+    let query = |scopes: &[LatencyScope], check: CheckKind, vantages: &[&str]| CheckQuery {
+        scopes: scopes.to_vec(),
+        check,
+        from_ms: 0,
+        to_ms: 4 * HOUR,
+        bucket_ms: Some(HOUR),
+        vantages: vantages.iter().map(|v| v.to_string()).collect(),
+    };
+    let bucket = |hour: i64, checks: u64, failed: u64| CheckCounts {
+        start_ms: hour * HOUR,
+        end_ms: (hour + 1) * HOUR,
+        checks,
+        failed,
+    };
+    let (web1, web2, b) =
+        (LatencyScope::Cluster("web1".into()), LatencyScope::Cluster("web2".into()), LatencyScope::Site("b".into()));
+    // Every scope in one pass, in the order asked.
+    let counts = store.check_counts(&query(&[web1.clone(), b.clone(), web2.clone()], http, &[])).unwrap();
+    assert_eq!(counts[0], vec![bucket(0, 3, 2), bucket(3, 2, 0)], "web1");
+    assert_eq!(counts[1], vec![bucket(0, 1, 1), bucket(3, 1, 0)], "site b");
+    assert_eq!(counts[2], vec![bucket(0, 1, 1), bucket(3, 1, 0)], "web2");
+    let web1_only = |q: CheckQuery| store.check_counts(&q).unwrap().remove(0);
+    assert_eq!(web1_only(query(std::slice::from_ref(&web1), http, &["probe-2"])), vec![bucket(0, 1, 1)]);
+    assert_eq!(web1_only(query(std::slice::from_ref(&web1), CheckKind::Dns, &[])), vec![bucket(0, 1, 0)]);
+    // Buckets are cut at the query's edges.
+    let edge = CheckQuery { from_ms: 30 * 60_000, ..query(std::slice::from_ref(&web1), http, &[]) };
+    assert_eq!(web1_only(edge), vec![bucket(3, 2, 0)]);
+    let whole = CheckQuery { bucket_ms: None, ..query(std::slice::from_ref(&web1), http, &[]) };
+    assert_eq!(web1_only(whole), vec![CheckCounts { end_ms: 4 * HOUR, ..bucket(0, 5, 2) }]);
 }
