@@ -28,7 +28,8 @@
 //! next time; `--replicate` builds a long PostgreSQL history from its first day (see
 //! `replicate_days`). `--shards` makes the N vantages shards instead: vantage k sweeps the sites
 //! i with i mod N = k (as N prober machines sharing a fleet), for the write rate of a fleet too
-//! large for one prober.
+//! large for one prober. `--no-rollup` skips the final rollup of the written runs (for the
+//! write rate alone).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -437,12 +438,15 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
             .collect();
         writers.into_iter().map(|w| w.join().expect("writer thread")).collect()
     });
-    // The final rollup and pruning, once, as the next probe run would do it.
+    // The final rollup and pruning, once, as the next probe run would do it (`--no-rollup`: not
+    // at all, for the write rate alone).
     let rollup_started = Instant::now();
-    let mut store = store::open(location).expect("store");
-    let end_ms = start_ms + runs * MINUTE_MS;
-    store.rollup(end_ms + 86_400_000, None).expect("final rollup");
-    store.prune(end_ms, &fleet.retention, None).expect("final prune");
+    if !std::env::args().any(|a| a == "--no-rollup") {
+        let mut store = store::open(location).expect("store");
+        let end_ms = start_ms + runs * MINUTE_MS;
+        store.rollup(end_ms + 86_400_000, None).expect("final rollup");
+        store.prune(end_ms, &fleet.retention, None).expect("final prune");
+    }
     let final_rollup = rollup_started.elapsed();
     let swept = if sharded() { fleet.sites.len().div_ceil(vantages) } else { fleet.sites.len() };
     let results_per_vantage = runs as f64 * swept as f64 * 2.0;
