@@ -258,6 +258,66 @@ fn open_in_chromium(site: &Path) {
     assert!(dom.contains("Storage &lt;failure&gt; on a"), "the title stays text after parsing");
     assert!(!dom.contains("<script"), "no script element after parsing");
     assert!(dom.contains("href=\"feed.atom\""));
+    for width in [390, 1280] {
+        let (page_width, viewport, wide) = layout(&chromium, site, width);
+        assert_eq!(viewport, width, "laid out at the width asked for");
+        assert_eq!(page_width, viewport, "{width} px: the page scrolls sideways");
+        assert_eq!(wide, "", "{width} px: elements wider than the screen and not scrollable");
+    }
+}
+
+/// Lays the page out `width` px wide and returns (page width, viewport width, elements that
+/// stick out of the viewport outside any scroll box). Headless Chromium makes no window narrower
+/// than 500 px, so a copy of the page with a probe is shown in a frame exactly `width` px wide,
+/// and the probe writes its figures on the outer page, the one dumped.
+fn layout(chromium: &Path, site: &Path, width: u32) -> (u32, u32, String) {
+    const PROBE: &str = r#"<script>
+(() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = el => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === 'auto' || o === 'scroll') return true;
+    }
+    return false;
+  };
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 1 && !scrolls(el)) wide.push(el.tagName + ':' + Math.round(r.right));
+  }
+  const out = window.parent.document.body.dataset;
+  out.wide = wide.join('|');
+  out.page = document.documentElement.scrollWidth;
+  out.viewport = width;
+})();
+</script>"#;
+    let html = std::fs::read_to_string(site.join("index.html")).unwrap();
+    std::fs::write(site.join("layout.html"), html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    let frame = site.join(format!("frame-{width}.html"));
+    std::fs::write(
+        &frame,
+        format!(
+            "<!doctype html><html><body style=\"margin:0\"><iframe src=\"layout.html\" \
+             style=\"width:{width}px;height:1600px;border:0\"></iframe></body></html>"
+        ),
+    )
+    .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let out = chromium_command(chromium, profile.path())
+        .arg("--allow-file-access-from-files")
+        .arg(format!("--window-size={},1600", width.max(500)))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", frame.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let attribute = |name: &str| {
+        let key = format!("data-{name}=\"");
+        let start = dom.find(&key).unwrap_or_else(|| panic!("{width} px: no {key} in {dom}")) + key.len();
+        dom[start..start + dom[start..].find('"').unwrap()].to_string()
+    };
+    (attribute("page").parse().unwrap(), attribute("viewport").parse().unwrap(), attribute("wide"))
 }
 
 fn chromium_command(chromium: &Path, profile: &Path) -> Command {
