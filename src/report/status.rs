@@ -107,6 +107,10 @@ pub struct StatusPage<'a> {
     pub incidents: Vec<IncidentView<'a>>,
     /// Incidents left out (older ones past [`MAX_INCIDENTS`]).
     pub incidents_left_out: usize,
+    /// When the raw runs (which list incidents) begin after the first day shown: that start, and
+    /// the days before it whose stored figures count incidents. Such incidents are in the bars
+    /// but can no longer be listed.
+    pub listed_since: Option<ListedSince>,
     /// Windows that have not ended, soonest first.
     pub maintenance: Vec<&'a MaintenanceWindow>,
     /// Windows that ended within the days shown, newest first: the history keeps them, with the
@@ -116,6 +120,16 @@ pub struct StatusPage<'a> {
     /// states shown are as of then. `Some(None)`: nothing was ever measured in the period.
     pub stale: Option<Option<i64>>,
     fleet: &'a Fleet,
+}
+
+/// Where the incident list begins when the raw runs no longer reach the first day shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedSince {
+    /// Start of the raw runs' measurements.
+    pub from_ms: i64,
+    /// UTC days before the one holding it with at least one incident in the stored day figures
+    /// of any cluster.
+    pub days_with_incidents: usize,
 }
 
 /// The UTC days the page covers: `days` days up to the one holding `now_ms`, as the span
@@ -180,6 +194,19 @@ pub fn build<'a>(
         .filter(|w| w.end.as_millisecond() <= now_ms && w.end.as_millisecond() > analysis.period.start)
         .collect();
     past_maintenance.sort_by_key(|w| std::cmp::Reverse((w.end, w.start)));
+    // Incidents come from the raw runs; days before them show stored figures only.
+    let listed_since = analysis.history.monitored.first().map(|m| m.start).and_then(|from_ms| {
+        let first_raw_day = from_ms.div_euclid(DAY_MS) * DAY_MS;
+        {
+            let older: std::collections::BTreeSet<i64> = rolled_up
+                .iter()
+                .filter(|((_, day), figures)| *day < first_raw_day && figures.incidents > 0)
+                .map(|((_, day), _)| *day)
+                .collect();
+            let shown_before = rolled_up.keys().any(|(_, day)| *day < first_raw_day);
+            shown_before.then_some(ListedSince { from_ms, days_with_incidents: older.len() })
+        }
+    });
     let last_measured = analysis.history.monitored.last().map(|m| m.end);
     let interval_ms = i64::try_from(fleet.probe.interval.as_millis()).unwrap_or(i64::MAX);
     let stale = match last_measured {
@@ -201,6 +228,7 @@ pub fn build<'a>(
         clusters,
         incidents,
         incidents_left_out,
+        listed_since,
         maintenance,
         past_maintenance,
         stale,
@@ -634,9 +662,26 @@ pub fn html(page: &StatusPage) -> String {
             format!("<ol class=\"incidents\">\n{items}</ol>\n")
         }
     };
-    let left_out = match page.incidents_left_out {
+    let mut left_out = match page.incidents_left_out {
         0 => String::new(),
         n => format!("<p class=\"empty\">{n} older incidents are not listed.</p>\n"),
+    };
+    let past_heading = match page.listed_since {
+        Some(since) => {
+            let days = match since.days_with_incidents {
+                0 => "no day before it had an incident".to_string(),
+                1 => "1 day before it had incidents, counted in the daily bars above".to_string(),
+                n => format!("{n} days before it had incidents, counted in the daily bars above"),
+            };
+            let _ = writeln!(
+                left_out,
+                "<p class=\"empty\">The list begins at {}: detailed measurements are kept {} days; {days}.</p>",
+                utc(since.from_ms),
+                page.fleet.retention.raw.as_secs() / 86_400
+            );
+            format!("Past incidents (since {})", date(since.from_ms))
+        }
+        None => format!("Past incidents (last {} days)", page.days),
     };
     let maintenance = if page.maintenance.is_empty() {
         "<p class=\"empty\">No maintenance scheduled.</p>\n".to_string()
@@ -664,7 +709,7 @@ pub fn html(page: &StatusPage) -> String {
          <p class=\"legend\" aria-hidden=\"true\"><span><i style=\"background:#2f7d4f\"></i>100 %</span><span><i style=\"background:#5f9e3a\"></i>≥ 99.9 % with incidents</span>\
          <span><i style=\"background:#a86b00\"></i>≥ 99 %</span><span><i style=\"background:#c2410c\"></i>≥ 95 %</span><span><i style=\"background:#b91c1c\"></i>below 95 %</span><span><i style=\"background:#7b8798\"></i>no data</span></p>\n</section>\n\
          <section aria-labelledby=\"h-maintenance\">\n<h2 id=\"h-maintenance\">Scheduled maintenance</h2>\n{maintenance}</section>\n\
-         <section aria-labelledby=\"h-past\">\n<h2 id=\"h-past\">Past incidents (last {days} days)</h2>\n{past}{left_out}{past_maintenance}</section>\n\
+         <section aria-labelledby=\"h-past\">\n<h2 id=\"h-past\">{past_heading}</h2>\n{past}{left_out}{past_maintenance}</section>\n\
          </main>\n<footer class=\"wrap\"><p>Measured every {every} by fleetprobe from outside the clusters. \
          Availability leaves out scheduled maintenance. <a href=\"feed.atom\">Atom feed</a></p></footer>\n</body>\n</html>\n",
         class = worst.class(),
@@ -680,7 +725,6 @@ pub fn html(page: &StatusPage) -> String {
             )
         },
         past = list(&past, "No incidents."),
-        days = page.days,
         every = match page.fleet.probe.interval.as_secs() {
             60 => "minute".to_string(),
             s if s % 60 == 0 => format!("{} minutes", s / 60),

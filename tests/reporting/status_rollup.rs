@@ -10,7 +10,7 @@ use fleetprobe::app::analyze::analyze;
 use fleetprobe::app::status::{roll_up_cluster_days, rolled_up_days};
 use fleetprobe::fleet::StoreLocation;
 use fleetprobe::probe::{CheckKind, CheckResult, Failure, Outcome};
-use fleetprobe::report::status::{RolledUpDays, build, window};
+use fleetprobe::report::status::{ListedSince, RolledUpDays, build, window};
 use fleetprobe::store::{self, RunMeta, RunSummary, Store};
 
 use crate::fixtures::TestDatabase;
@@ -146,6 +146,18 @@ fn bars_survive_pruning(location: &StoreLocation) {
         assert_eq!(cluster.measured_days, raw_page.clusters[c].measured_days, "{}", cluster.name);
     }
     assert_eq!(page.clusters[a].days[day_index(3)].availability, Some(1.0 - 120.0 / (10.0 * 1440.0)));
+    // The incidents of the pruned days can no longer be listed: the page says where its list
+    // begins and how many earlier days had incidents (days 2, 3 and 4), never "last 90 days".
+    assert_eq!(raw_page.listed_since, None);
+    let with_incidents = (0..5).filter(|&day| (0..2).any(|c| figures(c, day).incidents > 0)).count();
+    assert_eq!(with_incidents, 3);
+    // The oldest kept runs (day 5 from noon) are invalid until 14:00: the list starts there.
+    assert!(earliest < at("134:00"));
+    assert_eq!(page.listed_since, Some(ListedSince { from_ms: at("134:00"), days_with_incidents: with_incidents }));
+    let html = fleetprobe::report::status::html(&page);
+    assert!(html.contains("Past incidents (since 2026-10-06)"), "{html}");
+    assert!(html.contains("detailed measurements are kept 35 days; 3 days before it had incidents"), "{html}");
+    assert!(!html.contains("Past incidents (last 90 days)"));
     // Without the rollup, the pruned days would show no data.
     let bare = build(fleet, &after, &RolledUpDays::new(), &[], now, 90);
     assert_eq!(bare.clusters[a].days[day_index(3)].availability, None);
