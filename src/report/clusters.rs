@@ -386,8 +386,12 @@ pub fn charts(
             ) && let Ok(svg) = super::chart::render_svg(&bands, size)
             {
                 let title = format!("First-byte latency on {cluster} · {}", period.label);
+                let strip = match &bands {
+                    super::chart::Chart::Bands(chart) => super::sla_charts::describe_strip(chart),
+                    _ => String::new(),
+                };
                 let message = format!(
-                    "Percentile bands of the time to first byte of HTTP checks on {cluster} over {}.",
+                    "Percentile bands of the time to first byte of HTTP checks on {cluster} over {}{strip}.",
                     period.label
                 );
                 svgs.push(accessible_svg(&svg, &title, &message));

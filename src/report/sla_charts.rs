@@ -192,9 +192,9 @@ fn describe_bands(chart: &LatencyBands, scope: &LatencyScope) -> String {
     )
 }
 
-/// The strip of failed checks under the bands in words: "; failed checks: all in 2 of 24
-/// hours, some in 1, nothing measured in 1" (nothing without a strip).
-fn describe_strip(chart: &LatencyBands) -> String {
+/// The strip of failed checks under the bands in words: "; of 24 hours, all checks failed in
+/// 2, some in 1, nothing was measured in 1" (nothing without a strip).
+pub(crate) fn describe_strip(chart: &LatencyBands) -> String {
     let Some(first) = chart.checks.first() else { return String::new() };
     let unit = match first.end_ms - first.start_ms {
         3_600_000 => "hours",
@@ -205,17 +205,17 @@ fn describe_strip(chart: &LatencyBands) -> String {
     let all = count(|c| c.checks > 0 && c.failed >= c.checks);
     let some = count(|c| c.failed > 0 && c.failed < c.checks);
     let unmeasured = count(|c| c.checks == 0);
-    if all + some == 0 && unmeasured == 0 {
-        return format!("; no check failed in {} {unit}", chart.checks.len());
+    let n = chart.checks.len();
+    if all + some + unmeasured == 0 {
+        return format!("; no check failed in {n} {unit}");
     }
-    let mut parts = vec![format!("all in {all} of {} {unit}", chart.checks.len())];
-    if some > 0 {
-        parts.push(format!("some in {some}"));
-    }
-    if unmeasured > 0 {
-        parts.push(format!("nothing measured in {unmeasured}"));
-    }
-    format!("; failed checks: {}", parts.join(", "))
+    let parts: Vec<String> =
+        [(all, "all checks failed in"), (some, "some failed in"), (unmeasured, "nothing was measured in")]
+            .into_iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, what)| format!("{what} {count}"))
+            .collect();
+    format!("; of {n} {unit}, {}", parts.join(", "))
 }
 
 /// Two decimals at most, rounded down (99.999 is not "100"), trailing zeros dropped: "99.28",
@@ -294,7 +294,7 @@ mod tests {
         let struck = LatencyBands { checks: vec![cell(0, 60, 0), cell(1, 60, 60), cell(2, 60, 6)], ..chart.clone() };
         assert!(
             describe_bands(&struck, &LatencyScope::Cluster("fra-1".into()))
-                .ends_with("at 1 October 02:00; failed checks: all in 1 of 3 hours, some in 1"),
+                .ends_with("at 1 October 02:00; of 3 hours, all checks failed in 1, some failed in 1"),
         );
         let empty = LatencyBands { points: Vec::new(), ..chart };
         assert!(

@@ -82,6 +82,9 @@ fn cluster_page_fits_a_phone_and_names_its_charts() {
     // Under the latency charts, the strip of failed checks: b's hours of refused connections
     // are all failed, and a day with a run every minute has no bucket without data.
     assert!(html.contains("2026-10-01 06:00 – 07:00 UTC: all 300 checks failed"), "b's strip");
+    // The chart's text alternative says it too.
+    assert!(html.contains("on b over 2026-10-01; of 24 hours, all checks failed in 11."), "b's chart in words");
+    assert!(html.contains("on a over 2026-10-01; of 24 hours, some failed in 2."), "a's chart in words");
     assert!(html.contains("2026-10-01 18:00 – 19:00 UTC: no failed checks (of 600)"), "a's strip");
     assert!(!html.contains("UTC: no data"));
 
