@@ -446,13 +446,14 @@ fn incidents(flow: &mut Flow, doc: &SlaDocument, branding: &Branding, s: &Styles
         return;
     }
     let columns = [
-        Column { title: p.col_incident.clone(), share: 1.9, align: Align::Left },
-        Column { title: p.col_start.clone(), share: 1.25, align: Align::Left },
-        Column { title: p.col_end.clone(), share: 1.25, align: Align::Left },
-        Column { title: p.col_duration.clone(), share: 1.1, align: Align::Right },
-        Column { title: p.col_cause.clone(), share: 2.3, align: Align::Left },
+        // Wide enough for an id of a short cluster name on one line ("fra-1-20261014T0800").
+        Column { title: p.col_incident.clone(), share: 2.4, align: Align::Left },
+        Column { title: p.col_start.clone(), share: 1.3, align: Align::Left },
+        Column { title: p.col_end.clone(), share: 1.3, align: Align::Left },
+        Column { title: p.col_duration.clone(), share: 1.0, align: Align::Right },
+        Column { title: p.col_cause.clone(), share: 1.85, align: Align::Left },
         Column { title: p.col_cluster.clone(), share: 0.85, align: Align::Left },
-        Column { title: p.col_in_maintenance.clone(), share: 1.35, align: Align::Left },
+        Column { title: p.col_in_maintenance.clone(), share: 1.3, align: Align::Left },
     ];
     let rows: Vec<Vec<String>> = doc
         .incidents
