@@ -203,7 +203,10 @@ pub fn build<'a>(
                 .filter(|((_, day), figures)| *day < first_raw_day && figures.incidents > 0)
                 .map(|((_, day), _)| *day)
                 .collect();
-            let shown_before = rolled_up.keys().any(|(_, day)| *day < first_raw_day);
+            // Only measured days count: a day with no runs is stored too (a run marks the day
+            // before its own).
+            let shown_before =
+                rolled_up.iter().any(|((_, day), figures)| *day < first_raw_day && figures.eligible_ms > 0);
             shown_before.then_some(ListedSince { from_ms, days_with_incidents: older.len() })
         }
     });

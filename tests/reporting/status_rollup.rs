@@ -132,6 +132,12 @@ fn bars_survive_pruning(location: &StoreLocation) {
     let ended: Vec<i64> = store.pending_cluster_days(now).unwrap().iter().map(|d| d.0).collect();
     assert_eq!(ended, [at("00:00") + 39 * DAY_MS]);
 
+    // While the raw runs reach back to the first measured day the list is the whole window's,
+    // though the day before the first run is stored too (empty: its runs mark it).
+    let stored = rolled_up_days(fleet, store.as_ref(), span).unwrap();
+    assert!(stored.keys().any(|(_, day)| *day < at("00:00")), "the empty day before the first run is stored");
+    assert_eq!(build(fleet, &raw, &stored, &[], now, 90).listed_since, None);
+
     // (b) Raw runs older than 35 days go; the page's bars stay what they were.
     store.rollup(now, None).unwrap();
     while store.prune(now, &fleet.retention, Some(500)).unwrap().runs > 0 {}
