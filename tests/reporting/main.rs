@@ -9,6 +9,7 @@ mod schedule;
 
 mod availability;
 mod availability_properties;
+mod browser;
 mod clusters_html;
 mod latency_report;
 mod reports;

@@ -3,8 +3,7 @@
 //! parsed as XML, and the page opened in headless Chromium for a screenshot.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use crate::fixtures::{Customer, FleetFiles, Site, TempFleet, ok, stderr};
 
@@ -223,12 +222,7 @@ fn check_feed(text: &str) {
 
 /// Opens the page in headless Chromium: a screenshot, and the DOM after parsing.
 fn open_in_chromium(site: &Path) {
-    let chromium = PathBuf::from("/usr/bin/chromium");
-    if !chromium.exists() {
-        assert!(std::env::var_os("CI").is_none(), "chromium is missing; CI must install it (.ci/run)");
-        println!("SKIPPED: /usr/bin/chromium is not installed");
-        return;
-    }
+    let Some(chromium) = crate::browser::chromium() else { return };
     let url = format!("file://{}", site.join("index.html").display());
     if let Some(keep) = std::env::var_os("FLEETPROBE_KEEP_SCREENSHOTS") {
         for name in ["index.html", "feed.atom"] {
@@ -238,7 +232,7 @@ fn open_in_chromium(site: &Path) {
     for (name, size) in [("desktop.png", "1280,2000"), ("phone.png", "390,1600")] {
         let profile = tempfile::tempdir().unwrap();
         let shot = site.join(name);
-        let out = chromium_command(&chromium, profile.path())
+        let out = crate::browser::command(&chromium, profile.path())
             .arg(format!("--screenshot={}", shot.display()))
             .arg(format!("--window-size={size}"))
             .arg(&url)
@@ -252,89 +246,19 @@ fn open_in_chromium(site: &Path) {
         }
     }
     let profile = tempfile::tempdir().unwrap();
-    let out = chromium_command(&chromium, profile.path()).arg("--dump-dom").arg(&url).output().unwrap();
+    let out = crate::browser::command(&chromium, profile.path()).arg("--dump-dom").arg(&url).output().unwrap();
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains("Partial outage") && dom.contains("Major outage"), "{dom}");
     assert!(dom.contains("Storage &lt;failure&gt; on a"), "the title stays text after parsing");
     assert!(!dom.contains("<script"), "no script element after parsing");
     assert!(dom.contains("href=\"feed.atom\""));
-    for width in [390, 1280] {
-        let (page_width, viewport, wide) = layout(&chromium, site, width);
-        assert_eq!(viewport, width, "laid out at the width asked for");
-        assert_eq!(page_width, viewport, "{width} px: the page scrolls sideways");
-        assert_eq!(wide, "", "{width} px: elements wider than the screen and not scrollable");
-    }
-}
-
-/// Lays the page out `width` px wide and returns (page width, viewport width, elements that
-/// stick out of the viewport outside any scroll box). Headless Chromium makes no window narrower
-/// than 500 px, so a copy of the page with a probe is shown in a frame exactly `width` px wide,
-/// and the probe writes its figures on the outer page, the one dumped.
-fn layout(chromium: &Path, site: &Path, width: u32) -> (u32, u32, String) {
-    const PROBE: &str = r#"<script>
-(() => {
-  const width = document.documentElement.clientWidth;
-  const scrolls = el => {
-    for (let p = el.parentElement; p; p = p.parentElement) {
-      const o = getComputedStyle(p).overflowX;
-      if (o === 'auto' || o === 'scroll') return true;
-    }
-    return false;
-  };
-  const wide = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    const r = el.getBoundingClientRect();
-    if (r.width > 0 && r.right > width + 1 && !scrolls(el)) wide.push(el.tagName + ':' + Math.round(r.right));
-  }
-  const out = window.parent.document.body.dataset;
-  out.wide = wide.join('|');
-  out.page = document.documentElement.scrollWidth;
-  out.viewport = width;
-})();
-</script>"#;
     let html = std::fs::read_to_string(site.join("index.html")).unwrap();
-    std::fs::write(site.join("layout.html"), html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
-    let frame = site.join(format!("frame-{width}.html"));
-    std::fs::write(
-        &frame,
-        format!(
-            "<!doctype html><html><body style=\"margin:0\"><iframe src=\"layout.html\" \
-             style=\"width:{width}px;height:1600px;border:0\"></iframe></body></html>"
-        ),
-    )
-    .unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let out = chromium_command(chromium, profile.path())
-        .arg("--allow-file-access-from-files")
-        .arg(format!("--window-size={},1600", width.max(500)))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", frame.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let attribute = |name: &str| {
-        let key = format!("data-{name}=\"");
-        let start = dom.find(&key).unwrap_or_else(|| panic!("{width} px: no {key} in {dom}")) + key.len();
-        dom[start..start + dom[start..].find('"').unwrap()].to_string()
-    };
-    (attribute("page").parse().unwrap(), attribute("viewport").parse().unwrap(), attribute("wide"))
-}
-
-fn chromium_command(chromium: &Path, profile: &Path) -> Command {
-    let mut command = Command::new(chromium);
-    command.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ]);
-    command.arg(format!("--user-data-dir={}", profile.display()));
-    command
+    for width in [390, 1280] {
+        let layout = crate::browser::layout(&chromium, site, &html, width);
+        assert_eq!(layout.viewport, width, "laid out at the width asked for");
+        assert_eq!(layout.page, layout.viewport, "{width} px: the page scrolls sideways");
+        assert_eq!(layout.wide, "", "{width} px: elements wider than the screen and not scrollable");
+    }
 }
 
 #[test]
