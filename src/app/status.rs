@@ -10,9 +10,11 @@ use crate::analysis::Span;
 use crate::analysis::days::{DayFigures, cluster_days};
 use crate::analysis::period::LOOKBACK_MS;
 use crate::fleet::Fleet;
-use crate::report::status::{RolledUpDays, atom, build, html, window};
+use crate::fleet::SlowRule;
+use crate::probe::{CheckKind, Phase};
+use crate::report::status::{RolledUpDays, Slow, atom, build, html, mark_slow, window};
 use crate::store::rollup::{DAY_MS, DAY_SETTLE_MS};
-use crate::store::{ClusterDay, Store};
+use crate::store::{ClusterDay, LatencyQuery, LatencyScope, Store, histogram};
 
 /// Analyzes the last `days` UTC days up to `now_ms` and writes `index.html` and `feed.atom` into
 /// `dir` (created if missing). Returns the path of `index.html`. The demo calls this too.
@@ -22,7 +24,8 @@ pub fn write(fleet: &Fleet, store: &dyn Store, dir: &Path, now_ms: i64, days: u3
     let analysis = super::analyze::analyze(fleet, store, span.start, span.end, now_ms)?;
     let rolled_up = rolled_up_days(fleet, store, span)?;
     let updates = store.incident_updates(Some(span.start - LOOKBACK_MS), Some(now_ms.saturating_add(1)))?;
-    let page = build(fleet, &analysis, &rolled_up, &updates, now_ms, days);
+    let mut page = build(fleet, &analysis, &rolled_up, &updates, now_ms, days);
+    mark_slow(&mut page, &slow_clusters(fleet, store, now_ms)?);
     let write_error = |path: &Path, e: std::io::Error| Error::internal(format!("{}: {e}", path.display()));
     std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
     for (name, content) in [("index.html", html(&page)), ("feed.atom", atom(&page))] {
@@ -30,6 +33,70 @@ pub fn write(fleet: &Fleet, store: &dyn Store, dir: &Path, now_ms: i64, days: u3
         std::fs::write(&path, content).map_err(|e| write_error(&path, e))?;
     }
     Ok(dir.join("index.html"))
+}
+
+/// Checks in a window below which its median says nothing.
+const SLOW_MIN_CHECKS: u64 = 3;
+/// How far back a slow stretch is followed to find its start.
+const SLOW_LOOKBACK_MS: i64 = DAY_MS;
+
+/// Each cluster's slow stretch going on at `now_ms` under `[status]`'s slow rule: its HTTP
+/// first-byte median over the last window against its median over the week before (or the
+/// rule's absolute bound); the stretch is followed back window by window to where it began.
+pub fn slow_clusters(fleet: &Fleet, store: &dyn Store, now_ms: i64) -> Result<Vec<Option<Slow>>> {
+    let rule = fleet.status.slow;
+    let window = i64::try_from(rule.window.as_millis()).unwrap_or(DAY_MS).max(1);
+    fleet
+        .clusters
+        .iter()
+        .map(|cluster| {
+            let median = |from_ms: i64, to_ms: i64| -> Result<Option<f64>> {
+                let query = LatencyQuery {
+                    scope: LatencyScope::Cluster(cluster.name.clone()),
+                    check: CheckKind::Http,
+                    phase: Phase::FirstByte,
+                    from_ms,
+                    to_ms,
+                    bucket_ms: None,
+                    vantages: Vec::new(),
+                };
+                let mut merged = histogram::new_latency_histogram();
+                store.latency_histograms(&query, &mut |bucket| {
+                    merged.add(&bucket.histogram).map_err(|e| crate::store::StoreError::Corrupt {
+                        path: String::new(),
+                        message: format!("latency histograms do not merge: {e}"),
+                    })
+                })?;
+                Ok((merged.len() >= SLOW_MIN_CHECKS).then(|| merged.value_at_quantile(0.5) as f64 / 1000.0))
+            };
+            let usual = median(now_ms - window - 7 * DAY_MS, now_ms - window)?;
+            let mut since = None;
+            let mut recent = None;
+            let mut end = now_ms;
+            while now_ms - end < SLOW_LOOKBACK_MS {
+                let Some(p50) = median(end - window, end)? else { break };
+                if !is_slow(&rule, p50, usual) {
+                    break;
+                }
+                recent.get_or_insert(p50);
+                since = Some(end - window);
+                end -= window;
+            }
+            Ok(since.zip(recent).map(|(since_ms, recent_p50_ms)| Slow { since_ms, recent_p50_ms, usual_p50_ms: usual }))
+        })
+        .collect()
+}
+
+/// Whether a window's first-byte median `p50` (ms) is slow against the `usual` one.
+fn is_slow(rule: &SlowRule, p50: f64, usual: Option<f64>) -> bool {
+    let min_increase = rule_ms(SlowRule::MIN_INCREASE);
+    let relative = rule.factor > 0.0 && usual.is_some_and(|u| p50 >= rule.factor * u && p50 - u >= min_increase);
+    let absolute = rule.above.is_some_and(|above| p50 > rule_ms(above));
+    relative || absolute
+}
+
+fn rule_ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The stored figures of the days in `span` that the raw runs no longer cover whole (with the

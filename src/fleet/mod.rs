@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use config::probe::*;
 pub use config::{
-    AnalysisSettings, MetricsSettings, NotifySettings, NotifyTarget, Quorum, Retention, SlaSettings, Source,
+    AnalysisSettings, MetricsSettings, NotifySettings, NotifyTarget, Quorum, Retention, SlaSettings, SlowRule, Source,
     StatusSettings, StoreLocation, TargetKind,
 };
 pub use error::{FleetError, FleetErrors, InvalidValue};

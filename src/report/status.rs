@@ -29,6 +29,8 @@ pub enum State {
     /// No recent measurement: the state is not known, and never shown as operational.
     Unknown,
     Operational,
+    /// Up, but answering much slower than usual (`[status]` slow rule).
+    SlowResponses,
     Maintenance,
     Degraded,
     PartialOutage,
@@ -40,6 +42,7 @@ impl State {
         match self {
             State::Unknown => "State unknown",
             State::Operational => "Operational",
+            State::SlowResponses => "Degraded performance",
             State::Maintenance => "Under maintenance",
             State::Degraded => "Degraded",
             State::PartialOutage => "Partial outage",
@@ -51,6 +54,7 @@ impl State {
         match self {
             State::Unknown => "unknown",
             State::Operational => "ok",
+            State::SlowResponses => "slow",
             State::Maintenance => "maint",
             State::Degraded => "degraded",
             State::PartialOutage => "partial",
@@ -83,6 +87,30 @@ pub struct ClusterStatus {
     /// Days shown with at least some measurement.
     pub measured_days: usize,
     pub incidents: usize,
+    /// Up but slow now (see [`mark_slow`]).
+    pub slow: Option<Slow>,
+}
+
+/// A cluster answering slower than the `[status]` slow rule allows: its HTTP first-byte median
+/// over the rule's window against its usual one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slow {
+    /// Start of the first window of the slow stretch that goes on now.
+    pub since_ms: i64,
+    pub recent_p50_ms: f64,
+    /// The median over the week before the window, when there was one.
+    pub usual_p50_ms: Option<f64>,
+}
+
+/// Marks the clusters that are up (operational) but slow: `slow[c]` for cluster `c`. A cluster
+/// in an outage or maintenance keeps that state, and no state is set while the page is stale.
+pub fn mark_slow(page: &mut StatusPage, slow: &[Option<Slow>]) {
+    for (cluster, slow) in page.clusters.iter_mut().zip(slow) {
+        cluster.slow = *slow;
+        if slow.is_some() && cluster.state == State::Operational && page.stale.is_none() {
+            cluster.state = State::SlowResponses;
+        }
+    }
 }
 
 /// An incident with what people posted about it.
@@ -309,6 +337,7 @@ fn cluster_status(
         availability: (total_eligible > 0).then(|| 1.0 - total_down as f64 / total_eligible as f64),
         measured_days,
         incidents,
+        slow: None,
     }
 }
 
@@ -412,7 +441,9 @@ const PHONE_DAYS: usize = 30;
 fn cluster_html(cluster: &ClusterStatus, days: u32) -> String {
     let name = escape_html(&cluster.name);
     let anchor = slug(&cluster.name);
-    let now = if cluster.customers_down_now == 0 {
+    let now = if let (Some(slow), 0) = (&cluster.slow, cluster.customers_down_now) {
+        format!("No customers cut off, but {}", slow_words(slow))
+    } else if cluster.customers_down_now == 0 {
         "No customers affected now".to_string()
     } else {
         format!(
@@ -461,10 +492,23 @@ fn cluster_html(cluster: &ClusterStatus, days: u32) -> String {
     )
 }
 
+/// "answering slowly since 2026-10-14 09:00 UTC: half the pages take over 182 ms to their first
+/// byte (usually 12 ms)".
+fn slow_words(slow: &Slow) -> String {
+    let ms = |v: f64| if v >= 1000.0 { format!("{:.1} s", v / 1000.0) } else { format!("{v:.0} ms") };
+    let usual = slow.usual_p50_ms.map(|u| format!(" (usually {})", ms(u))).unwrap_or_default();
+    format!(
+        "answering slowly since {}: half the pages take over {} to their first byte{usual}",
+        utc(slow.since_ms),
+        ms(slow.recent_p50_ms)
+    )
+}
+
 fn icon(state: State) -> &'static str {
     match state {
         State::Unknown => "?",
         State::Operational => "✓",
+        State::SlowResponses => "◔",
         State::Maintenance => "◆",
         State::Degraded | State::PartialOutage => "▲",
         State::MajorOutage => "✕",
@@ -625,6 +669,7 @@ fn banner(page: &StatusPage) -> (State, String) {
         (worst, None) => match worst {
             State::Unknown => "Current state unknown".to_string(),
             State::Operational => "All systems operational".to_string(),
+            State::SlowResponses => format!("Degraded performance on {affected} of {of} clusters"),
             State::Maintenance => format!("Scheduled maintenance in progress on {affected} of {of} clusters"),
             State::Degraded => format!("Degraded service on {affected} of {of} clusters"),
             State::PartialOutage => format!("Partial outage on {affected} of {of} clusters"),
@@ -754,13 +799,14 @@ a{color:#1d4ed8}\
 .s-unknown{background:#eef0f3;color:#333d4a;border-color:#7b8798}\
 .s-maint{background:#e6eeff;color:#1e3a8a;border-color:#3557b7}\
 .s-degraded{background:#fff5d6;color:#5c4100;border-color:#a86b00}\
+.s-slow{background:#fff5d6;color:#5c4100;border-color:#a86b00}\
 .s-partial{background:#ffeadb;color:#7c2d12;border-color:#c2410c}\
 .s-major{background:#fde4e4;color:#7f1d1d;border-color:#b91c1c}\
 ul.clusters,ol.incidents,ul.plain{list-style:none;margin:0;padding:0}\
 li.cluster,.incident,li.maintenance{background:#fff;border:1px solid #d5dbe5;border-left:6px solid;border-radius:.5rem;padding:.9rem 1rem;margin:0 0 .75rem}\
 li.cluster{color:inherit;background:#fff}\
 li.cluster.s-unknown{border-left-color:#7b8798}li.cluster.s-ok{border-left-color:#2f7d4f}li.cluster.s-maint{border-left-color:#3557b7}\
-li.cluster.s-degraded{border-left-color:#a86b00}li.cluster.s-partial{border-left-color:#c2410c}\
+li.cluster.s-degraded{border-left-color:#a86b00}li.cluster.s-slow{border-left-color:#a86b00}li.cluster.s-partial{border-left-color:#c2410c}\
 li.cluster.s-major{border-left-color:#b91c1c}\
 .short{display:none}\
 .cluster-head{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:baseline;gap:.25rem 1rem}\
@@ -878,6 +924,22 @@ pub fn atom(page: &StatusPage) -> String {
                 ),
             ));
         }
+    }
+    // A slow cluster is news too: one entry per slow stretch, dated when it began.
+    for cluster in page.clusters.iter().filter(|c| c.state == State::SlowResponses) {
+        let Some(slow) = &cluster.slow else { continue };
+        let fragment = format!("slow-{}-{}", slug(&cluster.name), slow.since_ms);
+        entries.push((
+            slow.since_ms,
+            entry(
+                &feed_id(page, &fragment),
+                &format!("Degraded performance on {}", cluster.name),
+                slow.since_ms,
+                Some(slow.since_ms),
+                &format!("{home}#cluster-{}", slug(&cluster.name)),
+                &format!("{} is up, {}.", cluster.name, slow_words(slow)),
+            ),
+        ));
     }
     entries.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     let updated = entries.first().map_or(page.now_ms, |(at, _)| *at);

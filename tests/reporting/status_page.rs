@@ -289,3 +289,91 @@ fn status_settings_are_checked_with_file_line_and_field() {
     assert!(stderr(&url).contains("status.url: `javascript:alert(1)` is not an http(s) URL"));
     ok(&write("title = \"Example status\"\nurl = \"https://status.example.net\"\nshow_customer_names = false"));
 }
+
+/// Clusters `fast` (f1, f2) and `slow` (s1, s2), a run every 5 minutes over two days from
+/// 2026-10-01, every check ok; the slow cluster's first byte goes from 10 ms to 200 ms at
+/// 2026-10-02 22:00 (its sites stay up). `status` sets `[status]` keys.
+fn slow_fleet(status: &[(&str, toml::Value)]) -> TempFleet {
+    let mut files = FleetFiles::new()
+        .store("store.db")
+        .probe("interval", "5m")
+        .cluster("fast", &[])
+        .cluster("slow", &[])
+        .plan("basic", 99.9, &[(99.9, 10.0)])
+        .customers((1..=4).map(|i| Customer::new(format!("c{i}"), format!("Customer {i}"), "basic", "10")))
+        .sites((1..=2).map(|i| Site::new(format!("f{i}"), format!("c{i}"), "fast", format!("f{i}.test"))))
+        .sites((1..=2).map(|i| Site::new(format!("s{i}"), format!("c{}", 2 + i), "slow", format!("s{i}.test"))));
+    for (key, value) in status {
+        files = files.status(key, value.clone());
+    }
+    let fleet = files.write_temp().at("2026-10-03T00:00:00Z");
+    let mut csv = String::from("run_started_at,site_id,check,outcome,http_status,first_byte_ms,total_ms\n");
+    for run in 0..(2 * 288) {
+        let at = jiff::Timestamp::from_second(1_790_812_800 + run * 300).unwrap();
+        for site in ["f1", "f2", "s1", "s2"] {
+            let first_byte = if site.starts_with('s') && run >= 288 + 264 { 200.0 } else { 10.0 };
+            writeln!(csv, "{at},{site},http,ok,200,{first_byte},{}", first_byte + 2.0).unwrap();
+        }
+    }
+    std::fs::write(fleet.dir().join("results.csv"), csv).unwrap();
+    ok(&fleet.run(&["import", "--valid", "yes", fleet.dir().join("results.csv").to_str().unwrap()]));
+    fleet
+}
+
+/// A cluster that is up but answers far slower than its own week shows "Degraded performance"
+/// on the page and in the feed, from the start of the slow stretch; a cluster as fast as usual
+/// stays operational; the absolute bound works alone; a bad rule is refused with its line.
+#[test]
+fn a_slow_cluster_shows_degraded_performance() {
+    let fleet = slow_fleet(&[]);
+    let out = fleet.dir().join("site");
+    ok(&fleet.run(&["report", "status", "-o", out.to_str().unwrap()]));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("Degraded performance on 1 of 2 clusters"), "{html}");
+    let slow = card(&html, "slow");
+    assert!(slow.contains("Degraded performance"), "{slow}");
+    assert!(
+        slow.contains("answering slowly since 2026-10-02 22:00 UTC: half the pages take over 200 ms to their first byte (usually 10 ms)"),
+        "{slow}"
+    );
+    let fast = card(&html, "fast");
+    assert!(fast.contains("Operational") && !fast.contains("slowly"), "{fast}");
+    let feed = std::fs::read_to_string(out.join("feed.atom")).unwrap();
+    assert!(feed.contains("<title type=\"text\">Degraded performance on slow</title>"), "{feed}");
+    let since = "2026-10-02T22:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    assert!(feed.contains(&format!("slow-slow-{since}</id>")), "one entry per slow stretch: {feed}");
+    assert!(roxmltree::Document::parse(&feed).is_ok());
+
+    // The absolute bound alone: crossed at 100 ms, not at 300 ms.
+    let bound = |above: &str| {
+        let fleet = slow_fleet(&[("slow_factor", 0.0.into()), ("slow_above", above.into())]);
+        let out = fleet.dir().join("site");
+        ok(&fleet.run(&["report", "status", "-o", out.to_str().unwrap()]));
+        std::fs::read_to_string(out.join("index.html")).unwrap()
+    };
+    assert!(card(&bound("100ms"), "slow").contains("Degraded performance"));
+    assert!(card(&bound("300ms"), "slow").contains("Operational"));
+
+    let bad = fleet_with_status("slow_factor = 1.2\nslow_window = \"10s\"");
+    assert_eq!(bad.status.code(), Some(2));
+    let message = stderr(&bad);
+    assert!(message.contains("status.slow_factor: 1.2 is out of range; expected 0 (off) or 1.5 to 100"), "{message}");
+    assert!(message.contains("status.slow_window"), "{message}");
+}
+
+/// `check` of a one-cluster fleet whose `[status]` section is `status`.
+fn fleet_with_status(status: &str) -> std::process::Output {
+    let fleet = FleetFiles::new()
+        .customer(Customer::new("c1", "C", "basic", "10"))
+        .site(Site::new("s1", "c1", "one", "s1.test"))
+        .write_temp();
+    std::fs::write(
+        fleet.config(),
+        format!(
+            "[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[cluster]]\nname = \"one\"\n\n\
+             [[plan]]\nname = \"basic\"\ntarget = 99.9\n\n[status]\n{status}\n"
+        ),
+    )
+    .unwrap();
+    fleet.run(&["check"])
+}

@@ -223,10 +223,13 @@ struct RawStatus {
     url: Option<Spanned<String>>,
     #[serde(default)]
     show_customer_names: bool,
+    slow_factor: Option<Spanned<f64>>,
+    slow_above: Option<Spanned<String>>,
+    slow_window: Option<Spanned<String>>,
 }
 
 /// What the public status page shows about itself and the fleet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatusSettings {
     /// The page's heading and the feed's title.
     pub title: String,
@@ -236,11 +239,42 @@ pub struct StatusSettings {
     pub url: Option<String>,
     /// List affected customers (by name) and sites on the page; off by default.
     pub show_customer_names: bool,
+    /// A cluster up but slow shows "Degraded performance": see [`SlowRule`].
+    pub slow: SlowRule,
+}
+
+/// When a cluster counts as slow: its HTTP first-byte median over the last `window` is at least
+/// `factor` times its median over the week before (and at least [`SlowRule::MIN_INCREASE`]
+/// more), or above `above`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowRule {
+    /// 0 turns the comparison with the cluster's own week off.
+    pub factor: f64,
+    pub above: Option<Duration>,
+    pub window: Duration,
+}
+
+impl SlowRule {
+    /// A median this much slower than usual at least, so that a fast cluster's noise (1 ms
+    /// against 0.3 ms) is never "degraded".
+    pub const MIN_INCREASE: Duration = Duration::from_millis(50);
+}
+
+impl Default for SlowRule {
+    fn default() -> Self {
+        SlowRule { factor: 3.0, above: None, window: Duration::from_secs(30 * 60) }
+    }
 }
 
 impl Default for StatusSettings {
     fn default() -> Self {
-        StatusSettings { title: "Service status".into(), description: None, url: None, show_customer_names: false }
+        StatusSettings {
+            title: "Service status".into(),
+            description: None,
+            url: None,
+            show_customer_names: false,
+            slow: SlowRule::default(),
+        }
     }
 }
 
@@ -612,6 +646,31 @@ fn status_settings(raw: &RawStatus, at: &At, errors: &mut FleetErrors) -> Status
             _ => status.url = Some(if url.ends_with('/') { url } else { format!("{url}/") }),
         }
     }
+    let defaults = SlowRule::default();
+    status.slow.factor = match &raw.slow_factor {
+        None => defaults.factor,
+        Some(v) if *v.get_ref() == 0.0 || (1.5..=100.0).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            errors.push(at.err(
+                v,
+                "status.slow_factor",
+                format!("{} is out of range; expected 0 (off) or 1.5 to 100, e.g. 3", v.get_ref()),
+            ));
+            defaults.factor
+        }
+    };
+    let hour = Duration::from_secs(3_600);
+    status.slow.above = raw
+        .slow_above
+        .as_ref()
+        .map(|_| at.duration(&raw.slow_above, "status.slow_above", (Duration::from_millis(1), hour), hour, errors));
+    status.slow.window = at.duration(
+        &raw.slow_window,
+        "status.slow_window",
+        (Duration::from_secs(60), Duration::from_secs(86_400)),
+        defaults.window,
+        errors,
+    );
     status
 }
 
