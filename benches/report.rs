@@ -108,7 +108,17 @@ fn main() {
     }
     .resolve("30d")
     .expect("period");
-    let history = History { start_ms, runs, days, results, vantages, full_days: only_runs.is_none() };
+    let history = History {
+        start_ms,
+        runs,
+        days,
+        results,
+        vantages,
+        full_days: only_runs.is_none(),
+        final_rollup: !argv.iter().any(|a| a == "--no-rollup"),
+        replicate: argv.iter().any(|a| a == "--replicate"),
+        pg_db: value("--pg-db"),
+    };
     if no_sqlite {
         postgres_figures(pg.as_deref().unwrap_or_default(), &fleet, &history, &period, pdf_count);
         return;
@@ -118,7 +128,7 @@ fn main() {
         println!("reusing {}", db.display());
     } else {
         let _ = std::fs::remove_file(&db);
-        generate(&fleet, &location, start_ms, runs, vantages);
+        generate(&fleet, &location, start_ms, runs, vantages, history.final_rollup);
     }
     report_store_size(&db, results);
     if only_runs.is_some() {
@@ -251,7 +261,7 @@ fn postgres_figures(
     let History { start_ms, runs, results, vantages, full_days, .. } = *history;
     // `--pg-db NAME` keeps the database (and reuses a history already in it); otherwise a fresh
     // one is made and dropped at the end.
-    let kept = std::env::args().skip_while(|a| a != "--pg-db").nth(1);
+    let kept = history.pg_db.clone();
     let name = kept.clone().unwrap_or_else(|| format!("fleetprobe_bench_{}", std::process::id()));
     let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("PostgreSQL server");
     let (base, _) = server.rsplit_once('/').expect("a URL ending in /DATABASE");
@@ -266,10 +276,10 @@ fn postgres_figures(
         admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create");
         println!("PostgreSQL: the history into {url}");
         let location = StoreLocation::Postgres(url.clone());
-        if std::env::args().any(|a| a == "--replicate") && full_days && history.days > 1 {
+        if history.replicate && full_days && history.days > 1 {
             replicate_days(fleet, &location, &url, start_ms, history.days, vantages);
         } else {
-            generate(fleet, &location, start_ms, runs, vantages);
+            generate(fleet, &location, start_ms, runs, vantages, history.final_rollup);
         }
     }
     let location = StoreLocation::Postgres(url.clone());
@@ -360,6 +370,12 @@ struct History {
     vantages: usize,
     /// Whole days (the fault schedule's truth applies); false with `--runs`.
     full_days: bool,
+    /// Roll up and prune once after writing (not with `--no-rollup`).
+    final_rollup: bool,
+    /// `--replicate`: see [`replicate_days`].
+    replicate: bool,
+    /// `--pg-db NAME`: the PostgreSQL database kept under this name.
+    pg_db: Option<String>,
 }
 
 /// Whether `site` is down in the fault schedule at run `run` (minutes from the start).
@@ -420,7 +436,14 @@ fn sweeps(site: usize, vantage: usize, vantages: usize) -> bool {
 /// Writes `runs` one-minute runs of every vantage through the store API, as `vantages` probers
 /// on cron would: each in its own thread with its own store handle, all writing the same minute
 /// at once (a barrier per minute), each rolling up and pruning after its run.
-fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i64, vantages: usize) {
+fn generate(
+    fleet: &Arc<Fleet>,
+    location: &StoreLocation,
+    start_ms: i64,
+    runs: i64,
+    vantages: usize,
+    final_rollup: bool,
+) {
     let barrier = std::sync::Barrier::new(vantages);
     let generating = Instant::now();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -441,7 +464,7 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
     // The final rollup and pruning, once, as the next probe run would do it (`--no-rollup`: not
     // at all, for the write rate alone).
     let rollup_started = Instant::now();
-    if !std::env::args().any(|a| a == "--no-rollup") {
+    if final_rollup {
         let mut store = store::open(location).expect("store");
         let end_ms = start_ms + runs * MINUTE_MS;
         store.rollup(end_ms + 86_400_000, None).expect("final rollup");
@@ -481,7 +504,7 @@ fn generate(fleet: &Arc<Fleet>, location: &StoreLocation, start_ms: i64, runs: i
 /// (clusters' hours and days, sites' days) are copied to every day. What the cluster report and
 /// the SLA PDFs read is then what a month of probing leaves, row for row.
 fn replicate_days(fleet: &Arc<Fleet>, location: &StoreLocation, url: &str, start_ms: i64, days: i64, vantages: usize) {
-    generate(fleet, location, start_ms, 1440, vantages);
+    generate(fleet, location, start_ms, 1440, vantages, true);
     let started = Instant::now();
     let mut client = postgres::Client::connect(url, postgres::NoTls).expect("bench database");
     let day_ms = 86_400_000i64;

@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use super::{Error, Result};
 use crate::analysis::Span;
 use crate::analysis::days::{DayFigures, cluster_days};
+use crate::analysis::latency::percentiles;
 use crate::analysis::period::LOOKBACK_MS;
 use crate::fleet::Fleet;
 use crate::fleet::SlowRule;
 use crate::probe::{CheckKind, Phase};
 use crate::report::status::{RolledUpDays, Slow, atom, build, html, mark_slow, window};
 use crate::store::rollup::{DAY_MS, DAY_SETTLE_MS};
-use crate::store::{ClusterDay, LatencyQuery, LatencyScope, Store, histogram};
+use crate::store::{ClusterDay, LatencyQuery, LatencyScope, Store};
 
 /// Analyzes the last `days` UTC days up to `now_ms` and writes `index.html` and `feed.atom` into
 /// `dir` (created if missing). Returns the path of `index.html`. The demo calls this too.
@@ -60,14 +61,13 @@ pub fn slow_clusters(fleet: &Fleet, store: &dyn Store, now_ms: i64) -> Result<Ve
                     bucket_ms: None,
                     vantages: Vec::new(),
                 };
-                let mut merged = histogram::new_latency_histogram();
+                // No bucket length: the store gives the window's checks as one histogram.
+                let mut p50 = None;
                 store.latency_histograms(&query, &mut |bucket| {
-                    merged.add(&bucket.histogram).map_err(|e| crate::store::StoreError::Corrupt {
-                        path: String::new(),
-                        message: format!("latency histograms do not merge: {e}"),
-                    })
+                    p50 = percentiles(&bucket.histogram).filter(|p| p.count >= SLOW_MIN_CHECKS).map(|p| p.p50_ms);
+                    Ok(())
                 })?;
-                Ok((merged.len() >= SLOW_MIN_CHECKS).then(|| merged.value_at_quantile(0.5) as f64 / 1000.0))
+                Ok(p50)
             };
             let usual = median(now_ms - window - 7 * DAY_MS, now_ms - window)?;
             let mut since = None;

@@ -263,23 +263,8 @@ fn open_in_chromium(site: &Path) {
 
 #[test]
 fn status_settings_are_checked_with_file_line_and_field() {
-    let fleet = FleetFiles::new()
-        .customer(Customer::new("c1", "C", "basic", "10"))
-        .site(Site::new("s1", "c1", "one", "s1.test"))
-        .write_temp()
-        .at(NOW);
-    // The errors name lines of exactly this text.
-    let write = |status: &str| {
-        std::fs::write(
-            fleet.config(),
-            format!(
-                "[inventory]\nsites = \"sites.csv\"\ncustomers = \"customers.csv\"\n\n[[cluster]]\nname = \"one\"\n\n\
-                 [[plan]]\nname = \"basic\"\ntarget = 99.9\n\n[status]\n{status}\n"
-            ),
-        )
-        .unwrap();
-        fleet.run(&["check"])
-    };
+    // The errors name lines of exactly the text `fleet_with_status` writes.
+    let write = fleet_with_status;
     let unknown = write("show_customers = true");
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("show_customers"), "{unknown:?}");

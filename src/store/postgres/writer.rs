@@ -259,11 +259,12 @@ impl RunWriter for PostgresRunWriter<'_> {
             *self;
         let error = |what: &str, e| write_error(&location, what, e);
         let mut tx = client.transaction().map_err(|e| error("run", e))?;
-        let site_keys = site_keys(&mut tx, &sites).map_err(|e| match e {
-            DataError::Sql(e) => error("sites", e),
+        let data_error = |what: &str, e| match e {
+            DataError::Sql(e) => error(what, e),
             DataError::Data(message) => StoreError::Corrupt { path: location.clone(), message },
             DataError::Store(e) => e,
-        })?;
+        };
+        let site_keys = site_keys(&mut tx, &sites).map_err(|e| data_error("sites", e))?;
         let key = |index: i64| site_keys[usize::try_from(index).unwrap_or(0)];
         for row in &mut rows {
             row.site_key = key(row.site_key);
@@ -271,11 +272,7 @@ impl RunWriter for PostgresRunWriter<'_> {
         for detail in &mut details {
             detail.0 = key(detail.0);
         }
-        let previous = latest_roster(&mut tx, &meta.vantage).map_err(|e| match e {
-            DataError::Sql(e) => error("run", e),
-            DataError::Data(message) => StoreError::Corrupt { path: location.clone(), message },
-            DataError::Store(e) => e,
-        })?;
+        let previous = latest_roster(&mut tx, &meta.vantage).map_err(|e| data_error("run", e))?;
         let block = columns::encode(&mut rows, previous.as_ref().map(|p| &p.roster));
         if let Some(pair) = rows.windows(2).find(|p| (p[0].site_key, p[0].check) == (p[1].site_key, p[1].check)) {
             return Err(StoreError::Query {
